@@ -1,0 +1,26 @@
+"""crmflow's BPMN runtime on SpiffWorkflow. Knows nothing of CRM.
+
+The `Engine` facade is the one way in; handlers plug in through a `HandlerRegistry`.
+"""
+
+from .clock import Clock, ManualClock, SystemClock
+from .errors import Conflict, DefinitionError, EngineError, Forbidden, InvalidInput, NotFound, NoSubscriber
+from .facade import Engine
+from .services import BpmnError, HandlerRegistry, ServiceContext
+
+__all__ = [
+    "BpmnError",
+    "Clock",
+    "Conflict",
+    "DefinitionError",
+    "Engine",
+    "EngineError",
+    "Forbidden",
+    "HandlerRegistry",
+    "InvalidInput",
+    "ManualClock",
+    "NoSubscriber",
+    "NotFound",
+    "ServiceContext",
+    "SystemClock",
+]

@@ -1,0 +1,131 @@
+"""Database access: engines, sessions and the schema (through Alembic).
+
+SQLite (a file in WAL mode) is the default store. Units of work on SQLite begin with
+`BEGIN IMMEDIATE` so that two writers serialize on the database's write lock instead of
+failing late with a stale snapshot; read-only queries use a second engine with ordinary
+deferred transactions, so readers never wait for writers. PostgreSQL serializes units
+on one instance with `SELECT ... FOR UPDATE`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import Engine as SAEngine
+from sqlalchemy import create_engine, event, inspect
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
+
+DEFAULT_DB_URL = "sqlite:///crmflow.db"
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+
+
+def resolve_url(url: str | None) -> str:
+    """`--db` beats `CRMFLOW_DB` beats the default file; a bare path means a SQLite file."""
+    url = url or os.environ.get("CRMFLOW_DB") or DEFAULT_DB_URL
+    if "://" not in url:
+        url = f"sqlite:///{url}"
+    return url
+
+
+def _sqlite_engine(url: str, immediate: bool) -> SAEngine:
+    memory = url in ("sqlite://", "sqlite:///:memory:")
+    kwargs: dict = {"connect_args": {"check_same_thread": False, "timeout": 30}}
+    if memory:
+        from sqlalchemy.pool import StaticPool
+
+        kwargs["poolclass"] = StaticPool
+    engine = create_engine(url, **kwargs)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):  # noqa: ANN001
+        dbapi_conn.isolation_level = None  # let SQLAlchemy's BEGIN below be the only one
+        cur = dbapi_conn.cursor()
+        if not memory:
+            cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):  # noqa: ANN001
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+class Database:
+    """The two SQLAlchemy engines of one store and the sessions made from them."""
+
+    def __init__(self, url: str | None = None) -> None:
+        self.url = resolve_url(url)
+        self.is_sqlite = self.url.startswith("sqlite")
+        if self.is_sqlite:
+            self.write_engine = _sqlite_engine(self.url, immediate=True)
+            in_memory = self.url in ("sqlite://", "sqlite:///:memory:")
+            self.read_engine = self.write_engine if in_memory else _sqlite_engine(self.url, immediate=False)
+        else:
+            self.write_engine = create_engine(self.url, pool_pre_ping=True)
+            self.read_engine = self.write_engine
+        self._writer = sessionmaker(self.write_engine, expire_on_commit=False)
+        self._reader = sessionmaker(self.read_engine, expire_on_commit=False)
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """One unit of work: commit on success, roll back on any error."""
+        with self._writer() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        with self._reader() as session, session.begin():
+            yield session
+
+    def upgrade(self, revision: str = "heads") -> None:
+        """Bring the schema to the newest migration (idempotent)."""
+        from alembic import command
+
+        with self.write_engine.begin() as conn:
+            cfg = alembic_config(self.url)
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, revision)
+
+    def ensure_schema(self) -> None:
+        """Run the migrations when the database is new or behind; cheap when it is current."""
+        from alembic.runtime.migration import MigrationContext
+        from alembic.script import ScriptDirectory
+
+        script = ScriptDirectory.from_config(alembic_config(self.url))
+        with self.read_engine.connect() as conn:
+            if inspect(conn).has_table("alembic_version"):
+                current = set(MigrationContext.configure(conn).get_current_heads())
+                if current == set(script.get_heads()):
+                    return
+        self.upgrade()
+
+    def dispose(self) -> None:
+        self.write_engine.dispose()
+        if self.read_engine is not self.write_engine:
+            self.read_engine.dispose()
+
+
+def alembic_config(url: str):  # noqa: ANN201 - alembic.config.Config
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    extra = [p for p in os.environ.get("CRMFLOW_MIGRATIONS", "").split(os.pathsep) if p]
+    locations = [str(MIGRATIONS_DIR / "versions"), *extra]
+    cfg.set_main_option("path_separator", "os")
+    cfg.set_main_option("version_locations", os.pathsep.join(locations))
+    return cfg
+
+
+def null_pool_engine(url: str) -> SAEngine:
+    """For short-lived tools that must not keep connections (e.g. a killed process test)."""
+    return create_engine(resolve_url(url), poolclass=NullPool)

@@ -1,0 +1,586 @@
+"""The engine facade: the one way in for every interface.
+
+CLI, HTTP API, web pages, scheduler, workers and scenario runner all call these methods.
+Each changing call is one transaction around one `Unit` (see `unit`); queries use the
+read engine and return plain views.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from . import definitions
+from .clock import Clock, SystemClock, ensure_utc
+from .db import Database
+from .errors import Conflict, InvalidInput, NotFound, NoSubscriber
+from .models import (
+    DefinitionFile,
+    HistoryEntry,
+    HumanTask,
+    Incident,
+    Instance,
+    MessageSubscription,
+    ProcessVersion,
+    Timer,
+)
+from SpiffWorkflow.util.task import TaskState
+
+from .services import HandlerRegistry
+from .state import SERIALIZER_VERSION
+from .unit import Unit, run_in_unit
+from .views import (
+    DeployResult,
+    FiredTimer,
+    HistoryView,
+    HumanTaskView,
+    IncidentView,
+    InstanceDetail,
+    InstanceView,
+    ProcessVersionView,
+    SubscriptionView,
+    TickResult,
+    TimerView,
+)
+
+SPEC_CACHE_SIZE = 64
+
+
+def parse_data(data: Any) -> dict[str, Any]:
+    """Accept a dict or a JSON object string; anything else is the caller's mistake."""
+    if data is None or data == "":
+        return {}
+    if isinstance(data, str):
+        try:
+            data = json.loads(data)
+        except json.JSONDecodeError as err:
+            raise InvalidInput(f"data is not valid JSON: {err.msg} at line {err.lineno} column {err.colno}") from None
+    if not isinstance(data, dict):
+        raise InvalidInput(f"data must be a JSON object like {{\"amount\": 10}}, not {type(data).__name__}")
+    bad = [k for k in data if not isinstance(k, str) or not k.isidentifier() or k.startswith("_")]
+    if bad:
+        raise InvalidInput(f"data field name(s) {', '.join(map(repr, bad))} are not usable as process variables")
+    return data
+
+
+class Engine:
+    """Deploy diagrams, start and advance instances, and query what they wait for."""
+
+    def __init__(
+        self,
+        db_url: str | None = None,
+        registry: HandlerRegistry | None = None,
+        clock: Clock | None = None,
+        *,
+        max_steps: int = 200_000,
+        auto_migrate: bool = True,
+    ) -> None:
+        self.db = Database(db_url)
+        self.registry = registry or HandlerRegistry()
+        self.clock = clock or SystemClock()
+        self.max_steps = max_steps
+        self._specs: OrderedDict[int, tuple[Any, dict[str, Any]]] = OrderedDict()
+        self._specs_lock = threading.Lock()
+        if auto_migrate:
+            self.db.ensure_schema()
+
+    def close(self) -> None:
+        self.db.dispose()
+
+    def now(self) -> datetime:
+        return ensure_utc(self.clock.now())
+
+    # -- definitions ------------------------------------------------------------------
+    def deploy(self, paths: Iterable[str | Path]) -> DeployResult:
+        """Store each changed process as a new version; unchanged ones keep theirs."""
+        parsed = definitions.parse_diagrams([Path(p) for p in paths])
+        now = self.now()
+        results = []
+        with self.db.write() as session:
+            for process in parsed:
+                latest = self._latest_version(session, process.process_id)
+                if latest is not None and latest.content_hash == process.content_hash:
+                    results.append(self._version_view(session, latest, changed=False))
+                    continue
+                file_row = self._file_row(session, process.source, now)
+                version = ProcessVersion(
+                    process_id=process.process_id,
+                    name=process.name,
+                    version=(latest.version + 1) if latest else 1,
+                    content_hash=process.content_hash,
+                    file_id=file_row.id,
+                    spec_json=process.spec_json,
+                    serializer_version=SERIALIZER_VERSION,
+                    message_starts=process.message_starts,
+                    deployed_at=now,
+                )
+                session.add(version)
+                session.flush()
+                results.append(self._version_view(session, version, changed=True))
+        return DeployResult(results)
+
+    def _file_row(self, session: Session, source: definitions.SourceFile, now: datetime) -> DefinitionFile:
+        row = session.scalars(select(DefinitionFile).where(DefinitionFile.content_hash == source.content_hash)).first()
+        if row is None:
+            row = DefinitionFile(
+                name=source.name, kind=source.kind, content_hash=source.content_hash, content=source.content,
+                deployed_at=now,
+            )
+            session.add(row)
+            session.flush()
+        return row
+
+    @staticmethod
+    def _latest_version(session: Session, process_id: str) -> ProcessVersion | None:
+        return session.scalars(
+            select(ProcessVersion).where(ProcessVersion.process_id == process_id).order_by(ProcessVersion.version.desc())
+        ).first()
+
+    @staticmethod
+    def _version_view(session: Session, version: ProcessVersion, changed: bool = False) -> ProcessVersionView:
+        file_name = session.scalar(select(DefinitionFile.name).where(DefinitionFile.id == version.file_id))
+        return ProcessVersionView(
+            process_id=version.process_id,
+            name=version.name,
+            version=version.version,
+            content_hash=version.content_hash,
+            file=file_name or "",
+            deployed_at=version.deployed_at,
+            changed=changed,
+        )
+
+    def list_definitions(self, process_id: str | None = None) -> list[ProcessVersionView]:
+        with self.db.read() as session:
+            stmt = select(ProcessVersion).order_by(ProcessVersion.process_id, ProcessVersion.version)
+            if process_id:
+                stmt = stmt.where(ProcessVersion.process_id == process_id)
+            return [self._version_view(session, v) for v in session.scalars(stmt)]
+
+    def diagram_source(self, process_id: str, version: int | None = None) -> bytes:
+        """The BPMN XML a version was deployed from (for drawing)."""
+        with self.db.read() as session:
+            stmt = select(ProcessVersion).where(ProcessVersion.process_id == process_id)
+            stmt = stmt.where(ProcessVersion.version == version) if version else stmt.order_by(
+                ProcessVersion.version.desc()
+            )
+            row = session.scalars(stmt).first()
+            if row is None:
+                raise NotFound(f"process '{process_id}' version {version or 'latest'} is not deployed")
+            return session.scalar(select(DefinitionFile.content).where(DefinitionFile.id == row.file_id))
+
+    def specs_for(self, session: Session, version_id: int) -> tuple[Any, dict[str, Any]]:
+        """The version's spec objects, deserialized once per process and kept (LRU)."""
+        with self._specs_lock:
+            cached = self._specs.get(version_id)
+            if cached is not None:
+                self._specs.move_to_end(version_id)
+                return cached
+        spec_json = session.scalar(select(ProcessVersion.spec_json).where(ProcessVersion.id == version_id))
+        if spec_json is None:
+            raise NotFound(f"process version {version_id} does not exist")
+        specs = definitions.deserialize_spec(spec_json)
+        with self._specs_lock:
+            self._specs[version_id] = specs
+            while len(self._specs) > SPEC_CACHE_SIZE:
+                self._specs.popitem(last=False)
+        return specs
+
+    # -- running instances --------------------------------------------------------------
+    def start(
+        self,
+        process_id: str,
+        data: dict[str, Any] | str | None = None,
+        business_key: str | None = None,
+        user: str | None = None,
+    ) -> InstanceView:
+        """Start the latest version of a process and run it until it waits."""
+        payload = parse_data(data)
+        with self.db.write() as session:
+            instance_id = self._start_in(session, process_id, payload, business_key, user, self.now())
+        return self.get_instance(instance_id, with_history=False)
+
+    def _start_in(
+        self, session: Session, process_id: str, data: dict[str, Any], business_key: str | None,
+        user: str | None, now: datetime,
+    ) -> int:
+        version = self._latest_version(session, process_id)
+        if version is None:
+            known = sorted(set(session.scalars(select(ProcessVersion.process_id))))
+            hint = f"; deployed processes: {', '.join(known)}" if known else "; nothing is deployed yet (crmflow deploy)"
+            raise NotFound(f"process '{process_id}' is not deployed{hint}")
+        instance = Instance(
+            process_id=process_id,
+            version_id=version.id,
+            business_key=business_key,
+            status="running",
+            state="",
+            serializer_version=SERIALIZER_VERSION,
+            started_by=user,
+            created_at=now,
+            updated_at=now,
+            steps=0,
+        )
+        session.add(instance)
+        session.flush()
+        unit = Unit(self, session, instance, now, new=True)
+        start_task = next(t for t in unit.workflow.tasks.values() if t.task_spec.name == "Start")
+        start_task.data.update(data)
+        unit.recorder.record("instance_started", now, user=user, delta={"set": data} if data else None)
+        unit.advance()
+        unit.save()
+        return instance.id
+
+    def complete_task(
+        self, task_id: str, user: str | None = None, data: dict[str, Any] | str | None = None
+    ) -> InstanceView:
+        """Complete a READY user or manual task with form data, then advance the instance."""
+        payload = parse_data(data)
+        now = self.now()
+        with self._conflicts_as_errors(), self.db.write() as session:
+            row = session.get(HumanTask, task_id)
+            if row is None:
+                raise NotFound(f"task {task_id} does not exist (crmflow tasks lists open tasks)")
+            if row.state != "open":
+                who = f" by {row.completed_by}" if row.completed_by else ""
+                raise Conflict(f"task {task_id} ({row.name or row.element_id}) was already {row.state}{who}")
+
+            def complete(unit: Unit) -> None:
+                task = unit.find_task(task_id)
+                if not task.task_spec.manual or task.state != TaskState.READY:
+                    state = TaskState.get_name(task.state)
+                    raise Conflict(f"task {task_id} is not waiting for a person (it is {state})")
+                if not unit.run_task(task, user=user, data=payload):
+                    failure = unit.runner.failures[-1]
+                    raise InvalidInput(f"completing {row.name or row.element_id} failed: {failure.message}")
+                row.completed_by = user
+                row.completed_at = now
+
+            run_in_unit(self, session, row.instance_id, now, complete)
+            instance_id = row.instance_id
+        return self.get_instance(instance_id, with_history=False)
+
+    def correlate(
+        self, message: str, key: str | None = None, data: dict[str, Any] | str | None = None
+    ) -> InstanceView:
+        """Deliver a message to the instance waiting for it (by business or correlation key),
+        or start a process whose start event catches it."""
+        payload = parse_data(data)
+        now = self.now()
+        with self._conflicts_as_errors(), self.db.write() as session:
+            instance_id = self._correlate_in(session, message, key, payload, now, source=None)
+        return self.get_instance(instance_id, with_history=False)
+
+    def _correlate_in(
+        self, session: Session, message: str, key: str | None, payload: dict[str, Any], now: datetime,
+        source: Instance | None,
+    ) -> int:
+        stmt = (
+            select(MessageSubscription, Instance.business_key)
+            .join(Instance, Instance.id == MessageSubscription.instance_id)
+            .where(MessageSubscription.message_name == message)
+        )
+        if source is not None:
+            stmt = stmt.where(MessageSubscription.instance_id != source.id)
+        matches = [
+            sub for sub, business_key in session.execute(stmt)
+            if key is None or key in (business_key, sub.correlation_key)
+        ]
+        instance_ids = sorted({m.instance_id for m in matches})
+        if len(instance_ids) > 1:
+            raise Conflict(
+                f"{len(instance_ids)} instances wait for message '{message}'"
+                + (f" with key '{key}'" if key else "; give a business key to choose one")
+            )
+        if instance_ids:
+            sub = matches[0]
+
+            def deliver(unit: Unit) -> None:
+                unit.deliver_message(sub.task_id, message, payload)
+
+            run_in_unit(self, session, sub.instance_id, now, deliver)
+            return sub.instance_id
+        for version in self._latest_versions(session):
+            if message in (version.message_starts or []):
+                return self._start_in(session, version.process_id, payload, key, None, now)
+        waiting = f" with key '{key}'" if key else ""
+        raise NoSubscriber(
+            f"no instance is waiting for message '{message}'{waiting} and no deployed process starts with it"
+        )
+
+    def deliver_thrown(self, session: Session, message: str, payload: Any, source: Instance, now: datetime) -> None:
+        """A message thrown by one instance goes to the one waiting for it, if any."""
+        data = payload if isinstance(payload, dict) else {"payload": payload}
+        try:
+            with session.begin_nested():
+                self._correlate_in(session, message, source.business_key, data, now, source=source)
+        except (NoSubscriber, Conflict) as err:
+            session.add(
+                HistoryEntry(
+                    instance_id=source.id, at=now, event="message_unhandled", element_id=None,
+                    data_delta={"message": message, "reason": str(err)},
+                )
+            )
+
+    def _latest_versions(self, session: Session) -> list[ProcessVersion]:
+        newest = (
+            select(ProcessVersion.process_id, func.max(ProcessVersion.version).label("v"))
+            .group_by(ProcessVersion.process_id)
+            .subquery()
+        )
+        stmt = select(ProcessVersion).join(
+            newest, (ProcessVersion.process_id == newest.c.process_id) & (ProcessVersion.version == newest.c.v)
+        )
+        return list(session.scalars(stmt))
+
+    def fire_due_timers(self, now: datetime | None = None, limit: int = 500) -> list[FiredTimer]:
+        """Fire every timer due at `now` (default: the clock), oldest first, once each."""
+        now = ensure_utc(now) if now else self.now()
+        with self.db.read() as session:
+            due = list(
+                session.execute(
+                    select(Timer.instance_id, func.min(Timer.due_at))
+                    .where(Timer.state == "pending", Timer.due_at <= now)
+                    .group_by(Timer.instance_id)
+                    .order_by(func.min(Timer.due_at))
+                    .limit(limit)
+                )
+            )
+        fired: list[FiredTimer] = []
+        for instance_id, _ in due:
+            fired.extend(self._fire_instance_timers(instance_id, now))
+        return fired
+
+    def _fire_instance_timers(self, instance_id: int, now: datetime) -> list[FiredTimer]:
+        try:
+            with self._conflicts_as_errors(), self.db.write() as session:
+                due_rows = list(
+                    session.scalars(
+                        select(Timer).where(
+                            Timer.instance_id == instance_id, Timer.state == "pending", Timer.due_at <= now
+                        )
+                    )
+                )
+                if not due_rows:
+                    return []  # another scheduler got there first
+                run_in_unit(self, session, instance_id, now, lambda unit: None)
+                return [
+                    FiredTimer(instance_id, r.element_id, r.due_at, now) for r in due_rows if r.state == "fired"
+                ]
+        except (Conflict, NotFound):
+            return []
+
+    def retry_incident(self, incident_id: int) -> InstanceView:
+        """Run the failed step again now; resolves the incident if it succeeds."""
+        now = self.now()
+        with self._conflicts_as_errors(), self.db.write() as session:
+            incident = session.get(Incident, incident_id)
+            if incident is None:
+                raise NotFound(f"incident {incident_id} does not exist (crmflow incidents lists them)")
+            if incident.state != "open":
+                raise Conflict(f"incident {incident_id} is already {incident.state}")
+
+            def retry(unit: Unit) -> None:
+                unit.unblock(incident.task_id or "")
+
+            run_in_unit(self, session, incident.instance_id, now, retry)
+            instance_id = incident.instance_id
+        return self.get_instance(instance_id, with_history=False)
+
+    def retry_due_incidents(self, now: datetime | None = None, limit: int = 100) -> list[int]:
+        """Automatic retries whose backoff has passed; returns the incident ids tried."""
+        now = ensure_utc(now) if now else self.now()
+        with self.db.read() as session:
+            ids = list(
+                session.scalars(
+                    select(Incident.id)
+                    .where(Incident.state == "open", Incident.retries_left > 0, Incident.next_retry_at <= now)
+                    .order_by(Incident.next_retry_at)
+                    .limit(limit)
+                )
+            )
+        tried = []
+        for incident_id in ids:
+            try:
+                self.retry_incident(incident_id)
+                tried.append(incident_id)
+            except (Conflict, NotFound):
+                continue
+        return tried
+
+    def tick(self, now: datetime | None = None) -> TickResult:
+        """One scheduler pass: fire due timers, then retry incidents whose backoff passed."""
+        now = ensure_utc(now) if now else self.now()
+        fired = self.fire_due_timers(now)
+        retried = self.retry_due_incidents(now)
+        return TickResult(now=now, timers_fired=fired, incidents_retried=retried, errors=[])
+
+    class _ConflictGuard:
+        def __enter__(self) -> None:
+            return None
+
+        def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+            if exc_type is not None and issubclass(exc_type, (StaleDataError, IntegrityError)):
+                raise Conflict("the instance was changed by someone else at the same time; try again") from exc
+            return False
+
+    def _conflicts_as_errors(self) -> Engine._ConflictGuard:
+        return Engine._ConflictGuard()
+
+    # -- queries ------------------------------------------------------------------------
+    def get_instance(self, instance_id: int, with_history: bool = True) -> InstanceDetail:
+        with self.db.read() as session:
+            inst = session.get(Instance, instance_id)
+            if inst is None:
+                raise NotFound(f"instance {instance_id} does not exist (crmflow instances lists them)")
+            version = session.scalar(select(ProcessVersion.version).where(ProcessVersion.id == inst.version_id))
+            detail = InstanceDetail(
+                id=inst.id,
+                process_id=inst.process_id,
+                version=version or 0,
+                business_key=inst.business_key,
+                status=inst.status,
+                created_at=inst.created_at,
+                updated_at=inst.updated_at,
+                ended_at=inst.ended_at,
+                open_tasks=[
+                    task_view(t)
+                    for t in session.scalars(
+                        select(HumanTask).where(HumanTask.instance_id == inst.id, HumanTask.state == "open")
+                    )
+                ],
+                timers=[
+                    timer_view(t)
+                    for t in session.scalars(
+                        select(Timer)
+                        .where(Timer.instance_id == inst.id, Timer.state == "pending")
+                        .order_by(Timer.due_at)
+                    )
+                ],
+                subscriptions=[
+                    SubscriptionView(s.instance_id, s.element_id, s.message_name, s.correlation_key)
+                    for s in session.scalars(select(MessageSubscription).where(MessageSubscription.instance_id == inst.id))
+                ],
+                incidents=[
+                    incident_view(i)
+                    for i in session.scalars(
+                        select(Incident).where(Incident.instance_id == inst.id, Incident.state == "open")
+                    )
+                ],
+                data=json.loads(inst.variables) if inst.variables else {},
+            )
+            if with_history:
+                detail.history = self._history(session, instance_id)
+            return detail
+
+    def list_instances(
+        self, process_id: str | None = None, status: str | None = None, business_key: str | None = None,
+        limit: int = 100, offset: int = 0,
+    ) -> list[InstanceView]:
+        with self.db.read() as session:
+            stmt = select(Instance, ProcessVersion.version).join(ProcessVersion, ProcessVersion.id == Instance.version_id)
+            if process_id:
+                stmt = stmt.where(Instance.process_id == process_id)
+            if status:
+                stmt = stmt.where(Instance.status == status)
+            if business_key:
+                stmt = stmt.where(Instance.business_key == business_key)
+            stmt = stmt.order_by(Instance.id.desc()).limit(limit).offset(offset)
+            return [
+                InstanceView(
+                    id=i.id, process_id=i.process_id, version=v, business_key=i.business_key, status=i.status,
+                    created_at=i.created_at, updated_at=i.updated_at, ended_at=i.ended_at,
+                )
+                for i, v in session.execute(stmt)
+            ]
+
+    def list_tasks(
+        self, state: str = "open", instance_id: int | None = None, assignee: str | None = None,
+        lane: str | None = None, process_id: str | None = None, limit: int = 100, offset: int = 0,
+    ) -> list[HumanTaskView]:
+        with self.db.read() as session:
+            stmt = select(HumanTask)
+            if state != "all":
+                stmt = stmt.where(HumanTask.state == state)
+            if instance_id is not None:
+                stmt = stmt.where(HumanTask.instance_id == instance_id)
+            if assignee:
+                stmt = stmt.where(HumanTask.assignee == assignee)
+            if lane:
+                stmt = stmt.where(HumanTask.lane == lane)
+            if process_id:
+                stmt = stmt.where(HumanTask.process_id == process_id)
+            stmt = stmt.order_by(HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.created_at)
+            return [task_view(t) for t in session.scalars(stmt.limit(limit).offset(offset))]
+
+    def get_task(self, task_id: str) -> HumanTaskView:
+        with self.db.read() as session:
+            row = session.get(HumanTask, task_id)
+            if row is None:
+                raise NotFound(f"task {task_id} does not exist")
+            return task_view(row)
+
+    def list_incidents(self, state: str = "open", instance_id: int | None = None) -> list[IncidentView]:
+        with self.db.read() as session:
+            stmt = select(Incident).order_by(Incident.id)
+            if state != "all":
+                stmt = stmt.where(Incident.state == state)
+            if instance_id is not None:
+                stmt = stmt.where(Incident.instance_id == instance_id)
+            return [incident_view(i) for i in session.scalars(stmt)]
+
+    def list_timers(self, due_before: datetime | None = None, state: str = "pending") -> list[TimerView]:
+        with self.db.read() as session:
+            stmt = select(Timer).order_by(Timer.due_at)
+            if state != "all":
+                stmt = stmt.where(Timer.state == state)
+            if due_before is not None:
+                stmt = stmt.where(Timer.due_at <= ensure_utc(due_before))
+            return [timer_view(t) for t in session.scalars(stmt)]
+
+    def history(self, instance_id: int) -> list[HistoryView]:
+        with self.db.read() as session:
+            if session.get(Instance, instance_id) is None:
+                raise NotFound(f"instance {instance_id} does not exist")
+            return self._history(session, instance_id)
+
+    @staticmethod
+    def _history(session: Session, instance_id: int) -> list[HistoryView]:
+        rows = session.scalars(
+            select(HistoryEntry).where(HistoryEntry.instance_id == instance_id).order_by(HistoryEntry.id)
+        )
+        return [
+            HistoryView(h.id, h.at, h.event, h.element_id, h.element_name, h.element_type, h.user, h.data_delta)
+            for h in rows
+        ]
+
+
+def task_view(t: HumanTask) -> HumanTaskView:
+    return HumanTaskView(
+        id=t.id, instance_id=t.instance_id, process_id=t.process_id, business_key=t.business_key,
+        element_id=t.element_id, name=t.name, kind=t.kind, lane=t.lane, form=t.form, instructions=t.instructions,
+        assignee=t.assignee, candidate_groups=list(t.candidate_groups or []), priority=t.priority, due_at=t.due_at,
+        follow_up_at=t.follow_up_at, state=t.state, created_at=t.created_at, completed_at=t.completed_at,
+        completed_by=t.completed_by,
+    )
+
+
+def timer_view(t: Timer) -> TimerView:
+    return TimerView(t.id, t.instance_id, t.element_id, t.name, t.kind, t.due_at, t.state, t.fired_at)
+
+
+def incident_view(i: Incident) -> IncidentView:
+    return IncidentView(
+        id=i.id, instance_id=i.instance_id, element_id=i.element_id, element_name=i.element_name,
+        error_type=i.error_type, message=i.message, attempts=i.attempts, retries_left=i.retries_left,
+        next_retry_at=i.next_retry_at, state=i.state, created_at=i.created_at, resolved_at=i.resolved_at,
+    )

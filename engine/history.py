@@ -1,0 +1,81 @@
+"""The append-only history of an instance, collected during a unit and written in bulk."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from SpiffWorkflow.util.deep_merge import DeepMerge
+from sqlalchemy import insert
+from sqlalchemy.orm import Session
+
+from .models import HistoryEntry
+from .scripting import _json_default
+
+
+def element_of(task: Any) -> tuple[str | None, str | None, str]:
+    spec = task.task_spec
+    return getattr(spec, "bpmn_id", None), getattr(spec, "bpmn_name", None), type(spec).__name__
+
+
+def is_visible(task: Any) -> bool:
+    """Tasks drawn on the diagram (not SpiffWorkflow's internal Root/Start/joins)."""
+    return getattr(task.task_spec, "bpmn_id", None) is not None
+
+
+def jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=_json_default))
+
+
+def data_delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any] | None:
+    updates = DeepMerge.get_updated_keys(before, after)
+    deletions = DeepMerge.get_deleted_keys(before, after)
+    if not updates and not deletions:
+        return None
+    delta: dict[str, Any] = {}
+    if updates:
+        delta["set"] = jsonable(updates)
+    if deletions:
+        delta["removed"] = sorted(deletions) if not isinstance(deletions, dict) else jsonable(deletions)
+    return delta
+
+
+@dataclass
+class HistoryRecorder:
+    """Rows for one unit of work; `flush` inserts them in one statement."""
+
+    instance_id: int | None = None
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+    def record(
+        self,
+        event: str,
+        at: datetime,
+        task: Any | None = None,
+        user: str | None = None,
+        delta: dict[str, Any] | None = None,
+        element: tuple[str | None, str | None, str | None] | None = None,
+    ) -> None:
+        element_id, name, kind = element_of(task) if task is not None else (element or (None, None, None))
+        self.rows.append(
+            {
+                "event": event,
+                "at": at,
+                "task_id": str(task.id) if task is not None else None,
+                "element_id": element_id,
+                "element_name": name,
+                "element_type": kind,
+                "user": user,
+                "data_delta": delta,
+            }
+        )
+
+    def flush(self, session: Session) -> None:
+        if not self.rows:
+            return
+        for row in self.rows:
+            row["instance_id"] = self.instance_id
+        session.execute(insert(HistoryEntry), self.rows)
+        self.rows = []

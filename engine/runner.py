@@ -1,0 +1,203 @@
+"""Our own loop over READY tasks: bounded by steps we count, not by tree depth.
+
+SpiffWorkflow's `do_engine_steps` finds work with iterators that stop at depth 1000, so
+long loops stall silently; it also lets one failing task abort the whole call. This
+loop finds READY tasks through each workflow's flat task map, keeps the tree short (see
+`pruning`), turns a failing task into a `Failure` (its data restored, the task left
+READY for a retry, other branches still advancing), and routes a handler's `BpmnError`
+to the matching error boundary event.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from SpiffWorkflow.bpmn import BpmnEvent
+from SpiffWorkflow.bpmn.specs.control import BoundaryEventSplit
+from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEvent
+from SpiffWorkflow.bpmn.specs.mixins.script_task import ScriptEngineTask
+from SpiffWorkflow.spiff.specs.event_definitions import ErrorEventDefinition
+from SpiffWorkflow.util.task import TaskState
+
+from .history import HistoryRecorder, data_delta, is_visible
+from .pruning import compress_all
+from .scripting import ServiceCallFailed
+from .services import BpmnError
+
+PRUNE_EVERY = 30
+
+
+class StepBudgetExceeded(Exception):
+    """An instance ran more automatic steps in one call than allowed (an endless loop?)."""
+
+
+@dataclass
+class Failure:
+    task: Any
+    error: BaseException
+    kind: str
+    message: str
+
+
+def unwrap(exc: BaseException) -> BaseException:
+    """The handler's or script's own exception, out of SpiffWorkflow's wrappers."""
+    seen = set()
+    while id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, ServiceCallFailed):
+            return exc
+        inner = getattr(exc, "exception", None)
+        if isinstance(inner, BaseException):
+            exc = inner
+            continue
+        if isinstance(exc, BpmnError):
+            return exc
+        if exc.__cause__ is not None:
+            exc = exc.__cause__
+            continue
+        break
+    return exc
+
+
+def describe(exc: BaseException) -> tuple[str, str]:
+    """(kind, one-line message) for an incident."""
+    if isinstance(exc, ServiceCallFailed):
+        original = exc.original
+        return "service", f"{type(original).__name__}: {original}"
+    if isinstance(exc, BpmnError):
+        return "bpmn_error", f"BPMN error '{exc.code}' was not caught by any error boundary event: {exc.message}"
+    return "script", f"{type(exc).__name__}: {exc}"
+
+
+class Runner:
+    """Advances one workflow as far as it can go without a person, a timer or a message."""
+
+    def __init__(
+        self,
+        workflow: Any,
+        recorder: HistoryRecorder,
+        now: Any,
+        blocked: set[str] | None = None,
+        max_steps: int = 200_000,
+        on_step: Callable[[Any], None] | None = None,
+    ) -> None:
+        self.workflow = workflow
+        self.recorder = recorder
+        self.now = now
+        self.blocked = blocked if blocked is not None else set()
+        self.max_steps = max_steps
+        self.steps = 0
+        self.failures: list[Failure] = []
+        self.on_step = on_step
+
+    # -- finding work -------------------------------------------------------------
+    def _ready(self, wf: Any) -> list[Any]:
+        return [
+            t
+            for t in wf.tasks.values()
+            if t.state == TaskState.READY and not t.task_spec.manual and str(t.id) not in self.blocked
+        ]
+
+    def _any_ready(self) -> bool:
+        if self._ready(self.workflow):
+            return True
+        return any(self._ready(sp) for sp in self.workflow.get_active_subprocesses())
+
+    # -- the loop -----------------------------------------------------------------
+    def advance(self) -> list[Failure]:
+        wf = self.workflow
+        since_prune = 0
+        while True:
+            progressed = False
+            for sp in sorted(wf.get_active_subprocesses(), key=lambda s: s.depth, reverse=True):
+                ran = self._run_all(sp)
+                progressed = progressed or ran > 0
+                since_prune += ran
+                if sp.parent_task_id is not None:
+                    parent = wf.get_task_from_id(sp.parent_task_id)
+                    parent.task_spec._update(parent)
+            ran = self._run_all(wf)
+            since_prune += ran
+            progressed = progressed or ran > 0
+            if since_prune >= PRUNE_EVERY:
+                compress_all(wf)
+                since_prune = 0
+            if not progressed:
+                wf.refresh_timers()
+                if not self._any_ready():
+                    break
+        compress_all(wf)
+        return self.failures
+
+    def _run_all(self, wf: Any) -> int:
+        count = 0
+        for task in self._ready(wf):
+            if task.state != TaskState.READY:
+                continue  # an earlier task in this round cancelled or ran it
+            self.run_task(task)
+            count += 1
+        return count
+
+    def run_task(
+        self, task: Any, user: str | None = None, event: str = "completed", data: dict[str, Any] | None = None
+    ) -> bool:
+        """Run one task (with `data` merged in first, e.g. a form); on failure restore its
+        data, leave it READY and record a Failure."""
+        self.steps += 1
+        if self.steps > self.max_steps:
+            raise StepBudgetExceeded(
+                f"more than {self.max_steps} automatic steps in one call (last at "
+                f"{getattr(task.task_spec, 'bpmn_id', task.task_spec.name)}); is there a loop without a wait?"
+            )
+        in_place = isinstance(task.task_spec, ScriptEngineTask) or getattr(task.task_spec, "prescript", None)
+        before = copy.deepcopy(task.data) if in_place else dict(task.data)
+        if data:
+            task.data.update(data)
+        try:
+            task.run()
+        except Exception as exc:  # noqa: BLE001 - every failure becomes an incident, never a crash
+            original = unwrap(exc)
+            if isinstance(original, BpmnError) and self._route_bpmn_error(task, original):
+                self.recorder.record("error_thrown", self.now, task, delta={"code": original.code})
+                return True
+            task.data = before
+            task._set_state(TaskState.READY)
+            self.blocked.add(str(task.id))
+            kind, message = describe(original)
+            self.failures.append(Failure(task, original, kind, message))
+            return False
+        if is_visible(task):
+            self.recorder.record(event, self.now, task, user=user, delta=data_delta(before, task.data))
+        if self.on_step is not None:
+            self.on_step(task)
+        return True
+
+    # -- BPMN errors from handlers ------------------------------------------------
+    def _route_bpmn_error(self, task: Any, error: BpmnError) -> bool:
+        """Give the error to an error boundary event on the task or an enclosing subprocess."""
+        definition = ErrorEventDefinition(error.code, code=error.code)
+        event = BpmnEvent(definition, payload=dict(error.data, error_code=error.code, error_message=error.message))
+        current = task
+        while current is not None:
+            parent = current.parent
+            if parent is not None and isinstance(parent.task_spec, BoundaryEventSplit):
+                for sibling in parent.children:
+                    spec = sibling.task_spec
+                    if (
+                        sibling is not current
+                        and isinstance(spec, BoundaryEvent)
+                        and sibling.state == TaskState.WAITING
+                        and isinstance(spec.event_definition, ErrorEventDefinition)
+                        and spec.event_definition.catches(sibling, event)
+                    ):
+                        if current is task:
+                            task._set_state(TaskState.STARTED)
+                        spec.catch(sibling, event)
+                        spec._update(sibling)
+                        return True
+            parent_task_id = current.workflow.parent_task_id
+            current = self.workflow.get_task_from_id(parent_task_id) if parent_task_id is not None else None
+        return False

@@ -1,0 +1,73 @@
+"""The script engine every workflow runs with: sandboxed expressions, real service calls.
+
+SpiffWorkflow's default engine `exec`s diagram scripts with task data as globals (not a
+sandbox) and masks a failing service call behind `NameError: script`. Ours evaluates
+through `sandbox.RestrictedEnvironment` and dispatches service tasks to the handler
+registry, keeping the handler's own exception and the task it belongs to.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
+
+from .sandbox import RestrictedEnvironment
+from .services import BpmnError, HandlerRegistry, ServiceContext
+
+
+class ServiceCallFailed(Exception):
+    """A handler raised: carries the original exception and the failing task."""
+
+    def __init__(self, operation: str, original: BaseException, task: Any) -> None:
+        super().__init__(f"{operation}: {type(original).__name__}: {original}")
+        self.operation = operation
+        self.original = original
+        self.task = task
+
+
+ContextFactory = Callable[[Any], ServiceContext]
+
+
+def to_json_value(value: Any) -> Any:
+    """Handler results enter task data as JSON values (Decimal and dates become strings)."""
+    return json.loads(json.dumps(value, default=_json_default))
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, set):
+        return sorted(value)
+    raise TypeError(f"handler returned a {type(value).__name__}, which is not JSON data")
+
+
+class EngineScriptEngine(PythonScriptEngine):
+    """One per unit of work: knows the registry and how to build a handler's context."""
+
+    def __init__(self, registry: HandlerRegistry, context_factory: ContextFactory | None = None) -> None:
+        super().__init__(environment=RestrictedEnvironment())
+        self.registry = registry
+        self.context_factory = context_factory
+
+    def call_service(self, task: Any, operation_name: str = "", operation_params: dict | None = None, **_: Any) -> str:
+        params = {name: spec["value"] for name, spec in (operation_params or {}).items()}
+        if self.context_factory is None:
+            raise ServiceCallFailed(operation_name, RuntimeError("no service context in this call"), task)
+        ctx = self.context_factory(task)
+        try:
+            # A savepoint: a handler that fails leaves none of its writes behind, while
+            # the incident recording its failure still commits with the unit.
+            with ctx.session.begin_nested():
+                result = self.registry.call(operation_name, ctx, params)
+            return json.dumps(to_json_value(result))
+        except BpmnError:
+            raise
+        except Exception as err:
+            raise ServiceCallFailed(operation_name, err, task) from err

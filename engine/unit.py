@@ -1,0 +1,369 @@
+"""One unit of work on one instance: load, advance, save — in one transaction.
+
+This is the only code that deserializes a workflow, runs it and writes it back with its
+projections, incidents and history. Every facade operation that changes an instance
+(start, complete, correlate, fire timers, retry) is a small function run inside a Unit.
+"""
+
+from __future__ import annotations
+
+import json
+import traceback
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.util.task import TaskState
+
+from . import projections as proj
+from .clock import frozen_time
+from .errors import Conflict, NotFound
+from .history import HistoryRecorder, jsonable
+from .models import HumanTask, Incident, Instance, MessageSubscription, Timer
+from .runner import Failure, Runner, StepBudgetExceeded
+from .scripting import EngineScriptEngine
+from .services import ServiceContext
+from .state import SERIALIZER_VERSION, dump_state, load_state
+
+if TYPE_CHECKING:
+    from .facade import Engine
+
+DEFAULT_RETRIES = 3
+
+
+class Unit:
+    """A loaded instance inside an open transaction."""
+
+    def __init__(self, engine: Engine, session: Session, instance: Instance, now: datetime, new: bool = False) -> None:
+        self.engine = engine
+        self.session = session
+        self.instance = instance
+        self.now = now
+        self.new = new
+        self.recorder = HistoryRecorder(instance.id)
+        self.open_incidents: dict[str, Incident] = {}
+        if not new:
+            for incident in session.scalars(
+                select(Incident).where(Incident.instance_id == instance.id, Incident.state == "open")
+            ):
+                self.open_incidents[incident.task_id or ""] = incident
+        self.retrying: set[str] = set()
+        self.script_engine = EngineScriptEngine(engine.registry, self._service_context)
+        spec, subprocess_specs = engine.specs_for(session, instance.version_id)
+        if new:
+            self.workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=self.script_engine)
+        else:
+            self.workflow = load_state(
+                instance.state, instance.serializer_version, spec, subprocess_specs, self.script_engine
+            )
+        self.runner = Runner(
+            self.workflow,
+            self.recorder,
+            now,
+            blocked=set(self.open_incidents),
+            max_steps=engine.max_steps,
+        )
+
+    # -- helpers for facade operations ----------------------------------------------
+    def _service_context(self, task: Any) -> ServiceContext:
+        incident = self.open_incidents.get(str(task.id))
+        return ServiceContext(
+            session=self.session,
+            instance_id=self.instance.id,
+            process_id=self.instance.process_id,
+            business_key=self.instance.business_key,
+            element_id=task.task_spec.bpmn_id,
+            task_id=str(task.id),
+            now=self.now,
+            attempt=(incident.attempts + 1) if incident else 1,
+        )
+
+    def find_task(self, task_id: str) -> Any:
+        try:
+            return self.workflow.get_task_from_id(UUID(task_id))
+        except Exception:
+            raise NotFound(f"task {task_id} is not part of instance {self.instance.id}") from None
+
+    def unblock(self, task_id: str) -> None:
+        """Let the runner try a task that has an open incident again."""
+        self.runner.blocked.discard(task_id)
+        self.retrying.add(task_id)
+
+    def deliver_message(self, task_id: str, message: str, payload: dict[str, Any]) -> None:
+        """Hand a message to the catch event (or event gateway) waiting in `task_id`."""
+        from SpiffWorkflow.bpmn import BpmnEvent
+        from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
+
+        task = self.find_task(task_id)
+        if task.state != TaskState.WAITING:
+            raise Conflict(f"{task.task_spec.bpmn_id} in instance {self.instance.id} no longer waits for '{message}'")
+        definition = task.task_spec.event_definition
+        if isinstance(definition, MultipleEventDefinition):
+            definition = next(d for d in definition.event_definitions if getattr(d, "name", None) == message)
+        event = BpmnEvent(definition, payload=payload, correlations=dict(task.workflow.correlations))
+        with frozen_time(self.now):
+            task.task_spec.catch(task, event)
+            task.task_spec._update(task)
+        if getattr(definition, "message_var", None) is None and payload:
+            task.data.update(payload)
+        self.recorder.record("message_received", self.now, task, delta={"set": jsonable(payload)} if payload else None)
+
+    def evaluate(self, task: Any, expression: str) -> Any:
+        return self.script_engine.evaluate(task, expression)
+
+    # -- the loop -------------------------------------------------------------------
+    def advance(self) -> None:
+        with frozen_time(self.now):
+            try:
+                self.runner.advance()
+            except StepBudgetExceeded as err:
+                ready = next(iter(proj.iter_tasks(self.workflow, TaskState.READY)), None)
+                self.runner.failures.append(Failure(ready, err, "engine", str(err)))
+
+    def run_task(self, task: Any, user: str | None, data: dict[str, Any] | None = None) -> bool:
+        with frozen_time(self.now):
+            return self.runner.run_task(task, user=user, data=data)
+
+    # -- saving ---------------------------------------------------------------------
+    def save(self) -> None:
+        inst = self.instance
+        self._write_incidents(self.runner.failures)
+        completed = self.workflow.is_completed()
+        self._sync_human_tasks(completed)
+        self._sync_timers()
+        self._sync_subscriptions()
+        previous = inst.status
+        if completed:
+            inst.status = "completed" if self.workflow.success else "terminated"
+            inst.ended_at = inst.ended_at or self.now
+            if previous != inst.status:
+                self.recorder.record(f"instance_{inst.status}", self.now)
+        elif any(i.state == "open" for i in self.open_incidents.values()):
+            inst.status = "incident"
+        else:
+            inst.status = "waiting"
+        inst.state = dump_state(self.workflow)
+        inst.variables = json.dumps(jsonable(process_variables(self.workflow)), separators=(",", ":"))
+        inst.serializer_version = SERIALIZER_VERSION
+        inst.updated_at = self.now
+        inst.steps = (inst.steps or 0) + self.runner.steps
+        self.session.flush()
+        self.recorder.flush(self.session)
+        self._deliver_thrown_messages()
+
+    def _write_incidents(self, failures: list[Failure]) -> None:
+        failed_ids = set()
+        for failure in failures:
+            task = failure.task
+            task_id = str(task.id) if task is not None else ""
+            failed_ids.add(task_id)
+            spec = task.task_spec if task is not None else None
+            retries = getattr(spec, "retries", None)
+            retries = DEFAULT_RETRIES if retries is None and failure.kind == "service" else (retries or 0)
+            details = "".join(traceback.format_exception(failure.error))[-4000:]
+            incident = self.open_incidents.get(task_id)
+            if incident is None:
+                incident = Incident(
+                    instance_id=self.instance.id,
+                    task_id=task_id or None,
+                    element_id=getattr(spec, "bpmn_id", None),
+                    element_name=getattr(spec, "bpmn_name", None),
+                    error_type=type(failure.error).__name__,
+                    message=failure.message,
+                    details=details,
+                    attempts=1,
+                    retries_left=retries,
+                    state="open",
+                    created_at=self.now,
+                )
+                self.session.add(incident)
+                self.open_incidents[task_id] = incident
+            else:
+                incident.attempts += 1
+                incident.retries_left = max(0, incident.retries_left - 1)
+                incident.message = failure.message
+                incident.error_type = type(failure.error).__name__
+                incident.details = details
+            incident.next_retry_at = (
+                self.now + proj.next_retry_delay(incident.attempts) if incident.retries_left > 0 else None
+            )
+            self.recorder.record(
+                "incident", self.now, task, delta={"error": failure.message, "attempt": incident.attempts}
+            )
+        for task_id in self.retrying - failed_ids:
+            incident = self.open_incidents.get(task_id)
+            if incident is not None and incident.state == "open":
+                incident.state = "resolved"
+                incident.resolved_at = self.now
+                incident.next_retry_at = None
+                self.recorder.record(
+                    "incident_resolved", self.now, element=(incident.element_id, incident.element_name, None)
+                )
+
+    def _sync_human_tasks(self, completed: bool) -> None:
+        inst = self.instance
+        desired = {} if completed else {
+            h.task_id: h for h in proj.human_tasks(self.workflow, self._evaluate_quietly, self.now)
+        }
+        existing = {} if self.new else {
+            row.id: row
+            for row in self.session.scalars(
+                select(HumanTask).where(HumanTask.instance_id == inst.id, HumanTask.state == "open")
+            )
+        }
+        for task_id, row in existing.items():
+            if task_id in desired:
+                continue
+            try:
+                task = self.workflow.get_task_from_id(UUID(task_id))
+                done = task.state == TaskState.COMPLETED
+            except Exception:
+                done = False
+            row.state = "completed" if done else "cancelled"
+            row.completed_at = row.completed_at or self.now
+        for task_id, info in desired.items():
+            if task_id in existing:
+                continue
+            self.session.add(
+                HumanTask(
+                    id=task_id,
+                    instance_id=inst.id,
+                    process_id=inst.process_id,
+                    business_key=inst.business_key,
+                    element_id=info.element_id,
+                    name=info.name,
+                    kind=info.kind,
+                    lane=info.lane,
+                    form=info.form,
+                    ui_form=info.ui_form,
+                    instructions=info.instructions,
+                    assignee=info.assignee,
+                    candidate_groups=info.candidate_groups,
+                    priority=info.priority,
+                    due_at=info.due_at,
+                    follow_up_at=info.follow_up_at,
+                    state="open",
+                    created_at=self.now,
+                )
+            )
+            self.recorder.record("task_created", self.now, self.workflow.get_task_from_id(UUID(task_id)))
+
+    def _evaluate_quietly(self, task: Any, expression: str) -> Any:
+        try:
+            return self.evaluate(task, expression)
+        except Exception as err:  # noqa: BLE001 - a bad routing expression must not lose the task
+            self.recorder.record("warning", self.now, task, delta={"expression": expression, "error": str(err)})
+            return None
+
+    def _sync_timers(self) -> None:
+        inst = self.instance
+        desired = {t.task_id: t for t in proj.timers(self.workflow)}
+        existing = {} if self.new else {
+            row.task_id: row
+            for row in self.session.scalars(select(Timer).where(Timer.instance_id == inst.id, Timer.state == "pending"))
+        }
+        for task_id, row in existing.items():
+            info = desired.get(task_id)
+            if info is not None and info.due_at == row.due_at:
+                continue
+            fired = row.due_at <= self.now
+            row.state = "fired" if fired else "cancelled"
+            row.fired_at = self.now if fired else None
+            self.recorder.record(
+                "timer_fired" if fired else "timer_cancelled",
+                self.now,
+                element=(row.element_id, row.name, "Timer"),
+                delta={"due_at": row.due_at.isoformat()},
+            )
+        for task_id, info in desired.items():
+            row = existing.get(task_id)
+            if row is not None and row.due_at == info.due_at:
+                continue  # unchanged; a cycle that moved on gets a new row
+            self.session.add(
+                Timer(
+                    instance_id=inst.id,
+                    task_id=task_id,
+                    element_id=info.element_id,
+                    name=info.name,
+                    kind=info.kind,
+                    due_at=info.due_at,
+                    state="pending",
+                    created_at=self.now,
+                )
+            )
+
+    def _sync_subscriptions(self) -> None:
+        inst = self.instance
+        desired = {(s.task_id, s.message_name): s for s in proj.subscriptions(self.workflow)}
+        existing = {} if self.new else {
+            (row.task_id, row.message_name): row
+            for row in self.session.scalars(select(MessageSubscription).where(MessageSubscription.instance_id == inst.id))
+        }
+        for key, row in existing.items():
+            if key not in desired:
+                self.session.delete(row)
+        for key, info in desired.items():
+            row = existing.get(key)
+            if row is not None:
+                row.correlation_key = info.correlation_key
+                continue
+            self.session.add(
+                MessageSubscription(
+                    instance_id=inst.id,
+                    task_id=info.task_id,
+                    element_id=info.element_id,
+                    message_name=info.message_name,
+                    correlation_key=info.correlation_key,
+                    created_at=self.now,
+                )
+            )
+
+    def _deliver_thrown_messages(self) -> None:
+        """Messages thrown here that no task of this instance caught go to other instances."""
+        for event in self.workflow.get_events():
+            name = getattr(event.event_definition, "name", None)
+            if not name or type(event.event_definition).__name__ != "MessageEventDefinition":
+                continue
+            self.engine.deliver_thrown(self.session, name, event.payload, self.instance, self.now)
+
+
+def process_variables(workflow: Any) -> dict[str, Any]:
+    """What `show` calls the process variables: the newest data the instance holds."""
+    if workflow.is_completed():
+        return {k: v for k, v in workflow.data.items() if k != "data_objects"}
+    newest: dict[str, Any] = {}
+    tasks = sorted(
+        (t for t in proj.iter_tasks(workflow, TaskState.READY | TaskState.WAITING | TaskState.STARTED
+                                    | TaskState.COMPLETED)),
+        key=lambda t: t.last_state_change,
+    )
+    for task in tasks[-50:]:
+        newest.update(task.data)
+    return newest
+
+
+def run_in_unit(
+    engine: Engine,
+    session: Session,
+    instance_id: int,
+    now: datetime,
+    action: Callable[[Unit], Any],
+) -> Any:
+    """Load the instance (locking its row where the database can), act, advance, save."""
+    stmt = select(Instance).where(Instance.id == instance_id)
+    if not engine.db.is_sqlite:
+        stmt = stmt.with_for_update()
+    instance = session.scalars(stmt).first()
+    if instance is None:
+        raise NotFound(f"instance {instance_id} does not exist")
+    if instance.status in ("completed", "terminated"):
+        raise Conflict(f"instance {instance_id} has already {instance.status}")
+    unit = Unit(engine, session, instance, now)
+    result = action(unit)
+    unit.advance()
+    unit.save()
+    return result
