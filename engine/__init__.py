@@ -4,7 +4,7 @@ The `Engine` facade is the one way in; handlers plug in through a `HandlerRegist
 """
 
 from .clock import Clock, ManualClock, SystemClock
-from .errors import Conflict, DefinitionError, EngineError, Forbidden, InvalidInput, NotFound, NoSubscriber
+from .errors import Conflict, DefinitionError, EngineError, Forbidden, InvalidInput, NoSubscriber, NotFound
 from .facade import Engine
 from .services import BpmnError, HandlerRegistry, ServiceContext
 

@@ -61,8 +61,9 @@ def _sqlite_engine(url: str, immediate: bool) -> SAEngine:
 class Database:
     """The two SQLAlchemy engines of one store and the sessions made from them."""
 
-    def __init__(self, url: str | None = None) -> None:
+    def __init__(self, url: str | None = None, migrations: list[Path] | None = None) -> None:
         self.url = resolve_url(url)
+        self.migrations = list(migrations or [])
         self.is_sqlite = self.url.startswith("sqlite")
         if self.is_sqlite:
             self.write_engine = _sqlite_engine(self.url, immediate=True)
@@ -90,7 +91,7 @@ class Database:
         from alembic import command
 
         with self.write_engine.begin() as conn:
-            cfg = alembic_config(self.url)
+            cfg = alembic_config(self.url, self.migrations)
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, revision)
 
@@ -99,7 +100,7 @@ class Database:
         from alembic.runtime.migration import MigrationContext
         from alembic.script import ScriptDirectory
 
-        script = ScriptDirectory.from_config(alembic_config(self.url))
+        script = ScriptDirectory.from_config(alembic_config(self.url, self.migrations))
         with self.read_engine.connect() as conn:
             if inspect(conn).has_table("alembic_version"):
                 current = set(MigrationContext.configure(conn).get_current_heads())
@@ -113,14 +114,14 @@ class Database:
             self.read_engine.dispose()
 
 
-def alembic_config(url: str):  # noqa: ANN201 - alembic.config.Config
+def alembic_config(url: str, extra: list[Path] | None = None):  # noqa: ANN201 - alembic.config.Config
+    """Engine migrations plus the version folders of plug-ins (e.g. the CRM records' branch)."""
     from alembic.config import Config
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    extra = [p for p in os.environ.get("CRMFLOW_MIGRATIONS", "").split(os.pathsep) if p]
-    locations = [str(MIGRATIONS_DIR / "versions"), *extra]
+    locations = [str(MIGRATIONS_DIR / "versions"), *(str(p) for p in extra or [])]
     cfg.set_main_option("path_separator", "os")
     cfg.set_main_option("version_locations", os.pathsep.join(locations))
     return cfg

@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -23,7 +24,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from . import definitions
 from .clock import Clock, SystemClock, ensure_utc
 from .db import Database
-from .errors import Conflict, InvalidInput, NotFound, NoSubscriber
+from .errors import Conflict, InvalidInput, NoSubscriber, NotFound
 from .models import (
     DefinitionFile,
     HistoryEntry,
@@ -34,8 +35,6 @@ from .models import (
     ProcessVersion,
     Timer,
 )
-from SpiffWorkflow.util.task import TaskState
-
 from .services import HandlerRegistry
 from .state import SERIALIZER_VERSION
 from .unit import Unit, run_in_unit
@@ -84,8 +83,9 @@ class Engine:
         *,
         max_steps: int = 200_000,
         auto_migrate: bool = True,
+        migrations: list[Path] | None = None,
     ) -> None:
-        self.db = Database(db_url)
+        self.db = Database(db_url, migrations)
         self.registry = registry or HandlerRegistry()
         self.clock = clock or SystemClock()
         self.max_steps = max_steps
@@ -143,7 +143,9 @@ class Engine:
     @staticmethod
     def _latest_version(session: Session, process_id: str) -> ProcessVersion | None:
         return session.scalars(
-            select(ProcessVersion).where(ProcessVersion.process_id == process_id).order_by(ProcessVersion.version.desc())
+            select(ProcessVersion)
+            .where(ProcessVersion.process_id == process_id)
+            .order_by(ProcessVersion.version.desc())
         ).first()
 
     @staticmethod
@@ -216,7 +218,9 @@ class Engine:
         version = self._latest_version(session, process_id)
         if version is None:
             known = sorted(set(session.scalars(select(ProcessVersion.process_id))))
-            hint = f"; deployed processes: {', '.join(known)}" if known else "; nothing is deployed yet (crmflow deploy)"
+            hint = (
+                f"; deployed processes: {', '.join(known)}" if known else "; nothing is deployed yet (crmflow deploy)"
+            )
             raise NotFound(f"process '{process_id}' is not deployed{hint}")
         instance = Instance(
             process_id=process_id,
@@ -250,9 +254,12 @@ class Engine:
             row = session.get(HumanTask, task_id)
             if row is None:
                 raise NotFound(f"task {task_id} does not exist (crmflow tasks lists open tasks)")
-            if row.state != "open":
-                who = f" by {row.completed_by}" if row.completed_by else ""
-                raise Conflict(f"task {task_id} ({row.name or row.element_id}) was already {row.state}{who}")
+
+            def still_open() -> None:
+                session.refresh(row)
+                if row.state != "open":
+                    who = f" by {row.completed_by}" if row.completed_by else ""
+                    raise Conflict(f"task {task_id} ({row.name or row.element_id}) was already {row.state}{who}")
 
             def complete(unit: Unit) -> None:
                 task = unit.find_task(task_id)
@@ -265,7 +272,7 @@ class Engine:
                 row.completed_by = user
                 row.completed_at = now
 
-            run_in_unit(self, session, row.instance_id, now, complete)
+            run_in_unit(self, session, row.instance_id, now, complete, precheck=still_open)
             instance_id = row.instance_id
         return self.get_instance(instance_id, with_history=False)
 
@@ -386,13 +393,16 @@ class Engine:
             incident = session.get(Incident, incident_id)
             if incident is None:
                 raise NotFound(f"incident {incident_id} does not exist (crmflow incidents lists them)")
-            if incident.state != "open":
-                raise Conflict(f"incident {incident_id} is already {incident.state}")
+
+            def still_open() -> None:
+                session.refresh(incident)
+                if incident.state != "open":
+                    raise Conflict(f"incident {incident_id} is already {incident.state}")
 
             def retry(unit: Unit) -> None:
                 unit.unblock(incident.task_id or "")
 
-            run_in_unit(self, session, incident.instance_id, now, retry)
+            run_in_unit(self, session, incident.instance_id, now, retry, precheck=still_open)
             instance_id = incident.instance_id
         return self.get_instance(instance_id, with_history=False)
 
@@ -468,7 +478,9 @@ class Engine:
                 ],
                 subscriptions=[
                     SubscriptionView(s.instance_id, s.element_id, s.message_name, s.correlation_key)
-                    for s in session.scalars(select(MessageSubscription).where(MessageSubscription.instance_id == inst.id))
+                    for s in session.scalars(
+                        select(MessageSubscription).where(MessageSubscription.instance_id == inst.id)
+                    )
                 ],
                 incidents=[
                     incident_view(i)
@@ -487,7 +499,9 @@ class Engine:
         limit: int = 100, offset: int = 0,
     ) -> list[InstanceView]:
         with self.db.read() as session:
-            stmt = select(Instance, ProcessVersion.version).join(ProcessVersion, ProcessVersion.id == Instance.version_id)
+            stmt = select(Instance, ProcessVersion.version).join(
+                ProcessVersion, ProcessVersion.id == Instance.version_id
+            )
             if process_id:
                 stmt = stmt.where(Instance.process_id == process_id)
             if status:

@@ -14,10 +14,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from . import projections as proj
 from .clock import frozen_time
@@ -301,7 +301,9 @@ class Unit:
         desired = {(s.task_id, s.message_name): s for s in proj.subscriptions(self.workflow)}
         existing = {} if self.new else {
             (row.task_id, row.message_name): row
-            for row in self.session.scalars(select(MessageSubscription).where(MessageSubscription.instance_id == inst.id))
+            for row in self.session.scalars(
+                select(MessageSubscription).where(MessageSubscription.instance_id == inst.id)
+            )
         }
         for key, row in existing.items():
             if key not in desired:
@@ -352,14 +354,20 @@ def run_in_unit(
     instance_id: int,
     now: datetime,
     action: Callable[[Unit], Any],
+    precheck: Callable[[], None] | None = None,
 ) -> Any:
-    """Load the instance (locking its row where the database can), act, advance, save."""
+    """Load the instance (locking its row where the database can), act, advance, save.
+
+    `precheck` runs once the lock is held, to re-read what a concurrent unit may have
+    changed while this one waited (e.g. the task was completed meanwhile)."""
     stmt = select(Instance).where(Instance.id == instance_id)
     if not engine.db.is_sqlite:
         stmt = stmt.with_for_update()
     instance = session.scalars(stmt).first()
     if instance is None:
         raise NotFound(f"instance {instance_id} does not exist")
+    if precheck is not None:
+        precheck()
     if instance.status in ("completed", "terminated"):
         raise Conflict(f"instance {instance_id} has already {instance.status}")
     unit = Unit(engine, session, instance, now)

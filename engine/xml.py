@@ -36,7 +36,9 @@ def parse_bytes(content: bytes, filename: str) -> etree._ElementTree:
         )
     head = content[:4096].lower()
     if b"<!doctype" in head or b"<!entity" in content.lower():
-        raise DefinitionError(f"{filename}: a DOCTYPE or ENTITY declaration is not allowed in diagrams (refused unread)")
+        raise DefinitionError(
+            f"{filename}: a DOCTYPE or ENTITY declaration is not allowed in diagrams (refused unread)"
+        )
     try:
         root = etree.fromstring(content, safe_parser())
     except etree.XMLSyntaxError as err:

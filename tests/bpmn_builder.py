@@ -96,7 +96,10 @@ class Process:
             w, h = SIZES.get(n.kind, (100, 80))
             x, y = 100 + i * 150, 100 + n.row * 140 + (80 - h) // 2
             pos[n.id] = (x, y, w, h)
-        out = [f'<bpmndi:BPMNDiagram id="dia_{self.id}"><bpmndi:BPMNPlane id="plane_{self.id}" bpmnElement="{self.id}">']
+        out = [
+            f'<bpmndi:BPMNDiagram id="dia_{self.id}">'
+            f'<bpmndi:BPMNPlane id="plane_{self.id}" bpmnElement="{self.id}">'
+        ]
         for n in self.nodes:
             x, y, w, h = pos[n.id]
             out.append(f'<bpmndi:BPMNShape id="{n.id}_di" bpmnElement="{n.id}"><dc:Bounds x="{x}" y="{y}" '

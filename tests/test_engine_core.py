@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -17,7 +16,7 @@ import pytest
 from bpmn_builder import Process, linear_service_process, loop_process, script, service
 from sqlalchemy import Column, Integer, MetaData, String, Table, select, text
 
-from engine import BpmnError, Conflict, DefinitionError, InvalidInput, NotFound, NoSubscriber
+from engine import BpmnError, Conflict, DefinitionError, InvalidInput, NoSubscriber, NotFound
 from engine.models import Instance
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -280,7 +279,7 @@ def test_two_concurrent_completions_exactly_one_wins(make_engine, tmp_path):
         barrier = threading.Barrier(2)
         outcomes: list[str] = []
 
-        def complete(eng, user):
+        def complete(eng, user, barrier=barrier, task_id=task_id, outcomes=outcomes):
             barrier.wait()
             try:
                 eng.complete_task(task_id, user, {"by": user})

@@ -1,12 +1,11 @@
 """engine tables
 
 Revision ID: 0001_engine
-Revises: 
+Revises:
 Create Date: 2026-11-23
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0001_engine'
 down_revision = None
