@@ -137,7 +137,7 @@ def _timer_kind(definition: Any) -> str:
     return "date" if name.startswith("TimeDate") else "duration"
 
 
-def _due_from_value(value: Any) -> datetime | None:
+def due_from_value(value: Any) -> datetime | None:
     if value is None:
         return None
     if isinstance(value, dict):  # a cycle: {'cycles', 'next', 'duration'}
@@ -162,7 +162,7 @@ def timers(workflow: Any) -> list[TimerInfo]:
         )
         for sub in candidates:
             if isinstance(sub, TimerEventDefinition):
-                due = _due_from_value(task.internal_data.get("event_value"))
+                due = due_from_value(task.internal_data.get("event_value"))
                 if due is not None:
                     found.append(
                         TimerInfo(str(task.id), task.task_spec.bpmn_id, sub.name or None, _timer_kind(sub), due)

@@ -23,6 +23,7 @@ from SpiffWorkflow.spiff.specs.event_definitions import ErrorEventDefinition
 from SpiffWorkflow.util.task import TaskState
 
 from .history import HistoryRecorder, data_delta, is_visible
+from .projections import due_from_value
 from .pruning import compress_all
 from .scripting import ServiceCallFailed
 from .services import BpmnError
@@ -91,6 +92,7 @@ class Runner:
         self.max_steps = max_steps
         self.steps = 0
         self.failures: list[Failure] = []
+        self.retrying: set[str] = set()
         self.on_step = on_step
 
     # -- finding work -------------------------------------------------------------
@@ -126,11 +128,28 @@ class Runner:
                 compress_all(wf)
                 since_prune = 0
             if not progressed:
-                wf.refresh_timers()
+                self._refresh_timers()
                 if not self._any_ready():
                     break
         compress_all(wf)
         return self.failures
+
+    def _refresh_timers(self) -> None:
+        """Let due timers fire, recording each firing before what it causes."""
+        waiting = [
+            (t, copy.deepcopy(t.internal_data.get("event_value")))
+            for t in self.workflow.event_manager.tasks.values()
+            if t.state == TaskState.WAITING
+        ]
+        self.workflow.refresh_timers()
+        for task, value in waiting:
+            if value is None:
+                continue
+            if task.state != TaskState.WAITING or task.internal_data.get("event_value") != value:
+                due = due_from_value(value)
+                self.recorder.record(
+                    "timer_fired", self.now, task, delta={"due_at": due.isoformat()} if due else None
+                )
 
     def _run_all(self, wf: Any) -> int:
         count = 0
@@ -169,6 +188,8 @@ class Runner:
             kind, message = describe(original)
             self.failures.append(Failure(task, original, kind, message))
             return False
+        if str(task.id) in self.retrying:
+            self.recorder.record("incident_resolved", self.now, task)
         if is_visible(task):
             self.recorder.record(event, self.now, task, user=user, delta=data_delta(before, task.data))
         if self.on_step is not None:

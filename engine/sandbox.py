@@ -50,6 +50,7 @@ __all__ = [
     "MAX_SEQUENCE",
     "DEFAULT_TIME_LIMIT",
     "RestrictedEnvironment",
+    "SandboxCompileError",
     "SandboxError",
     "check_source",
     "clear_compile_cache",
@@ -150,7 +151,7 @@ class Decimal(metaclass=_GuardedClassMeta):
     _construct = staticmethod(_make_decimal)
 
 
-# type(x) hands back the stand-in, so type(d)('1e999999') is checked too.
+# type(x) hands back the stand-in, so type(d)('1e999999') is checked too; filled in below.
 _TYPE_STAND_INS: dict[type, Any] = {decimal.Decimal: Decimal}
 
 
@@ -301,6 +302,8 @@ def _guarded_getattr(obj: Any, name: str, default: Any = raise_) -> Any:
         return _sized_method(obj, name, value)
     if name == "to_bytes" and isinstance(obj, int):
         return _checked_to_bytes(value)
+    if name == "from_bytes" and isinstance(obj, type) and issubclass(obj, int):
+        return _checked_from_bytes(value)
     return value
 
 
@@ -523,6 +526,15 @@ def _checked_to_bytes(method: Callable[..., bytes]) -> Callable[..., bytes]:
     return to_bytes
 
 
+def _checked_from_bytes(method: Callable[..., int]) -> Callable[..., int]:
+    def from_bytes(data: Any, *args: Any, **kwargs: Any) -> int:
+        if isinstance(data, (bytes, bytearray, list, tuple)) and len(data) * 8 > MAX_INT_BITS:
+            _int_too_big("from_bytes()")
+        return method(data, *args, **kwargs)
+
+    return from_bytes
+
+
 # --- builtins ---------------------------------------------------------------------------------
 
 
@@ -547,10 +559,17 @@ def _guarded_round(number: Any, ndigits: int | None = None) -> Any:
 
 
 def _guarded_type(*args: Any) -> Any:
-    """type(x) only: three-argument type() would define classes."""
+    """type(x) only: three-argument type() would define classes.
+
+    The result is what the script's own builtins would call the type, so ``type(5) is int`` holds
+    but ``type(range(1))(10**12)``, ``type(int)('X', (), {})`` or ``type(d)('1e999999')`` don't get
+    round the guards: metaclasses come back as this function, guarded types as their guard.
+    """
     if len(args) != 1:
         _refuse("type() with 3 arguments (creating classes) is refused")
     t = type(args[0])
+    if issubclass(t, type):
+        return _guarded_type
     return _TYPE_STAND_INS.get(t, t)
 
 
@@ -626,6 +645,10 @@ def _build_builtins() -> dict[str, Any]:
     )
     for name in _RUNTIME_REFUSED:
         b[name] = _not_allowed(name)
+    _TYPE_STAND_INS.update(
+        {range: _guarded_range, bytes: b["bytes"], bytearray: b["bytearray"], types.ModuleType: _not_allowed("module"),
+         memoryview: b["memoryview"], object: b["object"], map: b["map"], filter: b["filter"]}
+    )
     # CRM helpers live in builtins, not environment globals: a task-data field called `date`
     # then simply shadows them instead of tripping check_for_overwrite.
     b.update(
@@ -700,13 +723,25 @@ class _SandboxTransformer(RestrictingNodeTransformer):
     def visit_Attribute(self, node: ast.Attribute) -> Any:
         attr = node.attr
         if (attr.startswith("_") and attr != "_") or attr in _DENIED_ATTRS:
+            node = self.node_contents_visit(node)  # inner refusals first: reads left to right
             self.error(node, f"access to attribute {attr!r} is refused")
-            return self.node_contents_visit(node)
+            return node
         if attr in _FORMAT_ATTRS and isinstance(node.value, (ast.Constant, ast.JoinedStr)):
             if isinstance(node.value, ast.JoinedStr) or isinstance(node.value.value, str):
+                node = self.node_contents_visit(node)
                 self.error(node, f'"{attr}" on strings is refused (use f-strings)')
-                return self.node_contents_visit(node)
+                return node
         return super().visit_Attribute(node)
+
+    def visit_Call(self, node: ast.Call) -> Any:
+        if isinstance(node.func, ast.Name) and node.func.id in ("eval", "exec"):
+            return self.node_contents_visit(node)  # visit_Name refuses it; skip the duplicate message
+        return super().visit_Call(node)
+
+    def visit_Constant(self, node: ast.Constant) -> Any:
+        if type(node.value) is int and node.value.bit_length() > MAX_INT_BITS:
+            self.error(node, f"integer literal is too large (ints are limited to {MAX_INT_BITS:,} bits)")
+        return super().visit_Constant(node)
 
     def visit_BinOp(self, node: ast.BinOp) -> Any:
         node = self.node_contents_visit(node)

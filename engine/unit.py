@@ -91,6 +91,7 @@ class Unit:
     def unblock(self, task_id: str) -> None:
         """Let the runner try a task that has an open incident again."""
         self.runner.blocked.discard(task_id)
+        self.runner.retrying.add(task_id)
         self.retrying.add(task_id)
 
     def deliver_message(self, task_id: str, message: str, payload: dict[str, Any]) -> None:
@@ -197,12 +198,9 @@ class Unit:
         for task_id in self.retrying - failed_ids:
             incident = self.open_incidents.get(task_id)
             if incident is not None and incident.state == "open":
-                incident.state = "resolved"
+                incident.state = "resolved"  # the runner recorded it in the history
                 incident.resolved_at = self.now
                 incident.next_retry_at = None
-                self.recorder.record(
-                    "incident_resolved", self.now, element=(incident.element_id, incident.element_name, None)
-                )
 
     def _sync_human_tasks(self, completed: bool) -> None:
         inst = self.instance
@@ -273,12 +271,13 @@ class Unit:
             fired = row.due_at <= self.now
             row.state = "fired" if fired else "cancelled"
             row.fired_at = self.now if fired else None
-            self.recorder.record(
-                "timer_fired" if fired else "timer_cancelled",
-                self.now,
-                element=(row.element_id, row.name, "Timer"),
-                delta={"due_at": row.due_at.isoformat()},
-            )
+            if not fired:  # firings are recorded by the runner, before what they cause
+                self.recorder.record(
+                    "timer_cancelled",
+                    self.now,
+                    element=(row.element_id, row.name, "Timer"),
+                    delta={"due_at": row.due_at.isoformat()},
+                )
         for task_id, info in desired.items():
             row = existing.get(task_id)
             if row is not None and row.due_at == info.due_at:
