@@ -318,7 +318,17 @@ class Engine:
             return sub.instance_id
         for version in self._latest_versions(session):
             if message in (version.message_starts or []):
-                return self._start_in(session, version.process_id, payload, key, None, now)
+                instance_id = self._start_in(session, version.process_id, {}, key, None, now)
+                start = session.scalars(
+                    select(MessageSubscription).where(
+                        MessageSubscription.instance_id == instance_id, MessageSubscription.message_name == message
+                    )
+                ).first()
+                if start is not None:
+                    run_in_unit(
+                        self, session, instance_id, now, lambda unit: unit.deliver_message(start.task_id, message, payload)
+                    )
+                return instance_id
         waiting = f" with key '{key}'" if key else ""
         raise NoSubscriber(
             f"no instance is waiting for message '{message}'{waiting} and no deployed process starts with it"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from SpiffWorkflow.bpmn import BpmnEvent
@@ -22,6 +23,7 @@ from SpiffWorkflow.bpmn.specs.mixins.script_task import ScriptEngineTask
 from SpiffWorkflow.spiff.specs.event_definitions import ErrorEventDefinition
 from SpiffWorkflow.util.task import TaskState
 
+from .clock import frozen_time
 from .history import HistoryRecorder, data_delta, is_visible
 from .projections import due_from_value
 from .pruning import compress_all
@@ -141,7 +143,11 @@ class Runner:
             for t in self.workflow.event_manager.tasks.values()
             if t.state == TaskState.WAITING
         ]
-        self.workflow.refresh_timers()
+        # SpiffWorkflow fires a timer only when due < now; a row is due at due_at <= now.
+        # Every waiting timer already has its due time here, so looking a microsecond
+        # ahead changes no due time, only makes "due exactly now" fire now.
+        with frozen_time(self.now + timedelta(microseconds=1)):
+            self.workflow.refresh_timers()
         for task, value in waiting:
             if value is None:
                 continue
