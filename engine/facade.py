@@ -55,6 +55,10 @@ from .views import (
 SPEC_CACHE_SIZE = 64
 
 
+class _NothingDue(Exception):
+    """Another scheduler fired this instance's timers first; nothing to do."""
+
+
 def parse_data(data: Any) -> dict[str, Any]:
     """Accept a dict or a JSON object string; anything else is the caller's mistake."""
     if data is None or data == "":
@@ -378,22 +382,27 @@ class Engine:
         return fired
 
     def _fire_instance_timers(self, instance_id: int, now: datetime) -> list[FiredTimer]:
+        due_rows: list[Timer] = []
+
+        def still_due() -> None:
+            # Read under the instance lock: another scheduler may have fired them meanwhile.
+            due_rows.extend(
+                session.scalars(
+                    select(Timer)
+                    .where(Timer.instance_id == instance_id, Timer.state == "pending", Timer.due_at <= now)
+                    .execution_options(populate_existing=True)
+                )
+            )
+            if not due_rows:
+                raise _NothingDue
+
         try:
             with self._conflicts_as_errors(), self.db.write() as session:
-                due_rows = list(
-                    session.scalars(
-                        select(Timer).where(
-                            Timer.instance_id == instance_id, Timer.state == "pending", Timer.due_at <= now
-                        )
-                    )
-                )
-                if not due_rows:
-                    return []  # another scheduler got there first
-                run_in_unit(self, session, instance_id, now, lambda unit: None)
+                run_in_unit(self, session, instance_id, now, lambda unit: None, precheck=still_due)
                 return [
                     FiredTimer(instance_id, r.element_id, r.due_at, now) for r in due_rows if r.state == "fired"
                 ]
-        except (Conflict, NotFound):
+        except (_NothingDue, Conflict, NotFound):
             return []
 
     def retry_incident(self, incident_id: int) -> InstanceView:

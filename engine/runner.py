@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from SpiffWorkflow.bpmn import BpmnEvent
@@ -73,6 +73,23 @@ def describe(exc: BaseException) -> tuple[str, str]:
     if isinstance(exc, BpmnError):
         return "bpmn_error", f"BPMN error '{exc.code}' was not caught by any error boundary event: {exc.message}"
     return "script", f"{type(exc).__name__}: {exc}"
+
+
+def skip_missed_cycles(event_value: dict[str, Any], now: datetime) -> None:
+    """After downtime a cycle fires once, then waits for its next *future* occurrence.
+
+    SpiffWorkflow moves a cycle on by one period per firing, so a week offline would make a
+    daily cycle fire seven times in a row. Missed occurrences count against a bounded
+    cycle (R5/...) but do not fire.
+    """
+    nxt = datetime.fromisoformat(event_value["next"])
+    period = timedelta(seconds=event_value["duration"])
+    if period <= timedelta(0) or nxt > now or event_value.get("cycles") == 0:
+        return
+    missed = int((now - nxt) / period) + 1
+    event_value["next"] = (nxt + missed * period).isoformat()
+    if event_value["cycles"] > 0:
+        event_value["cycles"] = max(0, event_value["cycles"] - missed)
 
 
 class Runner:
@@ -151,11 +168,14 @@ class Runner:
         for task, value in waiting:
             if value is None:
                 continue
-            if task.state != TaskState.WAITING or task.internal_data.get("event_value") != value:
+            current = task.internal_data.get("event_value")
+            if task.state != TaskState.WAITING or current != value:
                 due = due_from_value(value)
                 self.recorder.record(
                     "timer_fired", self.now, task, delta={"due_at": due.isoformat()} if due else None
                 )
+                if isinstance(current, dict):
+                    skip_missed_cycles(current, self.now)
 
     def _run_all(self, wf: Any) -> int:
         count = 0

@@ -29,6 +29,7 @@ class Node:
     name: str = ""
     body: str = ""
     row: int = 0
+    attrs: str = ""
 
 
 @dataclass
@@ -48,8 +49,8 @@ class Process:
     defaults: dict[str, str] = field(default_factory=dict)
     root_elements: str = ""
 
-    def node(self, id: str, kind: str, name: str = "", body: str = "", row: int = 0) -> Process:
-        self.nodes.append(Node(id, kind, name or id, body, row))
+    def node(self, id: str, kind: str, name: str = "", body: str = "", row: int = 0, attrs: str = "") -> Process:
+        self.nodes.append(Node(id, kind, name or id, body, row, attrs))
         return self
 
     def flow(self, source: str, target: str, condition: str | None = None, default: bool = False) -> Process:
@@ -78,8 +79,8 @@ class Process:
             if rest.startswith("<bpmn:extensionElements>"):
                 cut = rest.index("</bpmn:extensionElements>") + len("</bpmn:extensionElements>")
                 ext, rest = rest[:cut], rest[cut:]
-            out.append(f'<bpmn:{n.kind} id="{n.id}" name={quoteattr(n.name)}{default}>{ext}{incoming}{outgoing}'
-                       f"{rest}</bpmn:{n.kind}>")
+            out.append(f'<bpmn:{n.kind} id="{n.id}" name={quoteattr(n.name)}{default}{n.attrs}>{ext}{incoming}'
+                       f"{outgoing}{rest}</bpmn:{n.kind}>")
         for f in self.flows:
             cond = (f'<bpmn:conditionExpression xsi:type="bpmn:tFormalExpression">{escape(f.condition)}'
                     "</bpmn:conditionExpression>") if f.condition else ""
@@ -135,6 +136,11 @@ def service(operation: str, result: str = "", **params: str) -> str:
 def timer_duration(expr: str) -> str:
     return (f'<bpmn:timerEventDefinition><bpmn:timeDuration xsi:type="bpmn:tFormalExpression">{escape(expr)}'
             "</bpmn:timeDuration></bpmn:timerEventDefinition>")
+
+
+def timer_cycle(expr: str) -> str:
+    return (f'<bpmn:timerEventDefinition><bpmn:timeCycle xsi:type="bpmn:tFormalExpression">{escape(expr)}'
+            "</bpmn:timeCycle></bpmn:timerEventDefinition>")
 
 
 def linear_service_process(pid: str = "linear") -> Process:
