@@ -329,9 +329,12 @@ class Engine:
                     )
                 ).first()
                 if start is not None:
-                    run_in_unit(
-                        self, session, instance_id, now, lambda unit: unit.deliver_message(start.task_id, message, payload)
-                    )
+                    start_task_id = start.task_id
+
+                    def deliver_to_start(unit: Unit) -> None:
+                        unit.deliver_message(start_task_id, message, payload)
+
+                    run_in_unit(self, session, instance_id, now, deliver_to_start)
                 return instance_id
         waiting = f" with key '{key}'" if key else ""
         raise NoSubscriber(
