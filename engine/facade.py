@@ -320,22 +320,22 @@ class Engine:
 
             run_in_unit(self, session, sub.instance_id, now, deliver)
             return sub.instance_id
-        for version in self._latest_versions(session):
-            if message in (version.message_starts or []):
-                instance_id = self._start_in(session, version.process_id, {}, key, None, now)
-                start = session.scalars(
-                    select(MessageSubscription).where(
-                        MessageSubscription.instance_id == instance_id, MessageSubscription.message_name == message
-                    )
-                ).first()
-                if start is not None:
-                    start_task_id = start.task_id
+        starter = next((v for v in self._latest_versions(session) if message in (v.message_starts or [])), None)
+        if starter is not None:
+            instance_id = self._start_in(session, starter.process_id, {}, key, None, now)
+            start = session.scalars(
+                select(MessageSubscription).where(
+                    MessageSubscription.instance_id == instance_id, MessageSubscription.message_name == message
+                )
+            ).first()
+            if start is not None:
+                start_task_id = start.task_id
 
-                    def deliver_to_start(unit: Unit) -> None:
-                        unit.deliver_message(start_task_id, message, payload)
+                def deliver_to_start(unit: Unit) -> None:
+                    unit.deliver_message(start_task_id, message, payload)
 
-                    run_in_unit(self, session, instance_id, now, deliver_to_start)
-                return instance_id
+                run_in_unit(self, session, instance_id, now, deliver_to_start)
+            return instance_id
         waiting = f" with key '{key}'" if key else ""
         raise NoSubscriber(
             f"no instance is waiting for message '{message}'{waiting} and no deployed process starts with it"
