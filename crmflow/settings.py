@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
+from pathlib import Path
 
 from engine import Clock, Engine, HandlerRegistry
 
@@ -71,4 +72,16 @@ def build_engine(
     stops an operator from looking at instances or migrating the database.
     """
     registry = build_registry() if with_handlers else HandlerRegistry()
-    return Engine(db_url or None, registry=registry, clock=clock, auto_migrate=auto_migrate)
+    return Engine(
+        db_url or None, registry=registry, clock=clock, auto_migrate=auto_migrate, migrations=record_migrations()
+    )
+
+
+def record_migrations() -> list[Path]:
+    """The CRM records' Alembic branch, so one `db upgrade` creates every table."""
+    spec = importlib.util.find_spec(LOCAL_HANDLERS_PACKAGE)
+    if spec is None or spec.origin is None:
+        return []
+    module = importlib.import_module(LOCAL_HANDLERS_PACKAGE)
+    folder = getattr(module, "MIGRATIONS", None)
+    return [Path(folder)] if folder else []

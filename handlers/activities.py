@@ -1,0 +1,103 @@
+"""Activities (phone call, email, task, ...) regarding a lead, contact, account,
+opportunity or case: log one, complete it, cancel it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from engine.services import ServiceContext
+
+from . import lifecycle as lc
+from .errors import DomainError
+from .models import Account, Activity, Contact, Lead, Opportunity
+from .models.common import ACTIVITY_TYPES, REGARDING_TYPES
+from .models.service import Case
+from .support import choose, fetch, operation
+
+REGARDING_MODELS = {"lead": Lead, "contact": Contact, "account": Account, "opportunity": Opportunity, "case": Case}
+
+
+def new_activity(
+    ctx: ServiceContext,
+    activity_type: str,
+    subject: str,
+    regarding_type: str | None = None,
+    regarding_id: int | None = None,
+    description: str | None = None,
+    direction: str | None = None,
+    due_at: datetime | None = None,
+    details: dict[str, Any] | None = None,
+) -> Activity:
+    """An Open activity (checked: known type, existing regarding record). Not an operation:
+    other handlers use it to log what they did."""
+    choose(activity_type, ACTIVITY_TYPES, "activity type")
+    if (regarding_type is None) != (regarding_id is None):
+        raise DomainError("an activity regards both a record type and an id, or neither")
+    if regarding_type is not None:
+        choose(regarding_type, REGARDING_TYPES, "regarding type")
+        fetch(ctx.session, REGARDING_MODELS[regarding_type], regarding_id)
+    activity = Activity(
+        activity_type=activity_type,
+        subject=subject,
+        description=description,
+        regarding_type=regarding_type,
+        regarding_id=None if regarding_id is None else int(regarding_id),
+        direction=direction,
+        due_at=due_at,
+        details=details or {},
+    )
+    lc.ACTIVITY.start(activity, ctx.now)
+    ctx.session.add(activity)
+    ctx.session.flush()
+    return activity
+
+
+def activity_view(activity: Activity) -> dict[str, Any]:
+    return {
+        "activity_id": activity.id,
+        "activity_type": activity.activity_type,
+        "state": activity.state,
+        "status": activity.status,
+        "regarding_type": activity.regarding_type,
+        "regarding_id": activity.regarding_id,
+    }
+
+
+@operation("activities/log")
+def log_activity(
+    ctx: ServiceContext,
+    activity_type: str,
+    subject: str,
+    regarding_type: str | None = None,
+    regarding_id: int | None = None,
+    description: str | None = None,
+    direction: str | None = None,
+    completed: bool = False,
+) -> dict[str, Any]:
+    """Log an activity; `completed=True` records one that already happened (a call made)."""
+    activity = new_activity(ctx, activity_type, subject, regarding_type, regarding_id, description, direction)
+    if completed:
+        _finish(ctx, activity, "Completed", None)
+    return activity_view(activity)
+
+
+def _finish(ctx: ServiceContext, activity: Activity, state: str, status: str | None) -> None:
+    lc.ACTIVITY.require(activity, ["Open"], "completed" if state == "Completed" else "canceled")
+    lc.ACTIVITY.move(activity, state, status, ctx.now)
+    activity.completed_at = ctx.now
+    ctx.session.flush()
+
+
+@operation("activities/complete")
+def complete_activity(ctx: ServiceContext, activity_id: int, status: str = "Completed") -> dict[str, Any]:
+    activity = fetch(ctx.session, Activity, activity_id)
+    _finish(ctx, activity, "Completed", status)
+    return activity_view(activity)
+
+
+@operation("activities/cancel")
+def cancel_activity(ctx: ServiceContext, activity_id: int) -> dict[str, Any]:
+    activity = fetch(ctx.session, Activity, activity_id)
+    _finish(ctx, activity, "Canceled", None)
+    return activity_view(activity)
