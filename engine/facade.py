@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from . import definitions
+from . import definitions, outbox
 from .clock import Clock, SystemClock, ensure_utc
 from .db import Database
 from .errors import Conflict, InvalidInput, NoSubscriber, NotFound
@@ -35,6 +35,7 @@ from .models import (
     ProcessVersion,
     Timer,
 )
+from .outbox import DeliveryReport, Sender
 from .services import HandlerRegistry
 from .state import SERIALIZER_VERSION
 from .unit import Unit, run_in_unit
@@ -455,6 +456,12 @@ class Engine:
         fired = self.fire_due_timers(now)
         retried = self.retry_due_incidents(now)
         return TickResult(now=now, timers_fired=fired, incidents_retried=retried, errors=[])
+
+    def deliver_outbox(
+        self, senders: dict[str, Sender], now: datetime | None = None, limit: int = 100
+    ) -> DeliveryReport:
+        """Hand pending side effects to their channel's sender (after the steps committed)."""
+        return outbox.deliver(self.db, senders, ensure_utc(now) if now else self.now(), limit)
 
     class _ConflictGuard:
         def __enter__(self) -> None:

@@ -206,3 +206,25 @@ class HistoryEntry(Base):
     element_type: Mapped[str | None] = mapped_column(String(64))
     user: Mapped[str | None] = mapped_column(String(255))
     data_delta: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class OutboxMessage(Base):
+    """A side effect (an email, a notification) written with the step that caused it.
+
+    Delivered after commit by `Engine.deliver_outbox`; the idempotency key travels with the
+    message (e.g. as the SMTP Message-ID), so a redelivery after a crash is recognisable.
+    """
+
+    __tablename__ = "wf_outbox"
+    __table_args__ = (Index("ix_wf_outbox_pending", "state", "next_attempt_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instance_id: Mapped[int | None] = mapped_column(ForeignKey("wf_instance.id", ondelete="SET NULL"), index=True)
+    channel: Mapped[str] = mapped_column(String(64))
+    idempotency_key: Mapped[str] = mapped_column(String(255), unique=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

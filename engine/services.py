@@ -60,10 +60,24 @@ class ServiceContext:
     now: datetime
     attempt: int = 1
     extras: dict[str, Any] = field(default_factory=dict)
+    _sent: int = 0
 
     @property
     def idempotency_key(self) -> str:
         return f"{self.instance_id}:{self.task_id}"
+
+    def send(self, channel: str, payload: dict[str, Any], key: str | None = None) -> str:
+        """Queue a side effect (e.g. channel 'email') in this step's transaction.
+
+        It is delivered after commit, once per key. The default key is stable across
+        retries of this task as long as the handler sends in the same order.
+        """
+        from .outbox import enqueue
+
+        self._sent += 1
+        key = key or f"{self.idempotency_key}:{self._sent}"
+        enqueue(self.session, channel, payload, key, self.now, self.instance_id)
+        return key
 
 
 class HandlerRegistry:
