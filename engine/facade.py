@@ -11,20 +11,23 @@ import json
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from . import definitions, outbox
+from . import instances as records
 from .clock import Clock, SystemClock, ensure_utc
 from .db import Database
 from .errors import Conflict, InvalidInput, NoSubscriber, NotFound
+from .instances import InstanceRecord
 from .models import (
     DefinitionFile,
     HistoryEntry,
@@ -54,6 +57,19 @@ from .views import (
 )
 
 SPEC_CACHE_SIZE = 64
+_PV = ProcessVersion.__table__
+_LATEST_VERSION_ID = (
+    select(_PV.c.id).where(_PV.c.process_id == bindparam("pid")).order_by(_PV.c.version.desc()).limit(1)
+)
+
+
+@dataclass(frozen=True)
+class LoadedVersion:
+    """A deployed version's spec objects, shared by every instance of it in this process."""
+
+    spec: Any
+    subprocess_specs: dict[str, Any]
+    version: int
 
 
 class _NothingDue(Exception):
@@ -94,7 +110,7 @@ class Engine:
         self.registry = registry or HandlerRegistry()
         self.clock = clock or SystemClock()
         self.max_steps = max_steps
-        self._specs: OrderedDict[int, tuple[Any, dict[str, Any]]] = OrderedDict()
+        self._specs: OrderedDict[int, LoadedVersion] = OrderedDict()
         self._specs_lock = threading.Lock()
         if auto_migrate:
             self.db.ensure_schema()
@@ -185,17 +201,20 @@ class Engine:
                 raise NotFound(f"process '{process_id}' version {version or 'latest'} is not deployed")
             return session.scalar(select(DefinitionFile.content).where(DefinitionFile.id == row.file_id))
 
-    def specs_for(self, session: Session, version_id: int) -> tuple[Any, dict[str, Any]]:
+    def specs_for(self, session: Session, version_id: int) -> LoadedVersion:
         """The version's spec objects, deserialized once per process and kept (LRU)."""
         with self._specs_lock:
             cached = self._specs.get(version_id)
             if cached is not None:
                 self._specs.move_to_end(version_id)
                 return cached
-        spec_json = session.scalar(select(ProcessVersion.spec_json).where(ProcessVersion.id == version_id))
-        if spec_json is None:
+        row = session.execute(
+            select(ProcessVersion.spec_json, ProcessVersion.version).where(ProcessVersion.id == version_id)
+        ).first()
+        if row is None:
             raise NotFound(f"process version {version_id} does not exist")
-        specs = definitions.deserialize_spec(spec_json)
+        spec, subprocess_specs = definitions.deserialize_spec(row.spec_json)
+        specs = LoadedVersion(spec, subprocess_specs, row.version)
         with self._specs_lock:
             self._specs[version_id] = specs
             while len(self._specs) > SPEC_CACHE_SIZE:
@@ -213,41 +232,35 @@ class Engine:
         """Start the latest version of a process and run it until it waits."""
         payload = parse_data(data)
         with self.db.write() as session:
-            instance_id = self._start_in(session, process_id, payload, business_key, user, self.now())
-        return self.get_instance(instance_id, with_history=False)
+            unit = self._start_in(session, process_id, payload, business_key, user, self.now())
+            return unit.view()
 
     def _start_in(
         self, session: Session, process_id: str, data: dict[str, Any], business_key: str | None,
         user: str | None, now: datetime,
-    ) -> int:
-        version = self._latest_version(session, process_id)
+    ) -> Unit:
+        version = session.connection().execute(_LATEST_VERSION_ID, {"pid": process_id}).first()
         if version is None:
             known = sorted(set(session.scalars(select(ProcessVersion.process_id))))
             hint = (
                 f"; deployed processes: {', '.join(known)}" if known else "; nothing is deployed yet (crmflow deploy)"
             )
             raise NotFound(f"process '{process_id}' is not deployed{hint}")
-        instance = Instance(
-            process_id=process_id,
-            version_id=version.id,
-            business_key=business_key,
-            status="running",
-            state="",
-            serializer_version=SERIALIZER_VERSION,
-            started_by=user,
-            created_at=now,
-            updated_at=now,
-            steps=0,
+        instance = records.create(
+            session,
+            InstanceRecord(
+                id=0, process_id=process_id, version_id=version.id, business_key=business_key, status="running",
+                state="", variables=None, serializer_version=SERIALIZER_VERSION, lock_version=1, started_by=user,
+                created_at=now, updated_at=now, ended_at=None, steps=0,
+            ),
         )
-        session.add(instance)
-        session.flush()
         unit = Unit(self, session, instance, now, new=True)
         start_task = next(t for t in unit.workflow.tasks.values() if t.task_spec.name == "Start")
         start_task.data.update(data)
         unit.recorder.record("instance_started", now, user=user, delta={"set": data} if data else None)
         unit.advance()
         unit.save()
-        return instance.id
+        return unit
 
     def complete_task(
         self, task_id: str, user: str | None = None, data: dict[str, Any] | str | None = None
@@ -277,9 +290,8 @@ class Engine:
                 row.completed_by = user
                 row.completed_at = now
 
-            run_in_unit(self, session, row.instance_id, now, complete, precheck=still_open)
-            instance_id = row.instance_id
-        return self.get_instance(instance_id, with_history=False)
+            unit = run_in_unit(self, session, row.instance_id, now, complete, precheck=still_open)
+            return unit.view()
 
     def correlate(
         self, message: str, key: str | None = None, data: dict[str, Any] | str | None = None
@@ -289,13 +301,12 @@ class Engine:
         payload = parse_data(data)
         now = self.now()
         with self._conflicts_as_errors(), self.db.write() as session:
-            instance_id = self._correlate_in(session, message, key, payload, now, source=None)
-        return self.get_instance(instance_id, with_history=False)
+            return self._correlate_in(session, message, key, payload, now, source=None).view()
 
     def _correlate_in(
         self, session: Session, message: str, key: str | None, payload: dict[str, Any], now: datetime,
-        source: Instance | None,
-    ) -> int:
+        source: InstanceRecord | None,
+    ) -> Unit:
         stmt = (
             select(MessageSubscription, Instance.business_key)
             .join(Instance, Instance.id == MessageSubscription.instance_id)
@@ -319,14 +330,13 @@ class Engine:
             def deliver(unit: Unit) -> None:
                 unit.deliver_message(sub.task_id, message, payload)
 
-            run_in_unit(self, session, sub.instance_id, now, deliver)
-            return sub.instance_id
+            return run_in_unit(self, session, sub.instance_id, now, deliver)
         starter = next((v for v in self._latest_versions(session) if message in (v.message_starts or [])), None)
         if starter is not None:
-            instance_id = self._start_in(session, starter.process_id, {}, key, None, now)
+            unit = self._start_in(session, starter.process_id, {}, key, None, now)
             start = session.scalars(
                 select(MessageSubscription).where(
-                    MessageSubscription.instance_id == instance_id, MessageSubscription.message_name == message
+                    MessageSubscription.instance_id == unit.instance.id, MessageSubscription.message_name == message
                 )
             ).first()
             if start is not None:
@@ -335,14 +345,16 @@ class Engine:
                 def deliver_to_start(unit: Unit) -> None:
                     unit.deliver_message(start_task_id, message, payload)
 
-                run_in_unit(self, session, instance_id, now, deliver_to_start)
-            return instance_id
+                unit = run_in_unit(self, session, unit.instance.id, now, deliver_to_start)
+            return unit
         waiting = f" with key '{key}'" if key else ""
         raise NoSubscriber(
             f"no instance is waiting for message '{message}'{waiting} and no deployed process starts with it"
         )
 
-    def deliver_thrown(self, session: Session, message: str, payload: Any, source: Instance, now: datetime) -> None:
+    def deliver_thrown(
+        self, session: Session, message: str, payload: Any, source: InstanceRecord, now: datetime
+    ) -> None:
         """A message thrown by one instance goes to the one waiting for it, if any."""
         data = payload if isinstance(payload, dict) else {"payload": payload}
         try:
@@ -425,9 +437,7 @@ class Engine:
             def retry(unit: Unit) -> None:
                 unit.unblock(incident.task_id or "")
 
-            run_in_unit(self, session, incident.instance_id, now, retry, precheck=still_open)
-            instance_id = incident.instance_id
-        return self.get_instance(instance_id, with_history=False)
+            return run_in_unit(self, session, incident.instance_id, now, retry, precheck=still_open).view()
 
     def retry_due_incidents(self, now: datetime | None = None, limit: int = 100) -> list[int]:
         """Automatic retries whose backoff has passed; returns the incident ids tried."""

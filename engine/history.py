@@ -25,7 +25,23 @@ def is_visible(task: Any) -> bool:
     return getattr(task.task_spec, "bpmn_id", None) is not None
 
 
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def _is_plain(value: Any) -> bool:
+    if isinstance(value, _PLAIN):
+        return True
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _is_plain(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_is_plain(v) for v in value)
+    return False
+
+
 def jsonable(value: Any) -> Any:
+    """JSON-ready data; plain data passes through, Decimal/dates/sets become JSON values."""
+    if _is_plain(value):
+        return value
     return json.loads(json.dumps(value, default=_json_default))
 
 
@@ -77,5 +93,6 @@ class HistoryRecorder:
             return
         for row in self.rows:
             row["instance_id"] = self.instance_id
-        session.execute(insert(HistoryEntry), self.rows)
+        # Core executemany: the ORM's bulk path costs more than the inserts themselves.
+        session.connection().execute(insert(HistoryEntry.__table__), self.rows)
         self.rows = []

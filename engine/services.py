@@ -8,6 +8,7 @@ and the evaluated parameters as keyword arguments. Handlers never see SpiffWorkf
 from __future__ import annotations
 
 import difflib
+import functools
 import importlib
 import inspect
 from collections.abc import Callable, Iterable
@@ -141,9 +142,14 @@ class HandlerRegistry:
             ep.load()(self)
 
 
+@functools.lru_cache(maxsize=1024)
+def _signature(func: Handler) -> inspect.Signature:
+    return inspect.signature(func)
+
+
 def check_arguments(name: str, func: Handler, params: dict[str, Any]) -> None:
     """A clear error for parameters the diagram passes but the handler does not take."""
-    sig = inspect.signature(func)
+    sig = _signature(func)
     accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.parameters.values())
     names = list(sig.parameters)[1:]  # the first parameter is the context
     if not accepts_any:

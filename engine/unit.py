@@ -19,15 +19,18 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from . import instances as records
 from . import projections as proj
 from .clock import frozen_time
 from .errors import Conflict, NotFound
 from .history import HistoryRecorder, jsonable
-from .models import HumanTask, Incident, Instance, MessageSubscription, Timer
+from .instances import InstanceRecord
+from .models import HumanTask, Incident, MessageSubscription, Timer
 from .runner import Failure, Runner, StepBudgetExceeded
 from .scripting import EngineScriptEngine
 from .services import ServiceContext
 from .state import SERIALIZER_VERSION, dump_state, load_state
+from .views import InstanceDetail, SubscriptionView
 
 if TYPE_CHECKING:
     from .facade import Engine
@@ -38,7 +41,9 @@ DEFAULT_RETRIES = 3
 class Unit:
     """A loaded instance inside an open transaction."""
 
-    def __init__(self, engine: Engine, session: Session, instance: Instance, now: datetime, new: bool = False) -> None:
+    def __init__(
+        self, engine: Engine, session: Session, instance: InstanceRecord, now: datetime, new: bool = False
+    ) -> None:
         self.engine = engine
         self.session = session
         self.instance = instance
@@ -46,20 +51,33 @@ class Unit:
         self.new = new
         self.recorder = HistoryRecorder(instance.id)
         self.open_incidents: dict[str, Incident] = {}
-        if not new:
+        if instance.status == "incident":  # only then can open incidents exist
             for incident in session.scalars(
                 select(Incident).where(Incident.instance_id == instance.id, Incident.state == "open")
             ):
                 self.open_incidents[incident.task_id or ""] = incident
         self.retrying: set[str] = set()
         self.script_engine = EngineScriptEngine(engine.registry, self._service_context)
-        spec, subprocess_specs = engine.specs_for(session, instance.version_id)
+        self.version = engine.specs_for(session, instance.version_id)
+        spec, subprocess_specs = self.version.spec, self.version.subprocess_specs
         if new:
             self.workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=self.script_engine)
         else:
             self.workflow = load_state(
                 instance.state, instance.serializer_version, spec, subprocess_specs, self.script_engine
             )
+        # Rows mirror the state as last saved: where the loaded workflow waited on no timer
+        # (message, person), no such rows exist and saving need not look for them.
+        waiting = () if new else [t for t in proj.iter_tasks(self.workflow, TaskState.READY | TaskState.WAITING)]
+        self.had_human_tasks = any(t.state == TaskState.READY and t.task_spec.manual for t in waiting)
+        self.had_waits = any(
+            t.state == TaskState.WAITING and getattr(t.task_spec, "event_definition", None) is not None
+            for t in waiting
+        )
+        # What the instance waits on once saved, kept to answer the caller without re-reading.
+        self.open_task_rows: list[HumanTask] = []
+        self.timer_rows: list[Timer] = []
+        self.subscription_rows: list[MessageSubscription] = []
         self.runner = Runner(
             self.workflow,
             self.recorder,
@@ -147,14 +165,41 @@ class Unit:
             inst.status = "incident"
         else:
             inst.status = "waiting"
-        inst.state = dump_state(self.workflow)
+        # A finished instance is never advanced again: its history and variables tell its
+        # story, so its task tree is not kept.
+        inst.state = "" if completed else dump_state(self.workflow)
         inst.variables = json.dumps(jsonable(process_variables(self.workflow)), separators=(",", ":"))
         inst.serializer_version = SERIALIZER_VERSION
         inst.updated_at = self.now
         inst.steps = (inst.steps or 0) + self.runner.steps
         self.session.flush()
+        records.save(self.session, inst)
         self.recorder.flush(self.session)
         self._deliver_thrown_messages()
+
+    def view(self) -> InstanceDetail:
+        """The saved instance as the caller sees it (no history), without re-reading it."""
+        from .facade import incident_view, task_view, timer_view
+
+        inst = self.instance
+        return InstanceDetail(
+            id=inst.id,
+            process_id=inst.process_id,
+            version=self.version.version,
+            business_key=inst.business_key,
+            status=inst.status,
+            created_at=inst.created_at,
+            updated_at=inst.updated_at,
+            ended_at=inst.ended_at,
+            open_tasks=[task_view(r) for r in self.open_task_rows],
+            timers=[timer_view(r) for r in sorted(self.timer_rows, key=lambda r: r.due_at)],
+            subscriptions=[
+                SubscriptionView(r.instance_id, r.element_id, r.message_name, r.correlation_key)
+                for r in self.subscription_rows
+            ],
+            incidents=[incident_view(i) for i in self.open_incidents.values() if i.state == "open"],
+            data=json.loads(inst.variables) if inst.variables else {},
+        )
 
     def _write_incidents(self, failures: list[Failure]) -> None:
         failed_ids = set()
@@ -207,7 +252,7 @@ class Unit:
         desired = {} if completed else {
             h.task_id: h for h in proj.human_tasks(self.workflow, self._evaluate_quietly, self.now)
         }
-        existing = {} if self.new else {
+        existing = {} if not self.had_human_tasks else {
             row.id: row
             for row in self.session.scalars(
                 select(HumanTask).where(HumanTask.instance_id == inst.id, HumanTask.state == "open")
@@ -225,9 +270,9 @@ class Unit:
             row.completed_at = row.completed_at or self.now
         for task_id, info in desired.items():
             if task_id in existing:
+                self.open_task_rows.append(existing[task_id])
                 continue
-            self.session.add(
-                HumanTask(
+            row = HumanTask(
                     id=task_id,
                     instance_id=inst.id,
                     process_id=inst.process_id,
@@ -246,8 +291,9 @@ class Unit:
                     follow_up_at=info.follow_up_at,
                     state="open",
                     created_at=self.now,
-                )
             )
+            self.session.add(row)
+            self.open_task_rows.append(row)
             self.recorder.record("task_created", self.now, self.workflow.get_task_from_id(UUID(task_id)))
 
     def _evaluate_quietly(self, task: Any, expression: str) -> Any:
@@ -260,7 +306,7 @@ class Unit:
     def _sync_timers(self) -> None:
         inst = self.instance
         desired = {t.task_id: t for t in proj.timers(self.workflow)}
-        existing = {} if self.new else {
+        existing = {} if not self.had_waits else {
             row.task_id: row
             for row in self.session.scalars(select(Timer).where(Timer.instance_id == inst.id, Timer.state == "pending"))
         }
@@ -280,10 +326,8 @@ class Unit:
                 )
         for task_id, info in desired.items():
             row = existing.get(task_id)
-            if row is not None and row.due_at == info.due_at:
-                continue  # unchanged; a cycle that moved on gets a new row
-            self.session.add(
-                Timer(
+            if row is None or row.due_at != info.due_at:  # new, or a cycle that moved on
+                row = Timer(
                     instance_id=inst.id,
                     task_id=task_id,
                     element_id=info.element_id,
@@ -293,12 +337,13 @@ class Unit:
                     state="pending",
                     created_at=self.now,
                 )
-            )
+                self.session.add(row)
+            self.timer_rows.append(row)
 
     def _sync_subscriptions(self) -> None:
         inst = self.instance
         desired = {(s.task_id, s.message_name): s for s in proj.subscriptions(self.workflow)}
-        existing = {} if self.new else {
+        existing = {} if not self.had_waits else {
             (row.task_id, row.message_name): row
             for row in self.session.scalars(
                 select(MessageSubscription).where(MessageSubscription.instance_id == inst.id)
@@ -311,9 +356,8 @@ class Unit:
             row = existing.get(key)
             if row is not None:
                 row.correlation_key = info.correlation_key
-                continue
-            self.session.add(
-                MessageSubscription(
+            else:
+                row = MessageSubscription(
                     instance_id=inst.id,
                     task_id=info.task_id,
                     element_id=info.element_id,
@@ -321,7 +365,8 @@ class Unit:
                     correlation_key=info.correlation_key,
                     created_at=self.now,
                 )
-            )
+                self.session.add(row)
+            self.subscription_rows.append(row)
 
     def _deliver_thrown_messages(self) -> None:
         """Messages thrown here that no task of this instance caught go to other instances."""
@@ -354,15 +399,12 @@ def run_in_unit(
     now: datetime,
     action: Callable[[Unit], Any],
     precheck: Callable[[], None] | None = None,
-) -> Any:
+) -> Unit:
     """Load the instance (locking its row where the database can), act, advance, save.
 
     `precheck` runs once the lock is held, to re-read what a concurrent unit may have
     changed while this one waited (e.g. the task was completed meanwhile)."""
-    stmt = select(Instance).where(Instance.id == instance_id)
-    if not engine.db.is_sqlite:
-        stmt = stmt.with_for_update()
-    instance = session.scalars(stmt).first()
+    instance = records.load(session, instance_id, lock=not engine.db.is_sqlite)
     if instance is None:
         raise NotFound(f"instance {instance_id} does not exist")
     if precheck is not None:
@@ -370,7 +412,7 @@ def run_in_unit(
     if instance.status in ("completed", "terminated"):
         raise Conflict(f"instance {instance_id} has already {instance.status}")
     unit = Unit(engine, session, instance, now)
-    result = action(unit)
+    action(unit)
     unit.advance()
     unit.save()
-    return result
+    return unit

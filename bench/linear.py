@@ -1,0 +1,80 @@
+"""Workload 1, linear throughput: start → script → service → script → end, instances/s.
+
+Raw SpiffWorkflow runs the diagram in memory (parsed once, `do_engine_steps`); crmflow
+starts instances through the facade on a SQLite file (WAL, history on) and, when
+`CRMFLOW_BENCH_PG` holds a URL, on PostgreSQL. Batches alternate, the median counts.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from contextlib import ExitStack
+
+from engine import Engine
+
+from . import Row, Sizes
+from .common import Log, RawProcess, alternate, crmflow_engine, timed
+
+PROCESS = "bench_linear"
+TARGET = 0.5
+PG_ENV = "CRMFLOW_BENCH_PG"
+
+
+def raw_batch(raw: RawProcess, n: int) -> Callable[[], float]:
+    def run() -> float:
+        def batch() -> None:
+            for _ in range(n):
+                workflow = raw.new()
+                workflow.do_engine_steps()
+                assert workflow.is_completed(), "raw linear instance did not complete"
+
+        return n / timed(batch)
+
+    return run
+
+
+def crmflow_batch(eng: Engine, n: int) -> Callable[[], float]:
+    def run() -> float:
+        def batch() -> None:
+            for _ in range(n):
+                inst = eng.start(PROCESS, {})
+                assert inst.status == "completed", f"crmflow linear instance ended {inst.status}"
+
+        return n / timed(batch)
+
+    return run
+
+
+def run(sizes: Sizes, log: Log) -> list[Row]:
+    n = sizes.linear_instances
+    raw = RawProcess("bench_linear.bpmn", PROCESS)
+    pg_url = os.environ.get(PG_ENV)
+    with ExitStack() as stack:
+        sqlite_eng, _ = stack.enter_context(crmflow_engine())
+        contenders = {"raw": raw_batch(raw, n), "sqlite": crmflow_batch(sqlite_eng, n)}
+        if pg_url:
+            pg_eng, _ = stack.enter_context(crmflow_engine(pg_url))
+            contenders["postgresql"] = crmflow_batch(pg_eng, n)
+        for contender in contenders.values():  # warm caches and imports before measuring
+            contender()
+        log(f"linear: {sizes.linear_rounds} alternating rounds of {n} instances each ({', '.join(contenders)})")
+        rates = alternate(sizes.linear_rounds, contenders)
+
+    reference = f"{rates['raw']:,.0f} inst/s"
+    rows = [_row("SQLite file, durable, history on", rates["sqlite"], rates["raw"], reference)]
+    if "postgresql" in rates:
+        rows.append(_row("PostgreSQL", rates["postgresql"], rates["raw"], reference))
+    else:
+        rows.append(
+            Row("linear", "PostgreSQL", "skipped", reference, None, "crmflow ÷ raw", f"≥ {TARGET}",
+                [f"set {PG_ENV} to a PostgreSQL URL to measure this row"])
+        )
+    return rows
+
+
+def _row(case: str, rate: float, raw_rate: float, reference: str) -> Row:
+    ratio = rate / raw_rate
+    notes = [] if ratio >= TARGET else [f"below target by {TARGET / ratio:.1f}×"]
+    return Row("linear", f"instances/s, {case}", f"{rate:,.0f} inst/s", reference, ratio, "crmflow ÷ raw",
+               f"≥ {TARGET}", notes)

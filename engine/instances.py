@@ -1,0 +1,90 @@
+"""Reading and writing the instance row with prebuilt Core statements.
+
+The instance row is written on every step; going through the ORM's change tracking and
+flush costs more than the SQL itself, so the hot path uses statements built once here.
+Optimistic concurrency is explicit: an update names the `lock_version` it read and
+fails with a `Conflict` if another unit got there first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.orm import Session
+
+from .errors import Conflict
+from .models import Instance
+
+TABLE = Instance.__table__
+_COLUMNS = [c.name for c in TABLE.columns]
+_SELECT = select(TABLE).where(TABLE.c.id == bindparam("iid"))
+_SELECT_LOCKED = _SELECT.with_for_update()
+_INSERT = insert(TABLE).returning(TABLE.c.id)
+_UPDATE = (
+    update(TABLE)
+    .where(TABLE.c.id == bindparam("iid"), TABLE.c.lock_version == bindparam("expected"))
+    .values(
+        status=bindparam("status"),
+        state=bindparam("state"),
+        variables=bindparam("variables"),
+        serializer_version=bindparam("serializer_version"),
+        lock_version=bindparam("next_version"),
+        updated_at=bindparam("updated_at"),
+        ended_at=bindparam("ended_at"),
+        steps=bindparam("steps"),
+    )
+)
+
+
+@dataclass
+class InstanceRecord:
+    """The instance row as a plain object the unit of work reads and changes."""
+
+    id: int
+    process_id: str
+    version_id: int
+    business_key: str | None
+    status: str
+    state: str
+    variables: str | None
+    serializer_version: str
+    lock_version: int
+    started_by: str | None
+    created_at: datetime
+    updated_at: datetime
+    ended_at: datetime | None
+    steps: int
+
+
+def load(session: Session, instance_id: int, lock: bool) -> InstanceRecord | None:
+    row = session.connection().execute(_SELECT_LOCKED if lock else _SELECT, {"iid": instance_id}).mappings().first()
+    return None if row is None else InstanceRecord(**{k: row[k] for k in _COLUMNS})
+
+
+def create(session: Session, record: InstanceRecord) -> InstanceRecord:
+    values = {k: getattr(record, k) for k in _COLUMNS if k != "id"}
+    record.id = session.connection().execute(_INSERT, values).scalar_one()
+    return record
+
+
+def save(session: Session, record: InstanceRecord) -> None:
+    result = session.connection().execute(
+        _UPDATE,
+        {
+            "iid": record.id,
+            "expected": record.lock_version,
+            "next_version": record.lock_version + 1,
+            "status": record.status,
+            "state": record.state,
+            "variables": record.variables,
+            "serializer_version": record.serializer_version,
+            "updated_at": record.updated_at,
+            "ended_at": record.ended_at,
+            "steps": record.steps,
+        },
+    )
+    if result.rowcount != 1:
+        raise Conflict(f"instance {record.id} was changed by someone else at the same time; try again")
+    record.lock_version += 1
