@@ -17,10 +17,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from SpiffWorkflow.bpmn.specs.mixins.unstructured_join import UnstructuredJoin
 from SpiffWorkflow.util.task import TaskState
 
-KEEP_LEVELS = 25
-PRUNE_AT_DEPTH = 60
+KEEP_LEVELS = 10
+PRUNE_AT_DEPTH = 24
 
 
 def tree_depth_exceeds(workflow: Any, limit: int) -> bool:
@@ -44,6 +45,10 @@ def compress(workflow: Any, keep: int = KEEP_LEVELS) -> int:
     root = workflow.task_tree
     unfinished = [t for t in tasks.values() if t.state & TaskState.NOT_FINISHED_MASK]
     if not unfinished:
+        return 0
+    if any(t.state == TaskState.READY and isinstance(t.task_spec, UnstructuredJoin) for t in unfinished):
+        # A join about to fire merges the data of its cancelled sibling tokens, which may
+        # hang off old trunk: never prune between a join becoming ready and running.
         return 0
     # Every task within `keep` levels above an unfinished task stays, and so does the
     # whole subtree under the highest such ancestor (side branches of recent history).

@@ -378,3 +378,20 @@ def test_linear_service_process_records_every_step(engine, registry, tmp_path):
     with engine.db.read() as session:
         assert session.execute(text("select count(*) from wf_history")).scalar() == len(detail.history)
     assert json.loads(json.dumps(detail.to_dict()))["status"] == "completed"
+
+
+def test_pruning_keeps_parallel_branch_data_when_one_branch_loops_long(engine, tmp_path):
+    p = Process("branchy")
+    p.node("start", "startEvent").node("split", "parallelGateway", "Split")
+    p.node("quick", "scriptTask", "Quick branch", script("quick_done = True"), row=1)
+    p.node("init", "scriptTask", "Init", script("round = 0"))
+    p.node("step", "scriptTask", "Count", script("round += 1"))
+    p.node("more", "exclusiveGateway", "More?")
+    p.node("join", "parallelGateway", "Join").node("end", "endEvent")
+    p.chain("start", "split", "init", "step", "more")
+    p.flow("more", "step", condition="round < 200").flow("more", "join", default=True)
+    p.chain("split", "quick", "join").chain("join", "end")
+    engine.deploy([p.write(tmp_path)])
+    inst = engine.start("branchy", {})
+    assert inst.status == "completed"
+    assert inst.data["round"] == 200 and inst.data["quick_done"] is True
