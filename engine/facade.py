@@ -10,14 +10,14 @@ from __future__ import annotations
 import json
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -26,7 +26,7 @@ from . import definitions, outbox
 from . import instances as records
 from .clock import Clock, SystemClock, ensure_utc
 from .db import Database
-from .errors import Conflict, InvalidInput, NoSubscriber, NotFound
+from .errors import Conflict, Forbidden, InvalidInput, NoSubscriber, NotFound
 from .instances import InstanceRecord
 from .models import (
     DefinitionFile,
@@ -39,6 +39,7 @@ from .models import (
     Timer,
 )
 from .outbox import DeliveryReport, Sender
+from .projections import HumanTaskInfo
 from .services import HandlerRegistry
 from .state import SERIALIZER_VERSION
 from .unit import Unit, run_in_unit
@@ -57,7 +58,15 @@ from .views import (
 )
 
 SPEC_CACHE_SIZE = 64
+UNASSIGNED_QUEUE = "unassigned"
+TaskRouter = Callable[[HumanTaskInfo, str], None]
 _PV = ProcessVersion.__table__
+_HT = HumanTask.__table__
+_CLAIM = (
+    update(_HT)
+    .where(_HT.c.id == bindparam("tid"), _HT.c.state == "open", _HT.c.assignee.is_(None))
+    .values(assignee=bindparam("user"), claimed_at=bindparam("now"))
+)
 _LATEST_VERSION_ID = (
     select(_PV.c.id).where(_PV.c.process_id == bindparam("pid")).order_by(_PV.c.version.desc()).limit(1)
 )
@@ -105,11 +114,13 @@ class Engine:
         max_steps: int = 200_000,
         auto_migrate: bool = True,
         migrations: list[Path] | None = None,
+        task_router: TaskRouter | None = None,
     ) -> None:
         self.db = Database(db_url, migrations)
         self.registry = registry or HandlerRegistry()
         self.clock = clock or SystemClock()
         self.max_steps = max_steps
+        self.task_router = task_router
         self._specs: OrderedDict[int, LoadedVersion] = OrderedDict()
         self._specs_lock = threading.Lock()
         if auto_migrate:
@@ -117,6 +128,13 @@ class Engine:
 
     def close(self) -> None:
         self.db.dispose()
+
+    def route_new_task(self, info: HumanTaskInfo, process_id: str) -> None:
+        """Give a new human task its queue: the router's choice, else the diagram's, the lane,
+        or the visible 'unassigned' queue — never nowhere."""
+        if self.task_router is not None:
+            self.task_router(info, process_id)
+        info.queue = info.queue or info.lane or UNASSIGNED_QUEUE
 
     def now(self) -> datetime:
         return ensure_utc(self.clock.now())
@@ -263,9 +281,13 @@ class Engine:
         return unit
 
     def complete_task(
-        self, task_id: str, user: str | None = None, data: dict[str, Any] | str | None = None
+        self, task_id: str, user: str | None = None, data: dict[str, Any] | str | None = None,
+        require_claim: bool = False,
     ) -> InstanceView:
-        """Complete a READY user or manual task with form data, then advance the instance."""
+        """Complete a READY user or manual task with form data, then advance the instance.
+
+        A task picked by someone is completed by them only; with `require_claim` (the
+        worklists) an unpicked task must be picked first."""
         payload = parse_data(data)
         now = self.now()
         with self._conflicts_as_errors(), self.db.write() as session:
@@ -278,6 +300,10 @@ class Engine:
                 if row.state != "open":
                     who = f" by {row.completed_by}" if row.completed_by else ""
                     raise Conflict(f"task {task_id} ({row.name or row.element_id}) was already {row.state}{who}")
+                if row.assignee and row.assignee != user:
+                    raise Forbidden(f"task {task_id} ({row.name or row.element_id}) is picked by {row.assignee}")
+                if require_claim and not row.assignee:
+                    raise Forbidden(f"task {task_id} ({row.name or row.element_id}) must be picked before completing")
 
             def complete(unit: Unit) -> None:
                 task = unit.find_task(task_id)
@@ -292,6 +318,99 @@ class Engine:
 
             unit = run_in_unit(self, session, row.instance_id, now, complete, precheck=still_open)
             return unit.view()
+
+    # -- work on human tasks that does not advance the workflow ---------------------------
+    def claim_task(self, task_id: str, user: str) -> HumanTaskView:
+        """Pick an open task for `user`; of two agents picking at once exactly one gets it."""
+        if not user:
+            raise InvalidInput("picking a task needs a user")
+        now = self.now()
+        with self.db.write() as session:
+            result = session.connection().execute(
+                _CLAIM, {"tid": task_id, "user": user, "now": now}
+            )
+            row = self._task_row(session, task_id)
+            if result.rowcount != 1:
+                if row.state != "open":
+                    raise Conflict(f"task {task_id} ({row.name or row.element_id}) is already {row.state}")
+                if row.assignee != user:
+                    raise Conflict(f"task {task_id} ({row.name or row.element_id}) is already picked by {row.assignee}")
+                return task_view(row)  # picking your own task again changes nothing
+            self._task_history(session, row, "claimed", user, now)
+            return task_view(row)
+
+    def release_task(self, task_id: str, user: str, force: bool = False) -> HumanTaskView:
+        """Put a picked task back in its queue (its assignee, or anyone with `force`)."""
+        now = self.now()
+        with self.db.write() as session:
+            row = self._task_row(session, task_id, lock=True)
+            if row.state != "open":
+                raise Conflict(f"task {task_id} ({row.name or row.element_id}) is already {row.state}")
+            if row.assignee is None:
+                return task_view(row)
+            if row.assignee != user and not force:
+                raise Forbidden(f"task {task_id} is picked by {row.assignee}; only they can release it")
+            previous = row.assignee
+            row.assignee, row.claimed_at = None, None
+            self._task_history(session, row, "released", user, now, {"was": previous})
+            return task_view(row)
+
+    def route_task(
+        self, task_id: str, by: str, queue: str | None = None, assignee: str | None = None
+    ) -> HumanTaskView:
+        """Move an open task to another queue and/or person (None leaves that part as it is)."""
+        if queue is None and assignee is None:
+            raise InvalidInput("routing needs a queue or an assignee")
+        now = self.now()
+        with self.db.write() as session:
+            row = self._task_row(session, task_id, lock=True)
+            if row.state != "open":
+                raise Conflict(f"task {task_id} ({row.name or row.element_id}) is already {row.state}")
+            delta: dict[str, Any] = {}
+            if queue is not None and queue != row.queue:
+                delta["queue"] = {"from": row.queue, "to": queue}
+                row.queue = queue
+            if assignee is not None and assignee != row.assignee:
+                delta["assignee"] = {"from": row.assignee, "to": assignee}
+                row.assignee, row.claimed_at = assignee, now
+            if delta:
+                self._task_history(session, row, "routed", by, now, delta)
+            return task_view(row)
+
+    def comment_task(self, task_id: str, user: str, text: str) -> HistoryView:
+        """A note on a task, kept in the instance's history."""
+        if not text or not text.strip():
+            raise InvalidInput("a comment needs some text")
+        now = self.now()
+        with self.db.write() as session:
+            row = self._task_row(session, task_id)
+            entry = self._task_history(session, row, "comment", user, now, {"text": text.strip()[:4000]})
+            return HistoryView(entry.id, entry.at, entry.event, entry.element_id, entry.element_name,
+                               entry.element_type, entry.user, entry.data_delta)
+
+    @staticmethod
+    def _task_row(session: Session, task_id: str, lock: bool = False) -> HumanTask:
+        stmt = select(HumanTask).where(HumanTask.id == task_id).execution_options(populate_existing=True)
+        if lock:
+            stmt = stmt.with_for_update()
+        row = session.scalars(stmt).first()
+        if row is None:
+            raise NotFound(f"task {task_id} does not exist")
+        return row
+
+    @staticmethod
+    def _task_history(
+        session: Session, row: HumanTask, event: str, user: str | None, now: datetime,
+        delta: dict[str, Any] | None = None,
+    ) -> HistoryEntry:
+        entry = HistoryEntry(
+            instance_id=row.instance_id, at=now, event=event, task_id=row.id, element_id=row.element_id,
+            element_name=row.name, element_type="UserTask" if row.kind == "user" else "ManualTask", user=user,
+            data_delta=delta,
+        )
+        session.add(entry)
+        session.flush()
+        return entry
 
     def correlate(
         self, message: str, key: str | None = None, data: dict[str, Any] | str | None = None
@@ -620,8 +739,9 @@ class Engine:
 def task_view(t: HumanTask) -> HumanTaskView:
     return HumanTaskView(
         id=t.id, instance_id=t.instance_id, process_id=t.process_id, business_key=t.business_key,
-        element_id=t.element_id, name=t.name, kind=t.kind, lane=t.lane, form=t.form, instructions=t.instructions,
-        assignee=t.assignee, candidate_groups=list(t.candidate_groups or []), priority=t.priority, due_at=t.due_at,
+        element_id=t.element_id, name=t.name, kind=t.kind, lane=t.lane, queue=t.queue, form=t.form,
+        instructions=t.instructions, assignee=t.assignee, claimed_at=t.claimed_at,
+        candidate_groups=list(t.candidate_groups or []), priority=t.priority, due_at=t.due_at,
         follow_up_at=t.follow_up_at, state=t.state, created_at=t.created_at, completed_at=t.completed_at,
         completed_by=t.completed_by,
     )

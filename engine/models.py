@@ -111,8 +111,10 @@ class HumanTask(Base):
     __tablename__ = "wf_human_task"
     __table_args__ = (
         Index("ix_wf_human_task_open", "state", "lane", "due_at"),
+        Index("ix_wf_human_task_queue", "state", "queue", "assignee", "due_at"),
         Index("ix_wf_human_task_assignee", "assignee", "state", "due_at"),
         Index("ix_wf_human_task_instance", "instance_id", "state"),
+        Index("ix_wf_human_task_done_by", "completed_by", "completed_at"),
     )
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     instance_id: Mapped[int] = mapped_column(ForeignKey("wf_instance.id", ondelete="CASCADE"))
@@ -125,7 +127,9 @@ class HumanTask(Base):
     form: Mapped[str | None] = mapped_column(String(255))
     ui_form: Mapped[str | None] = mapped_column(String(255))
     instructions: Mapped[str | None] = mapped_column(Text)
+    queue: Mapped[str | None] = mapped_column(String(255))
     assignee: Mapped[str | None] = mapped_column(String(255))
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     candidate_groups: Mapped[list[Any]] = mapped_column(JSON, default=list)
     priority: Mapped[int | None] = mapped_column(Integer)
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -52,6 +52,8 @@ class HumanTaskInfo:
     priority: int | None
     due_at: datetime | None
     follow_up_at: datetime | None
+    queue: str | None = None
+    data: dict[str, Any] | None = None
 
 
 def properties_of(task_spec: Any) -> dict[str, str]:
@@ -98,6 +100,8 @@ def human_tasks(workflow: Any, evaluate: Any, now: datetime) -> list[HumanTaskIn
                 priority=int(priority) if priority not in (None, "") else None,
                 due_at=to_due(prop("dueDate"), now),
                 follow_up_at=to_due(prop("followUpDate"), now),
+                queue=_str_or_none(prop("queue")),
+                data=task.data,
             )
         )
     return found

@@ -272,6 +272,7 @@ class Unit:
             if task_id in existing:
                 self.open_task_rows.append(existing[task_id])
                 continue
+            self.engine.route_new_task(info, inst.process_id)
             row = HumanTask(
                     id=task_id,
                     instance_id=inst.id,
@@ -281,6 +282,7 @@ class Unit:
                     name=info.name,
                     kind=info.kind,
                     lane=info.lane,
+                    queue=info.queue,
                     form=info.form,
                     ui_form=info.ui_form,
                     instructions=info.instructions,

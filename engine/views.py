@@ -43,9 +43,11 @@ class HumanTaskView(View):
     name: str | None
     kind: str
     lane: str | None
+    queue: str | None
     form: str | None
     instructions: str | None
     assignee: str | None
+    claimed_at: datetime | None
     candidate_groups: list[str]
     priority: int | None
     due_at: datetime | None

@@ -700,7 +700,8 @@ def test_multi_instance_sequential(run: Restarting) -> None:
         open_rows = run.engine().list_tasks(state="open", instance_id=iid)
         assert len(open_rows) == 1, "a sequential multi-instance offers one item at a time"
         seen.append(open_rows[0].assignee)
-        run.engine().complete_task(open_rows[0].id, data={"answer": answers[open_rows[0].assignee]})
+        row = open_rows[0]
+        run.engine().complete_task(row.id, user=row.assignee, data={"answer": answers[row.assignee]})
 
     assert seen == ["ann", "bob", "cy"]
     inst = run.instance(iid)
@@ -720,7 +721,7 @@ def test_multi_instance_parallel(run: Restarting) -> None:
     by_assignee = {r.assignee: r.id for r in rows}
     for who, answer in [("cy", "maybe"), ("ann", "yes"), ("bob", "no")]:
         assert run.instance(iid).status == "waiting"
-        run.engine().complete_task(by_assignee[who], data={"answer": answer})
+        run.engine().complete_task(by_assignee[who], user=who, data={"answer": answer})
 
     inst = run.instance(iid)
     assert inst.status == "completed"
