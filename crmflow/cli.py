@@ -532,6 +532,20 @@ def safe_url(url: str) -> str:
         return url.split("@")[-1]
 
 
+def _load_command_modules() -> None:
+    """Import every module of `crmflow.commands`; each registers its commands on `app`."""
+    import importlib
+    import pkgutil
+
+    from . import commands
+
+    for module in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        importlib.import_module(f"{commands.__name__}.{module.name}")
+
+
+_load_command_modules()
+
+
 def main() -> None:
     """Console-script entry point."""
     app(prog_name="crmflow")
