@@ -582,9 +582,24 @@ class Engine:
     def tick(self, now: datetime | None = None) -> TickResult:
         """One scheduler pass: fire due timers, then retry incidents whose backoff passed."""
         now = ensure_utc(now) if now else self.now()
-        fired = self.fire_due_timers(now)
+        fired: list[FiredTimer] = []
+        for _ in range(100):  # bounded: a storm is worked off in batches, never forever
+            batch = self.fire_due_timers(now)
+            fired.extend(batch)
+            if not batch:
+                break
         retried = self.retry_due_incidents(now)
         return TickResult(now=now, timers_fired=fired, incidents_retried=retried, errors=[])
+
+    def next_due_at(self) -> datetime | None:
+        """When the scheduler next has work: the earliest pending timer or automatic retry."""
+        with self.db.read() as session:
+            timer = session.scalar(select(func.min(Timer.due_at)).where(Timer.state == "pending"))
+            retry = session.scalar(
+                select(func.min(Incident.next_retry_at)).where(Incident.state == "open", Incident.retries_left > 0)
+            )
+        found = [ensure_utc(t) for t in (timer, retry) if t is not None]
+        return min(found) if found else None
 
     def deliver_outbox(
         self, senders: dict[str, Sender], now: datetime | None = None, limit: int = 100
