@@ -144,9 +144,10 @@ def test_worker_once_fires_what_is_due(tmp_path):
 
     db = f"sqlite:///{tmp_path / 'worker.db'}"
     eng = Engine(db, clock=SystemClock())
-    eng.deploy([wait_process(duration='"PT0S"').write(tmp_path)])
+    eng.deploy([wait_process(duration='"PT1S"').write(tmp_path)])
     inst = eng.start("wait_a_bit", {})
-    time.sleep(0.01)
+    assert inst.status == "waiting"
+    time.sleep(1.1)
     result = CliRunner().invoke(app, ["--db", db, "worker", "--once"])
     assert result.exit_code == 0, result.output
     assert f"timer wait of instance {inst.id} fired" in result.output
