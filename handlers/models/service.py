@@ -23,6 +23,7 @@ class Case(StatefulMixin, CrmBase):
     title: Mapped[str] = mapped_column(String(300))
     description: Mapped[str | None] = mapped_column(Text)
     origin: Mapped[str] = mapped_column(String(16))
+    product_id: Mapped[int | None] = mapped_column(ForeignKey("crm_product.id"))
     priority: Mapped[str] = mapped_column(String(16), default="Normal")
     case_type: Mapped[str | None] = mapped_column(String(30))  # Question / Problem / Request
     queue: Mapped[str | None] = mapped_column(String(100))
@@ -35,6 +36,8 @@ class Case(StatefulMixin, CrmBase):
     first_responded_at: Mapped[datetime | None]
     on_hold_since: Mapped[datetime | None]
     resolved_at: Mapped[datetime | None]
+    #: set when a resolved case is closed for good (no reply within the wait): a reply then opens a new case
+    closed_at: Mapped[datetime | None]
     reopened_count: Mapped[int] = mapped_column(Integer, default=0)
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("crm_case.id"))
 
