@@ -290,8 +290,18 @@ def deploy(
         ("VERSION", lambda v: v.version),
         ("CHANGED", lambda v: "new version" if v.changed else "unchanged"),
         ("FILE", lambda v: v.file),
+        ("CHANGES", lambda v: change_summary(v.changes)),
     ]
     emit(ctx, as_json, result, render.table(result.versions, columns, empty="(no processes found)"))
+
+
+def change_summary(changes: dict[str, Any] | None) -> str:
+    """`+confirm -review ~check` for a version's elements added, removed and changed."""
+    if not changes:
+        return ""
+    parts = [f"+{e}" for e in changes.get("added", [])] + [f"-{e}" for e in changes.get("removed", [])]
+    parts += [f"~{e}" for e in changes.get("changed", {})]
+    return " ".join(parts) or "(flows or settings)"
 
 
 @app.command()
@@ -494,6 +504,14 @@ def tick(
     lines.append(f"incidents retried: {len(result.incidents_retried)}" + (f" ({retried})" if retried else ""))
     lines += [f"error: {one_line(e)}" for e in result.errors]
     emit(ctx, as_json, result, "\n".join(lines))
+
+
+@app.command()
+def demo(ctx: typer.Context, db: DbOpt = None) -> None:
+    """Tell the lead-to-invoice story step by step (seeds reference data once; each run gets a new key)."""
+    from .demo import run
+
+    run(db or _settings(ctx)["db"], echo=typer.echo)
 
 
 @app.command()

@@ -22,9 +22,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from . import definitions, outbox
+from . import definitions, migration, outbox
 from . import instances as records
-from .clock import Clock, SystemClock, ensure_utc
+from .clock import Clock, SystemClock, ensure_utc, frozen_time
 from .db import Database
 from .errors import Conflict, Forbidden, InvalidInput, NoSubscriber, NotFound
 from .instances import InstanceRecord
@@ -165,8 +165,80 @@ class Engine:
                 )
                 session.add(version)
                 session.flush()
-                results.append(self._version_view(session, version, changed=True))
+                view = self._version_view(session, version, changed=True)
+                if latest is not None:
+                    previous = definitions.deserialize_spec(latest.spec_json)[0]
+                    new_spec = definitions.deserialize_spec(process.spec_json)[0]
+                    view.changes = migration.diff_specs(previous, new_spec).to_dict()
+                results.append(view)
         return DeployResult(results)
+
+    def diff_versions(self, process_id: str, from_version: int, to_version: int) -> migration.VersionDiff:
+        """What changed between two deployed versions of a process."""
+        with self.db.read() as session:
+            a = self._version_row(session, process_id, from_version)
+            b = self._version_row(session, process_id, to_version)
+            return migration.diff_specs(self.specs_for(session, a.id).spec, self.specs_for(session, b.id).spec)
+
+    @staticmethod
+    def _version_row(session: Session, process_id: str, version: int | None) -> ProcessVersion:
+        stmt = select(ProcessVersion).where(ProcessVersion.process_id == process_id)
+        stmt = stmt.where(ProcessVersion.version == version) if version else stmt.order_by(
+            ProcessVersion.version.desc()
+        )
+        row = session.scalars(stmt).first()
+        if row is None:
+            raise NotFound(f"process '{process_id}' version {version or 'latest'} is not deployed")
+        return row
+
+    def migrate(self, instance_id: int, to_version: int | None = None, dry_run: bool = False,
+                user: str | None = None) -> migration.MigrationPlan:
+        """Move a running instance to another version (default: the latest) if its active
+        elements all exist there; otherwise refuse with the reasons. `dry_run` only plans."""
+        now = self.now()
+        with self._conflicts_as_errors(), self.db.write() as session:
+            record = records.load(session, instance_id, lock=not self.db.is_sqlite)
+            if record is None:
+                raise NotFound(f"instance {instance_id} does not exist")
+            if record.status in ("completed", "terminated"):
+                raise Conflict(f"instance {instance_id} has already {record.status}; only running instances move")
+            target = self._version_row(session, record.process_id, to_version)
+            current = self.specs_for(session, record.version_id)
+            new = self.specs_for(session, target.id)
+            unit = Unit(self, session, record, now)
+            active, reasons, diffs = migration.plan(unit.workflow, new.spec, new.subprocess_specs)
+            result = migration.MigrationPlan(
+                instance_id=instance_id, from_version=current.version, to_version=target.version,
+                allowed=not reasons, reasons=reasons, active_elements=active,
+            )
+            if target.id == record.version_id:
+                result.allowed = False
+                result.reasons = [f"instance {instance_id} is already on version {target.version}"]
+            if dry_run or not result.allowed:
+                session.rollback()
+                return result
+            with frozen_time(now):
+                migration.apply(unit.workflow, diffs, new.spec, new.subprocess_specs)
+            record.version_id = target.id
+            unit.version = new
+            unit.refresh_task_rows = True
+            unit.recorder.record(
+                "migrated", now, user=user, delta={"from_version": current.version, "to_version": target.version}
+            )
+            unit.advance()
+            unit.save()
+            return result
+
+    def migrate_all(self, process_id: str, to_version: int | None = None, dry_run: bool = False,
+                    user: str | None = None) -> list[migration.MigrationPlan]:
+        """Every running instance of a process, one transaction each; refusals are reported."""
+        with self.db.read() as session:
+            ids = list(session.scalars(
+                select(Instance.id).where(
+                    Instance.process_id == process_id, Instance.status.not_in(("completed", "terminated"))
+                ).order_by(Instance.id)
+            ))
+        return [self.migrate(i, to_version, dry_run=dry_run, user=user) for i in ids]
 
     def _file_row(self, session: Session, source: definitions.SourceFile, now: datetime) -> DefinitionFile:
         row = session.scalars(select(DefinitionFile).where(DefinitionFile.content_hash == source.content_hash)).first()

@@ -31,6 +31,7 @@ _UPDATE = (
         variables=bindparam("variables"),
         serializer_version=bindparam("serializer_version"),
         lock_version=bindparam("next_version"),
+        version_id=bindparam("version_id"),
         updated_at=bindparam("updated_at"),
         ended_at=bindparam("ended_at"),
         steps=bindparam("steps"),
@@ -83,6 +84,7 @@ def save(session: Session, record: InstanceRecord) -> None:
             "updated_at": record.updated_at,
             "ended_at": record.ended_at,
             "steps": record.steps,
+            "version_id": record.version_id,
         },
     )
     if result.rowcount != 1:

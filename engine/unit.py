@@ -74,6 +74,7 @@ class Unit:
             t.state == TaskState.WAITING and getattr(t.task_spec, "event_definition", None) is not None
             for t in waiting
         )
+        self.refresh_task_rows = False  # after a migration: names, lanes, forms may have changed
         # What the instance waits on once saved, kept to answer the caller without re-reading.
         self.open_task_rows: list[HumanTask] = []
         self.timer_rows: list[Timer] = []
@@ -270,7 +271,11 @@ class Unit:
             row.completed_at = row.completed_at or self.now
         for task_id, info in desired.items():
             if task_id in existing:
-                self.open_task_rows.append(existing[task_id])
+                row = existing[task_id]
+                if self.refresh_task_rows:
+                    row.element_id, row.name, row.lane = info.element_id, info.name, info.lane
+                    row.form, row.ui_form, row.instructions = info.form, info.ui_form, info.instructions
+                self.open_task_rows.append(row)
                 continue
             self.engine.route_new_task(info, inst.process_id)
             row = HumanTask(

@@ -31,6 +31,7 @@ class ProcessVersionView(View):
     file: str
     deployed_at: datetime
     changed: bool = False
+    changes: dict[str, Any] | None = None
 
 
 @dataclass
