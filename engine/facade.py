@@ -12,7 +12,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +28,14 @@ from .clock import Clock, SystemClock, ensure_utc, frozen_time
 from .db import Database
 from .errors import Conflict, Forbidden, InvalidInput, NoSubscriber, NotFound
 from .instances import InstanceRecord
+from .metrics import Metrics
 from .models import (
     DefinitionFile,
     HistoryEntry,
     HumanTask,
     Incident,
     Instance,
+    Job,
     MessageSubscription,
     ProcessVersion,
     Timer,
@@ -42,7 +44,7 @@ from .outbox import DeliveryReport, Sender
 from .projections import HumanTaskInfo
 from .services import HandlerRegistry
 from .state import SERIALIZER_VERSION
-from .unit import Unit, run_in_unit
+from .unit import Busy, Unit, run_in_unit
 from .views import (
     DeployResult,
     FiredTimer,
@@ -121,6 +123,7 @@ class Engine:
         self.clock = clock or SystemClock()
         self.max_steps = max_steps
         self.task_router = task_router
+        self.metrics = Metrics()
         self._specs: OrderedDict[int, LoadedVersion] = OrderedDict()
         self._specs_lock = threading.Lock()
         if auto_migrate:
@@ -605,12 +608,15 @@ class Engine:
 
         try:
             with self._conflicts_as_errors(), self.db.write() as session:
-                run_in_unit(self, session, instance_id, now, lambda unit: None, precheck=still_due)
-                return [
-                    FiredTimer(instance_id, r.element_id, r.due_at, now) for r in due_rows if r.state == "fired"
-                ]
-        except (_NothingDue, Conflict, NotFound):
+                run_in_unit(self, session, instance_id, now, lambda unit: None, precheck=still_due, skip_locked=True)
+                fired = [FiredTimer(instance_id, r.element_id, r.due_at, now) for r in due_rows if r.state == "fired"]
+        except (_NothingDue, Busy, Conflict, NotFound):
             return []
+        for timer in fired:
+            self.metrics.inc("crmflow_timers_fired_total")
+            self.metrics.inc("crmflow_timer_lateness_seconds_sum", (timer.fired_at - timer.due_at).total_seconds())
+            self.metrics.inc("crmflow_timer_lateness_seconds_count")
+        return fired
 
     def retry_incident(self, incident_id: int) -> InstanceView:
         """Run the failed step again now; resolves the incident if it succeeds."""
@@ -651,7 +657,7 @@ class Engine:
                 continue
         return tried
 
-    def tick(self, now: datetime | None = None) -> TickResult:
+    def tick(self, now: datetime | None = None, worker: str | None = "local") -> TickResult:
         """One scheduler pass: fire due timers, then retry incidents whose backoff passed."""
         now = ensure_utc(now) if now else self.now()
         fired: list[FiredTimer] = []
@@ -661,7 +667,61 @@ class Engine:
             if not batch:
                 break
         retried = self.retry_due_incidents(now)
-        return TickResult(now=now, timers_fired=fired, incidents_retried=retried, errors=[])
+        jobs = self.run_jobs(worker, now) if worker else []
+        return TickResult(now=now, timers_fired=fired, incidents_retried=retried, errors=[], jobs_run=jobs)
+
+    def run_jobs(
+        self, worker: str, now: datetime | None = None, limit: int = 20, lease_seconds: float = 60.0
+    ) -> list[int]:
+        """Claim due jobs (SKIP LOCKED + a lease), run each in its own unit; return the job ids run.
+
+        A job whose lease ran out (its worker died) is taken over. The job row is deleted in
+        the same transaction as the step it runs, so the step commits exactly once."""
+        now = ensure_utc(now) if now else self.now()
+        with self.db.write() as session:
+            stmt = (
+                select(Job)
+                .where(Job.due_at <= now, (Job.lease_expires_at.is_(None)) | (Job.lease_expires_at < now))
+                .order_by(Job.due_at, Job.id)
+                .limit(limit)
+            )
+            if not self.db.is_sqlite:
+                stmt = stmt.with_for_update(skip_locked=True)
+            claimed = list(session.scalars(stmt))
+            for job in claimed:
+                if job.lease_owner is not None:
+                    self.metrics.inc("crmflow_lease_takeovers_total")
+                job.lease_owner = worker
+                job.lease_expires_at = now + timedelta(seconds=lease_seconds)
+                job.attempts += 1
+            claims = [(job.id, job.instance_id, job.task_id) for job in claimed]
+        done = []
+        for job_id, instance_id, task_id in claims:
+            if self._run_job(job_id, instance_id, task_id, worker, now):
+                done.append(job_id)
+        return done
+
+    def _run_job(self, job_id: int, instance_id: int, task_id: str, worker: str, now: datetime) -> bool:
+        try:
+            with self._conflicts_as_errors(), self.db.write() as session:
+
+                def still_ours() -> None:
+                    job = session.get(Job, job_id, populate_existing=True)
+                    if job is None or job.lease_owner != worker:
+                        raise _NothingDue  # done already, or our lease ran out and was taken over
+
+                def run(unit: Unit) -> None:
+                    unit.release(task_id)
+
+                try:
+                    run_in_unit(self, session, instance_id, now, run, precheck=still_ours)
+                except Conflict:
+                    pass  # the instance has finished meanwhile: nothing left to run
+                session.execute(Job.__table__.delete().where(Job.__table__.c.id == job_id))
+        except (_NothingDue, Busy, NotFound):
+            return False
+        self.metrics.inc("crmflow_jobs_run_total")
+        return True
 
     def next_due_at(self) -> datetime | None:
         """When the scheduler next has work: the earliest pending timer or automatic retry."""
@@ -670,7 +730,8 @@ class Engine:
             retry = session.scalar(
                 select(func.min(Incident.next_retry_at)).where(Incident.state == "open", Incident.retries_left > 0)
             )
-        found = [ensure_utc(t) for t in (timer, retry) if t is not None]
+            job = session.scalar(select(func.min(Job.due_at)))
+        found = [ensure_utc(t) for t in (timer, retry, job) if t is not None]
         return min(found) if found else None
 
     def deliver_outbox(
@@ -678,6 +739,11 @@ class Engine:
     ) -> DeliveryReport:
         """Hand pending side effects to their channel's sender (after the steps committed)."""
         return outbox.deliver(self.db, senders, ensure_utc(now) if now else self.now(), limit)
+
+    def metrics_text(self) -> str:
+        """Prometheus text exposition of this process's counters and the database's gauges."""
+        with self.db.read() as session:
+            return self.metrics.render(session)
 
     class _ConflictGuard:
         def __enter__(self) -> None:

@@ -21,6 +21,7 @@ TABLE = Instance.__table__
 _COLUMNS = [c.name for c in TABLE.columns]
 _SELECT = select(TABLE).where(TABLE.c.id == bindparam("iid"))
 _SELECT_LOCKED = _SELECT.with_for_update()
+_SELECT_SKIP_LOCKED = _SELECT.with_for_update(skip_locked=True)
 _INSERT = insert(TABLE).returning(TABLE.c.id)
 _UPDATE = (
     update(TABLE)
@@ -59,8 +60,11 @@ class InstanceRecord:
     steps: int
 
 
-def load(session: Session, instance_id: int, lock: bool) -> InstanceRecord | None:
-    row = session.connection().execute(_SELECT_LOCKED if lock else _SELECT, {"iid": instance_id}).mappings().first()
+def load(session: Session, instance_id: int, lock: bool, skip_locked: bool = False) -> InstanceRecord | None:
+    """The row, locked for this transaction when `lock` (None when missing — or, with
+    `skip_locked`, when another transaction holds it)."""
+    stmt = (_SELECT_SKIP_LOCKED if skip_locked else _SELECT_LOCKED) if lock else _SELECT
+    row = session.connection().execute(stmt, {"iid": instance_id}).mappings().first()
     return None if row is None else InstanceRecord(**{k: row[k] for k in _COLUMNS})
 
 

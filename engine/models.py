@@ -232,3 +232,28 @@ class OutboxMessage(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Job(Base):
+    """Work a worker does after a commit: an asynchronous task to run.
+
+    Acquired with `FOR UPDATE SKIP LOCKED` (PostgreSQL) and a lease: the owner and when its
+    claim expires. A worker that dies leaves a lease that runs out and is taken over; the
+    work itself commits in one transaction with the instance, so it happens exactly once.
+    """
+
+    __tablename__ = "wf_job"
+    __table_args__ = (
+        UniqueConstraint("instance_id", "task_id"),
+        Index("ix_wf_job_due", "due_at", "lease_expires_at"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("wf_instance.id", ondelete="CASCADE"))
+    task_id: Mapped[str] = mapped_column(String(36))
+    element_id: Mapped[str | None] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(16))
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    lease_owner: Mapped[str | None] = mapped_column(String(255))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

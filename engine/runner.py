@@ -75,6 +75,12 @@ def describe(exc: BaseException) -> tuple[str, str]:
     return "script", f"{type(exc).__name__}: {exc}"
 
 
+def is_async(task_spec: Any) -> bool:
+    """Marked asynchronous in the diagram (`spiffworkflow:property name="async" value="true"`)."""
+    props = (getattr(task_spec, "extensions", None) or {}).get("properties") or {}
+    return str(props.get("async", "")).strip().strip("\"'").lower() in ("true", "yes", "1")
+
+
 def skip_missed_cycles(event_value: dict[str, Any], now: datetime) -> None:
     """After downtime a cycle fires once, then waits for its next *future* occurrence.
 
@@ -112,15 +118,22 @@ class Runner:
         self.steps = 0
         self.failures: list[Failure] = []
         self.retrying: set[str] = set()
+        self.released: set[str] = set()
+        self.deferred: set[str] = set()
         self.on_step = on_step
 
     # -- finding work -------------------------------------------------------------
     def _ready(self, wf: Any) -> list[Any]:
-        return [
-            t
-            for t in wf.tasks.values()
-            if t.state == TaskState.READY and not t.task_spec.manual and str(t.id) not in self.blocked
-        ]
+        ready = []
+        for t in wf.tasks.values():
+            if t.state != TaskState.READY or t.task_spec.manual or str(t.id) in self.blocked:
+                continue
+            if is_async(t.task_spec) and str(t.id) not in self.released:
+                # Asynchronous: the step commits first; a worker runs it as a job later.
+                self.deferred.add(str(t.id))
+                continue
+            ready.append(t)
+        return ready
 
     def _any_ready(self) -> bool:
         if self._ready(self.workflow):

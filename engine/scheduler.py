@@ -14,6 +14,8 @@ must not be shared by several schedulers, and nothing about a timer lives there.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -37,8 +39,10 @@ class Scheduler:
         poll_interval: float = 1.0,
         senders: dict[str, Sender] | None = None,
         on_tick: Callable[[TickResult], None] | None = None,
+        worker_id: str | None = None,
     ) -> None:
         self.engine = engine
+        self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{id(self):x}"
         self.poll_interval = poll_interval
         self.senders = senders or {}
         self.on_tick = on_tick
@@ -76,7 +80,7 @@ class Scheduler:
     def _run(self) -> None:
         with self._lock:
             try:
-                result = self.engine.tick()
+                result = self.engine.tick(worker=self.worker_id)
                 if self.senders:
                     report = self.engine.deliver_outbox(self.senders)
                     self.errors.extend(report.errors)

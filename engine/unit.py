@@ -25,7 +25,7 @@ from .clock import frozen_time
 from .errors import Conflict, NotFound
 from .history import HistoryRecorder, jsonable
 from .instances import InstanceRecord
-from .models import HumanTask, Incident, MessageSubscription, Timer
+from .models import HumanTask, Incident, Job, MessageSubscription, Timer
 from .runner import Failure, Runner, StepBudgetExceeded
 from .scripting import EngineScriptEngine
 from .services import ServiceContext
@@ -36,6 +36,10 @@ if TYPE_CHECKING:
     from .facade import Engine
 
 DEFAULT_RETRIES = 3
+
+
+class Busy(Exception):
+    """Another worker holds this instance right now; background work skips it."""
 
 
 class Unit:
@@ -107,6 +111,10 @@ class Unit:
         except Exception:
             raise NotFound(f"task {task_id} is not part of instance {self.instance.id}") from None
 
+    def release(self, task_id: str) -> None:
+        """Let the runner run an asynchronous task now (a worker's job)."""
+        self.runner.released.add(task_id)
+
     def unblock(self, task_id: str) -> None:
         """Let the runner try a task that has an open incident again."""
         self.runner.blocked.discard(task_id)
@@ -173,6 +181,14 @@ class Unit:
         inst.serializer_version = SERIALIZER_VERSION
         inst.updated_at = self.now
         inst.steps = (inst.steps or 0) + self.runner.steps
+        self.engine.metrics.inc("crmflow_steps_total", self.runner.steps)
+        if self.new:
+            self.engine.metrics.inc("crmflow_instances_started_total")
+        if completed and previous != inst.status:
+            self.engine.metrics.inc("crmflow_instances_completed_total")
+        if self.runner.failures:
+            self.engine.metrics.inc("crmflow_incidents_created_total", len(self.runner.failures))
+        self._write_jobs()
         self.session.flush()
         records.save(self.session, inst)
         self.recorder.flush(self.session)
@@ -201,6 +217,26 @@ class Unit:
             incidents=[incident_view(i) for i in self.open_incidents.values() if i.state == "open"],
             data=json.loads(inst.variables) if inst.variables else {},
         )
+
+    def _write_jobs(self) -> None:
+        """Asynchronous tasks the runner left READY become jobs for the workers."""
+        pending = self.runner.deferred - self.runner.released
+        if not pending:
+            return
+        existing = set(
+            self.session.scalars(
+                select(Job.task_id).where(Job.instance_id == self.instance.id, Job.task_id.in_(pending))
+            )
+        )
+        for task_id in sorted(pending - existing):
+            task = self.find_task(task_id)
+            self.session.add(
+                Job(
+                    instance_id=self.instance.id, task_id=task_id, element_id=task.task_spec.bpmn_id,
+                    kind="async", due_at=self.now, attempts=0, created_at=self.now,
+                )
+            )
+            self.recorder.record("async_queued", self.now, task)
 
     def _write_incidents(self, failures: list[Failure]) -> None:
         failed_ids = set()
@@ -406,13 +442,16 @@ def run_in_unit(
     now: datetime,
     action: Callable[[Unit], Any],
     precheck: Callable[[], None] | None = None,
+    skip_locked: bool = False,
 ) -> Unit:
     """Load the instance (locking its row where the database can), act, advance, save.
 
     `precheck` runs once the lock is held, to re-read what a concurrent unit may have
     changed while this one waited (e.g. the task was completed meanwhile)."""
-    instance = records.load(session, instance_id, lock=not engine.db.is_sqlite)
+    instance = records.load(session, instance_id, lock=not engine.db.is_sqlite, skip_locked=skip_locked)
     if instance is None:
+        if skip_locked:
+            raise Busy(f"instance {instance_id} is being advanced by another worker")
         raise NotFound(f"instance {instance_id} does not exist")
     if precheck is not None:
         precheck()

@@ -143,6 +143,7 @@ class TickResult(View):
     timers_fired: list[FiredTimer]
     incidents_retried: list[int]
     errors: list[str]
+    jobs_run: list[int] = field(default_factory=list)
 
 
 @dataclass

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from engine.services import HandlerRegistry
 
 MIGRATIONS: Path = Path(__file__).parent / "migrations" / "versions"
-HANDLER_MODULES = ("activities", "sales", "service")
+HANDLER_MODULES = ("activities", "sales", "service", "marketing")
 
 
 def register(registry: HandlerRegistry) -> None:

@@ -1,15 +1,23 @@
-"""`crmflow worker`: fire timers, retry incidents and deliver the outbox until stopped."""
+"""`crmflow worker`: fire timers, run asynchronous jobs, retry incidents and deliver the outbox.
+
+Several workers (processes or machines) may share one PostgreSQL database: jobs are
+claimed with `FOR UPDATE SKIP LOCKED` and a lease, timers and steps lock their instance,
+so each piece of work is done once. `--metrics-port` serves `/metrics` (Prometheus text)
+and `/healthz`.
+"""
 
 from __future__ import annotations
 
 import importlib.util
 import signal
 import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Annotated
 
 import typer
 
 from crmflow.cli import DbOpt, app, open_engine
+from engine import Engine
 from engine.outbox import Sender
 from engine.scheduler import Scheduler
 from engine.views import TickResult
@@ -24,16 +32,51 @@ def configured_senders() -> dict[str, Sender]:
     return mail.senders_from_env()
 
 
+def serve_metrics(engine: Engine, port: int, host: str = "127.0.0.1") -> ThreadingHTTPServer:
+    """A tiny HTTP server in a thread: `/metrics` and `/healthz` (database reachable)."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+            try:
+                if self.path == "/metrics":
+                    body, status, kind = engine.metrics_text(), 200, "text/plain; version=0.0.4"
+                elif self.path == "/healthz":
+                    engine.next_due_at()
+                    body, status, kind = "ok\n", 200, "text/plain"
+                else:
+                    body, status, kind = "not found\n", 404, "text/plain"
+            except Exception as err:  # noqa: BLE001 - health is reported, never raised
+                body, status, kind = f"unhealthy: {type(err).__name__}: {err}\n", 503, "text/plain"
+            data = body.encode()
+            self.send_response(status)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: object) -> None:
+            return
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
 @app.command()
 def worker(
     ctx: typer.Context,
     db: DbOpt = None,
     poll: Annotated[float, typer.Option("--poll", help="Seconds between passes (due work wakes it sooner).")] = 1.0,
+    concurrency: Annotated[int, typer.Option("--concurrency", min=1, max=64, help="Parallel loops.")] = 1,
+    metrics_port: Annotated[
+        int | None, typer.Option("--metrics-port", help="Serve /metrics and /healthz on this port.")
+    ] = None,
     once: Annotated[bool, typer.Option("--once", help="One pass, then exit.")] = False,
 ) -> None:
-    """Run the scheduler: due timers fire once, failed steps retry with backoff, emails go out.
+    """Run the background work: due timers fire once, async tasks run, failed steps retry, emails go out.
 
-    Stops cleanly on Ctrl-C or SIGTERM after the pass in progress.
+    Stops cleanly on Ctrl-C or SIGTERM after the passes in progress (leases are released by
+    finishing the work they cover).
     """
     with open_engine(ctx, db) as eng:
         senders = configured_senders()
@@ -44,6 +87,8 @@ def worker(
                 typer.echo(f"timer {fired.element_id} of instance {fired.instance_id} fired ({late:.1f}s after due)")
             for incident_id in result.incidents_retried:
                 typer.echo(f"incident {incident_id} retried")
+            if result.jobs_run:
+                typer.echo(f"{len(result.jobs_run)} asynchronous job(s) run")
 
         if once:
             report(eng.tick())
@@ -54,12 +99,21 @@ def worker(
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
-        scheduler = Scheduler(eng, poll_interval=poll, senders=senders, on_tick=report)
-        scheduler.start()
+        server = serve_metrics(eng, metrics_port) if metrics_port else None
+        schedulers = [
+            Scheduler(eng, poll_interval=poll, senders=senders if i == 0 else None, on_tick=report)
+            for i in range(concurrency)
+        ]
+        for scheduler in schedulers:
+            scheduler.start()
         channels = ", ".join(sorted(senders)) or "none configured"
-        typer.echo(f"worker running on {eng.db.url.split('@')[-1]} (poll {poll}s, outbox: {channels}); Ctrl-C stops")
+        where = eng.db.url.split("@")[-1]
+        typer.echo(f"worker running on {where} ×{concurrency} (poll {poll}s, outbox: {channels}); Ctrl-C stops")
         try:
             stop.wait()
         finally:
-            scheduler.shutdown(wait=True)
+            for scheduler in schedulers:
+                scheduler.shutdown(wait=True)
+            if server is not None:
+                server.shutdown()
             typer.echo("worker stopped")

@@ -1,0 +1,145 @@
+"""`crmflow validate`'s engine side: every problem in a set of diagram files, in one run.
+
+`validate_paths(paths, context)` loads each file with the hardened XML loader, runs the
+bpmnlint `recommended` rules (`rules_structure`), crmflow's engine-aware rules
+(`rules_engine`, `rules_expressions`), and finally SpiffWorkflow's own parser over the whole
+set (rule `crmflow/parse`). A rule that trips over an odd file reports `crmflow/internal`
+instead of raising, so no input ever ends in a traceback.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.errors import DefinitionError
+
+from . import rules_engine, rules_expressions, rules_structure
+from .context import LaneRoute, ValidationContext, Workspace, load_lane_map
+from .diagnostics import ERROR, WARNING, Diagnostic, format_json, format_text, sort_key
+from .parsing import DIAGRAM_SUFFIXES, Document, collect_files, load
+
+__all__ = [
+    "ERROR",
+    "WARNING",
+    "Diagnostic",
+    "LaneRoute",
+    "Report",
+    "ValidationContext",
+    "format_json",
+    "format_text",
+    "load_lane_map",
+    "validate",
+    "validate_paths",
+]
+
+PARSE_MESSAGE = re.compile(r"^(?P<file>.+?):(?P<line>\d+|\?): (?P<message>.*)$", re.DOTALL)
+PARSE_ELEMENT = re.compile(r"\s*\(element (?P<id>\S+?)(?: '(?P<name>.*)')?\)$")
+
+
+@dataclass
+class Report:
+    files: int
+    diagnostics: list[Diagnostic]
+
+    @property
+    def has_errors(self) -> bool:
+        return any(d.is_error for d in self.diagnostics)
+
+
+def validate_paths(paths: Iterable[Path], context: ValidationContext | None = None) -> list[Diagnostic]:
+    """All diagnostics for the diagram files in `paths` (directories are searched), sorted by place."""
+    return validate(paths, context).diagnostics
+
+
+def validate(paths: Iterable[Path], context: ValidationContext | None = None) -> Report:
+    context = context or ValidationContext()
+    files, diagnostics = collect_files([Path(p) for p in paths])
+    diagnostics.extend(context.problems)
+    documents: list[Document] = []
+    for path in files:
+        loaded = load(path)
+        if isinstance(loaded, Diagnostic):
+            diagnostics.append(loaded)
+        else:
+            documents.append(loaded)
+    workspace = Workspace(documents, context)
+    for doc in documents:
+        diagnostics.extend(_run_rules(doc, workspace))
+    if context.engine_parse:
+        diagnostics.extend(engine_parse(documents, diagnostics))
+    return Report(len(files), _dedupe(sorted(diagnostics, key=sort_key)))
+
+
+def _run_rules(doc: Document, ws: Workspace) -> list[Diagnostic]:
+    found: list[Diagnostic] = []
+    runs: list[tuple[str, object]] = []
+    if doc.kind == "bpmn":
+        runs += [(rule_id, lambda rule=rule: rule(doc)) for rule_id, rule in rules_structure.RULES]
+        runs += [(rule_id, lambda rule=rule: rule(doc, ws)) for rule_id, rule in rules_engine.RULES]
+    runs += [(rule_id, lambda rule=rule: rule(doc, ws)) for rule_id, rule in rules_expressions.RULES]
+    for rule_id, run in runs:
+        try:
+            found.extend(run())  # type: ignore[operator]
+        except Exception as err:  # a rule bug must not hide the other findings
+            found.append(doc.diag("crmflow/internal", f"rule {rule_id} failed on this file: "
+                                  f"{type(err).__name__}: {err}", None,
+                                  hint="please report this; the other rules ran"))
+    return found
+
+
+def _dedupe(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+    seen: set[Diagnostic] = set()
+    unique = []
+    for d in diagnostics:
+        if d not in seen:
+            seen.add(d)
+            unique.append(d)
+    return unique
+
+
+def engine_parse(documents: list[Document], found: list[Diagnostic]) -> list[Diagnostic]:
+    """Run SpiffWorkflow's parser (via `engine.definitions`) over the set; its refusal is one diagnostic.
+
+    Skipped when nothing in the set is executable (the not-executable warning says so), and
+    silent when the refusal is about an element another rule already reported as an error.
+    """
+    from engine.definitions import parse_diagrams
+
+    deployable = [d for d in documents if d.path.suffix in DIAGRAM_SUFFIXES]
+    if not any(d.kind == "bpmn" and any(p.get("isExecutable") == "true" for p in d.processes()) for d in deployable):
+        return []
+    try:
+        parse_diagrams([d.path for d in deployable])
+    except DefinitionError as err:
+        diagnostic = _parse_diagnostic(str(err), deployable)
+    except Exception as err:  # a SpiffWorkflow bug on odd input is still a finding, not a traceback
+        diagnostic = Diagnostic(deployable[0].file, 0, 0, ERROR, "crmflow/parse",
+                                f"SpiffWorkflow's parser failed: {type(err).__name__}: {err}")
+    else:
+        return []
+    if diagnostic.element_id and any(
+        d.is_error and d.file == diagnostic.file and d.element_id == diagnostic.element_id for d in found
+    ):
+        return []
+    return [diagnostic]
+
+
+def _parse_diagnostic(message: str, documents: list[Document]) -> Diagnostic:
+    first = message.strip().splitlines()[0] if message.strip() else message
+    match = PARSE_MESSAGE.match(first)
+    file, line, text = (documents[0].file, 0, first) if not match else (
+        match["file"], int(match["line"]) if match["line"].isdigit() else 0, match["message"])
+    by_name = {d.path.name: d for d in documents} | {d.file: d for d in documents} | {str(d.path): d for d in documents}
+    doc = by_name.get(file) or by_name.get(Path(file).name)
+    element_id = name = None
+    if (element := PARSE_ELEMENT.search(text)) is not None:
+        element_id, name = element["id"], element["name"]
+        text = text[: element.start()]
+    if doc is not None and element_id and not line and (el := doc.by_id.get(element_id)) is not None:
+        line = el.sourceline or 0
+    return Diagnostic(doc.file if doc else file, line, 0, ERROR, "crmflow/parse",
+                      f"SpiffWorkflow's parser refuses it: {text.strip()}", element_id, name,
+                      "the engine cannot deploy this set until it is fixed")

@@ -1,0 +1,146 @@
+"""What the validator knows beyond the files: registered handlers, the lane → worklist map,
+what is already deployed. The engine knows nothing of CRM, so the composition root (the CLI)
+fills this in; every field is optional and a rule whose knowledge is missing stays silent.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from .diagnostics import ERROR, Diagnostic
+from .parsing import CATCH_EVENTS, Document, bpmn, bpmn_children, is_true, local
+
+MAX_LANE_MAP_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class LaneRoute:
+    """Where a lane's user tasks go: a worklist queue and the groups that may work it."""
+
+    queue: str | None
+    groups: tuple[str, ...] = ()
+
+
+@dataclass
+class ValidationContext:
+    operations: frozenset[str] | None = None
+    """Registered handler operation names; None = unknown (the handler rule is skipped)."""
+    lanes: dict[str, LaneRoute] | None = None
+    """Lane name or id (case-insensitive) → route; None = no lane map (the lane rule is skipped)."""
+    deployed_processes: frozenset[str] = frozenset()
+    deployed_messages: frozenset[str] = frozenset()
+    """Names of messages some deployed process catches or starts on."""
+    processes_root: Path | None = None
+    engine_parse: bool = True
+    """Also run SpiffWorkflow's own parser over the set (rule crmflow/parse)."""
+    problems: list[Diagnostic] = field(default_factory=list)
+    """Problems found while building the context (an unreadable lanes.json), reported with the rest."""
+
+    def lane_route(self, lane: Any) -> LaneRoute | None:
+        if self.lanes is None:
+            return None
+        for key in (lane.get("name"), lane.get("id")):
+            if key and (route := self.lanes.get(key.strip().casefold())) is not None:
+                return route
+        return None
+
+
+def load_lane_map(path: Path) -> tuple[dict[str, LaneRoute] | None, Diagnostic | None]:
+    """Read `lanes.json`: `{lane: {queue, groups}}`, optionally under a top-level "lanes" key,
+    or a list of `{lane, queue, groups}`. Returns (map, None) or (None, diagnostic)."""
+
+    def problem(message: str) -> tuple[None, Diagnostic]:
+        return None, Diagnostic(str(path), 0, 0, ERROR, "crmflow/lane-map", message,
+                                hint='expected {"Lane name": {"queue": "...", "groups": ["..."]}}')
+
+    try:
+        if path.stat().st_size > MAX_LANE_MAP_BYTES:
+            return problem("lane map is larger than 1 MB")
+        raw = json.loads(path.read_bytes())
+    except OSError as err:
+        return problem(f"cannot read lane map: {err.strerror}")
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        return problem(f"lane map is not valid JSON: {err}")
+    if isinstance(raw, dict) and isinstance(raw.get("lanes"), dict | list):
+        raw = raw["lanes"]
+    entries: list[tuple[str, Any]]
+    if isinstance(raw, dict):
+        entries = list(raw.items())
+    elif isinstance(raw, list) and all(isinstance(e, dict) for e in raw):
+        entries = [(str(e.get("lane") or e.get("name") or ""), e) for e in raw]
+    else:
+        return problem("lane map must be a JSON object keyed by lane name")
+    routes: dict[str, LaneRoute] = {}
+    for lane, spec in entries:
+        if not lane:
+            continue
+        if isinstance(spec, str):
+            routes[lane.strip().casefold()] = LaneRoute(spec)
+        elif isinstance(spec, dict):
+            groups = spec.get("groups") or spec.get("candidateGroups") or []
+            groups = [groups] if isinstance(groups, str) else groups
+            routes[lane.strip().casefold()] = LaneRoute(
+                str(spec["queue"]) if spec.get("queue") else None, tuple(str(g) for g in groups)
+            )
+        else:
+            return problem(f"lane {lane!r}: expected an object with queue and groups")
+    return routes, None
+
+
+@dataclass
+class Workspace:
+    """All files of one run, with the cross-file indexes rules need."""
+
+    documents: list[Document]
+    context: ValidationContext
+
+    @property
+    def bpmn_documents(self) -> list[Document]:
+        return [d for d in self.documents if d.kind == "bpmn"]
+
+    @cached_property
+    def process_ids(self) -> dict[str, Document]:
+        found: dict[str, Document] = {}
+        for doc in self.bpmn_documents:
+            for process in doc.processes():
+                if process.get("id"):
+                    found.setdefault(process.get("id"), doc)  # type: ignore[arg-type]
+        return found
+
+    @cached_property
+    def executable_process_ids(self) -> set[str]:
+        return {p.get("id") for d in self.bpmn_documents for p in d.processes()
+                if p.get("id") and is_true(p.get("isExecutable"))}  # type: ignore[misc]
+
+    @cached_property
+    def decision_ids(self) -> set[str]:
+        ids: set[str] = set()
+        for doc in self.documents:
+            if doc.kind != "dmn":
+                continue
+            for el in doc.root:
+                if isinstance(el.tag, str) and el.tag.endswith("}decision") and el.get("id"):
+                    ids.add(el.get("id"))  # type: ignore[arg-type]
+        return ids
+
+    @cached_property
+    def caught_messages(self) -> set[str]:
+        """Message names a given process waits for (catch/boundary/start events, receive tasks)."""
+        names = set(self.context.deployed_messages)
+        for doc in self.bpmn_documents:
+            for _, node in doc.flow_nodes():
+                kind = local(node)
+                if kind == "receiveTask" and (name := doc.message_name(node.get("messageRef"))):
+                    names.add(name)
+                if kind in CATCH_EVENTS or kind == "receiveTask":
+                    for definition in bpmn_children(node, "messageEventDefinition"):
+                        if name := doc.message_name(definition.get("messageRef")):
+                            names.add(name)
+            for task in doc.root.iter(bpmn("receiveTask")):
+                if name := doc.message_name(task.get("messageRef")):
+                    names.add(name)
+        return names

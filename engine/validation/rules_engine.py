@@ -1,0 +1,300 @@
+"""crmflow's own rules: what no generic linter can know — which handlers exist, where lanes'
+tasks go, whether form files are there, what the engine (SpiffWorkflow 3.2 behind crmflow's
+facade) actually executes, and whether referenced processes, decisions and message catchers
+exist in the set being validated or already deployed.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from lxml import etree
+
+from .context import Workspace
+from .diagnostics import WARNING, Diagnostic
+from .parsing import (
+    CAMUNDA_NS,
+    Document,
+    bpmn,
+    bpmn_children,
+    definition_kinds,
+    is_true,
+    local,
+    spiff,
+    text_of,
+)
+
+Rule = Callable[[Document, Workspace], Iterator[Diagnostic]]
+MAX_FORM_BYTES = 2 * 1024 * 1024
+HUMAN_TASKS = ("userTask", "manualTask")
+
+
+def closest(name: str, candidates: set[str] | frozenset[str] | list[str]) -> str | None:
+    matches = difflib.get_close_matches(name, sorted(candidates), n=1, cutoff=0.6)
+    return matches[0] if matches else None
+
+
+def _suggest(name: str, candidates: set[str] | frozenset[str] | list[str], listing: str) -> str:
+    best = closest(name, candidates)
+    return f"did you mean {best!r}?" if best else listing
+
+
+def _extension(node: etree._Element, tag: str) -> etree._Element | None:
+    for ext in bpmn_children(node, "extensionElements"):
+        found = ext.find(spiff(tag))
+        if found is not None:
+            return found
+    return None
+
+
+def properties(node: etree._Element) -> dict[str, tuple[str, etree._Element]]:
+    """spiffworkflow:property name → (value, element)."""
+    found: dict[str, tuple[str, etree._Element]] = {}
+    for ext in bpmn_children(node, "extensionElements"):
+        for prop in ext.iter(spiff("property")):
+            if prop.get("name"):
+                found[prop.get("name")] = (prop.get("value") or "", prop)  # type: ignore[index]
+    return found
+
+
+def _camunda_attrs(node: etree._Element) -> list[str]:
+    return [k.split("}")[1] for k in node.attrib if k.startswith(f"{{{CAMUNDA_NS}}}")]
+
+
+# -- not executable / unsupported ------------------------------------------------------------------
+
+
+def not_executable(doc: Document, ws: Workspace) -> Iterator[Diagnostic]:
+    processes = doc.processes()
+    if not processes:
+        yield doc.diag("crmflow/not-executable", "file contains no process: the engine has nothing to run",
+                       doc.root, severity=WARNING, element_id="")
+    elif not any(is_true(p.get("isExecutable")) for p in processes):
+        first = processes[0]
+        yield doc.diag("crmflow/not-executable",
+                       "no process in this file is executable: the engine will not deploy it; "
+                       "engine checks (handlers, expressions, forms, timers) were skipped",
+                       first, severity=WARNING, hint='set isExecutable="true" on the process to run it')
+
+
+def unsupported_elements(doc: Document, ws: Workspace) -> Iterator[Diagnostic]:
+    for _, node in doc.flow_nodes(executable_only=True):
+        kind = local(node)
+        kinds = definition_kinds(node)
+        if kind == "complexGateway":
+            yield doc.diag("crmflow/unsupported-element", "the engine cannot execute a complex gateway", node,
+                           hint="use an inclusive gateway (conditions on the flows) or an exclusive one")
+        if "link" in kinds:
+            yield doc.diag("crmflow/unsupported-element",
+                           "the engine does not execute link events (SpiffWorkflow 3.2 reads them as plain "
+                           "events: the throw ends the path and the catch is never reached)", node,
+                           hint="draw a sequence flow instead of the link pair")
+        if "compensate" in kinds or is_true(node.get("isForCompensation")):
+            yield doc.diag("crmflow/unsupported-element", "the engine does not execute compensation", node,
+                           hint="model the undo step explicitly, e.g. after an error boundary event")
+        if "ref" in kinds:
+            yield doc.diag("crmflow/unsupported-element",
+                           "the engine ignores event definitions given by eventDefinitionRef", node,
+                           hint="put the event definition inside the event")
+        if kind == "adHocSubProcess" and (node.get("ordering") or "").strip() == "Sequential":
+            yield doc.diag("crmflow/unsupported-element", "the engine cannot run a sequential ad-hoc sub-process",
+                           node, hint='use ordering="Parallel" or a plain sub-process')
+        if kind == "boundaryEvent" and not kinds:
+            yield doc.diag("crmflow/unsupported-element", "a boundary event needs an event definition", node,
+                           hint="make it a timer, message, signal, error or escalation boundary event")
+
+
+# -- handlers, lanes, forms ------------------------------------------------------------------------
+
+
+def unknown_handler(doc: Document, ws: Workspace) -> Iterator[Diagnostic]:
+    operations = ws.context.operations
+    for _, node in doc.flow_nodes(executable_only=True):
+        if local(node) != "serviceTask":
+            continue
+        operator = _extension(node, "serviceTaskOperator")
+        name = (operator.get("id") or "").strip() if operator is not None else ""
+        if not name:
+            camunda = _camunda_attrs(node)
+            hint = ("camunda:" + "/".join(camunda) + " is Camunda-specific; " if camunda else "") + \
+                "add <spiffworkflow:serviceTaskOperator id=\"area/action\"> naming a registered handler"
+            yield doc.diag("crmflow/unknown-handler", "service task names no operation: the engine would not know "
+                           "what to call", node, hint=hint)
+            continue
+        if operations is not None and name not in operations:
+            yield doc.diag("crmflow/unknown-handler", f"operation {name!r} is not registered as a handler", node,
+                           hint=_suggest(name, operations, "`crmflow handlers` lists the registered operations"))
+
+
+def _lanes(process: etree._Element) -> Iterator[etree._Element]:
+    yield from process.iter(bpmn("lane"))
+
+
+def lane_unmapped(doc: Document, ws: Workspace) -> Iterator[Diagnostic]:
+    if ws.context.lanes is None:
+        return
+    for process in doc.processes():
+        if not is_true(process.get("isExecutable")):
+            continue
+        for lane in _lanes(process):
+            refs = [text_of(r) for r in bpmn_children(lane, "flowNodeRef")]
+            human = [r for r in refs if (el := doc.by_id.get(r)) is not None and local(el) in HUMAN_TASKS]
+            if human and ws.context.lane_route(lane) is None:
+                label = (lane.get("name") or "").strip() or lane.get("id") or "?"
+                known = sorted(ws.context.lanes)
+                yield doc.diag("crmflow/lane-unmapped",
+                               f"lane {label!r} has user tasks ({', '.join(human[:3])}) but no worklist in the "
+                               "lane map: nobody would see them", lane,
+                               hint=_suggest(label.casefold(), known, "add the lane to processes/lanes.json "
+                                             "with its queue and groups"))
+
+
+def _form_path(doc: Document, value: str) -> tuple[Path | None, str | None]:
+    if not value.strip():
+        return None, "is empty"
+    candidate = Path(value.strip())
+    if candidate.is_absolute():
+        return None, "is an absolute path; forms are named relative to the diagram's folder"
+    folder = doc.folder.resolve()
+    full = (folder / candidate).resolve()
+    if folder != full and folder not in full.parents:
+        return None, "leaves the diagram's folder; forms live beside the diagram"
+    return full, None
+
+
+def _read_json(path: Path) -> tuple[object | None, str | None]:
+    try:
+        if path.stat().st_size > MAX_FORM_BYTES:
+            return None, "is larger than 2 MB"
+        return json.loads(path.read_bytes()), None
+    except OSError as err:
+        return None, f"cannot be read: {err.strerror}"
+    except UnicodeDecodeError:
+        return None, "is not UTF-8 text"
+    except json.JSONDecodeError as err:
+        return None, f"is not valid JSON: {err.msg} at line {err.lineno} column {err.colno}"
+
+
+def forms(doc: Document, ws: Workspace) -> Iterator[Diagnostic]:
+    from jsonschema.exceptions import SchemaError
+    from jsonschema.validators import validator_for
+
+    for _, node in doc.flow_nodes(executable_only=True):
+        if local(node) not in HUMAN_TASKS:
+            continue
+        props = properties(node)
+        for prop_name, is_schema in (("formJsonSchemaFilename", True), ("formUiSchemaFilename", False)):
+            if prop_name not in props:
+                continue
+            value, _ = props[prop_name]
+            path, problem = _form_path(doc, value)
+            label = f"form file {value.strip()!r} ({prop_name})"
+            if problem:
+                yield doc.diag("crmflow/form", f"{label} {problem}", node)
+                continue
+            assert path is not None
+            if not path.is_file():
+                nearby = [p.name for p in doc.folder.glob("*.json")] if doc.folder.is_dir() else []
+                yield doc.diag("crmflow/form", f"{label} does not exist (looked in {doc.folder})", node,
+                               hint=_suggest(Path(value).name, nearby, "create it beside the diagram"))
+                continue
+            data, problem = _read_json(path)
+            if problem:
+                yield doc.diag("crmflow/form", f"{label} {problem}", node)
+                continue
+            if not isinstance(data, dict):
+                yield doc.diag("crmflow/form", f"{label} must hold a JSON object, not {type(data).__name__}", node)
+                continue
+            if is_schema:
+                try:
+                    validator_for(data).check_schema(data)
+                except SchemaError as err:
+                    where = "/".join(str(p) for p in err.absolute_path) or "(top level)"
+                    yield doc.diag("crmflow/form", f"{label} is not a valid JSON Schema: at {where}: "
+                                   f"{err.message}", node, hint="check it against json-schema.org")
+
+
+# -- references across files -------------------------------------------------------------------------
+
+
+def called_elements(doc: Document, ws: Workspace) -> Iterator[Diagnostic]:
+    known = set(ws.process_ids) | set(ws.context.deployed_processes)
+    for _, node in doc.flow_nodes(executable_only=True):
+        if local(node) != "callActivity":
+            continue
+        called = (node.get("calledElement") or "").strip()
+        if not called:
+            yield doc.diag("crmflow/called-element", "call activity names no process (calledElement is empty)",
+                           node, hint="set calledElement to the id of the process to call")
+        elif called not in known:
+            yield doc.diag("crmflow/called-element",
+                           f"called process {called!r} is not among the validated files nor deployed", node,
+                           hint=_suggest(called, known, "validate it together with the file that defines it"))
+        elif called in ws.process_ids and called not in ws.executable_process_ids \
+                and called not in ws.context.deployed_processes:
+            yield doc.diag("crmflow/called-element", f"called process {called!r} is not executable", node,
+                           hint='set isExecutable="true" on it')
+
+
+def called_decisions(doc: Document, ws: Workspace) -> Iterator[Diagnostic]:
+    for _, node in doc.flow_nodes(executable_only=True):
+        if local(node) != "businessRuleTask":
+            continue
+        decision = text_of(_extension(node, "calledDecisionId"))
+        if not decision:
+            camunda = node.get(f"{{{CAMUNDA_NS}}}decisionRef")
+            yield doc.diag("crmflow/called-decision", "business rule task names no decision", node,
+                           hint=("camunda:decisionRef is Camunda-specific; " if camunda else "")
+                           + "add <spiffworkflow:calledDecisionId> with the DMN decision id")
+        elif decision not in ws.decision_ids:
+            yield doc.diag("crmflow/called-decision", f"decision {decision!r} is not in any validated .dmn file",
+                           node, hint=_suggest(decision, ws.decision_ids,
+                                               "validate the .dmn file together with this diagram"))
+
+
+def _external_target(doc: Document, node_id: str) -> bool:
+    """A message flow from this node to a pool that the engine does not run (an outside party)."""
+    for flow in doc.root.iter(bpmn("messageFlow")):
+        if flow.get("sourceRef") != node_id:
+            continue
+        target = doc.by_id.get(flow.get("targetRef") or "")
+        if target is None:
+            continue
+        if local(target) == "participant":
+            process = doc.by_id.get(target.get("processRef") or "")
+            if process is None or not is_true(process.get("isExecutable")):
+                return True
+    return False
+
+
+def message_catchers(doc: Document, ws: Workspace) -> Iterator[Diagnostic]:
+    for _, node in doc.flow_nodes(executable_only=True):
+        kind = local(node)
+        refs: list[str | None] = []
+        if kind in ("intermediateThrowEvent", "endEvent", "sendTask"):
+            refs = [d.get("messageRef") for d in bpmn_children(node, "messageEventDefinition")]
+        if kind == "sendTask" and node.get("messageRef"):
+            refs.append(node.get("messageRef"))
+        for ref in refs:
+            name = doc.message_name(ref)
+            if name and name not in ws.caught_messages and not _external_target(doc, node.get("id") or ""):
+                yield doc.diag("crmflow/message-no-catcher",
+                               f"message {name!r} is thrown here but no validated or deployed process catches it",
+                               node, severity=WARNING,
+                               hint="the engine records it as unhandled; add the catching process to the "
+                                    "validated set, or draw a message flow to the outside pool that receives it")
+
+
+RULES: list[tuple[str, Rule]] = [
+    ("crmflow/not-executable", not_executable),
+    ("crmflow/unsupported-element", unsupported_elements),
+    ("crmflow/unknown-handler", unknown_handler),
+    ("crmflow/lane-unmapped", lane_unmapped),
+    ("crmflow/form", forms),
+    ("crmflow/called-element", called_elements),
+    ("crmflow/called-decision", called_decisions),
+    ("crmflow/message-no-catcher", message_catchers),
+]
