@@ -354,12 +354,17 @@ def instances(
 def show(
     ctx: typer.Context,
     instance_id: Annotated[int, typer.Argument(help="Instance id.")],
+    svg: Annotated[Path | None, typer.Option("--svg", help="Also draw the instance to this SVG file.")] = None,
     db: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """The whole story of one instance: state, variables, what it waits for, and its history."""
     with open_engine(ctx, db, with_handlers=False) as eng:
         inst = eng.get_instance(instance_id, with_history=True)
+        if svg is not None:
+            from .commands.draw import write_instance_picture
+
+            write_instance_picture(eng, inst, svg)
     parts = [
         render.fields(
             [
@@ -469,7 +474,24 @@ def timers(
     before = parse_time(due_before, "--due-before") if due_before else None
     with open_engine(ctx, db, with_handlers=False) as eng:
         rows = eng.list_timers(due_before=before)
-    emit(ctx, as_json, rows, render.table(rows, TIMER_COLUMNS, empty="(no pending timers)"))
+        starts = [
+            t for t in eng.list_start_timers()
+            if before is None or (t["next_due_at"] and datetime.fromisoformat(t["next_due_at"]) <= before)
+        ]
+    if wants_json(ctx, as_json) and not starts:
+        emit(ctx, as_json, rows, "")
+        return
+    text = render.table(rows, TIMER_COLUMNS, empty="(no pending timers)")
+    if starts:
+        start_columns: list[render.Column] = [
+            ("PROCESS", lambda t: t["process_id"]),
+            ("START EVENT", lambda t: t["element_id"]),
+            ("KIND", lambda t: t["kind"]),
+            ("NEXT", lambda t: t["next_due_at"]),
+            ("EXPRESSION", lambda t: t["expression"]),
+        ]
+        text += "\n\nTimer start events:\n" + render.table(starts, start_columns)
+    emit(ctx, as_json, {"timers": rows, "start_timers": starts} if starts else rows, text)
 
 
 @app.command()

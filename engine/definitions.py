@@ -50,6 +50,7 @@ class ParsedProcess:
     source: SourceFile
     spec_json: str
     message_starts: list[str] = field(default_factory=list)
+    timer_starts: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def content_hash(self) -> str:
@@ -123,6 +124,7 @@ def parse_diagrams(paths: Iterable[Path]) -> list[ParsedProcess]:
                 source=sources[filename],
                 spec_json=serialize_spec(spec, subprocess_specs),
                 message_starts=message_start_names(spec),
+                timer_starts=timer_start_events(spec),
             )
         )
     if not processes:
@@ -136,6 +138,18 @@ def message_start_names(spec: Any) -> list[str]:
         if isinstance(task_spec, StartEvent) and isinstance(task_spec.event_definition, MessageEventDefinition):
             names.append(task_spec.event_definition.name)
     return sorted(set(names))
+
+
+def timer_start_events(spec: Any) -> list[tuple[str, str]]:
+    """(element id, timer expression) of the process's own timer start events."""
+    from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+
+    found = []
+    for task_spec in spec.task_specs.values():
+        definition = getattr(task_spec, "event_definition", None)
+        if isinstance(task_spec, StartEvent) and isinstance(definition, TimerEventDefinition):
+            found.append((task_spec.bpmn_id, definition.expression))
+    return sorted(found)
 
 
 def serialize_spec(spec: Any, subprocess_specs: dict[str, Any]) -> str:

@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from . import definitions, migration, outbox
+from . import definitions, migration, outbox, start_timers
 from . import instances as records
 from .clock import Clock, SystemClock, ensure_utc, frozen_time
 from .db import Database
@@ -38,6 +38,7 @@ from .models import (
     Job,
     MessageSubscription,
     ProcessVersion,
+    StartTimer,
     Timer,
 )
 from .outbox import DeliveryReport, Sender
@@ -168,6 +169,7 @@ class Engine:
                 )
                 session.add(version)
                 session.flush()
+                self._schedule_start_timers(session, process, version, now)
                 view = self._version_view(session, version, changed=True)
                 if latest is not None:
                     previous = definitions.deserialize_spec(latest.spec_json)[0]
@@ -175,6 +177,82 @@ class Engine:
                     view.changes = migration.diff_specs(previous, new_spec).to_dict()
                 results.append(view)
         return DeployResult(results)
+
+    @staticmethod
+    def _schedule_start_timers(
+        session: Session, process: definitions.ParsedProcess, version: ProcessVersion, now: datetime
+    ) -> None:
+        """A new version's timer start events replace the previous version's schedule."""
+        for old in session.scalars(
+            select(StartTimer).where(StartTimer.process_id == process.process_id, StartTimer.state == "active")
+        ):
+            old.state = "replaced"
+        for element_id, expression in process.timer_starts:
+            where = f"{process.source.name}: start event {element_id}"
+            schedule = start_timers.first_schedule(expression, now, where)
+            session.add(
+                StartTimer(
+                    process_id=process.process_id, version_id=version.id, element_id=element_id,
+                    expression=expression, kind=schedule.kind, next_due_at=schedule.next_due_at,
+                    remaining=schedule.remaining, period_seconds=schedule.period_seconds,
+                    state="active" if schedule.next_due_at else "done", created_at=now,
+                )
+            )
+
+    def fire_start_timers(self, now: datetime | None = None) -> list[FiredTimer]:
+        """Start one instance per due timer start event; plan its next occurrence."""
+        now = ensure_utc(now) if now else self.now()
+        with self.db.read() as session:
+            ids = list(session.scalars(
+                select(StartTimer.id)
+                .where(StartTimer.state == "active", StartTimer.next_due_at <= now)
+                .order_by(StartTimer.next_due_at)
+            ))
+        fired = []
+        for timer_id in ids:
+            with self.db.write() as session:
+                stmt = select(StartTimer).where(StartTimer.id == timer_id).execution_options(populate_existing=True)
+                if not self.db.is_sqlite:
+                    stmt = stmt.with_for_update(skip_locked=True)
+                row = session.scalars(stmt).first()
+                if row is None or row.state != "active" or row.next_due_at is None or row.next_due_at > now:
+                    continue  # another scheduler fired it
+                due = row.next_due_at
+                element_id = row.element_id
+
+                def fire_start(unit: Unit, element_id: str = element_id, due: datetime = due) -> None:
+                    start = next(t for t in unit.workflow.tasks.values() if t.task_spec.name == element_id)
+                    definition = start.task_spec.event_definition
+                    past = (now - timedelta(microseconds=1)).isoformat()
+                    is_cycle = "Cycle" in type(definition).__name__
+                    start.internal_data["event_value"] = (
+                        {"cycles": 1, "next": past, "duration": 0.0} if is_cycle else past
+                    )
+                    unit.recorder.record("timer_fired", now, start, delta={"due_at": due.isoformat()})
+
+                unit = self._start_in(session, row.process_id, {}, None, None, now, version_id=row.version_id,
+                                      prepare=fire_start)
+                value = start_timers.cron_line(row.expression) if row.kind == "cron" else row.expression
+                row.next_due_at, row.remaining = start_timers.after_firing(
+                    row.kind, value, due, row.remaining, row.period_seconds, now
+                )
+                row.last_fired_at = now
+                if row.next_due_at is None:
+                    row.state = "done"
+                fired.append(FiredTimer(unit.instance.id, element_id, due, now))
+        return fired
+
+    def list_start_timers(self, state: str = "active") -> list[dict[str, Any]]:
+        with self.db.read() as session:
+            stmt = select(StartTimer).order_by(StartTimer.next_due_at)
+            if state != "all":
+                stmt = stmt.where(StartTimer.state == state)
+            return [
+                {"process_id": r.process_id, "element_id": r.element_id, "kind": r.kind, "expression": r.expression,
+                 "next_due_at": r.next_due_at.isoformat() if r.next_due_at else None, "state": r.state,
+                 "last_fired_at": r.last_fired_at.isoformat() if r.last_fired_at else None}
+                for r in session.scalars(stmt)
+            ]
 
     def diff_versions(self, process_id: str, from_version: int, to_version: int) -> migration.VersionDiff:
         """What changed between two deployed versions of a process."""
@@ -330,19 +408,23 @@ class Engine:
 
     def _start_in(
         self, session: Session, process_id: str, data: dict[str, Any], business_key: str | None,
-        user: str | None, now: datetime,
+        user: str | None, now: datetime, version_id: int | None = None,
+        prepare: Callable[[Unit], None] | None = None,
     ) -> Unit:
-        version = session.connection().execute(_LATEST_VERSION_ID, {"pid": process_id}).first()
-        if version is None:
-            known = sorted(set(session.scalars(select(ProcessVersion.process_id))))
-            hint = (
-                f"; deployed processes: {', '.join(known)}" if known else "; nothing is deployed yet (crmflow deploy)"
-            )
-            raise NotFound(f"process '{process_id}' is not deployed{hint}")
+        if version_id is None:
+            latest = session.connection().execute(_LATEST_VERSION_ID, {"pid": process_id}).first()
+            if latest is None:
+                known = sorted(set(session.scalars(select(ProcessVersion.process_id))))
+                hint = (
+                    f"; deployed processes: {', '.join(known)}" if known
+                    else "; nothing is deployed yet (crmflow deploy)"
+                )
+                raise NotFound(f"process '{process_id}' is not deployed{hint}")
+            version_id = latest.id
         instance = records.create(
             session,
             InstanceRecord(
-                id=0, process_id=process_id, version_id=version.id, business_key=business_key, status="running",
+                id=0, process_id=process_id, version_id=version_id, business_key=business_key, status="running",
                 state="", variables=None, serializer_version=SERIALIZER_VERSION, lock_version=1, started_by=user,
                 created_at=now, updated_at=now, ended_at=None, steps=0,
             ),
@@ -351,6 +433,8 @@ class Engine:
         start_task = next(t for t in unit.workflow.tasks.values() if t.task_spec.name == "Start")
         start_task.data.update(data)
         unit.recorder.record("instance_started", now, user=user, delta={"set": data} if data else None)
+        if prepare is not None:
+            prepare(unit)
         unit.advance()
         unit.save()
         return unit
@@ -666,6 +750,7 @@ class Engine:
             fired.extend(batch)
             if not batch:
                 break
+        fired.extend(self.fire_start_timers(now))
         retried = self.retry_due_incidents(now)
         jobs = self.run_jobs(worker, now) if worker else []
         return TickResult(now=now, timers_fired=fired, incidents_retried=retried, errors=[], jobs_run=jobs)
@@ -731,7 +816,8 @@ class Engine:
                 select(func.min(Incident.next_retry_at)).where(Incident.state == "open", Incident.retries_left > 0)
             )
             job = session.scalar(select(func.min(Job.due_at)))
-        found = [ensure_utc(t) for t in (timer, retry, job) if t is not None]
+            start = session.scalar(select(func.min(StartTimer.next_due_at)).where(StartTimer.state == "active"))
+        found = [ensure_utc(t) for t in (timer, retry, job, start) if t is not None]
         return min(found) if found else None
 
     def deliver_outbox(

@@ -257,3 +257,26 @@ class Job(Base):
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class StartTimer(Base):
+    """A timer start event of a deployed version: when it is due, a new instance starts.
+
+    Cycles (`R/P1D`) and cron expressions (`"cron: 0 2 * * *"`) fire once per occurrence;
+    after downtime they fire once and move on to the next future occurrence.
+    """
+
+    __tablename__ = "wf_start_timer"
+    __table_args__ = (Index("ix_wf_start_timer_due", "state", "next_due_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    process_id: Mapped[str] = mapped_column(String(255))
+    version_id: Mapped[int] = mapped_column(ForeignKey("wf_process_version.id"))
+    element_id: Mapped[str] = mapped_column(String(255))
+    expression: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(16))
+    next_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    remaining: Mapped[int] = mapped_column(Integer, default=-1)
+    period_seconds: Mapped[float | None] = mapped_column()
+    state: Mapped[str] = mapped_column(String(16))
+    last_fired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
