@@ -63,7 +63,8 @@ TYPE_NAMES = {
 CSS = """
 .bpmn-diagram { font-family: Arial, Helvetica, sans-serif; }
 .bpmn-diagram text { fill: #22242a; font-size: 12px; stroke: none; }
-.bpmn-diagram text.small { font-size: 11px; }
+.bpmn-diagram text.small { font-size: 11px; paint-order: stroke; stroke: #ffffff; stroke-width: 3px;
+  stroke-linejoin: round; }
 .bpmn-diagram text.title { font-size: 13px; }
 .bpmn-diagram .body { fill: #ffffff; stroke: #22242a; stroke-width: 2px; }
 .bpmn-diagram .inner { fill: none; stroke: #22242a; stroke-width: 1.5px; }
@@ -282,6 +283,7 @@ class _Renderer:
         digest = hashlib.sha1(etree.tostring(plane)).hexdigest()[:8]
         self.prefix = f"bpmn{digest}"
         self.shapes, self.edges = self._collect()
+        self.drawn_shape_ids = {s.element_id for s in self.shapes}
         self.marks = self._effective_marks()
 
     # collection ---------------------------------------------------------------------------------
@@ -436,7 +438,7 @@ class _Renderer:
         _sub(svg, "style", text=CSS)
         self._defs(svg)
         layers = {name: _sub(svg, "g", {"class": f"layer-{name}"}) for name in
-                  ("pools", "lanes", "containers", "edges", "shapes", "boundary", "groups")}  # fmt: skip
+                  ("pools", "lanes", "containers", "shapes", "edges", "boundary", "groups")}  # fmt: skip
         for shape in sorted(self.shapes, key=self._container_order):
             self._draw_shape(layers[self._layer(shape)], shape)
         for edge in self.edges:
@@ -557,8 +559,7 @@ class _Renderer:
         if flag in ("false", "0") or shape.node is None:
             return False
         # Some modelers omit isExpanded: the subprocess is open when its children are drawn on this plane.
-        child_ids = {child.get("id") for child in shape.node if child.get("id")}
-        return any(s.element_id in child_ids for s in self.shapes)
+        return any(child.get("id") in self.drawn_shape_ids for child in shape.node)
 
     def _horizontal(self, shape: Shape, box: Box) -> bool:
         flag = shape.di.get("isHorizontal")
@@ -610,10 +611,8 @@ class _Renderer:
         self._task_icon(g, kind, node, box)
         markers = self._activity_markers(kind, node, expanded)
         self._bottom_markers(g, box, markers)
-        name = self._name(node)
-        if shape.label is not None:
-            self._text(g, name, shape.label, size=LABEL_FONT_SIZE, clip=False)
-        elif expanded:
+        name = self._name(node)  # label bounds are ignored: they are sized for the modeler's own font
+        if expanded:
             self._text(g, name, Box(box.x + 4, box.y + 2, max(0.0, box.w - 8), 34), align="start", valign="top")
         else:
             has_icon = kind in ICONS
@@ -772,7 +771,7 @@ class _Renderer:
         _rect(g, box, cls="group-border", rx=min(10.0, box.w / 4, box.h / 4))
         name = self._name(shape.node)
         if shape.label is not None:
-            self._text(g, name, shape.label, size=LABEL_FONT_SIZE, clip=False)
+            self._text(g, name, _label_box(shape.label), size=LABEL_FONT_SIZE, valign="top", clip=False, pad=0)
         else:
             self._text(g, name, Box(box.x, box.y + 2, box.w, 30), valign="top", clip=False)
 
@@ -788,8 +787,11 @@ class _Renderer:
     def _unknown(self, g: Any, shape: Shape, box: Box) -> None:
         """An element this renderer does not know: a dashed box naming what it is."""
         _rect(g, box, cls="body", rx=4)
-        label = self._name(shape.node) or shape.kind if shape.node is not None else shape.element_id
-        text = f"{label} ({shape.kind})" if shape.node is not None and label != shape.kind else label
+        if shape.node is None:
+            text = f"{shape.element_id} (not in the model)"
+        else:
+            label = self._name(shape.node) or shape.kind
+            text = f"{label} ({shape.kind})" if label != shape.kind else label
         self._text(g, text, box, size=LABEL_FONT_SIZE)
 
     def _badge(self, g: Any, box: Box) -> None:
@@ -1070,14 +1072,21 @@ def _marker_collapsed(g: Any, x: float, y: float, size: float) -> None:
 
 
 def _marker_loop(g: Any, x: float, y: float, size: float) -> None:
+    """A circle arrow: 300 degrees clockwise from bottom-left, arrowhead at bottom-right."""
     cx, cy, r = x + size / 2, y + size / 2, size * 0.4
-    start = (cx - r * math.cos(math.pi / 4), cy + r * math.sin(math.pi / 4))
-    end = (cx - r, cy)
-    d = f"M{fmt(start[0])},{fmt(start[1])} A{fmt(r)},{fmt(r)} 0 1 1 {fmt(end[0] + 0.01)},{fmt(end[1] + r * 0.71)}"
+    a0, a1 = math.radians(120), math.radians(60)
+    sx, sy = cx + r * math.cos(a0), cy + r * math.sin(a0)
+    ex, ey = cx + r * math.cos(a1), cy + r * math.sin(a1)
+    d = f"M{fmt(sx)},{fmt(sy)} A{fmt(r)},{fmt(r)} 0 1 1 {fmt(ex)},{fmt(ey)}"
     _sub(g, "path", {"d": d, "class": "glyph"})
-    tx, ty = start
-    arrow = f"{fmt(tx - 4)},{fmt(ty - 1)} {fmt(tx)},{fmt(ty)} {fmt(tx - 1)},{fmt(ty + 4)}"
-    _sub(g, "polyline", {"points": arrow, "class": "glyph"})
+    tx, ty = -math.sin(a1), math.cos(a1)  # the direction of travel at the end of the arc
+    head = []
+    for turn in (math.radians(150), math.radians(-150)):
+        hx = tx * math.cos(turn) - ty * math.sin(turn)
+        hy = tx * math.sin(turn) + ty * math.cos(turn)
+        head.append((ex + hx * 4, ey + hy * 4))
+    points = f"{fmt(head[0][0])},{fmt(head[0][1])} {fmt(ex)},{fmt(ey)} {fmt(head[1][0])},{fmt(head[1][1])}"
+    _sub(g, "polyline", {"points": points, "class": "glyph"})
 
 
 def _marker_mi_parallel(g: Any, x: float, y: float, size: float) -> None:
