@@ -77,6 +77,8 @@ def _syntax_refusal(filename: str, err: etree.XMLSyntaxError) -> XmlRefused:
             f"elements are nested deeper than {MAX_DEPTH} levels (refused)",
             line, column, kind="depth", hint="a diagram is never this deep; the file is broken or hostile",
         )
+    if "entity" in msg.lower():  # entity tricks the byte check could not see (UTF-16): same refusal
+        return _doctype_refusal(filename)
     if "Document is empty" in msg:
         return XmlRefused(filename, "not an XML document: no element found", line, column, kind="empty",
                           hint="is this a diagram file?")

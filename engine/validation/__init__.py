@@ -120,11 +120,22 @@ def engine_parse(documents: list[Document], found: list[Diagnostic]) -> list[Dia
                                 f"SpiffWorkflow's parser failed: {type(err).__name__}: {err}")
     else:
         return []
-    if diagnostic.element_id and any(
-        d.is_error and d.file == diagnostic.file and d.element_id == diagnostic.element_id for d in found
-    ):
+    if _already_reported(diagnostic, found):
         return []
     return [diagnostic]
+
+
+REFERENCE_RULES = frozenset({"crmflow/called-element", "crmflow/called-decision", "crmflow/reference"})
+
+
+def _already_reported(parse: Diagnostic, found: list[Diagnostic]) -> bool:
+    """The parser stops at its first complaint; when a rule already named that element, or the
+    missing process/decision the parser cannot find, a second diagnostic would only repeat it."""
+    errors = [d for d in found if d.is_error]
+    if parse.element_id and any(d.file == parse.file and d.element_id == parse.element_id for d in errors):
+        return True
+    names = {name for d in errors if d.rule in REFERENCE_RULES for name in re.findall(r"'([^']+)'", d.message)}
+    return any(f"'{name}'" in parse.message for name in names)
 
 
 def _parse_diagnostic(message: str, documents: list[Document]) -> Diagnostic:
@@ -140,6 +151,10 @@ def _parse_diagnostic(message: str, documents: list[Document]) -> Diagnostic:
         text = text[: element.start()]
     if doc is not None and element_id and not line and (el := doc.by_id.get(element_id)) is not None:
         line = el.sourceline or 0
+    if doc is not None and line and not element_id:
+        at_line = [el for el in doc.by_id.values() if el.sourceline == line]
+        if at_line:
+            element_id, name = at_line[0].get("id"), at_line[0].get("name")
     return Diagnostic(doc.file if doc else file, line, 0, ERROR, "crmflow/parse",
                       f"SpiffWorkflow's parser refuses it: {text.strip()}", element_id, name,
                       "the engine cannot deploy this set until it is fixed")

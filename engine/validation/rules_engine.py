@@ -17,6 +17,8 @@ from .context import Workspace
 from .diagnostics import WARNING, Diagnostic
 from .parsing import (
     CAMUNDA_NS,
+    GLOBAL_KINDS,
+    ZEEBE_NS,
     Document,
     bpmn,
     bpmn_children,
@@ -60,8 +62,16 @@ def properties(node: etree._Element) -> dict[str, tuple[str, etree._Element]]:
     return found
 
 
-def _camunda_attrs(node: etree._Element) -> list[str]:
-    return [k.split("}")[1] for k in node.attrib if k.startswith(f"{{{CAMUNDA_NS}}}")]
+def _vendor_service_hint(node: etree._Element) -> str:
+    """'camunda:class is Camunda-specific; ' when the task was configured for another engine."""
+    camunda = [k.split("}")[1] for k in node.attrib if k.startswith(f"{{{CAMUNDA_NS}}}")]
+    if camunda:
+        return "camunda:" + "/".join(camunda) + " is Camunda-specific; "
+    for ext in bpmn_children(node, "extensionElements"):
+        for child in ext:
+            if isinstance(child.tag, str) and child.tag.startswith(f"{{{ZEEBE_NS}}}"):
+                return f"zeebe:{child.tag.split('}')[1]} is Camunda 8-specific; "
+    return ""
 
 
 # -- not executable / unsupported ------------------------------------------------------------------
@@ -118,9 +128,9 @@ def unknown_handler(doc: Document, ws: Workspace) -> Iterator[Diagnostic]:
         operator = _extension(node, "serviceTaskOperator")
         name = (operator.get("id") or "").strip() if operator is not None else ""
         if not name:
-            camunda = _camunda_attrs(node)
-            hint = ("camunda:" + "/".join(camunda) + " is Camunda-specific; " if camunda else "") + \
-                "add <spiffworkflow:serviceTaskOperator id=\"area/action\"> naming a registered handler"
+            hint = _vendor_service_hint(node) + (
+                'add <spiffworkflow:serviceTaskOperator id="area/action"> naming a registered handler'
+            )
             yield doc.diag("crmflow/unknown-handler", "service task names no operation: the engine would not know "
                            "what to call", node, hint=hint)
             continue
@@ -288,7 +298,36 @@ def message_catchers(doc: Document, ws: Workspace) -> Iterator[Diagnostic]:
                                     "validated set, or draw a message flow to the outside pool that receives it")
 
 
+def references(doc: Document, ws: Workspace) -> Iterator[Diagnostic]:
+    """Ids that point nowhere: a modeler would not load such a file, SpiffWorkflow fails on it obscurely."""
+    for c in doc.containers():
+        node_ids = {n.get("id") for n in c.nodes}
+        for flow in c.flows:
+            for attr in ("sourceRef", "targetRef"):
+                ref = (flow.get(attr) or "").strip()
+                if not ref:
+                    yield doc.diag("crmflow/reference", f"sequence flow has no {attr}", flow)
+                elif ref not in node_ids:
+                    where = "in this file" if ref not in doc.by_id else "in the same process or sub-process"
+                    yield doc.diag("crmflow/reference", f"sequence flow {attr} {ref!r} names no flow node {where}",
+                                   flow, hint="reconnect the flow in the modeler")
+        flow_ids = {f.get("id") for f in c.flows}
+        for node in c.nodes:
+            if (default := node.get("default")) and default not in flow_ids:
+                yield doc.diag("crmflow/reference", f"default flow {default!r} is not a sequence flow here", node)
+            if local(node) == "boundaryEvent" and node.get("attachedToRef") not in node_ids:
+                yield doc.diag("crmflow/reference", f"boundary event is attached to {node.get('attachedToRef')!r}, "
+                               "which is not an activity here", node)
+            for definition in bpmn_children(node):
+                for kind, attr in GLOBAL_KINDS.items():
+                    ref = definition.get(attr)
+                    if ref and local(doc.by_id.get(ref, definition)) != kind:
+                        yield doc.diag("crmflow/reference", f"{attr} {ref!r} names no {kind} in this file", node,
+                                       hint=f"define <bpmn:{kind} id={ref!r} name=...> or pick an existing one")
+
+
 RULES: list[tuple[str, Rule]] = [
+    ("crmflow/reference", references),
     ("crmflow/not-executable", not_executable),
     ("crmflow/unsupported-element", unsupported_elements),
     ("crmflow/unknown-handler", unknown_handler),

@@ -1,0 +1,119 @@
+"""`crmflow validate`: every problem in the diagrams, with file, line, element, rule and hint.
+
+The engine's validator knows nothing of CRM; this command gives it what only the composition
+root knows: the registered handler operations, the lane → worklist map in `processes/`, and
+(when a database is named or the default one exists) what is already deployed, read-only.
+"""
+
+from __future__ import annotations
+
+import os
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from crmflow.cli import DbOpt, JsonOpt, app, open_engine, wants_json
+from crmflow.settings import DB_ENV, build_registry
+from engine import validation
+from engine.validation import WARNING, Diagnostic, ValidationContext, format_json, format_text, load_lane_map
+from engine.validation.parsing import CATCH_EVENTS, Document, bpmn_children, local
+from engine.xml import parse_bytes
+
+DEFAULT_PROCESSES = Path("processes")
+DEFAULT_DB_FILE = Path("crmflow.db")
+LANES_FILE = "lanes.json"
+
+
+class OutputFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+@app.command()
+def validate(
+    ctx: typer.Context,
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="Diagram files or directories (default: processes/).")
+    ] = None,
+    output: Annotated[OutputFormat, typer.Option("--format", help="text or json.", case_sensitive=False)] = (
+        OutputFormat.text
+    ),
+    lanes: Annotated[
+        Path | None, typer.Option("--lanes", help="Lane → worklist map (default: processes/lanes.json if present).")
+    ] = None,
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check diagrams before deploying: BPMN lint rules plus what the engine needs. Exit 1 on errors."""
+    targets = paths or [DEFAULT_PROCESSES]
+    context = build_context(ctx, targets, lanes, db)
+    report = validation.validate(targets, context)
+    if output is OutputFormat.json or wants_json(ctx, as_json):
+        typer.echo(format_json(report.diagnostics, report.files))
+    else:
+        typer.echo(format_text(report.diagnostics, report.files))
+    if report.has_errors:
+        raise typer.Exit(1)
+
+
+def build_context(ctx: typer.Context, targets: list[Path], lanes: Path | None, db: str | None) -> ValidationContext:
+    context = ValidationContext(processes_root=DEFAULT_PROCESSES)
+    try:
+        context.operations = frozenset(build_registry().names())
+    except Exception as err:  # a broken handler module must not stop validation of diagrams
+        context.problems.append(Diagnostic(
+            "(handlers)", 0, 0, WARNING, "crmflow/context",
+            f"could not load the handler registry ({type(err).__name__}: {err}); the handler check was skipped",
+        ))
+    lanes_file = lanes or find_lane_map(targets)
+    if lanes_file is not None:
+        lane_map, problem = load_lane_map(lanes_file)
+        context.lanes = lane_map
+        if problem is not None:
+            context.problems.append(problem)
+    db_url = db or (ctx.obj or {}).get("db") or os.environ.get(DB_ENV)
+    if db_url or DEFAULT_DB_FILE.is_file():
+        add_deployed(ctx, context, db_url)
+    return context
+
+
+def find_lane_map(targets: list[Path]) -> Path | None:
+    """`lanes.json` in a directory being validated, else in processes/."""
+    for candidate in [t / LANES_FILE for t in targets if t.is_dir()] + [DEFAULT_PROCESSES / LANES_FILE]:
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def add_deployed(ctx: typer.Context, context: ValidationContext, db_url: str | None) -> None:
+    """Deployed process ids and the messages their latest versions catch, read-only."""
+    try:
+        with open_engine(ctx, db_url, with_handlers=False, auto_migrate=False) as eng:
+            latest = {v.process_id: v for v in eng.list_definitions()}
+            sources = {pid: eng.diagram_source(pid) for pid in latest}
+    except Exception as err:
+        context.problems.append(Diagnostic(
+            "(database)", 0, 0, WARNING, "crmflow/context",
+            f"could not read deployed definitions ({type(err).__name__}: {err}); "
+            "only the given files were considered",
+        ))
+        return
+    context.deployed_processes = frozenset(latest)
+    context.deployed_messages = frozenset(caught_messages(sources))
+
+
+def caught_messages(sources: dict[str, bytes]) -> set[str]:
+    names: set[str] = set()
+    for pid, content in sources.items():
+        try:
+            doc = Document(Path(f"{pid}.bpmn"), pid, "bpmn", parse_bytes(content, pid).getroot())
+        except Exception:  # an old deployed diagram we cannot read adds no catchers
+            continue
+        for _, node in doc.flow_nodes():
+            if local(node) in CATCH_EVENTS or local(node) == "receiveTask":
+                refs = [d.get("messageRef") for d in bpmn_children(node, "messageEventDefinition")]
+                refs.append(node.get("messageRef"))
+                names.update(n for ref in refs if (n := doc.message_name(ref)))
+    return names
