@@ -633,11 +633,15 @@ class Engine:
     def deliver_thrown(
         self, session: Session, message: str, payload: Any, source: InstanceRecord, now: datetime
     ) -> None:
-        """A message thrown by one instance goes to the one waiting for it, if any."""
+        """A message thrown by one instance goes to the one waiting for it, if any.
+
+        It correlates by the sender's business key, unless the payload names another one in
+        `business_key` (which also keys an instance the message starts)."""
         data = payload if isinstance(payload, dict) else {"payload": payload}
+        key = data.get("business_key") if isinstance(data.get("business_key"), str) else source.business_key
         try:
             with session.begin_nested():
-                self._correlate_in(session, message, source.business_key, data, now, source=source)
+                self._correlate_in(session, message, key, data, now, source=source)
         except (NoSubscriber, Conflict) as err:
             session.add(
                 HistoryEntry(

@@ -174,6 +174,8 @@ class Unit:
             inst.status = "incident"
         else:
             inst.status = "waiting"
+        # Thrown messages leave the workflow before it is saved, so they go out exactly once.
+        thrown = self.workflow.get_events()
         # A finished instance is never advanced again: its history and variables tell its
         # story, so its task tree is not kept.
         inst.state = "" if completed else dump_state(self.workflow)
@@ -192,7 +194,7 @@ class Unit:
         self.session.flush()
         records.save(self.session, inst)
         self.recorder.flush(self.session)
-        self._deliver_thrown_messages()
+        self._deliver_thrown_messages(thrown)
 
     def view(self) -> InstanceDetail:
         """The saved instance as the caller sees it (no history), without re-reading it."""
@@ -411,9 +413,9 @@ class Unit:
                 self.session.add(row)
             self.subscription_rows.append(row)
 
-    def _deliver_thrown_messages(self) -> None:
+    def _deliver_thrown_messages(self, events: list[Any]) -> None:
         """Messages thrown here that no task of this instance caught go to other instances."""
-        for event in self.workflow.get_events():
+        for event in events:
             name = getattr(event.event_definition, "name", None)
             if not name or type(event.event_definition).__name__ != "MessageEventDefinition":
                 continue

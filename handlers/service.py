@@ -354,12 +354,15 @@ def _evaluate(kpi: SlaKpiInstance, now: datetime) -> None:
     """Move an unpaused KPI on the clock to the status `now` implies."""
     if kpi.state != "Active" or kpi.status == "Paused":
         return
+    # The KPI's own times, not the time of the check: after downtime a breach still
+    # happened when the clock ran out, not when someone looked.
     if now >= kpi.failure_at:
         lc.SLA_KPI.move(kpi, "Closed", "Noncompliant", now)
-        kpi.failed_at = now
+        kpi.failed_at = kpi.failure_at
+        kpi.warned_at = kpi.warned_at or kpi.warning_at
     elif now >= kpi.warning_at and kpi.status != "Nearing Noncompliance":
         lc.SLA_KPI.move(kpi, "Active", "Nearing Noncompliance", now)
-        kpi.warned_at = kpi.warned_at or now
+        kpi.warned_at = kpi.warned_at or kpi.warning_at
     elif now < kpi.warning_at and kpi.status != "In Progress":
         lc.SLA_KPI.move(kpi, "Active", "In Progress", now)  # targets moved later (re-triage)
 

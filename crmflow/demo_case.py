@@ -1,0 +1,370 @@
+"""The case-resolution chapter of `crmflow demo`, told through the engine facade on a manual clock.
+
+A customer emails about a problem; the case is opened, checked against her entitlement,
+triaged by the DMN table (priority, queue, SLA targets) and put under SLA, with knowledge
+articles suggested. Nobody answers in time, so the first-response warning fires and the
+supervisor steps in; the agent answers and puts the case on hold (the SLA clock stops)
+until the customer replies a day later; the case is resolved and surveyed, reopened by a
+second reply, resolved again, and closed when a week passes without another reply.
+
+Every choice is a facade call (`start`, `complete_task`, `correlate`, `fire_due_timers`)
+and time passes by advancing the clock. `tell()` is the chapter, to be called by the main
+demo with its engine and clock after the lead-to-invoice story; `run()` tells it alone.
+Reference data (a customer, her entitlement, knowledge articles) is seeded once and reused.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine import Engine, ManualClock
+from engine.xml import parse_bytes
+
+from .settings import build_engine
+
+Echo = Callable[[str], None]
+
+PROCESS_ID = "case_resolution"
+KEY_PREFIX = "DEMO-CASE-"
+BPMN_NS = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"
+PROCESSES = Path(__file__).resolve().parent.parent / "processes"
+ENTITLEMENT = "Fabrikam Gold support"
+CUSTOMER_EMAIL = "ines.garcia@fabrikam.example"
+ARTICLES = [  # number, title, content, keywords
+    ("KB-101", "Outlook sync fails after an update",
+     "After a client update the Outlook add-in may lose its token: sign out, clear the cache, sign in again.",
+     "outlook sync update add-in token"),
+    ("KB-102", "Exporting contacts to CSV", "Use Export on the contact list to download a CSV file.", "export csv"),
+    ("KB-103", "Collecting client log files",
+     "Logs help support with sync problems: zip the logs folder and attach it to your reply.", "logs sync"),
+]
+REQUEST = {
+    "title": "Outlook sync fails after the update",
+    "origin": "Email",
+    "customer_email": CUSTOMER_EMAIL,
+    "case_type": "Problem",
+    "description": "Since yesterday's update Outlook does not sync contacts any more.",
+}
+SHOWN_TYPES = {"ServiceTask", "BusinessRuleTask", "UserTask", "EndEvent", "IntermediateCatchEvent"}
+
+
+def run(db_url: str | None = None, echo: Echo = print, processes: Path | None = None) -> int:
+    """Tell the case chapter on its own (fresh engine, manual clock at today 09:00 UTC)."""
+    clock = ManualClock(datetime.now(UTC).replace(hour=9, minute=0, second=0, microsecond=0))
+    eng = build_engine(db_url, clock)
+    try:
+        return tell(eng, clock, echo, processes)
+    finally:
+        eng.close()
+
+
+def tell(eng: Engine, clock: ManualClock, echo: Echo = print, processes: Path | None = None,
+         deploy: bool = True) -> int:
+    """The chapter on an engine the caller owns; returns the case instance's id.
+
+    The main demo passes its own engine and clock (and `deploy=False` once it has deployed
+    `processes/`), so the case story follows the sales story on the same timeline.
+    """
+    story = CaseStory(eng, clock, echo, processes or (PROCESSES if PROCESSES.is_dir() else Path("processes")))
+    story.tell(deploy)
+    return story.instance_id
+
+
+# -- reference data -----------------------------------------------------------------------
+def seed(eng: Engine, now: datetime) -> bool:
+    """A customer with an entitlement in force and published articles; True when created now."""
+    from handlers import catalog
+    from handlers import lifecycle as lc
+    from handlers.models import Entitlement, KnowledgeArticle
+
+    today = now.date()
+    with eng.db.write() as session:
+        existing = session.scalars(select(Entitlement).where(Entitlement.name == ENTITLEMENT)).first()
+        if existing is not None:
+            if existing.end_date < today:  # an old demo database: keep the customer covered
+                existing.end_date = today + timedelta(days=365)
+            if existing.remaining_terms < 1:
+                existing.remaining_terms += Decimal(10)
+            return False
+        account = catalog.add_account(session, now, "Fabrikam Inc", region="EU-South")
+        catalog.add_contact(session, now, "Garcia", "Ines", CUSTOMER_EMAIL, account_id=account.id)
+        entitlement = Entitlement(
+            name=ENTITLEMENT, account_id=account.id, allocation_type="cases", decrease_on="creation",
+            total_terms=Decimal(10), remaining_terms=Decimal(10), start_date=date(today.year, 1, 1),
+            end_date=today + timedelta(days=365), sla_name="Gold",
+        )
+        lc.ENTITLEMENT.start(entitlement, now, "Active")
+        session.add(entitlement)
+        for number, title, content, keywords in ARTICLES:
+            if session.scalars(select(KnowledgeArticle).where(KnowledgeArticle.number == number)).first():
+                continue
+            article = KnowledgeArticle(number=number, title=title, content=content, keywords=keywords)
+            lc.ARTICLE.start(article, now, "Published")
+            article.published_at = now
+            session.add(article)
+        return True
+
+
+# -- the story ----------------------------------------------------------------------------
+@dataclass
+class CaseStory:
+    eng: Engine
+    clock: ManualClock
+    echo: Echo
+    processes: Path
+    instance_id: int = 0
+    key: str = ""
+    seen_history: int = 0
+    lanes: dict[str, str] = field(default_factory=dict)
+    queues: dict[str, str] = field(default_factory=dict)
+    day: str = ""
+
+    def tell(self, deploy: bool = True) -> None:
+        self.echo("")
+        self.echo("crmflow demo: a customer case under SLA")
+        created = seed(self.eng, self.clock.now())
+        self.echo(f"reference data: Fabrikam Inc, contact {CUSTOMER_EMAIL}, entitlement {ENTITLEMENT!r}, "
+                  f"{len(ARTICLES)} knowledge articles" + (" (seeded now)" if created else " (reused)"))
+        if deploy:
+            for v in self.eng.deploy([self.processes]).versions:
+                if v.process_id == PROCESS_ID:
+                    self.echo(f"deployed {v.process_id} v{v.version} ({'new version' if v.changed else 'unchanged'})")
+        self.lanes = lanes_of(self.eng.diagram_source(PROCESS_ID))
+        lanes_file = self.processes / "lanes.json"
+        if lanes_file.exists():
+            self.queues = {name: spec["queue"] for name, spec in json.loads(lanes_file.read_text()).items()}
+        self.key = self.next_key()
+        self.echo(f"business key {self.key}")
+        self.chapter_open()
+        self.chapter_hold()
+        self.chapter_resolve_and_reopen()
+        self.final_states()
+
+    def next_key(self) -> str:
+        keys = [i.business_key or "" for i in self.eng.list_instances(process_id=PROCESS_ID, limit=100_000)]
+        numbers = [int(k[len(KEY_PREFIX):]) for k in keys if k.startswith(KEY_PREFIX) and k[len(KEY_PREFIX):].isdigit()]
+        return f"{KEY_PREFIX}{max(numbers, default=0) + 1:04d}"
+
+    # -- chapters -------------------------------------------------------------------------
+    def chapter_open(self) -> None:
+        self.say("Customer", f"email from {CUSTOMER_EMAIL}: {REQUEST['title']!r}")
+        inst = self.eng.start(PROCESS_ID, {"request": REQUEST}, business_key=self.key, user="email-to-case")
+        self.instance_id = inst.id
+        self.narrate()
+        sla = self.variables()["sla"]
+        self.say("Engine", f"SLA: first response by {short(sla['first_response_by'])}, "
+                           f"resolve by {short(sla['resolve_by'])}")
+        articles = self.variables()["suggestions"]["articles"]
+        self.say("Engine", "suggested articles: " + ("; ".join(f"{a['number']} {a['title']}" for a in articles)
+                                                     or "none"))
+        # nobody picks the case up in time: the first-response warning fires
+        self.pass_time(timedelta(hours=1, minutes=30), fire=True)
+        self.pass_time(timedelta(minutes=10))
+        self.complete("supervise_case", "sam", {"supervisor_action": "coach agent",
+                                                "supervisor_note": "Answer Ines now, then look at the sync logs"})
+
+    def chapter_hold(self) -> None:
+        self.pass_time(timedelta(minutes=10))
+        self.complete("work_case", "ann", {"first_response_given": True, "outcome": "hold",
+                                           "hold_reason": "Waiting for the customer's log files"})
+        self.say("Service Agent", "case on hold: the SLA clock stops until the customer replies")
+        self.pass_time(timedelta(days=1), fire=True)
+        self.send({"text": "Here are the log files"})
+        self.say("Engine", f"SLA clock resumed; resolve by is now {short(self.variables()['sla']['resolve_by'])}")
+
+    def chapter_resolve_and_reopen(self) -> None:
+        self.pass_time(timedelta(hours=2), fire=True)
+        self.complete("work_case", "ann", {
+            "first_response_given": False, "outcome": "resolve", "resolution_type": "Problem Solved",
+            "resolution_summary": "Reset the add-in token (KB-101)", "time_spent_minutes": 45,
+        })
+        self.pass_time(timedelta(days=2), fire=True)
+        self.send({"text": "It works on my PC but not on my laptop"})
+        self.say("Engine", "the reply on a resolved case reopens it")
+        self.pass_time(timedelta(hours=1), fire=True)
+        self.complete("work_case", "ann", {
+            "first_response_given": False, "outcome": "resolve", "resolution_type": "Problem Solved",
+            "resolution_summary": "Same fix on the laptop", "time_spent_minutes": 15,
+        })
+        self.pass_time(timedelta(days=7), fire=True)
+        inst = self.eng.get_instance(self.instance_id, with_history=False)
+        self.echo(f"instance {inst.id} ({inst.business_key}) is {inst.status}")
+
+    # -- facade calls, each followed by what the instance did -------------------------------
+    def complete(self, element_id: str, user: str, data: dict[str, Any]) -> None:
+        task = self.open_task(element_id)
+        self.eng.complete_task(task.id, user=user, data=data)
+        self.narrate()
+
+    def send(self, payload: dict[str, Any]) -> None:
+        self.say("Customer", f"message case_reply {json.dumps(payload)}")
+        self.eng.correlate("case_reply", key=self.key, data=payload)
+        self.narrate()
+
+    def pass_time(self, delta: timedelta, fire: bool = False) -> None:
+        self.clock.advance(delta)
+        if fire and any(f.instance_id == self.instance_id for f in self.eng.fire_due_timers()):
+            self.narrate()
+
+    def open_task(self, element_id: str) -> Any:
+        tasks = [t for t in self.eng.list_tasks(instance_id=self.instance_id) if t.element_id == element_id]
+        if not tasks:
+            open_now = [t.element_id for t in self.eng.list_tasks(instance_id=self.instance_id)]
+            raise RuntimeError(f"the case story expected task {element_id!r}; open tasks are {open_now}")
+        return tasks[0]
+
+    def variables(self) -> dict[str, Any]:
+        return self.eng.get_instance(self.instance_id, with_history=False).data
+
+    # -- printing -------------------------------------------------------------------------
+    def say(self, who: str, text: str, at: datetime | None = None) -> None:
+        when = at or self.clock.now()
+        day = when.strftime("%a %d %b %Y")
+        if day != self.day:
+            self.day = day
+            self.echo(f"-- {day} --")
+        self.echo(f"{when:%H:%M} {who} · {text}")
+
+    def narrate(self) -> None:
+        """Print what the instance did since the last call, from its history."""
+        for entry in self.eng.history(self.instance_id):
+            if entry.id <= self.seen_history:
+                continue
+            self.seen_history = entry.id
+            line = self.describe(entry)
+            if line:
+                self.say(self.lanes.get(entry.element_id or "", "Engine"), line, entry.at)
+
+    def describe(self, entry: Any) -> str | None:
+        name = entry.element_name or entry.element_id
+        delta = entry.data_delta.get("set", {}) if isinstance(entry.data_delta, dict) else {}
+        if entry.event == "task_created":
+            tasks = [t for t in self.eng.list_tasks(state="all", instance_id=self.instance_id)
+                     if t.element_id == entry.element_id]
+            task = tasks[-1] if tasks else None
+            queue = self.queues.get(task.lane or "", task.lane) if task else "?"
+            due = f", due {task.due_at:%a %H:%M}, priority {task.priority}" if task and task.due_at else ""
+            return f"task {name!r} waits in queue {queue}{due}"
+        if entry.event == "timer_fired":
+            return f"timer {name!r} fired"
+        if entry.event == "error_thrown":
+            return f"{name}: BPMN error {(entry.data_delta or {}).get('code')}"
+        if entry.event == "incident":
+            return f"INCIDENT at {name!r}: {(entry.data_delta or {}).get('error')}"
+        if entry.event == "instance_completed":
+            return "instance completed"
+        if entry.event != "completed" or entry.element_type not in SHOWN_TYPES:
+            return None
+        if entry.element_type == "UserTask":
+            return f"{name} completed by {entry.user} ({choice_of(delta)})"
+        if entry.element_type == "EndEvent":
+            return f"end: {name}"
+        summary = summarize(delta)
+        return name + (f" → {summary}" if summary else "")
+
+    # -- the end --------------------------------------------------------------------------
+    def final_states(self) -> None:
+        self.echo("")
+        self.echo("Where the case stands:")
+        case_id = self.variables()["case"]["case_id"]
+        with self.eng.db.read() as session:
+            for line in case_lines(session, case_id, self.instance_id):
+                self.echo("  " + line)
+
+
+def lanes_of(source: bytes) -> dict[str, str]:
+    """Element id → lane name, read from the deployed diagram."""
+    tree = parse_bytes(source, f"{PROCESS_ID}.bpmn")
+    return {
+        (ref.text or "").strip(): lane.get("name", "")
+        for lane in tree.getroot().iter(f"{BPMN_NS}lane")
+        for ref in lane.iter(f"{BPMN_NS}flowNodeRef")
+    }
+
+
+def short(iso: str | None) -> str:
+    return "-" if not iso else datetime.fromisoformat(iso).strftime("%a %d %b %H:%M")
+
+
+def choice_of(delta: dict[str, Any]) -> str:
+    """The deciding field of a case form and what was chosen."""
+    for field_name in ("outcome", "decision", "supervisor_action", "breach_action"):
+        if field_name in delta:
+            return str(delta[field_name])
+    return json.dumps(delta, default=str)
+
+
+def summarize(delta: dict[str, Any]) -> str:
+    """One short phrase for what a service, rule or catch event produced."""
+    if "priority" in delta and "queue" in delta:
+        return (f"{delta['priority']} priority, queue {delta['queue']}, first response within "
+                f"{delta.get('first_response_hours')} h, resolve within {delta.get('resolve_hours')} h")
+    for value in delta.values():
+        if isinstance(value, dict):
+            return describe_record(value)
+    return ""
+
+
+def describe_record(view: dict[str, Any]) -> str:
+    if "kpis" in view:
+        kpis = ", ".join(f"{name} {kpi['status']}" for name, kpi in view["kpis"].items())
+        text = f"case {view['number']} {view['state']}/{view['status']}" + (f"; SLA {kpis}" if kpis else "")
+        if view.get("reopened_count"):
+            text += f"; reopened {view['reopened_count']} time(s)"
+        return text
+    if "origin" in view and "activity_id" in view:
+        return f"case {view['number']} opened from {view['origin']} ({view['activity_type']} logged on it)"
+    if "closed" in view:
+        return f"case {view['number']} " + ("closed for good" if view["closed"] else "left open")
+    if "outbox_key" in view:
+        return f"survey email to {view['to']}: {view['subject']!r}"
+    if "articles" in view:
+        return f"{len(view['articles'])} article(s) linked to the case"
+    if "entitlement_id" in view and "remaining_terms" in view:
+        return f"entitlement {view['name']!r}, {view['remaining_terms']} term(s) left"
+    if "activity_id" in view:
+        return f"{view['activity_type']} activity #{view['activity_id']} {view['state']}"
+    if "case_id" in view and "number" in view:
+        return f"case {view['number']} {view['state']}/{view['status']}"
+    if "text" in view:
+        return f"reply: {view['text']!r}"
+    return json.dumps(view, default=str)
+
+
+def case_lines(session: Session, case_id: int, instance_id: int) -> list[str]:
+    """The case and everything about it, one line per record."""
+    from engine.models import OutboxMessage
+    from handlers.models import Activity, Case, CaseArticle, CaseResolution, KnowledgeArticle, SlaKpiInstance
+
+    case = session.get(Case, case_id)
+    closed = f", closed {case.closed_at:%a %d %b %H:%M}" if case.closed_at else ""
+    lines = [f"case {case.number} {case.title!r}: {case.state} ({case.status}){closed}, {case.priority} priority, "
+             f"queue {case.queue}, reopened {case.reopened_count} time(s)"]
+    for kpi in session.scalars(select(SlaKpiInstance).where(SlaKpiInstance.case_id == case_id)
+                               .order_by(SlaKpiInstance.kpi)):
+        lines.append(f"SLA KPI {kpi.kpi}: {kpi.state} ({kpi.status}), failure time {kpi.failure_at:%a %d %b %H:%M}, "
+                     f"paused {kpi.paused_seconds // 3600} h")
+    for res in session.scalars(select(CaseResolution).where(CaseResolution.case_id == case_id)
+                               .order_by(CaseResolution.id)):
+        lines.append(f"resolution {res.resolution_type}: {res.subject!r} at {res.resolved_at:%a %d %b %H:%M}")
+    links = session.execute(select(KnowledgeArticle.number, KnowledgeArticle.title, CaseArticle.rank)
+                            .join(CaseArticle, CaseArticle.article_id == KnowledgeArticle.id)
+                            .where(CaseArticle.case_id == case_id).order_by(CaseArticle.rank))
+    for number, title, rank in links:
+        lines.append(f"suggested article #{rank}: {number} {title!r}")
+    for a in session.scalars(select(Activity).where(Activity.regarding_type == "case", Activity.regarding_id == case_id)
+                             .order_by(Activity.id)):
+        lines.append(f"activity #{a.id} {a.activity_type}: {a.subject!r}, {a.state} ({a.status})")
+    for msg in session.scalars(select(OutboxMessage).where(OutboxMessage.instance_id == instance_id)
+                               .order_by(OutboxMessage.id)):
+        lines.append(f"outbox {msg.channel} to {msg.payload.get('to')}: {msg.payload.get('subject')!r} ({msg.state})")
+    return lines
