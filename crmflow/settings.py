@@ -12,7 +12,10 @@ import importlib.util
 import os
 from pathlib import Path
 
+import worklists
 from engine import Clock, Engine, HandlerRegistry
+from engine.facade import TaskRouter
+from worklists.routing import lane_router
 
 HANDLERS_ENV = "CRMFLOW_HANDLERS"
 DB_ENV = "CRMFLOW_DB"
@@ -65,16 +68,25 @@ def build_engine(
     *,
     with_handlers: bool = True,
     auto_migrate: bool = True,
+    registry: HandlerRegistry | None = None,
+    task_router: TaskRouter | None = None,
 ) -> Engine:
     """An engine on `db_url` (None → `CRMFLOW_DB` → `sqlite:///crmflow.db`; a bare path is a SQLite file).
 
     Read-only and schema commands pass `with_handlers=False` so a broken handler module never
     stops an operator from looking at instances or migrating the database.
     """
-    registry = build_registry() if with_handlers else HandlerRegistry()
+    if registry is None:
+        registry = build_registry() if with_handlers else HandlerRegistry()
     return Engine(
-        db_url or None, registry=registry, clock=clock, auto_migrate=auto_migrate, migrations=record_migrations()
+        db_url or None, registry=registry, clock=clock, auto_migrate=auto_migrate,
+        migrations=all_migrations(), task_router=task_router or lane_router(),
     )
+
+
+def all_migrations() -> list[Path]:
+    """Every Alembic branch crmflow's database carries: the CRM records' and the worklists'."""
+    return [*record_migrations(), worklists.MIGRATIONS]
 
 
 def record_migrations() -> list[Path]:

@@ -101,17 +101,32 @@ class Database:
         from alembic.script import ScriptDirectory
 
         script = ScriptDirectory.from_config(alembic_config(self.url, self.migrations))
+        ours = set(script.get_heads())
         with self.read_engine.connect() as conn:
             if inspect(conn).has_table("alembic_version"):
                 current = set(MigrationContext.configure(conn).get_current_heads())
-                if current == set(script.get_heads()):
-                    return
+                if ours <= current:
+                    return  # our branches are current; other branches belong to plug-ins
+                unknown = sorted(h for h in current if not _known(script, h))
+                if unknown:
+                    raise RuntimeError(
+                        f"the database at {self.url.split('@')[-1]} carries migrations this program does not "
+                        f"know ({', '.join(unknown)}); open it with the same plug-ins (crmflow's settings) "
+                        "to upgrade it"
+                    )
         self.upgrade()
 
     def dispose(self) -> None:
         self.write_engine.dispose()
         if self.read_engine is not self.write_engine:
             self.read_engine.dispose()
+
+
+def _known(script, revision: str) -> bool:  # noqa: ANN001 - alembic ScriptDirectory
+    try:
+        return script.get_revision(revision) is not None
+    except Exception:  # noqa: BLE001 - alembic raises several kinds for an unknown id
+        return False
 
 
 def alembic_config(url: str, extra: list[Path] | None = None):  # noqa: ANN201 - alembic.config.Config

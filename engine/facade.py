@@ -515,11 +515,15 @@ class Engine:
             return task_view(row)
 
     def route_task(
-        self, task_id: str, by: str, queue: str | None = None, assignee: str | None = None
+        self, task_id: str, by: str, queue: str | None = None, assignee: str | None = None,
+        candidate_groups: list[str] | None = None,
     ) -> HumanTaskView:
-        """Move an open task to another queue and/or person (None leaves that part as it is)."""
-        if queue is None and assignee is None:
-            raise InvalidInput("routing needs a queue or an assignee")
+        """Move an open task to another queue and/or person (None leaves that part as it is).
+
+        `candidate_groups` replaces who may pick it (a task moved to another queue should be
+        workable by that queue's groups, not the old one's)."""
+        if queue is None and assignee is None and candidate_groups is None:
+            raise InvalidInput("routing needs a queue, an assignee or candidate groups")
         now = self.now()
         with self.db.write() as session:
             row = self._task_row(session, task_id, lock=True)
@@ -532,6 +536,9 @@ class Engine:
             if assignee is not None and assignee != row.assignee:
                 delta["assignee"] = {"from": row.assignee, "to": assignee}
                 row.assignee, row.claimed_at = assignee, now
+            if candidate_groups is not None and list(candidate_groups) != list(row.candidate_groups or []):
+                delta["candidate_groups"] = {"from": list(row.candidate_groups or []), "to": list(candidate_groups)}
+                row.candidate_groups = list(candidate_groups)
             if delta:
                 self._task_history(session, row, "routed", by, now, delta)
             return task_view(row)

@@ -643,10 +643,6 @@ def test_each_converted_lead_starts_one_process_that_starts_with_campaign_lead(
     assert (data["lead_id"], data["email"], data["campaign_id"]) == (lead_id, "ada@example.com", run.campaign_id())
 
 
-@pytest.mark.xfail(
-    reason="lead_to_invoice has no entry for a lead that already exists: capture_lead finds the open lead "
-           "the conversion made and the process ends at end_duplicate; it needs a campaign_lead message start "
-           "(or an inquiry.lead_id path) that skips capture", strict=True)
 def test_a_converted_lead_continues_in_lead_to_invoice(run: Run, seeded: Seeded) -> None:
     run.engine().deploy([PROCESSES / "lead_to_invoice.bpmn", PROCESSES / "lead_scoring.dmn",
                          PROCESSES / "discount_approval.dmn"])

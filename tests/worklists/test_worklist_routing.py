@@ -1,0 +1,125 @@
+"""The lane router: which queue a new task lands in and who may work it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from worklist_support import LANES_FILE
+
+from engine.projections import HumanTaskInfo
+from worklists.routing import UNASSIGNED, LaneMap, LaneMapError, lane_owners, make_router
+
+REPO_LANES = Path(__file__).resolve().parents[2] / "processes" / "lanes.json"
+
+
+def info(lane: str | None = None, **kw) -> HumanTaskInfo:
+    base = dict(task_id="t1", element_id="e", name="E", kind="user", lane=lane, form=None, ui_form=None,
+                instructions=None, assignee=None, candidate_groups=[], priority=None, due_at=None,
+                follow_up_at=None, queue=None, data={})
+    base.update(kw)
+    return HumanTaskInfo(**base)
+
+
+@pytest.fixture
+def route(lane_map):
+    router = make_router(lane_map)
+
+    def _route(task: HumanTaskInfo) -> HumanTaskInfo:
+        router(task, "deal")
+        return task
+
+    return _route
+
+
+def test_lane_map_gives_queue_and_groups(route):
+    task = route(info("Sales"))
+    assert (task.queue, task.candidate_groups, task.assignee) == ("sales", ["sales"], None)
+
+
+def test_explicit_assignee_from_the_diagram_wins(route):
+    task = route(info("Sales", assignee="zed", data={"lane_owners": {"Sales": ["ann"]}}))
+    assert (task.queue, task.assignee, task.candidate_groups) == ("sales", "zed", ["sales"])
+
+
+def test_explicit_candidate_groups_win_and_pick_their_queue(route):
+    task = route(info("Sales", candidate_groups=["billing"]))
+    assert (task.queue, task.candidate_groups) == ("billing", ["billing"])
+    same = route(info("Sales", candidate_groups=["sales"]))
+    assert (same.queue, same.candidate_groups) == ("sales", ["sales"])
+
+
+def test_one_lane_owner_becomes_the_assignee(route):
+    task = route(info("Sales", data={"lane_owners": {"Sales": ["ann"], "Billing": ["carl", "cy"]}}))
+    assert (task.queue, task.assignee, task.candidate_groups) == ("sales", "ann", ["sales"])
+
+
+def test_several_lane_owners_become_candidate_users(route):
+    task = route(info("Billing", data={"lane_owners": {"Sales": ["ann"], "Billing": ["carl", "cy", "carl"]}}))
+    assert (task.queue, task.assignee, task.candidate_groups) == ("billing", None, ["user:carl", "user:cy"])
+
+
+def test_no_lane_and_no_groups_goes_to_the_visible_unassigned_queue(route):
+    task = route(info(None))
+    assert (task.queue, task.candidate_groups) == (UNASSIGNED, [])
+
+
+def test_unmapped_lane_keeps_its_name_as_queue_and_a_diagram_queue_wins(route):
+    assert route(info("Legal")).queue == "Legal"
+    assert route(info("Sales", queue="vip")).queue == "vip"
+    assert route(info(None, candidate_groups=["nobody"])).queue == UNASSIGNED
+
+
+def test_lane_owners_helper_ignores_malformed_data():
+    assert lane_owners({"lane_owners": "ann"}, "Sales") == []
+    assert lane_owners({"lane_owners": {"Sales": "ann"}}, "Sales") == ["ann"]
+    assert lane_owners({"lane_owners": {"Sales": ["ann"]}}, None) == []
+
+
+def test_lane_map_errors_name_the_file_and_lane(tmp_path):
+    bad = tmp_path / "lanes.json"
+    bad.write_text("{nope")
+    with pytest.raises(LaneMapError, match="not valid JSON"):
+        LaneMap.load(bad)
+    bad.write_text(json.dumps({"Sales": {"queue": "sales", "groups": [1]}}))
+    with pytest.raises(LaneMapError, match="'Sales': groups"):
+        LaneMap.load(bad)
+    with pytest.raises(LaneMapError, match="cannot read"):
+        LaneMap.load(tmp_path / "missing.json")
+
+
+def test_configured_lane_map_comes_from_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("CRMFLOW_LANES", str(LANES_FILE))
+    assert "Sales" in LaneMap.configured().lanes
+    monkeypatch.delenv("CRMFLOW_LANES")
+    monkeypatch.chdir(tmp_path)
+    assert LaneMap.configured().lanes == {}
+
+
+def test_queues_pool_lanes_and_supervisors_default_to_members(lane_map):
+    merged = LaneMap.from_dict({"A": {"queue": "q", "groups": ["a"]}, "B": {"queue": "q", "groups": ["b"]}})
+    assert merged.queue("q").groups == ("a", "b") and merged.queue("q").lanes == ("A", "B")
+    assert lane_map.queue("sales").supervisor_groups == ("sales_managers",)
+    assert lane_map.queue("billing").supervisor_groups == ("billing",)
+    assert lane_map.queue(UNASSIGNED).groups == ()
+
+
+def test_the_projects_lane_map_covers_the_crm_lanes():
+    lanes = LaneMap.load(REPO_LANES).lanes
+    for lane in ("Sales", "Sales Manager", "Marketing", "Marketing Manager", "Service Agent",
+                 "Service Supervisor", "Billing"):
+        assert lanes[lane].queue and lanes[lane].groups, lane
+
+
+def test_engine_routes_new_tasks_through_the_lane_map(wl_engine, deal):
+    from worklist_support import start_deal
+
+    task = wl_engine.get_task(start_deal(wl_engine, "D-1"))
+    assert (task.lane, task.queue, task.candidate_groups) == ("Sales", "sales", ["sales"])
+
+
+def test_lane_owners_in_start_data_assign_through_the_engine(wl_engine, deal):
+    inst = wl_engine.start("deal", {"prio": 1, "due": "P1D", "customer": "X", "topic": "t",
+                                    "lane_owners": {"Sales": ["bob"]}})
+    assert inst.open_tasks[0].assignee == "bob"

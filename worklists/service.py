@@ -1,0 +1,762 @@
+"""The worklist service: the one API the CLI, the HTTP API and the web pages call.
+
+Views ("My work", "Available to me", a queue, "Closed by me") are index-backed queries on
+the engine's `wf_human_task` projection: each queue is read along the (state, queue,
+assignee, due_at) index with a LIMIT, so the first page costs the same at 1,000 and at
+100,000 open items. Pages use keyset cursors (`next_cursor`); `offset` works too but reads
+the skipped rows. Totals are counted only when asked, and capped.
+
+Operations (pick, release, route, complete, comment and their bulk forms) check who may act
+here, then call the engine facade, which makes the change atomic and records it in the
+instance's history. Refusals are `engine` errors with one clear line: `Forbidden` (not
+allowed), `Conflict` (lost a race, already done), `NotFound`, `InvalidInput`/`FormInvalid`.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any, NamedTuple, Protocol
+
+from sqlalchemy import Text, and_, case, cast, func, or_, select, union_all
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import ColumnElement
+
+from engine import Conflict, Engine, EngineError, Forbidden, InvalidInput
+from engine.clock import ensure_utc
+from engine.models import HumanTask
+from engine.views import HistoryView, HumanTaskView, InstanceView, View
+
+from .auth import Accounts
+from .forms import Forms, RenderedForm
+from .routing import UNASSIGNED, USER_PREFIX, LaneMap, QueueInfo
+
+_HT = HumanTask.__table__
+_LIST_COLUMNS = [c for c in _HT.c if c.name not in ("instructions", "ui_form")]
+_DATETIME_KEYS = {"due_at", "created_at", "completed_at"}
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 500
+COUNT_CAP = 10_000
+SLA_WINDOW = 1_000
+ADMIN_GROUPS = ("admin",)
+SORTS = ("due", "priority", "sla", "age")
+
+
+# -- what the views return ---------------------------------------------------------------
+
+class SlaInfo(NamedTuple):
+    """A case's SLA KPI: its status (e.g. "ok", "nearing", "breached") and when it falls due."""
+
+    status: str
+    due_at: datetime | None
+
+
+class SlaProvider(Protocol):
+    """Answers SLA status by business key, in the view's read session (CRM wiring plugs in here)."""
+
+    def sla_for(self, session: Session, business_keys: Sequence[str]) -> Mapping[str, SlaInfo | tuple]: ...
+
+
+@dataclass
+class WorkItem(View):
+    """One row of a worklist: the task plus its SLA status and time left."""
+
+    id: str
+    instance_id: int
+    process_id: str
+    business_key: str | None
+    element_id: str
+    name: str | None
+    kind: str
+    lane: str | None
+    queue: str | None
+    form: str | None
+    assignee: str | None
+    claimed_at: datetime | None
+    candidate_groups: list[str]
+    priority: int | None
+    due_at: datetime | None
+    follow_up_at: datetime | None
+    state: str
+    created_at: datetime
+    completed_at: datetime | None
+    completed_by: str | None
+    instructions: str | None = None
+    sla_status: str | None = None
+    sla_due_at: datetime | None = None
+    sla_seconds_left: float | None = None
+
+
+_ITEM_FIELDS = tuple(f.name for f in fields(WorkItem))
+
+
+@dataclass
+class TaskFilter:
+    """Filters every view accepts; all are optional and combine with AND."""
+
+    process: str | None = None
+    business_key: str | None = None
+    due_before: datetime | None = None
+    priority_min: int | None = None
+    sla_status: str | None = None
+    text: str | None = None
+
+
+@dataclass
+class Page(View):
+    """A page of items; pass `next_cursor` back for the next one (None: this was the last).
+
+    `total` is filled only when asked (`with_total=True`) and is a lower bound when
+    `total_is_lower_bound` (counting stops at COUNT_CAP). SLA sorting and filtering look
+    at the first SLA_WINDOW items by due date; `window_limited` says more existed."""
+
+    items: list[WorkItem]
+    next_cursor: str | None = None
+    total: int | None = None
+    total_is_lower_bound: bool = False
+    window_limited: bool = False
+
+
+@dataclass
+class QueueCount(View):
+    queue: str
+    open: int
+    unpicked: int
+    available_to_me: int
+    groups: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Counts(View):
+    """The numbers beside the view names: my open work and each of my queues."""
+
+    mine: int
+    queues: list[QueueCount]
+
+
+@dataclass
+class ItemResult(View):
+    """The outcome for one task of a bulk operation."""
+
+    task_id: str
+    ok: bool
+    code: str | None = None
+    message: str | None = None
+    task: HumanTaskView | None = None
+
+
+@dataclass
+class Permissions(View):
+    """What a user may do with a task now (to show the right buttons)."""
+
+    view: bool
+    pick: bool
+    release: bool
+    route: bool
+    complete: bool
+    comment: bool
+
+
+@dataclass(frozen=True)
+class Actor:
+    """A user as the checks see them."""
+
+    name: str
+    groups: frozenset[str]
+    admin: bool = False
+
+    @property
+    def principals(self) -> frozenset[str]:
+        return self.groups | {f"{USER_PREFIX}{self.name}"}
+
+
+# -- ordering ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Phase:
+    """A slice of a sort order: rows with NULL sort keys come after the others, as their own phase."""
+
+    where: ColumnElement[bool] | None
+    keys: tuple[tuple[Any, bool], ...]  # (column, descending)
+
+
+_ID, _CREATED, _DUE, _PRIO = _HT.c.id, _HT.c.created_at, _HT.c.due_at, _HT.c.priority
+_ORDERS: dict[str, list[_Phase]] = {
+    "due": [
+        _Phase(_DUE.is_not(None), ((_DUE, False), (_CREATED, False), (_ID, False))),
+        _Phase(_DUE.is_(None), ((_CREATED, False), (_ID, False))),
+    ],
+    "priority": [
+        _Phase(_PRIO.is_not(None), ((_PRIO, True), (_CREATED, False), (_ID, False))),
+        _Phase(_PRIO.is_(None), ((_CREATED, False), (_ID, False))),
+    ],
+    "age": [_Phase(None, ((_CREATED, False), (_ID, False)))],
+    "closed": [_Phase(None, ((_HT.c.completed_at, True), (_ID, True)))],
+}
+
+
+def _order_by(keys: Iterable[tuple[Any, bool]], table: Any = None) -> list[Any]:
+    cols = [(table.c[c.name] if table is not None else c, desc) for c, desc in keys]
+    return [c.desc() if desc else c.asc() for c, desc in cols]
+
+
+def _after(keys: Sequence[tuple[Any, bool]], values: Sequence[Any]) -> ColumnElement[bool]:
+    """Rows strictly after `values` in this order (the keyset condition), with a leading
+    range the index can seek on."""
+    clauses = []
+    for i, (col, desc) in enumerate(keys):
+        eqs = [keys[j][0] == values[j] for j in range(i)]
+        clauses.append(and_(*eqs, col < values[i] if desc else col > values[i]))
+    first, desc = keys[0]
+    seek = first <= values[0] if desc else first >= values[0]
+    return and_(seek, or_(*clauses))
+
+
+def _encode_cursor(payload: dict[str, Any]) -> str:
+    raw = json.dumps(payload, separators=(",", ":"), default=lambda v: ensure_utc(v).isoformat())
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, sort: str) -> dict[str, Any]:
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if not isinstance(payload, dict) or payload.get("s") != sort:
+            raise ValueError
+        return payload
+    except (ValueError, TypeError):
+        raise InvalidInput(f"cursor {cursor[:40]!r} is not a cursor of this view sorted by {sort}") from None
+
+
+def _key_values(keys: Sequence[tuple[Any, bool]], raw: Sequence[Any]) -> list[Any]:
+    if len(raw) != len(keys):
+        raise InvalidInput("cursor does not match this view's sort order")
+    out = []
+    for (col, _), value in zip(keys, raw, strict=True):
+        if col.name in _DATETIME_KEYS and isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        out.append(value)
+    return out
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _cg_text() -> ColumnElement[str]:
+    return func.coalesce(cast(_HT.c.candidate_groups, Text), "[]")
+
+
+def _cg_empty() -> ColumnElement[bool]:
+    return _cg_text().in_(["[]", "null"])
+
+
+def _cg_matches(principals: Iterable[str]) -> ColumnElement[bool]:
+    """Candidate groups (a JSON list, stored as text) naming one of `principals`."""
+    text = _cg_text()
+    return or_(*[text.like(f'%"{_like_escape(p)}"%', escape="\\") for p in sorted(principals)])
+
+
+# -- the service -------------------------------------------------------------------------
+
+class Worklist:
+    """Worklists over one engine: views, counts, forms and checked operations on human tasks.
+
+    `lane_map` says which groups work which queue (and who supervises it); members of an
+    `admin_groups` group may see and act on every queue, including "unassigned"."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        lane_map: LaneMap | None = None,
+        sla: SlaProvider | None = None,
+        *,
+        forms: Forms | None = None,
+        accounts: Accounts | None = None,
+        admin_groups: Iterable[str] = ADMIN_GROUPS,
+    ) -> None:
+        self.engine = engine
+        self.lane_map = lane_map or LaneMap()
+        self.sla = sla
+        self.forms = forms or Forms()
+        self.accounts = accounts or Accounts(engine)
+        self.admin_groups = frozenset(admin_groups)
+        self._queues = self.lane_map.queues()
+
+    # -- who is who ---------------------------------------------------------------------
+    def actor(self, user: str, session: Session | None = None) -> Actor:
+        """The acting user with their groups; Forbidden when unknown or deactivated."""
+        if not user:
+            raise InvalidInput("this needs a user (--user or CRMFLOW_USER)")
+        groups = self.accounts.groups_of(user, session)
+        if groups is None:
+            raise Forbidden(f"user {user!r} is not an active user (crmflow users add {user} --groups ...)")
+        return Actor(user, groups, bool(groups & self.admin_groups))
+
+    def queue_info(self, name: str | None) -> QueueInfo:
+        return self._queues.get(name or "", QueueInfo(name or UNASSIGNED))
+
+    def known_queues(self) -> list[str]:
+        return [*self._queues, *([] if UNASSIGNED in self._queues else [UNASSIGNED])]
+
+    def member_queues(self, actor: Actor) -> list[str]:
+        return [q.name for q in self._queues.values() if actor.admin or set(q.groups) & actor.groups]
+
+    def supervised_queues(self, actor: Actor) -> list[str]:
+        return [q.name for q in self._queues.values() if self.supervises(actor, q.name)]
+
+    def supervises(self, actor: Actor, queue: str | None) -> bool:
+        return actor.admin or bool(set(self.queue_info(queue).supervisor_groups) & actor.groups)
+
+    def can_work(self, actor: Actor, task: HumanTaskView | WorkItem) -> bool:
+        """Whether `actor` may pick the task: its candidates if it names any, else its queue's groups."""
+        if actor.admin or task.assignee == actor.name:
+            return True
+        if task.candidate_groups:
+            return bool(set(task.candidate_groups) & actor.principals)
+        return bool(set(self.queue_info(task.queue).groups) & actor.groups)
+
+    def permissions(self, task_id: str, user: str) -> Permissions:
+        task = self.engine.get_task(task_id)
+        actor = self.actor(user)
+        is_open = task.state == "open"
+        mine = task.assignee == actor.name
+        works = self.can_work(actor, task)
+        supervises = self.supervises(actor, task.queue)
+        involved = works or supervises or mine or task.completed_by == actor.name
+        return Permissions(
+            view=involved,
+            pick=is_open and task.assignee is None and works,
+            release=is_open and task.assignee is not None and (mine or supervises),
+            route=is_open and (mine or works or supervises),
+            complete=is_open and mine,
+            comment=involved,
+        )
+
+    # -- views --------------------------------------------------------------------------
+    def my_work(
+        self, user: str, filters: TaskFilter | None = None, *, sort: str = "due", limit: int = DEFAULT_LIMIT,
+        offset: int = 0, cursor: str | None = None, with_total: bool = False,
+    ) -> Page:
+        """Open tasks picked by (or assigned to) `user`."""
+        with self.engine.db.read() as session:
+            actor = self.actor(user, session)
+            scopes = [[_HT.c.assignee == actor.name, _HT.c.state == "open"]]
+            return self._page(session, scopes, filters, sort, limit, offset, cursor, with_total)
+
+    def available(
+        self, user: str, filters: TaskFilter | None = None, *, sort: str = "due", limit: int = DEFAULT_LIMIT,
+        offset: int = 0, cursor: str | None = None, with_total: bool = False,
+    ) -> Page:
+        """Unpicked open tasks `user` may pick: in the queues of their groups, or naming them
+        (or one of their groups) as candidates in the "unassigned" queue."""
+        with self.engine.db.read() as session:
+            actor = self.actor(user, session)
+            scopes = self._available_scopes(actor)
+            return self._page(session, scopes, filters, sort, limit, offset, cursor, with_total)
+
+    def queue(
+        self, name: str, filters: TaskFilter | None = None, *, user: str | None = None, picked: bool | None = None,
+        sort: str = "due", limit: int = DEFAULT_LIMIT, offset: int = 0, cursor: str | None = None,
+        with_total: bool = False,
+    ) -> Page:
+        """Open tasks of one queue (`picked`: None all, False unpicked only, True picked only).
+
+        With `user`, only members, supervisors and admins of the queue may look."""
+        with self.engine.db.read() as session:
+            if user is not None:
+                actor = self.actor(user, session)
+                info = self.queue_info(name)
+                if not (actor.admin or set(info.groups) & actor.groups or self.supervises(actor, name)):
+                    raise Forbidden(f"{user} is not in a group that works queue {name!r}{_groups_hint(info)}")
+            base: list[ColumnElement[bool]] = [_HT.c.state == "open", _HT.c.queue == name]
+            unpicked, picked_ = [*base, _HT.c.assignee.is_(None)], [*base, _HT.c.assignee.is_not(None)]
+            # Unpicked items are read in index order; picked ones are sorted (the index orders them per assignee).
+            scopes = {False: [unpicked], True: [picked_], None: [unpicked, picked_]}[picked]
+            return self._page(session, scopes, filters, sort, limit, offset, cursor, with_total)
+
+    def closed_by(
+        self, user: str, filters: TaskFilter | None = None, *, limit: int = DEFAULT_LIMIT, offset: int = 0,
+        cursor: str | None = None, with_total: bool = False,
+    ) -> Page:
+        """Tasks `user` completed, newest first."""
+        with self.engine.db.read() as session:
+            scopes = [[_HT.c.completed_by == user, _HT.c.state == "completed"]]
+            return self._page(session, scopes, filters, "closed", limit, offset, cursor, with_total)
+
+    def counts(self, user: str) -> Counts:
+        """My open work and, per queue I work or supervise (and "unassigned"), open/unpicked/available counts."""
+        with self.engine.db.read() as session:
+            actor = self.actor(user, session)
+            mine = session.scalar(
+                select(func.count()).where(_HT.c.assignee == actor.name, _HT.c.state == "open")
+            ) or 0
+            names = list(dict.fromkeys([*self.member_queues(actor), *self.supervised_queues(actor), UNASSIGNED]))
+            members = set(self.member_queues(actor))
+            unpicked = _HT.c.assignee.is_(None)
+            eligible = _cg_matches(actor.principals)
+            avail_rows: dict[str, ColumnElement[bool]] = {}
+            for q in names:
+                avail_rows[q] = and_(unpicked, or_(_cg_empty(), eligible)) if q in members else and_(
+                    unpicked, eligible
+                )
+            available = case(
+                *[(and_(_HT.c.queue == q, cond), 1) for q, cond in avail_rows.items()], else_=0
+            )
+            stmt = (
+                select(
+                    _HT.c.queue, func.count(), func.sum(case((unpicked, 1), else_=0)), func.sum(available)
+                )
+                .where(_HT.c.state == "open", _HT.c.queue.in_(names))
+                .group_by(_HT.c.queue)
+            )
+            found = {q: (n, u or 0, a or 0) for q, n, u, a in session.execute(stmt)}
+            queues = [
+                QueueCount(q, *found.get(q, (0, 0, 0)), groups=list(self.queue_info(q).groups)) for q in names
+            ]
+            return Counts(mine, queues)
+
+    def get(self, task_id: str, user: str | None = None) -> WorkItem:
+        """One task with its SLA and instructions; with `user`, only if they may see it."""
+        task = self.engine.get_task(task_id)
+        if user is not None and not self.permissions(task_id, user).view:
+            raise Forbidden(f"{user} may not see task {task_id} (queue {task.queue!r})")
+        item = _item(asdict(task))
+        with self.engine.db.read() as session:
+            self._attach_sla(session, [item])
+        return item
+
+    def form(self, task_id: str, user: str | None = None) -> RenderedForm:
+        """The task's form, prefilled and with `{{ variable }}` texts rendered from the case's data."""
+        task = self.engine.get_task(task_id)
+        if user is not None and not self.permissions(task_id, user).view:
+            raise Forbidden(f"{user} may not see task {task_id} (queue {task.queue!r})")
+        data = self.engine.get_instance(task.instance_id, with_history=False).data
+        return self.forms.render(task.form, data, task.instructions, self._ui_form(task_id))
+
+    def _ui_form(self, task_id: str) -> str | None:
+        with self.engine.db.read() as session:
+            return session.scalar(select(_HT.c.ui_form).where(_HT.c.id == task_id))
+
+    # -- operations ---------------------------------------------------------------------
+    def pick(self, task_id: str, user: str) -> HumanTaskView:
+        """Claim an open task. Of two agents picking at once exactly one wins; the other
+        gets Conflict "already picked by X"."""
+        actor = self.actor(user)
+        task = self._open_task(task_id)
+        if not self.can_work(actor, task):
+            raise Forbidden(f"{user} may not pick task {task_id} ({_label(task)}): {self._who_works(task)}")
+        return self.engine.claim_task(task_id, actor.name)
+
+    def release(self, task_id: str, user: str) -> HumanTaskView:
+        """Put a picked task back in its queue: its assignee, or a supervisor of the queue."""
+        actor = self.actor(user)
+        task = self._open_task(task_id)
+        if task.assignee is None:
+            raise Conflict(f"task {task_id} ({_label(task)}) is not picked by anyone")
+        if task.assignee == actor.name:
+            return self.engine.release_task(task_id, actor.name)
+        if self.supervises(actor, task.queue):
+            return self.engine.release_task(task_id, actor.name, force=True)
+        raise Forbidden(
+            f"task {task_id} ({_label(task)}) is picked by {task.assignee}; only they or a supervisor of "
+            f"queue {task.queue!r} can release it"
+        )
+
+    def route(self, task_id: str, user: str, *, queue: str | None = None, to: str | None = None) -> HumanTaskView:
+        """Send a task to another queue (it arrives unpicked) and/or to a person.
+
+        Allowed for its assignee, members of its queue and the queue's supervisors; the
+        person it goes to must be able to work the destination (unless a supervisor sends it)."""
+        if not queue and not to:
+            raise InvalidInput("routing needs a queue (--queue) or a person (--to)")
+        actor = self.actor(user)
+        task = self._open_task(task_id)
+        if not (task.assignee == actor.name or self.can_work(actor, task) or self.supervises(actor, task.queue)):
+            raise Forbidden(f"{user} may not route task {task_id} ({_label(task)}): {self._who_works(task)}")
+        if queue and queue not in self.known_queues():
+            raise InvalidInput(f"queue: unknown queue {queue!r}; known queues: {', '.join(self.known_queues())}")
+        moving = bool(queue) and queue != task.queue
+        destination = self._as_routed(task, queue if moving else None, to)
+        if to:
+            target = self.accounts.groups_of(to)
+            if target is None:
+                raise InvalidInput(f"to: {to!r} is not an active user")
+            target_actor = Actor(to, target, bool(target & self.admin_groups))
+            dest_queue = destination.queue
+            if not self.can_work(target_actor, destination) and not self.supervises(actor, dest_queue):
+                why = self._who_works(destination)
+                raise Forbidden(f"{to} cannot work task {task_id} in queue {dest_queue!r}: {why}")
+        routed = self.engine.route_task(
+            task_id, by=actor.name, queue=queue if moving else None, assignee=to or None,
+            # a task moved to another queue is worked by that queue's groups, not the old candidates
+            candidate_groups=[] if moving else None,
+        )
+        if moving:
+            if not to and routed.assignee is not None:
+                routed = self.engine.release_task(task_id, actor.name, force=True)
+        return self.engine.get_task(task_id) if moving else routed
+
+    def complete(self, task_id: str, user: str, data: Mapping[str, Any] | None = None) -> InstanceView:
+        """Complete a task picked by `user` with form data (validated against the task's form first)."""
+        actor = self.actor(user)
+        task = self._open_task(task_id)
+        if task.assignee is None:
+            raise Forbidden(f"task {task_id} ({_label(task)}) must be picked before completing (crmflow pick)")
+        if task.assignee != actor.name:
+            raise Forbidden(f"task {task_id} ({_label(task)}) is picked by {task.assignee}; only they can complete it")
+        payload = self.forms.validate(task.form, data or {})
+        return self.engine.complete_task(task_id, actor.name, payload, require_claim=True)
+
+    def comment(self, task_id: str, user: str, text: str) -> HistoryView:
+        """Add a note to the task's history (anyone who may see the task)."""
+        if not self.permissions(task_id, user).comment:
+            task = self.engine.get_task(task_id)
+            raise Forbidden(f"{user} may not comment on task {task_id} ({_label(task)}): {self._who_works(task)}")
+        return self.engine.comment_task(task_id, user, text)
+
+    def pick_many(self, task_ids: Iterable[str], user: str) -> list[ItemResult]:
+        return _each(task_ids, lambda tid: self.pick(tid, user))
+
+    def release_many(self, task_ids: Iterable[str], user: str) -> list[ItemResult]:
+        return _each(task_ids, lambda tid: self.release(tid, user))
+
+    def route_many(
+        self, task_ids: Iterable[str], user: str, *, queue: str | None = None, to: str | None = None
+    ) -> list[ItemResult]:
+        return _each(task_ids, lambda tid: self.route(tid, user, queue=queue, to=to))
+
+    # -- helpers ------------------------------------------------------------------------
+    def _open_task(self, task_id: str) -> HumanTaskView:
+        task = self.engine.get_task(task_id)
+        if task.state != "open":
+            who = f" by {task.completed_by}" if task.completed_by else ""
+            raise Conflict(f"task {task_id} ({_label(task)}) is already {task.state}{who}")
+        return task
+
+    def _who_works(self, task: HumanTaskView | WorkItem) -> str:
+        users = [g[len(USER_PREFIX):] for g in task.candidate_groups if g.startswith(USER_PREFIX)]
+        groups = [g for g in task.candidate_groups if not g.startswith(USER_PREFIX)]
+        if task.candidate_groups:
+            parts = [f"groups {', '.join(groups)}"] if groups else []
+            parts += [f"users {', '.join(users)}"] if users else []
+            return "only " + " and ".join(parts) + " may work it"
+        info = self.queue_info(task.queue)
+        return f"queue {task.queue!r} is worked by {_groups_hint(info, lead='') or 'admins only'}"
+
+    @staticmethod
+    def _as_routed(task: HumanTaskView, queue: str | None, to: str | None) -> HumanTaskView:
+        changes: dict[str, Any] = {}
+        if queue:
+            changes.update(queue=queue, candidate_groups=[], assignee=None)
+        if to:
+            changes["assignee"] = None  # judge the person against the queue, not the current pick
+        return replace(task, **changes)
+
+    def _available_scopes(self, actor: Actor) -> list[list[ColumnElement[bool]]]:
+        base = [_HT.c.state == "open", _HT.c.assignee.is_(None)]
+        eligible = _cg_matches(actor.principals)
+        scopes = [[*base, _HT.c.queue == q, or_(_cg_empty(), eligible)] for q in self.member_queues(actor)]
+        if UNASSIGNED not in self._queues:
+            scopes.append([*base, _HT.c.queue == UNASSIGNED] + ([] if actor.admin else [eligible]))
+        return scopes
+
+    def _page(
+        self, session: Session, scopes: list[list[ColumnElement[bool]]], filters: TaskFilter | None, sort: str,
+        limit: int, offset: int, cursor: str | None, with_total: bool,
+    ) -> Page:
+        filters = filters or TaskFilter()
+        if sort not in _ORDERS and sort != "sla":
+            raise InvalidInput(f"sort must be one of {', '.join(SORTS)}, not {sort!r}")
+        if not 1 <= limit <= MAX_LIMIT:
+            raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}")
+        if offset < 0:
+            raise InvalidInput("offset must not be negative")
+        scopes = [[*s, *self._filter_clauses(filters)] for s in scopes]
+        if sort == "sla" or filters.sla_status:
+            page = self._sla_page(session, scopes, filters, sort, limit, offset, cursor)
+        elif offset and not cursor:
+            page = self._offset_page(session, scopes, sort, limit, offset)
+        else:
+            page = self._keyset_page(session, scopes, sort, limit, cursor)
+            self._attach_sla(session, page.items)
+        if with_total:
+            page.total, page.total_is_lower_bound = self._count(session, scopes, filters)
+        return page
+
+    @staticmethod
+    def _filter_clauses(f: TaskFilter) -> list[ColumnElement[bool]]:
+        clauses: list[ColumnElement[bool]] = []
+        if f.process:
+            clauses.append(_HT.c.process_id == f.process)
+        if f.business_key:
+            clauses.append(_HT.c.business_key == f.business_key)
+        if f.due_before is not None:
+            clauses.append(_DUE <= ensure_utc(f.due_before))
+        if f.priority_min is not None:
+            clauses.append(_PRIO >= f.priority_min)
+        if f.text and f.text.strip():
+            pattern = f"%{_like_escape(f.text.strip())}%"
+            clauses.append(
+                or_(*[c.ilike(pattern, escape="\\") for c in (_HT.c.name, _HT.c.business_key, _HT.c.process_id)])
+            )
+        return clauses
+
+    def _fetch(
+        self, session: Session, scopes: list[list[ColumnElement[bool]]], extra: list[ColumnElement[bool]],
+        keys: tuple[tuple[Any, bool], ...], limit: int,
+    ) -> list[WorkItem]:
+        """Rows of all scopes in one order: each scope walks its index with its own LIMIT, and
+        the small union is merged (so a user with several queues never sorts whole queues)."""
+        if not scopes:
+            return []
+        if len(scopes) == 1:
+            stmt = select(*_LIST_COLUMNS).where(*scopes[0], *extra).order_by(*_order_by(keys)).limit(limit)
+            return [_item(row._mapping) for row in session.execute(stmt)]
+        # Merge only ids and sort keys (cheap to build and to sort), then read those rows by id.
+        narrow = list(dict.fromkeys([_ID, *(c for c, _ in keys)]))
+        parts = [select(*narrow).where(*s, *extra).order_by(*_order_by(keys)).limit(limit).subquery() for s in scopes]
+        merged = union_all(*[select(*part.c) for part in parts]).subquery()
+        ids = list(session.scalars(select(merged.c.id).order_by(*_order_by(keys, merged)).limit(limit)))
+        if not ids:
+            return []
+        rows = {r.id: r for r in session.execute(select(*_LIST_COLUMNS).where(_ID.in_(ids)))}
+        return [_item(rows[i]._mapping) for i in ids if i in rows]
+
+    def _keyset_page(
+        self, session: Session, scopes: list[list[ColumnElement[bool]]], sort: str, limit: int, cursor: str | None,
+    ) -> Page:
+        phases = _ORDERS[sort]
+        start, after = 0, None
+        if cursor:
+            payload = _decode_cursor(cursor, sort)
+            start = int(payload.get("p", 0))
+            if not 0 <= start < len(phases):
+                raise InvalidInput("cursor does not match this view's sort order")
+            after = _key_values(phases[start].keys, payload.get("v") or [])
+        found: list[tuple[int, WorkItem]] = []
+        for p in range(start, len(phases)):
+            phase = phases[p]
+            extra = [phase.where] if phase.where is not None else []
+            if p == start and after is not None:
+                extra.append(_after(phase.keys, after))
+            rows = self._fetch(session, scopes, extra, phase.keys, limit + 1 - len(found))
+            found.extend((p, r) for r in rows)
+            if len(found) > limit:
+                break
+        more = len(found) > limit
+        found = found[:limit]
+        next_cursor = None
+        if more and found:
+            p, last = found[-1]
+            values = [getattr(last, col.name) for col, _ in phases[p].keys]
+            next_cursor = _encode_cursor({"s": sort, "p": p, "v": values})
+        return Page([item for _, item in found], next_cursor)
+
+    def _offset_page(
+        self, session: Session, scopes: list[list[ColumnElement[bool]]], sort: str, limit: int, offset: int,
+    ) -> Page:
+        phases = _ORDERS[sort]
+        keys = list(dict.fromkeys(k for phase in phases for k in phase.keys))
+        order = ([case((phases[0].where, 0), else_=1)] if phases[0].where is not None else []) + _order_by(keys)
+        stmt = (
+            select(*_LIST_COLUMNS).where(or_(*[and_(*s) for s in scopes])).order_by(*order)
+            .limit(limit + 1).offset(offset)
+        )
+        items = [_item(row._mapping) for row in session.execute(stmt)]
+        self._attach_sla(session, items)
+        more = len(items) > limit
+        next_cursor = _encode_cursor({"s": sort, "o": offset + limit}) if more else None
+        return Page(items[:limit], next_cursor)
+
+    def _sla_page(
+        self, session: Session, scopes: list[list[ColumnElement[bool]]], filters: TaskFilter, sort: str,
+        limit: int, offset: int, cursor: str | None,
+    ) -> Page:
+        """SLA status lives with the case, not the task: look at the first SLA_WINDOW items by
+        due date (or the chosen sort), then filter and sort them here."""
+        if cursor:
+            offset = int(_decode_cursor(cursor, sort).get("o", 0))
+        base_sort = "due" if sort == "sla" else sort
+        window = self._keyset_page(session, scopes, base_sort, SLA_WINDOW, None)
+        items = window.items
+        self._attach_sla(session, items)
+        if filters.sla_status:
+            items = [i for i in items if i.sla_status == filters.sla_status]
+        if sort == "sla":
+            items.sort(key=lambda i: (i.sla_seconds_left is None, i.sla_seconds_left or 0.0))
+        chunk = items[offset: offset + limit]
+        more = len(items) > offset + limit
+        next_cursor = _encode_cursor({"s": sort, "o": offset + limit}) if more else None
+        return Page(chunk, next_cursor, window_limited=window.next_cursor is not None)
+
+    def _attach_sla(self, session: Session, items: list[WorkItem]) -> None:
+        if self.sla is None or not items:
+            return
+        keys = sorted({i.business_key for i in items if i.business_key})
+        if not keys:
+            return
+        found = self.sla.sla_for(session, keys)
+        now = self.engine.now()
+        for item in items:
+            info = found.get(item.business_key or "")
+            if info is None:
+                continue
+            status, due = SlaInfo(*info)
+            item.sla_status = status
+            item.sla_due_at = ensure_utc(due) if due else None
+            item.sla_seconds_left = (item.sla_due_at - now).total_seconds() if item.sla_due_at else None
+
+    def _count(
+        self, session: Session, scopes: list[list[ColumnElement[bool]]], filters: TaskFilter
+    ) -> tuple[int, bool]:
+        """How many items match, counting at most COUNT_CAP (+1 to know there are more)."""
+        if filters.sla_status:
+            page = self._keyset_page(session, scopes, "due", SLA_WINDOW, None)
+            self._attach_sla(session, page.items)
+            n = sum(1 for i in page.items if i.sla_status == filters.sla_status)
+            return n, page.next_cursor is not None
+        total, capped = 0, False
+        for scope in scopes:
+            inner = select(_HT.c.id).where(*scope).limit(COUNT_CAP + 1).subquery()
+            n = session.scalar(select(func.count()).select_from(inner)) or 0
+            capped = capped or n > COUNT_CAP
+            total += min(n, COUNT_CAP)
+        return total, capped
+
+
+def _item(values: Mapping[str, Any]) -> WorkItem:
+    data = dict.fromkeys(_ITEM_FIELDS)
+    data.update((k, v) for k, v in values.items() if k in data)
+    data["candidate_groups"] = list(data["candidate_groups"] or [])
+    return WorkItem(**data)
+
+
+def _label(task: HumanTaskView | WorkItem) -> str:
+    return task.name or task.element_id
+
+
+def _groups_hint(info: QueueInfo, lead: str = ": it is worked by ") -> str:
+    return f"{lead}groups {', '.join(info.groups)}" if info.groups else ""
+
+
+def _each(task_ids: Iterable[str], op: Callable[[str], HumanTaskView]) -> list[ItemResult]:
+    """Run `op` per task; each succeeds or fails on its own and says so."""
+    results = []
+    for task_id in dict.fromkeys(task_ids):
+        try:
+            results.append(ItemResult(task_id, True, task=op(task_id)))
+        except EngineError as err:
+            results.append(ItemResult(task_id, False, err.code, str(err)))
+    return results
+
+
+def build_worklist(
+    engine: Engine, lanes: str | Path | None = None, forms_root: str | Path | None = None,
+    sla: SlaProvider | None = None,
+) -> Worklist:
+    """A worklist on the configured lane map (`CRMFLOW_LANES` or processes/lanes.json) and forms folder."""
+    return Worklist(engine, LaneMap.configured(lanes), sla, forms=Forms(forms_root or "processes"))
