@@ -66,7 +66,7 @@ def run(db_url: str | None = None, echo: Echo = print, processes: Path | None = 
     clock = ManualClock(story_start())
     eng = build_engine(db_url, clock)
     try:
-        Story(eng, clock, echo, processes or default_processes()).tell()
+        Story(eng, clock, echo, processes or default_processes()).tell_all()
     finally:
         eng.close()
 
@@ -120,6 +120,36 @@ class Story:
     lanes: dict[str, str] = field(default_factory=dict)
     queues: dict[str, str] = field(default_factory=dict)
     day: str = ""
+    inquiry: dict[str, Any] = field(default_factory=lambda: dict(INQUIRY))
+    source: str = "Web"
+
+    def tell_all(self) -> None:
+        """The whole demo: a campaign wave whose response becomes a lead, that lead driven
+        to a paid invoice, then a customer case resolved under SLA — one timeline."""
+        from . import demo_campaign, demo_case
+
+        self.deploy()
+        campaign = demo_campaign.tell_campaign(self.eng, self.clock, self.echo)
+        if campaign.lead_ids:
+            self.inquiry = self.campaign_inquiry(campaign.lead_ids[0])
+            self.source = "Campaign"
+        self.echo("")
+        self.tell()
+        demo_case.tell(self.eng, self.clock, self.echo, self.processes, deploy=False)
+
+    def campaign_inquiry(self, lead_id: int) -> dict[str, Any]:
+        """The campaign's converted lead as the inquiry lead-to-invoice starts from."""
+        from handlers.models import Contact, Lead
+
+        with self.eng.db.read() as session:
+            lead = session.get(Lead, lead_id)
+            contact = session.scalars(select(Contact).where(Contact.email_normalized == lead.email.lower())).first()
+            first = lead.first_name or (contact.first_name if contact else None) or INQUIRY["first_name"]
+            last = lead.last_name or (contact.last_name if contact else None) or INQUIRY["last_name"]
+            return {
+                **INQUIRY, "email": lead.email, "first_name": first, "last_name": last,
+                "company_name": lead.company_name or INQUIRY["company_name"], "lead_source": "Campaign",
+            }
 
     def tell(self) -> None:
         self.echo(f"crmflow demo: lead to invoice (database {self.eng.db.url})")
@@ -154,9 +184,10 @@ class Story:
 
     # -- chapters -------------------------------------------------------------------------
     def chapter_lead(self, key: str, price_list_id: int) -> None:
-        self.say("Web", f"inquiry from {INQUIRY['first_name']} {INQUIRY['last_name']}, {INQUIRY['company_name']}: "
-                        f"{INQUIRY['topic']!r}, budget {INQUIRY['budget']}")
-        inst = self.eng.start(PROCESS_ID, {"inquiry": INQUIRY}, business_key=key, user="web-form")
+        q = self.inquiry
+        self.say(self.source, f"inquiry from {q['first_name']} {q['last_name']}, {q['company_name']}: "
+                              f"{q['topic']!r}, budget {q['budget']}")
+        inst = self.eng.start(PROCESS_ID, {"inquiry": q}, business_key=key, user=f"{self.source.lower()}-form")
         self.instance_id = inst.id
         self.narrate()
         self.pass_time(timedelta(minutes=30))
