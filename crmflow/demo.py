@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from engine import Engine, ManualClock
 from engine.xml import parse_bytes
 
+from .narration import Narration
 from .settings import build_engine
 
 Echo = Callable[[str], None]
@@ -110,7 +111,7 @@ def seed(eng: Engine, now: datetime) -> Seed:
 
 # -- the story ----------------------------------------------------------------------------
 @dataclass
-class Story:
+class Story(Narration):
     eng: Engine
     clock: ManualClock
     echo: Echo
@@ -224,51 +225,10 @@ class Story:
         inst = self.eng.get_instance(self.instance_id, with_history=False)
         self.echo(f"instance {inst.id} ({inst.business_key}) is {inst.status}")
 
-    # -- facade calls, each followed by what the instance did -------------------------------
-    def complete(self, element_id: str, user: str, data: dict[str, Any]) -> None:
-        task = self.open_task(element_id)
-        self.eng.complete_task(task.id, user=user, data=data)
-        self.narrate()
-
+    # -- facade calls beyond the shared ones (crmflow.narration) ------------------------------
     def send(self, message: str, payload: dict[str, Any]) -> None:
         key = self.eng.get_instance(self.instance_id, with_history=False).business_key
-        self.say("Customer", f"message {message} {compact(payload)}")
-        self.eng.correlate(message, key=key, data=payload)
-        self.narrate()
-
-    def pass_time(self, delta: timedelta, fire: bool = False) -> None:
-        self.clock.advance(delta)
-        if fire and any(f.instance_id == self.instance_id for f in self.eng.fire_due_timers()):
-            self.narrate()
-
-    def open_task(self, element_id: str) -> Any:
-        tasks = [t for t in self.eng.list_tasks(instance_id=self.instance_id) if t.element_id == element_id]
-        if not tasks:
-            open_now = [t.element_id for t in self.eng.list_tasks(instance_id=self.instance_id)]
-            raise RuntimeError(f"the story expected task {element_id!r}; open tasks are {open_now}")
-        return tasks[0]
-
-    def variables(self) -> dict[str, Any]:
-        return self.eng.get_instance(self.instance_id, with_history=False).data
-
-    # -- printing -------------------------------------------------------------------------
-    def say(self, who: str, text: str, at: datetime | None = None) -> None:
-        when = at or self.clock.now()
-        day = when.strftime("%a %d %b %Y")
-        if day != self.day:
-            self.day = day
-            self.echo(f"-- {day} --")
-        self.echo(f"{when:%H:%M} {who} · {text}")
-
-    def narrate(self) -> None:
-        """Print what the instance did since the last call, from its history."""
-        for entry in self.eng.history(self.instance_id):
-            if entry.id <= self.seen_history:
-                continue
-            self.seen_history = entry.id
-            line = self.describe(entry)
-            if line:
-                self.say(self.lanes.get(entry.element_id or "", "Engine"), line, entry.at)
+        self.correlate(message, key, payload, f"message {message} {compact(payload)}")
 
     def describe(self, entry: Any) -> str | None:
         name = entry.element_name or entry.element_id

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from engine import Engine, ManualClock
 from engine.xml import parse_bytes
 
+from .narration import Narration
 from .settings import build_engine
 
 Echo = Callable[[str], None]
@@ -116,7 +117,7 @@ def seed(eng: Engine, now: datetime) -> bool:
 
 # -- the story ----------------------------------------------------------------------------
 @dataclass
-class CaseStory:
+class CaseStory(Narration):
     eng: Engine
     clock: ManualClock
     echo: Echo
@@ -199,50 +200,9 @@ class CaseStory:
         inst = self.eng.get_instance(self.instance_id, with_history=False)
         self.echo(f"instance {inst.id} ({inst.business_key}) is {inst.status}")
 
-    # -- facade calls, each followed by what the instance did -------------------------------
-    def complete(self, element_id: str, user: str, data: dict[str, Any]) -> None:
-        task = self.open_task(element_id)
-        self.eng.complete_task(task.id, user=user, data=data)
-        self.narrate()
-
+    # -- facade calls beyond the shared ones (crmflow.narration) ------------------------------
     def send(self, payload: dict[str, Any]) -> None:
-        self.say("Customer", f"message case_reply {json.dumps(payload)}")
-        self.eng.correlate("case_reply", key=self.key, data=payload)
-        self.narrate()
-
-    def pass_time(self, delta: timedelta, fire: bool = False) -> None:
-        self.clock.advance(delta)
-        if fire and any(f.instance_id == self.instance_id for f in self.eng.fire_due_timers()):
-            self.narrate()
-
-    def open_task(self, element_id: str) -> Any:
-        tasks = [t for t in self.eng.list_tasks(instance_id=self.instance_id) if t.element_id == element_id]
-        if not tasks:
-            open_now = [t.element_id for t in self.eng.list_tasks(instance_id=self.instance_id)]
-            raise RuntimeError(f"the case story expected task {element_id!r}; open tasks are {open_now}")
-        return tasks[0]
-
-    def variables(self) -> dict[str, Any]:
-        return self.eng.get_instance(self.instance_id, with_history=False).data
-
-    # -- printing -------------------------------------------------------------------------
-    def say(self, who: str, text: str, at: datetime | None = None) -> None:
-        when = at or self.clock.now()
-        day = when.strftime("%a %d %b %Y")
-        if day != self.day:
-            self.day = day
-            self.echo(f"-- {day} --")
-        self.echo(f"{when:%H:%M} {who} · {text}")
-
-    def narrate(self) -> None:
-        """Print what the instance did since the last call, from its history."""
-        for entry in self.eng.history(self.instance_id):
-            if entry.id <= self.seen_history:
-                continue
-            self.seen_history = entry.id
-            line = self.describe(entry)
-            if line:
-                self.say(self.lanes.get(entry.element_id or "", "Engine"), line, entry.at)
+        self.correlate("case_reply", self.key, payload, f"message case_reply {json.dumps(payload)}")
 
     def describe(self, entry: Any) -> str | None:
         name = entry.element_name or entry.element_id
