@@ -22,11 +22,13 @@ class Sizes:
     history_window: int  # rounds averaged for one step time
     timers: int  # timers due at once in the storm
     timer_rounds: int
+    worklist_items: tuple[int, int] = (1_000, 100_000)  # open items: the reference size, the measured size
+    worklist_samples: int = 300  # first-page calls timed per view and size
 
 
 FULL = Sizes("full", 100, 15, (10, 1_000, 10_000), 20, 1_000, 3)
-QUICK = Sizes("quick", 30, 9, (10, 200, 1_000), 20, 200, 3)
-SMOKE = Sizes("smoke", 4, 3, (2, 5, 9), 3, 5, 1)
+QUICK = Sizes("quick", 30, 9, (10, 200, 1_000), 20, 200, 3, (1_000, 20_000), 100)
+SMOKE = Sizes("smoke", 4, 3, (2, 5, 9), 3, 5, 1, (200, 1_000), 10)
 
 
 @dataclass

@@ -9,15 +9,32 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from . import FULL, QUICK, SMOKE, Row, Sizes, linear, long_history, timer_storm
+from . import (
+    FULL,
+    QUICK,
+    SMOKE,
+    Row,
+    Sizes,
+    lifecycle,
+    linear,
+    long_history,
+    scaleout,
+    timer_storm,
+    worklist_volume,
+)
 from .common import Log, machine_info
 from .report import page, table
 
 WORKLOADS: dict[str, Callable[[Sizes, Log], list[Row]]] = {
     "linear": linear.run,
+    "lifecycle": lifecycle.run,
     "long_history": long_history.run,
     "timer_storm": timer_storm.run,
+    "worklist": worklist_volume.run,
+    "scaleout": scaleout.run,
 }
+#: run by default only when PostgreSQL is configured (it starts worker processes there); --only runs it anyway
+NEEDS_PG = {"scaleout"}
 DEFAULT_OUTPUT = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 
 
@@ -50,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[Row] = []
     for name, workload in WORKLOADS.items():
         if args.only and name not in args.only:
+            continue
+        if not args.only and name in NEEDS_PG and not os.environ.get(linear.PG_ENV):
             continue
         rows.extend(workload(sizes, log))
     seconds = time.perf_counter() - began

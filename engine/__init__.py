@@ -3,6 +3,7 @@
 The `Engine` facade is the one way in; handlers plug in through a `HandlerRegistry`.
 """
 
+from . import upstream  # noqa: F401 - SpiffWorkflow workarounds, applied on import
 from .clock import Clock, ManualClock, SystemClock
 from .errors import Conflict, DefinitionError, EngineError, Forbidden, InvalidInput, NoSubscriber, NotFound
 from .facade import Engine

@@ -752,7 +752,9 @@ class Engine:
                 continue
         return tried
 
-    def tick(self, now: datetime | None = None, worker: str | None = "local") -> TickResult:
+    def tick(
+        self, now: datetime | None = None, worker: str | None = "local", lease_seconds: float = 60.0
+    ) -> TickResult:
         """One scheduler pass: fire due timers, then retry incidents whose backoff passed."""
         now = ensure_utc(now) if now else self.now()
         fired: list[FiredTimer] = []
@@ -763,7 +765,7 @@ class Engine:
                 break
         fired.extend(self.fire_start_timers(now))
         retried = self.retry_due_incidents(now)
-        jobs = self.run_jobs(worker, now) if worker else []
+        jobs = self.run_jobs(worker, now, lease_seconds=lease_seconds) if worker else []
         return TickResult(now=now, timers_fired=fired, incidents_retried=retried, errors=[], jobs_run=jobs)
 
     def run_jobs(

@@ -40,7 +40,9 @@ class Scheduler:
         senders: dict[str, Sender] | None = None,
         on_tick: Callable[[TickResult], None] | None = None,
         worker_id: str | None = None,
+        lease_seconds: float = 60.0,
     ) -> None:
+        self.lease_seconds = lease_seconds
         self.engine = engine
         self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{id(self):x}"
         self.poll_interval = poll_interval
@@ -80,7 +82,7 @@ class Scheduler:
     def _run(self) -> None:
         with self._lock:
             try:
-                result = self.engine.tick(worker=self.worker_id)
+                result = self.engine.tick(worker=self.worker_id, lease_seconds=self.lease_seconds)
                 if self.senders:
                     report = self.engine.deliver_outbox(self.senders)
                     self.errors.extend(report.errors)

@@ -15,6 +15,7 @@ from bench.report import HEADER
 EXPECTED_CASES = [
     ("linear", "instances/s, SQLite file, durable, history on"),
     ("linear", "PostgreSQL"),
+    ("lifecycle", "lead-to-invoice lifecycles (SQLite, real handlers): lifecycles/s · steps/s"),
     ("long_history", "step time @ round 2, vs raw"),
     ("long_history", "step time @ round 2"),
     ("long_history", "step time @ round 5"),
@@ -24,6 +25,10 @@ EXPECTED_CASES = [
     ("long_history", "state size @ round 9"),
     ("timer_storm", "fire 5 due timers (time to fire all)"),
     ("timer_storm", "lateness p50 / p99"),
+    ("worklist", "My work @ 1,000 open"),
+    ("worklist", "Available to me @ 1,000 open"),
+    ("worklist", "queue, unpicked, filtered by process @ 1,000 open"),
+    ("worklist", "queue, all open, filtered by process @ 1,000 open"),
 ]
 
 

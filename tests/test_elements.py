@@ -747,3 +747,15 @@ def test_standard_loop_until_condition(run: Restarting) -> None:
     assert inst.data == {"reached": True}
     assert task_states(run, iid) == {"attempt_contact": ["completed"] * 3}
     assert run.path(iid)[-1] == "end"
+
+
+def test_event_gateway_message_after_the_timer_is_due_takes_only_the_message_branch(run: Restarting) -> None:
+    """Upstream SpiffWorkflow 3.2 ran both branches here (see engine/upstream.py)."""
+    from datetime import timedelta
+
+    run.deploy("gateway_event_based.bpmn")
+    iid = run.start("el_eventgw", business_key="C-1")
+    run.clock.advance(timedelta(days=1, seconds=1))  # the timer is due, no scheduler pass yet
+    run.correlate("customer_reply", key="C-1")
+    path = run.path(iid)
+    assert "record_reply" in path and "chase" not in path, path

@@ -71,6 +71,9 @@ def worker(
     metrics_port: Annotated[
         int | None, typer.Option("--metrics-port", help="Serve /metrics and /healthz on this port.")
     ] = None,
+    lease: Annotated[
+        float, typer.Option("--lease-seconds", min=1.0, help="How long a claimed job stays ours if we die.")
+    ] = 60.0,
     once: Annotated[bool, typer.Option("--once", help="One pass, then exit.")] = False,
 ) -> None:
     """Run the background work: due timers fire once, async tasks run, failed steps retry, emails go out.
@@ -91,7 +94,7 @@ def worker(
                 typer.echo(f"{len(result.jobs_run)} asynchronous job(s) run")
 
         if once:
-            report(eng.tick())
+            report(eng.tick(lease_seconds=lease))
             if senders:
                 delivered = eng.deliver_outbox(senders)
                 typer.echo(f"outbox: {delivered.sent} sent, {delivered.failed} failed")
@@ -101,7 +104,8 @@ def worker(
             signal.signal(sig, lambda *_: stop.set())
         server = serve_metrics(eng, metrics_port) if metrics_port else None
         schedulers = [
-            Scheduler(eng, poll_interval=poll, senders=senders if i == 0 else None, on_tick=report)
+            Scheduler(eng, poll_interval=poll, senders=senders if i == 0 else None, on_tick=report,
+                      lease_seconds=lease)
             for i in range(concurrency)
         ]
         for scheduler in schedulers:

@@ -1,0 +1,99 @@
+"""Workload 2, the lead-to-invoice lifecycle: the demo's happy path through the facade.
+
+One lifecycle is a lead captured, scored and qualified, an opportunity worked (with a
+follow-up reminder firing), a discounted quote approved, accepted by message, an order
+fulfilled, an invoice paid in two parts with an overdue reminder between — every user
+task completed and every timer fired through the facade, with the real CRM handlers on
+a SQLite file. Reported as lifecycles/s and steps/s; the reference is raw
+SpiffWorkflow's steps/s on the linear diagram in the same run (it has no handlers,
+records or durability, so the ratio shows what a durable CRM step costs in raw steps).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from engine import ManualClock
+from engine.models import HistoryEntry
+
+from . import Row, Sizes
+from .common import Log, RawProcess, alternate, timed
+
+LINEAR_STEPS = 8  # Root/Start/start/prepare/call/finish/end/End: what do_engine_steps runs
+
+
+def quiet_story_class():  # noqa: ANN201 - a subclass made on first use (crmflow is optional here)
+    """The demo's story without its narration, so only facade work is timed."""
+    from crmflow import demo
+
+    class QuietStory(demo.Story):
+        serial = 0
+
+        def narrate(self) -> None:
+            return None
+
+        def say(self, *args: object, **kwargs: object) -> None:
+            return None
+
+        def deploy(self) -> None:
+            return None  # deployed once before timing
+
+        def final_states(self) -> None:
+            return None
+
+        def next_key(self) -> str:
+            QuietStory.serial += 1
+            return f"BENCH-L2I-{QuietStory.serial:05d}"
+
+    return QuietStory
+
+
+def run(sizes: Sizes, log: Log) -> list[Row]:
+    from crmflow import demo
+    from crmflow.settings import build_engine
+
+    quiet = quiet_story_class()
+
+    lifecycles = max(2, sizes.linear_instances // 10)
+    raw = RawProcess("bench_linear.bpmn", "bench_linear")
+    with tempfile.TemporaryDirectory(prefix="crmflow-bench-l2i-") as folder:
+        clock = ManualClock(demo.story_start())
+        eng = build_engine(f"sqlite:///{Path(folder) / 'l2i.db'}", clock)
+        try:
+            eng.deploy([demo.default_processes()])
+            quiet(eng, clock, lambda *_: None, demo.default_processes()).tell()  # warm: seeds, caches specs
+
+            def crmflow_rate() -> float:
+                with eng.db.read() as session:
+                    before = session.scalar(select(func.count()).select_from(HistoryEntry)
+                                            .where(HistoryEntry.event == "completed"))
+                seconds = timed(lambda: [quiet(eng, clock, lambda *_: None, demo.default_processes()).tell()
+                                         for _ in range(lifecycles)])
+                with eng.db.read() as session:
+                    after = session.scalar(select(func.count()).select_from(HistoryEntry)
+                                           .where(HistoryEntry.event == "completed"))
+                crmflow_rate.steps_per_lifecycle = (after - before) / lifecycles  # type: ignore[attr-defined]
+                return lifecycles / seconds
+
+            def raw_steps_rate() -> float:
+                n = 200
+                seconds = timed(lambda: [raw.new().do_engine_steps() for _ in range(n)])
+                return n * LINEAR_STEPS / seconds
+
+            log(f"lifecycle: {sizes.linear_rounds // 3 or 1} rounds of {lifecycles} lead-to-invoice lifecycles")
+            medians = alternate(max(1, sizes.linear_rounds // 3), {"crmflow": crmflow_rate, "raw": raw_steps_rate})
+        finally:
+            eng.close()
+    steps = crmflow_rate.steps_per_lifecycle  # type: ignore[attr-defined]
+    per_second = medians["crmflow"]
+    steps_rate = per_second * steps
+    return [
+        Row("lifecycle", "lead-to-invoice lifecycles (SQLite, real handlers): lifecycles/s · steps/s",
+            f"{per_second:.2f} /s · {steps_rate:,.0f} steps/s", f"raw {medians['raw']:,.0f} steps/s",
+            steps_rate / medians["raw"], "crmflow steps/s ÷ raw steps/s",
+            notes=[f"{steps:.0f} completed elements per lifecycle; raw: linear diagram in memory, "
+                   "no handlers, records or durability"]),
+    ]
