@@ -33,6 +33,7 @@ from .settings import build_engine
 Echo = Callable[[str], None]
 
 PROCESS_ID = "lead_to_invoice"
+HANDOVER_ID = "campaign_handover"
 KEY_PREFIX = "DEMO-L2I-"
 BPMN_NS = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"
 PROCESSES = Path(__file__).resolve().parent.parent / "processes"
@@ -134,6 +135,11 @@ class Story(Narration):
         if campaign.lead_ids:
             self.inquiry = self.campaign_inquiry(campaign.lead_ids[0])
             self.source = "Campaign"
+            # The campaign threw `campaign_lead`; the campaign_handover process caught it and
+            # runs lead-to-invoice for this lead: the sales story continues that instance.
+            handed = self.eng.list_instances(process_id=HANDOVER_ID, business_key=f"LEAD-{campaign.lead_ids[0]}")
+            if handed:
+                self.instance_id = handed[0].id
         self.echo("")
         self.tell()
         demo_case.tell(self.eng, self.clock, self.echo, self.processes, deploy=False)
@@ -160,8 +166,12 @@ class Story(Narration):
             + (" (seeded now)" if reference.created else " (already there from an earlier run, reused)")
         )
         self.deploy()
-        key = self.next_key()
-        self.echo(f"business key {key}: every run starts a new instance; earlier runs stay in the database")
+        if self.instance_id:
+            key = self.eng.get_instance(self.instance_id, with_history=False).business_key or ""
+            self.echo(f"business key {key}: the campaign handed this lead to sales (instance {self.instance_id})")
+        else:
+            key = self.next_key()
+            self.echo(f"business key {key}: every run starts a new instance; earlier runs stay in the database")
         self.chapter_lead(key, reference.price_list_id)
         self.chapter_opportunity()
         self.chapter_quote()
@@ -185,11 +195,13 @@ class Story(Narration):
 
     # -- chapters -------------------------------------------------------------------------
     def chapter_lead(self, key: str, price_list_id: int) -> None:
-        q = self.inquiry
-        self.say(self.source, f"inquiry from {q['first_name']} {q['last_name']}, {q['company_name']}: "
-                              f"{q['topic']!r}, budget {q['budget']}")
-        inst = self.eng.start(PROCESS_ID, {"inquiry": q}, business_key=key, user=f"{self.source.lower()}-form")
-        self.instance_id = inst.id
+        q = self.variables().get("inquiry", self.inquiry) if self.instance_id else self.inquiry
+        who = " ".join(n for n in (q.get("first_name"), q.get("last_name")) if n) or q.get("email", "?")
+        company = f", {q['company_name']}" if q.get("company_name") else ""
+        self.say(self.source, f"inquiry from {who}{company}: {q['topic']!r}, budget {q.get('budget') or 'not given'}")
+        if not self.instance_id:
+            inst = self.eng.start(PROCESS_ID, {"inquiry": q}, business_key=key, user=f"{self.source.lower()}-form")
+            self.instance_id = inst.id
         self.narrate()
         self.pass_time(timedelta(minutes=30))
         self.complete("qualify_task", "ann", {"decision": "qualify", "price_list_id": price_list_id})

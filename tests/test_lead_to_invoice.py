@@ -538,7 +538,7 @@ def test_demo_tells_the_story_twice_on_one_database(db_url: str) -> None:
     first: list[str] = []
     demo.run(db_url, echo=first.append)
     text = "\n".join(first)
-    assert "business key DEMO-L2I-0001" in text and "(seeded now)" in text
+    assert "business key LEAD-1: the campaign handed this lead to sales" in text and "(seeded now)" in text
     for expected in (
         "Qualify lead completed by ann (qualify)",
         "timer 'Every 3 days' fired",
@@ -559,5 +559,6 @@ def test_demo_tells_the_story_twice_on_one_database(db_url: str) -> None:
     second: list[str] = []
     demo.run(db_url, echo=second.append)
     text = "\n".join(second)
-    assert "business key DEMO-L2I-0002" in text and "already there from an earlier run, reused" in text
+    assert "business key LEAD-2: the campaign handed this lead to sales" in text
+    assert "already there from an earlier run, reused" in text
     assert "invoice INV-00002: Paid (Complete)" in text and "INCIDENT" not in text
