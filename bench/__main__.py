@@ -18,6 +18,7 @@ from . import (
     lifecycle,
     linear,
     long_history,
+    memory,
     scaleout,
     timer_storm,
     worklist_volume,
@@ -31,6 +32,7 @@ WORKLOADS: dict[str, Callable[[Sizes, Log], list[Row]]] = {
     "long_history": long_history.run,
     "timer_storm": timer_storm.run,
     "worklist": worklist_volume.run,
+    "memory": memory.run,
     "scaleout": scaleout.run,
 }
 #: run by default only when PostgreSQL is configured (it starts worker processes there); --only runs it anyway

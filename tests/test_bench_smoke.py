@@ -29,6 +29,7 @@ EXPECTED_CASES = [
     ("worklist", "Available to me @ 1,000 open"),
     ("worklist", "queue, unpicked, filtered by process @ 1,000 open"),
     ("worklist", "queue, all open, filtered by process @ 1,000 open"),
+    ("memory", "resident memory of a serving process @ 1,000 waiting instances"),
 ]
 
 
