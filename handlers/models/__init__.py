@@ -10,6 +10,19 @@ from .marketing import (
     MarketingList,
     MarketingListMember,
 )
+from .planning import (
+    BusinessCalendar,
+    CalendarException,
+    CalendarHoliday,
+    Resource,
+    ResourceAssignment,
+    ResourceGroup,
+    ResourceGroupMember,
+    ResourceSkill,
+    Service,
+    Territory,
+    TerritoryAssignment,
+)
 from .sales import (
     Competitor,
     Invoice,
@@ -39,6 +52,9 @@ from .service import (
 __all__ = [
     "Account",
     "Activity",
+    "BusinessCalendar",
+    "CalendarException",
+    "CalendarHoliday",
     "Campaign",
     "CampaignActivity",
     "CampaignList",
@@ -67,8 +83,16 @@ __all__ = [
     "Product",
     "Quote",
     "QuoteLine",
+    "Resource",
+    "ResourceAssignment",
+    "ResourceGroup",
+    "ResourceGroupMember",
+    "ResourceSkill",
     "SalesOrder",
     "Sequence",
+    "Service",
     "SlaKpiInstance",
+    "Territory",
+    "TerritoryAssignment",
     "UTCDateTime",
 ]

@@ -5,18 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import pytest
+from reports_support import NOW
 from sqlalchemy.orm import Session
 
 from crmflow.settings import build_engine
 from engine import Engine, ManualClock
 from handlers import reports
-
-#: "now" for every report test: a Wednesday in the middle of Q2 2026
-NOW = datetime(2026, 5, 13, 12, 0, tzinfo=UTC)
 
 
 class ReportDb:

@@ -6,7 +6,7 @@ from collections import Counter
 from datetime import datetime, timedelta
 
 import report_seed as seed
-from conftest import NOW
+from reports_support import NOW
 
 H = timedelta(hours=1)
 DAY = datetime(2026, 5, 12, 0, 0, tzinfo=NOW.tzinfo)

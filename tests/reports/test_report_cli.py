@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import pytest
 import report_seed as seed
-from conftest import NOW
+from reports_support import NOW
 from typer.testing import CliRunner, Result
 
 from crmflow import cli

@@ -8,7 +8,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 import report_seed as seed
-from conftest import NOW
+from reports_support import NOW
 
 from handlers.reports import ReportError
 

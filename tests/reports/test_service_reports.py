@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 import report_seed as seed
-from conftest import NOW
+from reports_support import NOW
 
 H = timedelta(hours=1)
 UTC = NOW.tzinfo
