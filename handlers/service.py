@@ -542,6 +542,22 @@ def _search_fts(session: Session, terms: list[str], limit: int) -> list[int]:
     return [row[0] for row in rows]
 
 
+def _search_tsvector(session: Session, terms: list[str], limit: int) -> list[int]:
+    """Published article ids by PostgreSQL full-text rank (weighted title > keywords > content)."""
+    words = [w for w in (re.sub(r"[^0-9a-z]", "", t) for t in terms) if w]
+    if not words:
+        return []
+    rows = session.execute(
+        text(
+            "SELECT id FROM crm_knowledge_article, to_tsquery('english', :query) q"
+            " WHERE state = 'Published' AND search_vector @@ q"
+            " ORDER BY ts_rank(search_vector, q) DESC, id LIMIT :limit"
+        ),
+        {"query": " | ".join(words), "limit": limit},
+    )
+    return [row[0] for row in rows]
+
+
 def _search_like(session: Session, terms: list[str], limit: int) -> list[int]:
     """Fallback without a full-text index: rank by how many terms an article mentions."""
     scored = []
@@ -566,6 +582,8 @@ def suggest_articles(ctx: ServiceContext, case_id: int, limit: int = 3) -> dict[
         ids: list[int] = []
     elif ctx.session.get_bind().dialect.name == "sqlite":
         ids = _search_fts(ctx.session, terms, limit)
+    elif ctx.session.get_bind().dialect.name == "postgresql":
+        ids = _search_tsvector(ctx.session, terms, limit)
     else:
         ids = _search_like(ctx.session, terms, limit)
     suggestions = []
