@@ -24,6 +24,7 @@ from engine.services import BpmnError, ServiceContext
 
 from . import lifecycle as lc
 from .activities import new_activity
+from .calendars import add_business_time, business_time_between, load_calendar
 from .errors import DomainError
 from .models import Account, Activity, Contact, Product
 from .models.service import (
@@ -307,10 +308,18 @@ def _fraction(kpi: SlaKpiInstance, start: datetime) -> float:
     return (kpi.warning_at - paused - start).total_seconds() / total if total > 0 else DEFAULT_WARNING_FRACTION
 
 
-def _set_times(kpi: SlaKpiInstance, start: datetime, target: datetime, fraction: float) -> None:
+def _set_times(
+    kpi: SlaKpiInstance, start: datetime, target: datetime, fraction: float, calendar: Any = None
+) -> None:
+    """Failure at the target, warning at `fraction` of the way there — of working time when
+    the SLA runs on a business-hours calendar, so a warning never falls on a weekend."""
     paused = timedelta(seconds=kpi.paused_seconds)
     kpi.failure_at = target + paused
-    kpi.warning_at = start + (target - start) * fraction + paused
+    if calendar is None:
+        kpi.warning_at = start + (target - start) * fraction + paused
+    else:
+        working = business_time_between(calendar, start, target)
+        kpi.warning_at = add_business_time(calendar, start, working * fraction) + paused
 
 
 @operation("service/triage")
@@ -321,9 +330,11 @@ def triage(
     queue: str,
     first_response_hours: float | int | str,
     resolve_hours: float | int | str,
+    calendar: str | None = None,
 ) -> dict[str, Any]:
     """Record the triage decision and the SLA targets it implies (from the case's creation).
 
+    With a business-hours `calendar` (by name) the targets count working time only.
     Re-triage (an escalation) moves the targets of KPIs still on the clock.
     """
     case = _active_case(ctx.session, case_id, "triaged")
@@ -336,11 +347,13 @@ def triage(
     if not case.sla_name:
         case.sla_name = f"{priority} priority"
     start = case.created_at
-    case.first_response_by, case.resolve_by = start + first, start + resolve
+    cal = load_calendar(ctx.session, calendar) if calendar else None
+    case.first_response_by = add_business_time(cal, start, first) if cal else start + first
+    case.resolve_by = add_business_time(cal, start, resolve) if cal else start + resolve
     for kpi in _kpis(ctx.session, case).values():
         if kpi.state == "Active":
             target = case.first_response_by if kpi.kpi == "first_response" else case.resolve_by
-            _set_times(kpi, start, target, _fraction(kpi, start))
+            _set_times(kpi, start, target, _fraction(kpi, start), cal)
             _evaluate(kpi, ctx.now)
             if kpi.kpi == "first_response":
                 case.first_response_by = kpi.failure_at
@@ -388,11 +401,14 @@ def _met(kpi: SlaKpiInstance, now: datetime) -> None:
 
 
 @operation("service/start_sla")
-def start_sla(ctx: ServiceContext, case_id: int, warning_fraction: float = DEFAULT_WARNING_FRACTION) -> dict[str, Any]:
+def start_sla(
+    ctx: ServiceContext, case_id: int, warning_fraction: float = DEFAULT_WARNING_FRACTION,
+    calendar: str | None = None,
+) -> dict[str, Any]:
     """Create the first-response and resolve-by KPIs from the triaged targets.
 
-    Warning time = creation + `warning_fraction` × (target − creation). Starting again
-    returns the KPIs that exist.
+    Warning time = creation + `warning_fraction` × (target − creation), in working time
+    when a business-hours `calendar` is named. Starting again returns the KPIs that exist.
     """
     case = _active_case(ctx.session, case_id, "put under SLA")
     if isinstance(warning_fraction, bool) or not isinstance(warning_fraction, (int, float)):
@@ -409,7 +425,8 @@ def start_sla(ctx: ServiceContext, case_id: int, warning_fraction: float = DEFAU
     for name, target in (("first_response", case.first_response_by), ("resolve", case.resolve_by)):
         kpi = SlaKpiInstance(case_id=case.id, kpi=name, paused_seconds=0)
         lc.SLA_KPI.start(kpi, ctx.now)
-        _set_times(kpi, case.created_at, target, float(warning_fraction))
+        _set_times(kpi, case.created_at, target, float(warning_fraction),
+                   load_calendar(ctx.session, calendar) if calendar else None)
         ctx.session.add(kpi)
         if name == "first_response" and case.first_responded_at is not None:
             _met(kpi, case.first_responded_at)
