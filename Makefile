@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/crmflow demo
+	$(BIN)/crmflow serve --demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

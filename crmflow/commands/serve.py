@@ -1,0 +1,66 @@
+"""`crmflow serve`: the web pages, the HTTP API and the scheduler in one process.
+
+The scheduler (timers, asynchronous jobs, incident retries, outbox) starts with the app and
+stops with it; `--no-scheduler` leaves that to separate `crmflow worker` processes. Uvicorn
+stops cleanly on Ctrl-C or SIGTERM: requests in flight finish, then the scheduler stops.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from crmflow.cli import DbOpt, app, open_engine
+from worklists.service import build_worklist
+
+FORMS_ENV = "CRMFLOW_FORMS"
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")] = 8000,
+    demo: Annotated[
+        bool, typer.Option("--demo", help="Seed demo users (password 'demo'), deploy processes/, start some work.")
+    ] = False,
+    no_scheduler: Annotated[
+        bool, typer.Option("--no-scheduler", help="Do not fire timers or run jobs here (run crmflow worker).")
+    ] = False,
+    poll: Annotated[float, typer.Option("--poll", min=0.05, help="Scheduler: seconds between passes.")] = 1.0,
+    processes: Annotated[
+        Path | None, typer.Option("--processes", help="Folder deployed by --demo (default: processes/).")
+    ] = None,
+    db: DbOpt = None,
+) -> None:
+    """Serve the worklist pages (/login), the API (/api/v1/docs), /healthz and /metrics."""
+    import uvicorn
+
+    from crmflow.server import create_app
+    from engine.scheduler import Scheduler
+
+    from .worker import configured_senders
+
+    with open_engine(ctx, db) as eng:
+        folder = processes or _default_processes()
+        worklist = build_worklist(eng, forms_root=os.environ.get(FORMS_ENV) or folder)
+        url = f"http://{'localhost' if host in ('0.0.0.0', '127.0.0.1', '::') else host}:{port}"
+        if demo:
+            from crmflow import demo_seed
+
+            demo_seed.print_report(demo_seed.seed(eng, worklist, folder), url, typer.echo)
+        scheduler = None if no_scheduler else Scheduler(eng, poll_interval=poll, senders=configured_senders())
+        web = create_app(eng, worklist, scheduler=scheduler)
+        where = eng.db.url.split("@")[-1]
+        work = "without scheduler" if no_scheduler else f"with scheduler (poll {poll}s)"
+        typer.echo(f"crmflow serving {url} on {where}, {work}; Ctrl-C stops")
+        uvicorn.run(web, host=host, port=port, log_level="info", lifespan="on")
+
+
+def _default_processes() -> Path:
+    from crmflow.demo import default_processes
+
+    return default_processes()

@@ -1,0 +1,140 @@
+"""The web application: HTTP API, web pages, health and metrics in one FastAPI app.
+
+`create_app` only composes; the caller owns the engine (and closes it). A scheduler, when
+given, runs with the app: started by the lifespan, stopped on shutdown, so `crmflow serve`
+fires timers and runs jobs while it serves. The pages (`worklists.pages`) are included
+when that module is importable; the OpenAPI document describes the API only.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import logging
+import os
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from engine import Engine
+from worklists import problems
+from worklists.api import PREFIX, build_ops_router, build_router
+from worklists.service import Worklist
+
+log = logging.getLogger(__name__)
+SECRET_ENV = "CRMFLOW_SECRET_KEY"
+PAGES_MODULE = "worklists.pages"
+
+
+class Background(Protocol):
+    """What the app needs of a scheduler (engine.scheduler.Scheduler fits)."""
+
+    def start(self) -> None: ...
+
+    def shutdown(self, wait: bool = True) -> None: ...
+
+
+@dataclass
+class WebSettings:
+    """What the pages need beyond the engine and worklist."""
+
+    secret_key: str = field(default_factory=lambda: os.environ.get(SECRET_ENV) or secrets.token_urlsafe(32))
+    https_only: bool = False
+    title: str = "crmflow"
+    api_prefix: str = PREFIX
+
+
+def create_app(
+    engine: Engine,
+    worklist: Worklist,
+    *,
+    with_pages: bool = True,
+    scheduler: Background | None = None,
+    settings: WebSettings | None = None,
+) -> FastAPI:
+    """The app: `/api/v1` (documented at /api/v1/docs), `/healthz`, `/metrics`, and the pages."""
+    web = settings or WebSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if scheduler is not None:
+            scheduler.start()
+        try:
+            yield
+        finally:
+            if scheduler is not None:
+                scheduler.shutdown(wait=True)
+
+    app = FastAPI(
+        title="crmflow",
+        summary="BPMN workflows for CRM work: worklists, processes, instances, messages, incidents.",
+        version=_version(),
+        openapi_url=f"{PREFIX}/openapi.json",
+        docs_url=f"{PREFIX}/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.engine = engine
+    app.state.worklist = worklist
+    app.state.web = web
+    problems.install(app)
+    app.include_router(build_router(engine, worklist))
+    app.include_router(build_ops_router(engine))
+    if with_pages:
+        _include_pages(app, engine, worklist, web)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    if app.openapi_schema is None:
+        schema = get_openapi(
+            title=app.title, version=app.version, summary=app.summary, routes=app.routes,
+            description="Every error is an RFC 7807 problem document (`application/problem+json`).",
+        )
+        app.openapi_schema = problems.use_problem_media_type(schema)
+    return app.openapi_schema
+
+
+def _include_pages(app: FastAPI, engine: Engine, worklist: Worklist, web: WebSettings) -> bool:
+    """Add the web pages if `worklists.pages` exists; the API works without them."""
+    if importlib.util.find_spec(PAGES_MODULE) is None:
+        log.info("no %s module: serving the API only", PAGES_MODULE)
+        return False
+    pages = importlib.import_module(PAGES_MODULE)
+    build = getattr(pages, "build_router", None)
+    if not callable(build):
+        log.warning("%s has no build_router(engine, worklist, settings): serving the API only", PAGES_MODULE)
+        return False
+    install = getattr(pages, "install", None)
+    if callable(install):  # middleware (sessions), static files: things a router cannot add itself
+        _call(install, app, engine=engine, worklist=worklist, settings=web)
+    else:  # the login keeps its user in a signed session cookie
+        from starlette.middleware.sessions import SessionMiddleware
+
+        app.add_middleware(SessionMiddleware, secret_key=web.secret_key, https_only=web.https_only, same_site="lax")
+    app.include_router(build(engine, worklist, web), include_in_schema=False)
+    return True
+
+
+def _call(func: Any, *args: Any, **kwargs: Any) -> Any:
+    """Call with the keyword arguments the function accepts."""
+    params = inspect.signature(func).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return func(*args, **kwargs)
+    return func(*args, **{k: v for k, v in kwargs.items() if k in params})
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("crmflow")
+    except Exception:  # noqa: BLE001 - not installed: run from the source tree
+        return "0.1.0"
