@@ -97,3 +97,13 @@ def record_migrations() -> list[Path]:
     module = importlib.import_module(LOCAL_HANDLERS_PACKAGE)
     folder = getattr(module, "MIGRATIONS", None)
     return [Path(folder)] if folder else []
+
+
+def sla_provider():  # noqa: ANN201 - a worklists.service.SlaProvider, when the CRM records are there
+    """Work items of cases show their SLA (status, time left) from the CRM records."""
+    spec = importlib.util.find_spec(LOCAL_HANDLERS_PACKAGE)
+    if spec is None or spec.origin is None:
+        return None
+    from handlers.sla_view import CaseSlaProvider
+
+    return CaseSlaProvider()

@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from crmflow.cli import DbOpt, app, open_engine
+from crmflow.settings import sla_provider
 from worklists.service import build_worklist
 
 FORMS_ENV = "CRMFLOW_FORMS"
@@ -46,7 +47,7 @@ def serve(
 
     with open_engine(ctx, db) as eng:
         folder = processes or _default_processes()
-        worklist = build_worklist(eng, forms_root=os.environ.get(FORMS_ENV) or folder)
+        worklist = build_worklist(eng, forms_root=os.environ.get(FORMS_ENV) or folder, sla=sla_provider())
         url = f"http://{'localhost' if host in ('0.0.0.0', '127.0.0.1', '::') else host}:{port}"
         if demo:
             from crmflow import demo_seed

@@ -27,6 +27,7 @@ from crmflow.cli import (
     parse_time,
     resolve_task_id,
 )
+from crmflow.settings import sla_provider
 from engine import Engine, InvalidInput
 from worklists.auth import Accounts
 from worklists.service import SORTS, ItemResult, Page, TaskFilter, Worklist, build_worklist
@@ -61,7 +62,7 @@ CLOSED_COLUMNS: list[render.Column] = [*ITEM_COLUMNS[:5], ("COMPLETED", lambda t
 @contextmanager
 def open_worklist(ctx: typer.Context, db: str | None, lanes: str | None = None) -> Iterator[tuple[Engine, Worklist]]:
     with open_engine(ctx, db) as eng:
-        yield eng, build_worklist(eng, lanes, os.environ.get(FORMS_ENV))
+        yield eng, build_worklist(eng, lanes, os.environ.get(FORMS_ENV), sla=sla_provider())
 
 
 def need_user(user: str | None) -> str:
