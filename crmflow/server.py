@@ -23,7 +23,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from engine import Engine
-from worklists import problems
+from worklists import dashboards, problems, reports_api
 from worklists.api import PREFIX, build_ops_router, build_router
 from worklists.service import Worklist
 
@@ -86,8 +86,9 @@ def create_app(
     problems.install(app)
     app.include_router(build_router(engine, worklist))
     app.include_router(build_ops_router(engine))
-    if with_pages:
-        _include_pages(app, engine, worklist, web)
+    app.include_router(reports_api.build_router(engine, worklist))
+    if with_pages and _include_pages(app, engine, worklist, web):
+        app.include_router(dashboards.build_router(engine, worklist, web), include_in_schema=False)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

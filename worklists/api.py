@@ -33,7 +33,7 @@ from .problems import Problem, ProblemError, explain, openapi_problem_responses
 from .service import MAX_LIMIT, Counts, ItemResult, Page, Permissions, TaskFilter, WorkItem, Worklist
 
 PREFIX = "/api/v1"
-MAX_ID = 2**62
+MAX_ID = 2**31 - 1  # ids are INTEGER columns (int4 on PostgreSQL)
 SVG_MEDIA_TYPE = "image/svg+xml"
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
 
@@ -262,7 +262,7 @@ def build_router(engine: Engine, worklist: Worklist) -> APIRouter:
         due_before: Annotated[
             datetime | None, BeforeValidator(_iso_time), Query(description="Due at or before (ISO 8601).")
         ] = None,
-        priority_min: Annotated[int | None, Query(ge=-(2**31), le=2**31)] = None,
+        priority_min: Annotated[int | None, Query(ge=-(2**31), le=2**31 - 1)] = None,
         sla: Annotated[str | None, Query(min_length=1, max_length=32, description="SLA status, e.g. breached.")]
         = None,
         q: Annotated[str | None, Query(max_length=200, description="Text in task name, business key, process.")]

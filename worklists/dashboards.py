@@ -1,0 +1,197 @@
+"""The managers' view: one page per area (sales, marketing, service, process) over `handlers.reports`.
+
+Each page shows every report of its area as a table, a chart where one helps, a CSV link per
+report, and a since/until form for the reports that count events in a window. Figures come
+from `handlers.reports.run` only, so the page, the CSV, the CLI and the API agree to the digit.
+The pages need the same login as the worklist pages (`worklists.pages`, whose `install` turns
+`LoginRequired` into a redirect to /login); a bad window is shown on the page with a 422.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
+
+from engine import Engine
+from handlers import reports
+from handlers.reports import Report, ReportError
+
+from . import charts
+from .pages import STATIC_PATH, TEMPLATES, LoginRequired, fmt_dt, iso
+from .service import Worklist
+
+Rows = list[dict[str, Any]]
+ChartOf = Callable[[Rows], str]
+WINDOW = ("since", "until")
+AREA_TITLES = {"sales": "Sales", "marketing": "Marketing", "service": "Service", "process": "Process"}
+RIGHT_KINDS = ("int", "money", "percent", "number")
+WAITS_SHOWN = 10
+
+
+# -- charts per report ---------------------------------------------------------------------------
+
+def _bar(label_key: str | Callable[[dict[str, Any]], str], value_key: str, title: str, unit: str = "") -> ChartOf:
+    def draw(rows: Rows) -> str:
+        label = label_key if callable(label_key) else (lambda r: str(r.get(label_key) or "—"))
+        return charts.bar_chart([label(r) for r in rows], [r.get(value_key) for r in rows], title=title, unit=unit)
+    return draw
+
+
+def _funnel(rows: Rows) -> str:
+    return charts.funnel_chart([r.get("stage") for r in rows], [r.get("count") for r in rows],
+                               title="Funnel from list to revenue")
+
+
+def _open_by_queue(rows: Rows) -> str:
+    """cases-open has a row per queue and priority; the chart sums a queue's priorities."""
+    totals: dict[str, int] = defaultdict(int)
+    for r in rows:
+        totals[str(r.get("queue") or "—")] += int(r.get("open") or 0)
+    return charts.bar_chart(list(totals), list(totals.values()), title="Open cases by queue")
+
+
+def _longest_waits(rows: Rows) -> str:
+    ranked = sorted(rows, key=lambda r: charts.number_of(r.get("average_hours")) or Decimal(0), reverse=True)
+    top = ranked[:WAITS_SHOWN]
+    return charts.bar_chart([f"{r.get('process_id')} · {r.get('element_name') or r.get('element_id')}" for r in top],
+                            [r.get("average_hours") for r in top], title="Longest average waits (hours)")
+
+
+CHARTS: dict[str, ChartOf] = {
+    "pipeline": _bar("status", "weighted_value", "Pipeline: weighted value by status"),
+    "forecast": _bar("period", "weighted_value", "Forecast: weighted value by quarter"),
+    "funnel": _funnel,
+    "campaigns": _bar("name", "roi_percent", "ROI per campaign", unit=" %"),
+    "cases-open": _open_by_queue,
+    "sla-compliance": _bar("kpi", "met_percent", "SLA compliance: % met", unit=" %"),
+    "instances": _bar(lambda r: f"{r.get('process_id')} v{r.get('version')} {r.get('status')}", "instances",
+                      "Instances by process, version and status"),
+    "waits": _longest_waits,
+}
+
+
+# -- the router ----------------------------------------------------------------------------------
+
+@dataclass
+class Section:
+    """One report on a page: its document (or the refusal), its chart and its CSV link."""
+
+    report: Report
+    document: dict[str, Any] | None
+    error: str | None
+    chart: Markup | None
+    csv_url: str
+    windowed: bool
+
+
+def window_of(report: Report, query: dict[str, str]) -> dict[str, str]:
+    """since/until for a report that reads them; a snapshot report gets none (it would refuse them)."""
+    return {k: query[k] for k in WINDOW if k in report.params and query.get(k)}
+
+
+def build_router(engine: Engine, worklist: Worklist, settings: Any = None) -> APIRouter:
+    """The dashboard pages; the app must have the pages' `install` (sessions, login redirect)."""
+    return _Dashboards(engine, worklist, settings).router
+
+
+class _Dashboards:
+    def __init__(self, engine: Engine, worklist: Worklist, settings: Any) -> None:
+        self.engine = engine
+        self.wl = worklist
+        self.title = _setting(settings, "title") or "crmflow"
+        self.templates = Jinja2Templates(directory=str(TEMPLATES))
+        self.templates.env.filters.update(dt=fmt_dt, iso=iso)
+        self.templates.env.globals.update(static=STATIC_PATH)
+        self.router = APIRouter()
+        r = self.router
+        r.add_api_route("/dashboards", self.index, methods=["GET"], response_class=HTMLResponse)
+        r.add_api_route("/dashboards/{area}/{name}.csv", self.csv, methods=["GET"])
+        r.add_api_route("/dashboards/{area}", self.area, methods=["GET"], response_class=HTMLResponse)
+
+    # -- session (as worklists.pages does it) ---------------------------------------------------
+    def _user(self, request: Request) -> str:
+        name = request.session.get("user")
+        if not name or self.wl.accounts.groups_of(name) is None:
+            request.session.pop("user", None)
+            back = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            raise LoginRequired(back)
+        return str(name)
+
+    @staticmethod
+    def _csrf(request: Request) -> str:
+        token = request.session.get("csrf")
+        if not token:
+            token = secrets.token_urlsafe(24)
+            request.session["csrf"] = token
+        return str(token)
+
+    def _render(self, request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+        base = {"title": self.title, "user": request.session.get("user"), "csrf": self._csrf(request),
+                "flashes": request.session.pop("flash", []), "path": request.url.path, "now": self.engine.now(),
+                "counts": None, "areas": AREA_TITLES}
+        return self.templates.TemplateResponse(request, template, {**base, **context}, status_code=status)
+
+    # -- pages ----------------------------------------------------------------------------------
+    def index(self, request: Request) -> HTMLResponse:
+        self._user(request)
+        summaries = {area: reports.by_area(area) for area in AREA_TITLES}
+        return self._render(request, "dashboards.html", heading="Dashboards", summaries=summaries)
+
+    def area(self, request: Request, area: str) -> HTMLResponse:
+        self._user(request)
+        if area not in AREA_TITLES:
+            return self._render(request, "dashboard_missing.html", 404, heading="No such dashboard", area=area)
+        query = {k: request.query_params.get(k, "").strip() for k in WINDOW}
+        now = self.engine.now()
+        with self.engine.db.read() as session:
+            sections = [self._section(session, report, now, query) for report in reports.by_area(area)]
+        status = 422 if any(s.error for s in sections) else 200
+        takes_window = any(s.windowed for s in sections)
+        return self._render(request, "dashboard.html", status, heading=f"{AREA_TITLES[area]} dashboard", area=area,
+                            sections=sections, query=query, takes_window=takes_window, kinds_right=RIGHT_KINDS)
+
+    def _section(self, session: Any, report: Report, now: datetime, query: dict[str, str]) -> Section:
+        params = window_of(report, query)
+        link = f"/dashboards/{report.area}/{report.name}.csv"
+        if params:
+            link += "?" + urlencode(params)
+        try:
+            doc = reports.run(session, report.name, now, params)
+        except ReportError as err:
+            return Section(report, None, str(err), None, link, bool(set(WINDOW) & set(report.params)))
+        draw = CHARTS.get(report.name)
+        chart = Markup(draw(doc["rows"])) if draw else None  # noqa: S704 - charts escape every text they print
+        return Section(report, doc, None, chart, link, bool(set(WINDOW) & set(report.params)))
+
+    def csv(self, request: Request, area: str, name: str) -> Response:
+        self._user(request)
+        report = reports.REPORTS.get(name)
+        if report is None or report.area != area:
+            return Response(f"no report {name!r} on the {area} dashboard\n", status_code=404, media_type="text/plain")
+        query = {k: request.query_params.get(k, "").strip() for k in WINDOW}
+        try:
+            with self.engine.db.read() as session:
+                doc = reports.run(session, report.name, self.engine.now(), window_of(report, query))
+        except ReportError as err:
+            return Response(f"{err}\n", status_code=422, media_type="text/plain")
+        return Response(reports.to_csv(report, doc["rows"]), media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="{report.name}.csv"'})
+
+
+def _setting(settings: Any, key: str) -> Any:
+    if settings is None:
+        return None
+    if isinstance(settings, dict):
+        return settings.get(key)
+    return getattr(settings, key, None)

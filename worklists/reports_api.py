@@ -1,0 +1,158 @@
+"""The reports over HTTP: `GET /api/v1/reports`, `/api/v1/reports/{name}` and `/api/v1/reports/{name}.csv`.
+
+A thin layer over `handlers.reports` (the same documents as `crmflow report NAME --json` and the
+dashboards). Callers authenticate with an API token like the rest of `/api/v1`; refusals are
+problem documents: an unknown report is a 404, a parameter the report does not read or cannot
+parse is a 422 naming it (the reports layer refuses rather than ignores, so nobody reads a
+snapshot believing it was cut to their window).
+
+A database without the CRM records' tables (an engine-only deployment) answers the reports that
+need them with a 404 saying so, rather than a 500.
+"""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+from engine import Engine
+from handlers import reports
+from handlers.reports import ReportError, UnknownReport
+
+from .api import PREFIX
+from .auth import UserView
+from .problems import ProblemError, openapi_problem_responses
+from .service import Worklist
+
+CSV_MEDIA_TYPE = "text/csv"
+Window = Annotated[str | None, Query(description="ISO time or date; only for reports whose params list it.")]
+
+
+class ColumnInfo(BaseModel):
+    key: str
+    title: str
+    kind: str
+
+
+class ReportInfo(BaseModel):
+    """What a report is: its name, area, columns and the parameters it reads."""
+
+    name: str
+    title: str
+    area: str
+    description: str
+    columns: list[ColumnInfo]
+    params: list[str]
+
+
+class ReportDocument(ReportInfo):
+    """A report run: as of `now`, with the parameters used, and its rows keyed by column key."""
+
+    now: str
+    rows: list[dict[str, Any]]
+    # `params` here echoes the values used (name → value), not the names it reads
+    params: dict[str, Any]  # type: ignore[assignment]
+
+
+class CsvResponse(Response):
+    media_type = CSV_MEDIA_TYPE
+
+
+CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {"content": {CSV_MEDIA_TYPE: {"schema": {"type": "string"}}}, "description": "RFC 4180 CSV."}
+}
+
+
+def build_router(engine: Engine, worklist: Worklist) -> APIRouter:
+    """The report routes under `/api/v1`, authenticated with the worklist's API tokens."""
+    router = APIRouter(prefix=PREFIX, tags=["reports"])
+    bearer = HTTPBearer(auto_error=False, description="An API token: `Authorization: Bearer cft_...`.")
+
+    def current_user(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> UserView:
+        challenge = 'Bearer realm="crmflow"'
+        if credentials is None:
+            raise ProblemError("unauthorized", "this needs an API token: send 'Authorization: Bearer cft_...'",
+                               headers={"WWW-Authenticate": challenge})
+        user = worklist.accounts.authenticate_token(credentials.credentials)
+        if user is None:
+            raise ProblemError("unauthorized",
+                               "the API token is not valid (unknown, revoked, or its user is deactivated)",
+                               headers={"WWW-Authenticate": f'{challenge}, error="invalid_token"'})
+        return user
+
+    User = Annotated[UserView, Depends(current_user)]
+
+    @router.get("/reports", response_model=list[ReportInfo], responses=openapi_problem_responses(401, 422))
+    def list_reports(user: User, request: Request) -> list[dict[str, Any]]:
+        """Every report, by area: what it shows and which parameters it reads."""
+        _single_values(request, refuse_all=True)
+        return [r.to_dict() for r in reports.REPORTS.values()]
+
+    # registered before `/reports/{name}`, which would otherwise take "pipeline.csv" as a name
+    @router.get("/reports/{name}.csv", response_class=CsvResponse, responses={
+        **CSV_RESPONSE, **openapi_problem_responses(401, 404, 422)})
+    def report_csv(user: User, name: str, request: Request, since: Window = None, until: Window = None) -> Response:
+        """The report's rows as RFC 4180 CSV (header = column keys), as `crmflow report NAME --csv`."""
+        report, document = _run(name, request)
+        return CsvResponse(reports.to_csv(report, document["rows"]),
+                           headers={"Content-Disposition": f'attachment; filename="{report.name}.csv"'})
+
+    @router.get("/reports/{name}", response_model=ReportDocument, responses=openapi_problem_responses(401, 404, 422))
+    def report_json(user: User, name: str, request: Request, since: Window = None,
+                    until: Window = None) -> dict[str, Any]:
+        """One report as of now; `since`/`until` and any other parameter the report reads
+        (see its `params`, e.g. `quarters`, `campaign`) go in the query string."""
+        return _run(name, request)[1]
+
+    def _run(name: str, request: Request) -> tuple[reports.Report, dict[str, Any]]:
+        try:
+            report = reports.get(name)
+        except UnknownReport as err:
+            raise ProblemError("not-found", str(err)) from None
+        params = _single_values(request)
+        try:
+            with _database(report):
+                with engine.db.read() as session:
+                    return report, reports.run(session, report.name, engine.now(), params)
+        except ReportError as err:
+            raise ProblemError("invalid-input", str(err)) from None
+
+    @contextmanager
+    def _database(report: reports.Report) -> Iterator[None]:
+        try:
+            yield
+        except DBAPIError as err:
+            if not _reachable():
+                raise ProblemError("unavailable", f"database unreachable: {type(err).__name__}") from err
+            raise ProblemError("not-found", f"report {report.name} needs the CRM records' tables, which this "
+                               "database does not have (crmflow db upgrade creates them)") from err
+
+    def _reachable() -> bool:
+        try:
+            with engine.db.read() as session:
+                session.execute(text("SELECT 1"))
+        except SQLAlchemyError:
+            return False
+        return True
+
+    return router
+
+
+def _single_values(request: Request, refuse_all: bool = False) -> dict[str, str]:
+    """Query parameters, each given once; a name a report does not read is left for the
+    reports layer to refuse by name (with the list of those it takes)."""
+    seen: dict[str, str] = {}
+    for key, value in request.query_params.multi_items():
+        if key in seen:
+            raise ProblemError("invalid-input", f"{key}: given more than once; give it once")
+        if "\x00" in key or "\x00" in value:
+            raise ProblemError("invalid-input", f"{key[:60]}: must not contain NUL characters")
+        seen[key] = value
+    if refuse_all and seen:
+        raise ProblemError("invalid-input", f"{', '.join(seen)[:120]}: unknown query parameter here (known: none)")
+    return seen
