@@ -47,7 +47,11 @@ def serve(
 
     with open_engine(ctx, db) as eng:
         folder = processes or _default_processes()
-        worklist = build_worklist(eng, forms_root=os.environ.get(FORMS_ENV) or folder, sla=sla_provider())
+        lanes = Path(folder) / "lanes.json"
+        worklist = build_worklist(
+            eng, lanes if lanes.exists() and not os.environ.get("CRMFLOW_LANES") else None,
+            forms_root=os.environ.get(FORMS_ENV) or folder, sla=sla_provider(),
+        )
         url = f"http://{'localhost' if host in ('0.0.0.0', '127.0.0.1', '::') else host}:{port}"
         if demo:
             from crmflow import demo_seed
