@@ -81,6 +81,7 @@ def build_engine(
     return Engine(
         db_url or None, registry=registry, clock=clock, auto_migrate=auto_migrate,
         migrations=all_migrations(), task_router=task_router or lane_router(),
+        working_time=working_time() if with_handlers else None,
     )
 
 
@@ -97,6 +98,16 @@ def record_migrations() -> list[Path]:
     module = importlib.import_module(LOCAL_HANDLERS_PACKAGE)
     folder = getattr(module, "MIGRATIONS", None)
     return [Path(folder)] if folder else []
+
+
+def working_time():  # noqa: ANN201 - an engine.working_time.WorkingTime, when the CRM records are there
+    """Business-hours timers count working time on the CRM's business calendars."""
+    spec = importlib.util.find_spec(LOCAL_HANDLERS_PACKAGE)
+    if spec is None or spec.origin is None:
+        return None
+    from handlers.calendars import business_target
+
+    return business_target
 
 
 def sla_provider():  # noqa: ANN201 - a worklists.service.SlaProvider, when the CRM records are there

@@ -45,6 +45,7 @@ from .outbox import DeliveryReport, Sender
 from .projections import HumanTaskInfo
 from .services import HandlerRegistry
 from .state import SERIALIZER_VERSION
+from .task_dates import TASK_KINDS
 from .unit import Busy, Unit, run_in_unit
 from .views import (
     DeployResult,
@@ -59,6 +60,7 @@ from .views import (
     TickResult,
     TimerView,
 )
+from .working_time import WorkingTime
 
 SPEC_CACHE_SIZE = 64
 UNASSIGNED_QUEUE = "unassigned"
@@ -118,12 +120,14 @@ class Engine:
         auto_migrate: bool = True,
         migrations: list[Path] | None = None,
         task_router: TaskRouter | None = None,
+        working_time: WorkingTime | None = None,
     ) -> None:
         self.db = Database(db_url, migrations)
         self.registry = registry or HandlerRegistry()
         self.clock = clock or SystemClock()
         self.max_steps = max_steps
         self.task_router = task_router
+        self.working_time = working_time  # business-hours timers (engine/working_time.py)
         self.metrics = Metrics()
         self._specs: OrderedDict[int, LoadedVersion] = OrderedDict()
         self._specs_lock = threading.Lock()
@@ -430,6 +434,7 @@ class Engine:
             ),
         )
         unit = Unit(self, session, instance, now, new=True)
+        unit.user = user
         start_task = next(t for t in unit.workflow.tasks.values() if t.task_spec.name == "Start")
         start_task.data.update(data)
         unit.recorder.record("instance_started", now, user=user, delta={"set": data} if data else None)
@@ -701,9 +706,13 @@ class Engine:
             if not due_rows:
                 raise _NothingDue
 
+        def fire_task_dates(unit: Unit) -> None:
+            # Diagram timers fire as the unit advances; task dates are fired here.
+            unit.fire_task_dates([r for r in due_rows if r.kind in TASK_KINDS])
+
         try:
             with self._conflicts_as_errors(), self.db.write() as session:
-                run_in_unit(self, session, instance_id, now, lambda unit: None, precheck=still_due, skip_locked=True)
+                run_in_unit(self, session, instance_id, now, fire_task_dates, precheck=still_due, skip_locked=True)
                 fired = [FiredTimer(instance_id, r.element_id, r.due_at, now) for r in due_rows if r.state == "fired"]
         except (_NothingDue, Busy, Conflict, NotFound):
             return []

@@ -60,6 +60,8 @@ class ServiceContext:
     task_id: str
     now: datetime
     attempt: int = 1
+    #: who set this step going (completed the task, sent the start), None for timers and workers
+    user: str | None = None
     extras: dict[str, Any] = field(default_factory=dict)
     _sent: int = 0
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import traceback
-from collections.abc import Callable
-from datetime import datetime
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -21,7 +22,8 @@ from sqlalchemy.orm import Session
 
 from . import instances as records
 from . import projections as proj
-from .clock import frozen_time
+from . import task_dates
+from .clock import ensure_utc, frozen_time
 from .errors import Conflict, NotFound
 from .history import HistoryRecorder, jsonable
 from .instances import InstanceRecord
@@ -31,6 +33,7 @@ from .scripting import EngineScriptEngine
 from .services import ServiceContext
 from .state import SERIALIZER_VERSION, dump_state, load_state
 from .views import InstanceDetail, SubscriptionView
+from .working_time import working_time_scope
 
 if TYPE_CHECKING:
     from .facade import Engine
@@ -61,6 +64,7 @@ class Unit:
             ):
                 self.open_incidents[incident.task_id or ""] = incident
         self.retrying: set[str] = set()
+        self.user: str | None = None  # who acts in this unit (ServiceContext.user)
         self.script_engine = EngineScriptEngine(engine.registry, self._service_context)
         self.version = engine.specs_for(session, instance.version_id)
         spec, subprocess_specs = self.version.spec, self.version.subprocess_specs
@@ -81,6 +85,7 @@ class Unit:
         self.refresh_task_rows = False  # after a migration: names, lanes, forms may have changed
         # What the instance waits on once saved, kept to answer the caller without re-reading.
         self.open_task_rows: list[HumanTask] = []
+        self.new_task_rows: list[HumanTask] = []
         self.timer_rows: list[Timer] = []
         self.subscription_rows: list[MessageSubscription] = []
         self.runner = Runner(
@@ -103,6 +108,7 @@ class Unit:
             task_id=str(task.id),
             now=self.now,
             attempt=(incident.attempts + 1) if incident else 1,
+            user=self.user,
         )
 
     def find_task(self, task_id: str) -> Any:
@@ -133,19 +139,29 @@ class Unit:
         if isinstance(definition, MultipleEventDefinition):
             definition = next(d for d in definition.event_definitions if getattr(d, "name", None) == message)
         event = BpmnEvent(definition, payload=payload, correlations=dict(task.workflow.correlations))
-        with frozen_time(self.now):
+        with self._engine_time():
             task.task_spec.catch(task, event)
             task.task_spec._update(task)
         if getattr(definition, "message_var", None) is None and payload:
             task.data.update(payload)
         self.recorder.record("message_received", self.now, task, delta={"set": jsonable(payload)} if payload else None)
 
+    @contextmanager
+    def _engine_time(self) -> Iterator[None]:
+        """SpiffWorkflow's timers see this unit's time, and business-hours timers its calendars."""
+        with frozen_time(self.now), working_time_scope(self._calendar_due if self.engine.working_time else None):
+            yield
+
+    def _calendar_due(self, task: Any, calendar: str, duration: timedelta) -> datetime:
+        assert self.engine.working_time is not None
+        return ensure_utc(self.engine.working_time(self.session, calendar, self.now, duration))
+
     def evaluate(self, task: Any, expression: str) -> Any:
         return self.script_engine.evaluate(task, expression)
 
     # -- the loop -------------------------------------------------------------------
     def advance(self) -> None:
-        with frozen_time(self.now):
+        with self._engine_time():
             try:
                 self.runner.advance()
             except StepBudgetExceeded as err:
@@ -153,7 +169,8 @@ class Unit:
                 self.runner.failures.append(Failure(ready, err, "engine", str(err)))
 
     def run_task(self, task: Any, user: str | None, data: dict[str, Any] | None = None) -> bool:
-        with frozen_time(self.now):
+        self.user = user
+        with self._engine_time():
             return self.runner.run_task(task, user=user, data=data)
 
     # -- saving ---------------------------------------------------------------------
@@ -339,6 +356,7 @@ class Unit:
             )
             self.session.add(row)
             self.open_task_rows.append(row)
+            self.new_task_rows.append(row)
             self.recorder.record("task_created", self.now, self.workflow.get_task_from_id(UUID(task_id)))
 
     def _evaluate_quietly(self, task: Any, expression: str) -> Any:
@@ -351,10 +369,11 @@ class Unit:
     def _sync_timers(self) -> None:
         inst = self.instance
         desired = {t.task_id: t for t in proj.timers(self.workflow)}
-        existing = {} if not self.had_waits else {
-            row.task_id: row
-            for row in self.session.scalars(select(Timer).where(Timer.instance_id == inst.id, Timer.state == "pending"))
-        }
+        pending = [] if not (self.had_waits or self.had_human_tasks) else list(
+            self.session.scalars(select(Timer).where(Timer.instance_id == inst.id, Timer.state == "pending"))
+        )
+        existing = {row.task_id: row for row in pending if row.kind not in task_dates.TASK_KINDS}
+        self._sync_task_dates([row for row in pending if row.kind in task_dates.TASK_KINDS])
         for task_id, row in existing.items():
             info = desired.get(task_id)
             if info is not None and info.due_at == row.due_at:
@@ -384,6 +403,24 @@ class Unit:
                 )
                 self.session.add(row)
             self.timer_rows.append(row)
+
+    def _sync_task_dates(self, pending: list[Timer]) -> None:
+        """Task-date rows live as long as their task is open; a new task brings its own."""
+        open_ids = {row.id for row in self.open_task_rows}
+        for row in pending:
+            if row.task_id in open_ids:
+                self.timer_rows.append(row)
+            else:
+                row.state = "cancelled"
+        for task in self.new_task_rows:
+            for row in task_dates.timers_for(task, self.now):
+                self.session.add(row)
+                self.timer_rows.append(row)
+
+    def fire_task_dates(self, rows: list[Timer]) -> None:
+        """Fire due task-date rows (the scheduler's pass holds this instance's lock)."""
+        for _ in task_dates.fire(self.session, rows, self.recorder, self.now):
+            self.engine.metrics.inc("crmflow_task_reminders_total")
 
     def _sync_subscriptions(self) -> None:
         inst = self.instance
