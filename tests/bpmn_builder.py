@@ -133,6 +133,13 @@ def service(operation: str, result: str = "", **params: str) -> str:
             "</spiffworkflow:serviceTaskOperator></bpmn:extensionElements>")
 
 
+def props(**values: str) -> str:
+    """spiffworkflow:property extension elements (values are expressions, e.g. '"PT4H"')."""
+    inner = "".join(f"<spiffworkflow:property name={quoteattr(k)} value={quoteattr(v)}/>" for k, v in values.items())
+    return ("<bpmn:extensionElements><spiffworkflow:properties>"
+            f"{inner}</spiffworkflow:properties></bpmn:extensionElements>")
+
+
 def timer_duration(expr: str) -> str:
     return (f'<bpmn:timerEventDefinition><bpmn:timeDuration xsi:type="bpmn:tFormalExpression">{escape(expr)}'
             "</bpmn:timeDuration></bpmn:timerEventDefinition>")

@@ -4,17 +4,11 @@ from __future__ import annotations
 
 import threading
 from datetime import timedelta
-from xml.sax.saxutils import quoteattr
 
+from bpmn_builder import Process, props
 from sqlalchemy import select
 
-from bpmn_builder import Process
 from engine.models import OutboxMessage
-
-
-def props(**values: str) -> str:
-    inner = "".join(f"<spiffworkflow:property name={quoteattr(k)} value={quoteattr(v)}/>" for k, v in values.items())
-    return f"<bpmn:extensionElements><spiffworkflow:properties>{inner}</spiffworkflow:properties></bpmn:extensionElements>"
 
 
 def dated_process(due: str = '"PT4H"', follow_up: str | None = '"PT1H"') -> Process:

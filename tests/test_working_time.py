@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-
 from bpmn_builder import Process, script, timer_duration
+
 from crmflow.settings import build_engine
 
 BERLIN = ZoneInfo("Europe/Berlin")

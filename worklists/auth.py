@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
 from engine import Conflict, Engine, InvalidInput, NotFound
@@ -31,6 +31,7 @@ TOKEN_COST = (2**10, 8, 1)
 TOKEN_PREFIX = "cft"
 LAST_USED_GRANULARITY = timedelta(minutes=1)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$")
+_EMAIL = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
 _TOKEN = re.compile(rf"^{TOKEN_PREFIX}_([0-9a-f]{{12}})_([A-Za-z0-9_-]{{20,}})$")
 
 
@@ -77,6 +78,7 @@ class UserView(View):
     groups: list[str] = field(default_factory=list)
     has_password: bool = False
     created_at: datetime | None = None
+    email: str | None = None
 
 
 @dataclass
@@ -109,7 +111,7 @@ class Accounts:
     # users ------------------------------------------------------------------------------
     def add_user(
         self, name: str, groups: Iterable[str] = (), *, display_name: str | None = None,
-        password: str | None = None, token_label: str | None = "created with the user",
+        password: str | None = None, token_label: str | None = "created with the user", email: str | None = None,
     ) -> tuple[UserView, IssuedToken | None]:
         """Create a user in `groups` (created when new); returns the user and a first API token."""
         name = check_name(name, "user name")
@@ -119,6 +121,7 @@ class Accounts:
                 raise Conflict(f"user {name!r} already exists (crmflow users list)")
             user = User(
                 name=name, display_name=display_name or None, active=True, created_at=self.engine.now(),
+                email=check_email(email),
                 password_hash=hash_secret(check_password(password)) if password is not None else None,
             )
             session.add(user)
@@ -135,6 +138,28 @@ class Accounts:
             session.execute(delete(Membership).where(Membership.user_id == user.id))
             self._join(session, user, group_names)
             return self._view(session, user)
+
+    def set_email(self, name: str, email: str | None) -> UserView:
+        """Where the user's task reminders go; None stops them."""
+        with self.engine.db.write() as session:
+            user = self._user(session, name)
+            user.email = check_email(email)
+            return self._view(session, user)
+
+    def addresses(self, users: Iterable[str] = (), groups: Iterable[str] = ()) -> list[str]:
+        """The email addresses of these active users and of the active members of these groups."""
+        users, groups = list(users), list(groups)
+        if not users and not groups:
+            return []
+        with self.engine.db.read() as session:
+            stmt = (
+                select(User.email).distinct()
+                .outerjoin(Membership, Membership.user_id == User.id)
+                .outerjoin(Group, Group.id == Membership.group_id)
+                .where(User.active.is_(True), User.email.is_not(None))
+                .where(or_(User.name.in_(users), Group.name.in_(groups)))
+            )
+            return sorted(e for e in session.scalars(stmt) if e)
 
     def set_password(self, name: str, password: str) -> None:
         with self.engine.db.write() as session:
@@ -303,7 +328,7 @@ class Accounts:
             )
         return UserView(
             name=user.name, display_name=user.display_name, active=bool(user.active), groups=groups,
-            has_password=bool(user.password_hash), created_at=user.created_at,
+            has_password=bool(user.password_hash), created_at=user.created_at, email=user.email,
         )
 
 
@@ -319,6 +344,16 @@ def check_name(name: str, what: str) -> str:
             f"{what} {name!r} is not usable: use letters, digits, '.', '_', '@' or '-' (at most 100, no spaces)"
         )
     return name
+
+
+def check_email(email: str | None) -> str | None:
+    """A plain address (name@domain) or None; anything else is refused with the address named."""
+    if email is None or not email.strip():
+        return None
+    email = email.strip()
+    if not _EMAIL.match(email):
+        raise InvalidInput(f"email {email!r} is not an address like name@example.com")
+    return email
 
 
 def check_password(password: str | None) -> str:

@@ -57,7 +57,7 @@ def serve(
             from crmflow import demo_seed
 
             demo_seed.print_report(demo_seed.seed(eng, worklist, folder), url, typer.echo)
-        scheduler = None if no_scheduler else Scheduler(eng, poll_interval=poll, senders=configured_senders())
+        scheduler = None if no_scheduler else Scheduler(eng, poll_interval=poll, senders=configured_senders(eng))
         web = create_app(eng, worklist, scheduler=scheduler)
         where = eng.db.url.split("@")[-1]
         work = "without scheduler" if no_scheduler else f"with scheduler (poll {poll}s)"

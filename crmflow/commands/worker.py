@@ -9,6 +9,7 @@ and `/healthz`.
 from __future__ import annotations
 
 import importlib.util
+import os
 import signal
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,13 +24,22 @@ from engine.scheduler import Scheduler
 from engine.views import TickResult
 
 
-def configured_senders() -> dict[str, Sender]:
-    """Outbox senders from the environment (SMTP for 'email' when configured)."""
+def configured_senders(engine: Engine | None = None) -> dict[str, Sender]:
+    """Outbox senders from the environment: SMTP for 'email' when configured, and with it task
+    reminders ('task_reminder') mailed to the task's assignee or groups (links use CRMFLOW_BASE_URL)."""
     if importlib.util.find_spec("crmflow.mail") is None:
         return {}
     from crmflow import mail
 
-    return mail.senders_from_env()
+    senders: dict[str, Sender] = dict(mail.senders_from_env())
+    if engine is not None and "email" in senders:
+        from worklists.auth import Accounts
+        from worklists.reminders import TaskReminderSender
+
+        senders["task_reminder"] = TaskReminderSender(
+            Accounts(engine), senders["email"], os.environ.get("CRMFLOW_BASE_URL")
+        )
+    return senders
 
 
 def serve_metrics(engine: Engine, port: int, host: str = "127.0.0.1") -> ThreadingHTTPServer:
@@ -82,7 +92,7 @@ def worker(
     finishing the work they cover).
     """
     with open_engine(ctx, db) as eng:
-        senders = configured_senders()
+        senders = configured_senders(eng)
 
         def report(result: TickResult) -> None:
             for fired in result.timers_fired:

@@ -276,19 +276,37 @@ def users_add(
     groups: Annotated[str, typer.Option("--groups", help="Comma-separated groups, e.g. sales,service.")] = "",
     password: Annotated[str | None, typer.Option("--password", help="Password for the web login.")] = None,
     display_name: Annotated[str | None, typer.Option("--display-name", help="Name shown on pages.")] = None,
+    email: Annotated[str | None, typer.Option("--email", help="Where task reminders are sent.")] = None,
     db: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Add a user; prints a new API token once (it is stored only as a hash)."""
     group_names = [g.strip() for g in groups.split(",") if g.strip()]
     with open_engine(ctx, db, with_handlers=False) as eng:
-        user, issued = Accounts(eng).add_user(name, group_names, display_name=display_name, password=password)
+        user, issued = Accounts(eng).add_user(
+            name, group_names, display_name=display_name, password=password, email=email
+        )
     token = issued.token if issued else None
     emit(
         ctx, as_json, {"user": user, "token": token},
         f"added user {user.name} (groups: {', '.join(user.groups) or '-'})\n"
         f"API token (shown once, keep it safe): {token}",
     )
+
+
+@users_app.command("email")
+def users_email(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The user.")],
+    address: Annotated[str, typer.Argument(help="Email address for task reminders; '-' removes it.")],
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Set where a user's task reminders (overdue, follow-up) are sent."""
+    with open_engine(ctx, db, with_handlers=False) as eng:
+        user = Accounts(eng).set_email(name, None if address.strip() == "-" else address)
+    emit(ctx, as_json, user, f"{user.name}: reminders go to {user.email}" if user.email
+         else f"{user.name}: no email, no reminders by mail")
 
 
 @users_app.command("list")
@@ -299,7 +317,7 @@ def users_list(ctx: typer.Context, db: DbOpt = None, as_json: JsonOpt = False) -
     table = render.table(
         users,
         [("NAME", lambda u: u.name), ("DISPLAY NAME", lambda u: u.display_name),
-         ("GROUPS", lambda u: ", ".join(u.groups)), ("ACTIVE", lambda u: u.active),
+         ("GROUPS", lambda u: ", ".join(u.groups)), ("EMAIL", lambda u: u.email), ("ACTIVE", lambda u: u.active),
          ("WEB LOGIN", lambda u: u.has_password)],
         empty="(no users; crmflow users add NAME --groups ...)",
     )

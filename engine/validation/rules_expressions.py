@@ -147,6 +147,30 @@ def timers(doc: Document, ws: Workspace) -> Iterator[Diagnostic]:
                 if found:
                     message, hint = found
                     yield doc.diag("crmflow/timer", f"timer {kind}: {message}", node, hint=hint, at=part)
+            yield from _business_hours(doc, node, parts)
+
+
+def _business_hours(doc: Document, node: etree._Element, parts: list[etree._Element]) -> Iterator[Diagnostic]:
+    """`businessCalendar` counts working time for durations only (engine/working_time.py)."""
+    marked = properties(node).get("businessCalendar")
+    if marked is None:
+        return
+    kinds = {TIMER_KINDS[str(local(part))] for part in parts}
+    if kinds != {"duration"}:
+        yield doc.diag("crmflow/timer", "businessCalendar counts working time for a timeDuration only; "
+                       f"this timer is a {', '.join(sorted(kinds))}, so the calendar would be ignored", node,
+                       hint="use a duration such as \"PT4H\", or drop the businessCalendar property",
+                       at=marked[1])
+        return
+    [part] = parts
+    text = text_of(part).strip()
+    try:
+        literal = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return  # an expression: its value is only known at run time
+    if isinstance(literal, str) and DURATION.match(literal) and not re.fullmatch(r"(?i)PT[\d.,HMS]+", literal):
+        yield doc.diag("crmflow/timer", f"a business-hours timer takes hours and minutes, not days: {literal!r}",
+                       node, hint="write working hours, e.g. \"PT16H\" for two 8-hour days", at=part)
 
 
 def _code(doc: Document, node: etree._Element, at: etree._Element, what: str, text: str,

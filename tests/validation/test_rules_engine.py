@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from bpmn_builder import Process, script, service, timer_cycle
+from bpmn_builder import Process, props, script, service, timer_cycle
 from validation_helpers import (
     FIXTURES,
     baseline,
@@ -35,14 +35,6 @@ def timer(kind: str, expr: str) -> Process:
     body = (f'<bpmn:timerEventDefinition><bpmn:{kind} xsi:type="bpmn:tFormalExpression">{escape(expr)}'
             f"</bpmn:{kind}></bpmn:timerEventDefinition>")
     return with_node("intermediateCatchEvent", body, "Wait")
-
-
-def props(**values: str) -> str:
-    from xml.sax.saxutils import quoteattr
-
-    inner = "".join(f"<spiffworkflow:property name={quoteattr(k)} value={quoteattr(v)}/>" for k, v in values.items())
-    return ("<bpmn:extensionElements><spiffworkflow:properties>"
-            f"{inner}</spiffworkflow:properties></bpmn:extensionElements>")
 
 
 # -- handlers ------------------------------------------------------------------------------------
@@ -355,3 +347,23 @@ def test_parser_skipped_when_disabled(tmp_path: Path) -> None:
 def test_spiff_arena_fixture_is_clean_with_its_context() -> None:
     lanes, _ = load_lane_map(FIXTURES / "lanes.json")
     assert check(FIXTURES / "spiff_arena.bpmn", lanes=lanes) == []
+
+
+@pytest.mark.parametrize(("kind", "expr", "expected"), [
+    ("timeDate", '"2026-02-01T09:00:00+00:00"', "for a timeDuration only"),
+    ("timeCycle", '"R3/PT1H"', "for a timeDuration only"),
+    ("timeDuration", '"P2D"', "takes hours and minutes, not days"),
+])
+def test_business_calendar_on_a_timer_it_cannot_apply_to(tmp_path: Path, kind: str, expr: str, expected: str) -> None:
+    process = timer(kind, expr)
+    marked = props(businessCalendar='"support"')
+    found = of_rule(check(write(tmp_path, process, tweak=lambda xml: xml.replace(
+        '<bpmn:timerEventDefinition>', marked + '<bpmn:timerEventDefinition>'))), "crmflow/timer")
+    assert len(found) == 1 and expected in found[0].message, [d.text() for d in found]
+
+
+def test_business_calendar_on_an_hours_duration_is_fine(tmp_path: Path) -> None:
+    marked = props(businessCalendar='"support"')
+    found = check(write(tmp_path, timer("timeDuration", '"PT4H"'), tweak=lambda xml: xml.replace(
+        '<bpmn:timerEventDefinition>', marked + '<bpmn:timerEventDefinition>')))
+    assert of_rule(found, "crmflow/timer") == []

@@ -130,3 +130,12 @@ def test_bulk_pick_reports_each_task_and_fails_if_any_did(db, seeded):
 def test_work_form_shows_fields_and_rendered_texts(db, seeded):
     out = ok(db, "work", "form", seeded["C-1"]).stdout
     assert "Discount for ACME" in out and "discount_percent" in out and "5" in out
+
+
+def test_users_email_sets_and_clears_where_reminders_go(db):
+    ok(db, "users", "add", "dora", "--groups", "sales", "--email", "dora@crm.example.test")
+    assert "dora@crm.example.test" in ok(db, "users", "list").stdout
+    refused(db, "users", "email", "dora", "dora at home", match="'dora at home' is not an address")
+    assert json.loads(ok(db, "users", "email", "dora", "-", "--json").stdout)["email"] is None
+    assert "reminders go to d@x.test" in ok(db, "users", "email", "dora", "d@x.test").stdout
+    refused(db, "users", "email", "nobody", "n@x.test", match="nobody")
