@@ -164,13 +164,17 @@ def qualify_lead(
     estimated_value: str | None = None,
     estimated_close_date: str | None = None,
     price_list_id: int | None = None,
+    owner: str | None = None,
 ) -> dict[str, Any]:
     """Qualify: account (if the lead names a company) and/or contact, plus an opportunity.
 
     An existing contact with the lead's email is reused rather than duplicated. The
     opportunity keeps the lead's source campaign, so won revenue counts for the campaign.
+    Its owner (whose win rate and quota it counts for) is `owner` if given, else the user
+    who set this step going (who completed the qualify task), else nobody.
     """
     lead = _open_lead(ctx, lead_id, "qualified")
+    owner_name = _owner(owner) or ctx.user
     account = contact = None
     if create_account and lead.company_name:
         account = Account(name=lead.company_name, email=lead.email, phone=lead.phone, region=lead.region)
@@ -210,6 +214,7 @@ def qualify_lead(
         if estimated_value is None
         else to_decimal(estimated_value, "estimated_value", minimum=ZERO),
         estimated_close_date=None if estimated_close_date is None else _parse_date(estimated_close_date, "close date"),
+        owner=owner_name,
     )
     lc.OPPORTUNITY.start(opportunity, ctx.now)
     ctx.session.add(opportunity)
@@ -226,7 +231,22 @@ def qualify_lead(
         "contact_id": opportunity.contact_id,
         "opportunity_id": opportunity.id,
         "source_campaign_id": opportunity.source_campaign_id,
+        "owner": opportunity.owner,
     }
+
+
+OWNER_LENGTH = 150
+
+
+def _owner(value: Any) -> str | None:
+    """An explicit opportunity owner: a user name, or None (blank) to fall back on who acts."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if not isinstance(value, str):
+        raise DomainError(f"opportunity owner must be a user name (text), not {value!r}")
+    if len(value.strip()) > OWNER_LENGTH:
+        raise DomainError(f"opportunity owner {value.strip()[:40]!r}… is longer than {OWNER_LENGTH} characters")
+    return value.strip()
 
 
 @operation("sales/disqualify_lead")

@@ -5,12 +5,13 @@ text. Values are the reports' own figures (ints or Decimal strings such as "1234
 printed next to their bar exactly as the report gives them, so the number a manager reads on a
 chart is the number in the table, the CSV and the API. Every text is XML-escaped; every chart
 carries `<title>` and `<desc>` (role="img", aria-labelledby) for screen readers. Missing values
-(a report's None: "undefined", e.g. a rate over zero cases) draw no bar and print "—".
+(a report's None: "undefined", e.g. a rate over zero cases) draw no bar and print "—". Charts:
+horizontal bars, a funnel, and lines for trends over time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from html import escape
 from itertools import count
@@ -135,6 +136,106 @@ def funnel_chart(
         )
     parts.append("</svg>")
     return "".join(parts)
+
+
+# -- line chart ----------------------------------------------------------------------------------
+LINE_HEIGHT = 240
+LINE_LEFT = 64  # room for the y-axis figures
+LINE_RIGHT = 40  # half a date label, so the latest day is not cut off
+LINE_TOP = 34  # room for the legend
+LINE_BOTTOM = 28  # room for the x labels
+MAX_X_LABELS = 7
+PALETTE = ("#1558b0", "#2e7d32", "#b3261e", "#8e24aa", "#ef6c00")
+LINE_STYLE = ("<style>.grid{stroke:#d5dae3;stroke-width:1}.line{fill:none;stroke-width:2}"
+              ".axis{fill:#566074;font-size:11px}</style>")
+
+
+def line_chart(
+    labels: Sequence[Any], series: Mapping[str, Sequence[Any]], *, title: str, desc: str = "", unit: str = "",
+    width: int = WIDTH, height: int = LINE_HEIGHT,
+) -> str:
+    """A trend: one line per series over the labels (e.g. days), points at the report's figures.
+
+    The y axis runs from min(0, lowest) to the highest figure; a missing value breaks its line
+    (no point is invented). Every point carries its figure (`data-value`) and a tooltip; the
+    x axis names at most `MAX_X_LABELS` labels, always the last (the latest) one.
+    """
+    for name, values in series.items():
+        if len(values) != len(labels):
+            raise ValueError(f"{len(labels)} labels but {len(values)} values in series {name!r}")
+    numbers = {name: [number_of(v) for v in values] for name, values in series.items()}
+    known = [n for values in numbers.values() for n in values if n is not None]
+    if not labels or not known:
+        return no_data(title, desc, width)
+    lo, hi = min(min(known), Decimal(0)), max(max(known), Decimal(0))
+    if hi == lo:
+        hi = lo + 1
+    plot_w, plot_h = width - LINE_LEFT - LINE_RIGHT, height - LINE_TOP - LINE_BOTTOM
+    count_ = len(labels)
+
+    def x(i: int) -> Decimal:
+        step = Decimal(plot_w) / (count_ - 1) if count_ > 1 else Decimal(0)
+        return (LINE_LEFT + (step * i if count_ > 1 else Decimal(plot_w) / 2)).quantize(Decimal("0.01"))
+
+    def y(v: Decimal) -> Decimal:
+        return (LINE_TOP + Decimal(plot_h) * (hi - v) / (hi - lo)).quantize(Decimal("0.01"))
+
+    head, _ = _open(title, desc or _trend_summary(title, labels, series, unit), width, height, "line")
+    parts = [head, LINE_STYLE]
+    for value in sorted({lo, hi, Decimal(0)}):
+        parts.append(f'<line class="grid" x1="{LINE_LEFT}" x2="{width - LINE_RIGHT}" y1="{y(value)}" '
+                     f'y2="{y(value)}"/><text class="axis" x="{LINE_LEFT - 6}" y="{y(value) + 4}" '
+                     f'text-anchor="end">{_x(_axis_figure(value))}</text>')
+    every = -(-count_ // MAX_X_LABELS)
+    for i, label in enumerate(labels):
+        if (count_ - 1 - i) % every == 0:
+            parts.append(f'<text class="axis x-label" x="{x(i)}" y="{height - 8}" text-anchor="middle">'
+                         f"{_x(_clip(label, 12))}</text>")
+    legend_x = LINE_LEFT
+    for k, (name, values) in enumerate(series.items()):
+        colour = PALETTE[k % len(PALETTE)]
+        parts.append(f'<g class="series" data-series="{_x(name)}">'
+                     f'<rect class="swatch" x="{legend_x}" y="8" width="12" height="12" fill="{colour}"/>'
+                     f'<text class="legend" x="{legend_x + 16}" y="18">{_x(_clip(name))}</text>')
+        legend_x += 16 + 7 * len(_clip(name)) + 18
+        segment: list[str] = []
+        runs: list[list[str]] = [segment]
+        for i, number in enumerate(numbers[name]):
+            if number is None:
+                segment = []
+                runs.append(segment)
+            else:
+                segment.append(f"{x(i)},{y(number)}")
+        for run in runs:
+            if len(run) > 1:
+                parts.append(f'<polyline class="line" stroke="{colour}" points="{" ".join(run)}"/>')
+        for i, (label, value, number) in enumerate(zip(labels, values, numbers[name], strict=True)):
+            if number is not None:
+                parts.append(f'<circle class="point" cx="{x(i)}" cy="{y(number)}" r="3" fill="{colour}" '
+                             f'data-label="{_x(label)}" data-value="{_x(value)}">'
+                             f"<title>{_x(name)} {_x(label)}: {_x(shown(value, unit))}</title></circle>")
+        parts.append("</g>")
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _axis_figure(value: Decimal) -> str:
+    """An axis figure without trailing zeros (12, 3.5), never in exponent form."""
+    return f"{value.normalize():f}"
+
+
+def _trend_summary(title: str, labels: Sequence[Any], series: Mapping[str, Sequence[Any]], unit: str) -> str:
+    """The trend in words: each series' first and last figure, and its highest."""
+    said = []
+    for name, values in series.items():
+        pairs = [(label, v) for label, v in zip(labels, values, strict=True) if number_of(v) is not None]
+        if not pairs:
+            said.append(f"{name}: no data")
+            continue
+        top = max(pairs, key=lambda p: number_of(p[1]) or Decimal(0))
+        said.append(f"{name} from {shown(pairs[0][1], unit)} ({pairs[0][0]}) to {shown(pairs[-1][1], unit)} "
+                    f"({pairs[-1][0]}), highest {shown(top[1], unit)} ({top[0]})")
+    return f"{title}: " + "; ".join(said)
 
 
 def _clip(label: Any, limit: int = 28) -> str:

@@ -68,13 +68,36 @@ def _longest_waits(rows: Rows) -> str:
                             [r.get("average_hours") for r in top], title="Longest average waits (hours)")
 
 
+def _quota_attainment(rows: Rows) -> str:
+    """% attained per owner (and per team, marked); the period is named when rows span several."""
+    several = len({r.get("period") for r in rows}) > 1
+
+    def label(r: dict[str, Any]) -> str:
+        who = f"{r.get('team')} (team)" if r.get("level") == "team" else str(r.get("owner") or "—")
+        return f"{who} · {r.get('period')}" if several else who
+    return charts.bar_chart([label(r) for r in rows], [r.get("attainment_percent") for r in rows],
+                            title="Quota attainment: % of target won", unit=" %")
+
+
+def _backlog_trend(rows: Rows) -> str:
+    days = [r.get("day") for r in rows]
+    return charts.line_chart(days, {"Open": [r.get("open") for r in rows],
+                                    "Created": [r.get("created") for r in rows],
+                                    "Resolved": [r.get("resolved") for r in rows]},
+                             title="Backlog trend: open cases at the end of each day")
+
+
 CHARTS: dict[str, ChartOf] = {
     "pipeline": _bar("status", "weighted_value", "Pipeline: weighted value by status"),
+    "win-rate-by-owner": _bar(lambda r: str(r.get("owner") or "(no owner)"), "win_rate_percent",
+                              "Win rate per owner", unit=" %"),
+    "quota-attainment": _quota_attainment,
     "forecast": _bar("period", "weighted_value", "Forecast: weighted value by quarter"),
     "funnel": _funnel,
     "campaigns": _bar("name", "roi_percent", "ROI per campaign", unit=" %"),
     "cases-open": _open_by_queue,
     "sla-compliance": _bar("kpi", "met_percent", "SLA compliance: % met", unit=" %"),
+    "backlog": _backlog_trend,
     "instances": _bar(lambda r: f"{r.get('process_id')} v{r.get('version')} {r.get('status')}", "instances",
                       "Instances by process, version and status"),
     "waits": _longest_waits,

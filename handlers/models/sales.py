@@ -1,5 +1,5 @@
 """Sales records: leads, opportunities, competitors, products, price lists, quotes,
-orders, invoices and payments. Money is `Numeric(14, 2)` read back as `Decimal`."""
+orders, invoices, payments and sales quotas. Money is `Numeric(14, 2)` read back as `Decimal`."""
 
 from __future__ import annotations
 
@@ -50,6 +50,8 @@ class Opportunity(StatefulMixin, CrmBase):
     estimated_close_date: Mapped[date | None]
     actual_value: Mapped[Decimal | None]
     actual_close_date: Mapped[date | None]
+    #: the user name of the salesperson who owns it (who qualified the lead, unless named otherwise)
+    owner: Mapped[str | None] = mapped_column(String(150), index=True)
 
 
 class OpportunityClose(CrmBase):
@@ -216,3 +218,23 @@ class Payment(CrmBase):
     paid_at: Mapped[datetime]
     method: Mapped[str | None] = mapped_column(String(30))
     reference: Mapped[str | None] = mapped_column(String(100))
+
+
+class SalesQuota(CrmBase):
+    """A salesperson's revenue target for a period (both ends inclusive dates).
+
+    One quota per owner and start day; `team` groups owners for the team's sums in the
+    quota-attainment report. Set through `handlers.quotas.set_quota`, which keeps one
+    owner's periods from overlapping.
+    """
+
+    __tablename__ = "crm_sales_quota"
+    __table_args__ = (UniqueConstraint("owner", "period_start"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    owner: Mapped[str] = mapped_column(String(150))
+    team: Mapped[str | None] = mapped_column(String(150))
+    period_start: Mapped[date]
+    period_end: Mapped[date]
+    target: Mapped[Decimal]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime | None]

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from . import marketing, process, sales, service
-from .base import Column, Params, Report, ReportError, Row, utc
+from .base import WINDOW, Column, Params, Report, ReportError, Row, utc
 
 AREAS = ("sales", "marketing", "service", "process")
 
@@ -59,7 +59,9 @@ def run(session: Session, name: str, now: datetime, params: Params | None = None
     params = {k: v for k, v in (params or {}).items() if v not in (None, "")}
     unknown = sorted(set(params) - set(report.params))
     if unknown:
-        takes = f"it takes {', '.join(report.params)}" if report.params else "it is a snapshot as of now"
+        takes = f"it takes {', '.join(report.params)}" if report.params else "it takes none"
+        if not set(WINDOW) & set(report.params):
+            takes = f"it is a snapshot as of now ({takes})"
         raise ReportError(f"report {report.name} has no parameter {', '.join(unknown)}; {takes}")
     rows = report.rows(session, now, params)
     return {**report.to_dict(), "now": utc(now).isoformat(),

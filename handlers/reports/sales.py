@@ -1,14 +1,19 @@
-"""Sales figures: pipeline, win rate, cycle time, forecast and what is outstanding.
+"""Sales figures: pipeline, win rate (overall and per owner), cycle time, forecast, quota
+attainment and what is outstanding.
 
-Opportunities have no sales stage or owner field: the pipeline groups by status reason
-(In Progress / On Hold) and the win rate is overall. A probability left empty weighs 0.
-Won and lost times are the opportunity's `state_changed_at` (Won and Lost are final).
+Opportunities have no sales stage field: the pipeline groups by status reason (In Progress /
+On Hold). Their `owner` is a user name (set when the lead is qualified; older records have
+none); pipeline, win rate, cycle time and forecast take an `owner` parameter to show one
+person's figures. A probability left empty weighs 0. Won and lost times are the
+opportunity's `state_changed_at` (Won and Lost are final); quota attainment counts revenue by
+`actual_close_date`, the day the opportunity was won, inside the quota's (inclusive) period.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date, datetime
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 from sqlalchemy import select
@@ -16,6 +21,8 @@ from sqlalchemy.orm import Session
 
 from .. import lifecycle as lc
 from ..models import Account, Invoice, Lead, Opportunity, Quote, SalesOrder
+from ..models.sales import SalesQuota
+from ..quotas import period_label
 from ..sales import is_overdue
 from .base import (
     WINDOW,
@@ -37,6 +44,7 @@ from .base import (
 )
 
 OPEN_ORDER_STATES = ("Active", "Submitted", "Fulfilled")
+OWNER = ("owner",)
 
 
 def weighted(value: Decimal | None, probability: int | None) -> Decimal:
@@ -53,6 +61,17 @@ def _account_names(session: Session, ids: set[int | None]) -> dict[int, str]:
     return dict(session.execute(select(Account.id, Account.name).where(Account.id.in_(wanted))).all())
 
 
+def _owned(opps: Iterable[Opportunity], params: Params) -> list[Opportunity]:
+    """Only `params['owner']`'s opportunities when that parameter is given."""
+    owner = str(params.get("owner") or "").strip()
+    return [o for o in opps if not owner or o.owner == owner]
+
+
+def _owner_order(owner: str | None) -> tuple[bool, str]:
+    """Owners by name, the unowned last."""
+    return (owner is None, owner or "")
+
+
 def _status_order(status: str) -> tuple[int, str]:
     known = lc.OPPORTUNITY.statuses["Open"]
     return (known.index(status) if status in known else len(known), status)
@@ -61,7 +80,7 @@ def _status_order(status: str) -> tuple[int, str]:
 # -- pipeline -----------------------------------------------------------------------------------
 def pipeline(session: Session, now: datetime, params: Params) -> list[Row]:
     groups: dict[str, list[Opportunity]] = defaultdict(list)
-    for opp in session.scalars(select(Opportunity).where(Opportunity.state == "Open")):
+    for opp in _owned(session.scalars(select(Opportunity).where(Opportunity.state == "Open")), params):
         groups[opp.status].append(opp)
     rows = []
     for status in sorted(groups, key=_status_order):
@@ -80,23 +99,34 @@ def pipeline(session: Session, now: datetime, params: Params) -> list[Row]:
 def _closed(session: Session, params: Params) -> list[Opportunity]:
     since, until = window(params)
     opps = session.scalars(select(Opportunity).where(Opportunity.state.in_(("Won", "Lost"))).order_by(Opportunity.id))
-    return [o for o in opps if within(o.state_changed_at, since, until)]
+    return [o for o in _owned(opps, params) if within(o.state_changed_at, since, until)]
 
 
 def win_rate(session: Session, now: datetime, params: Params) -> list[Row]:
     closed = _closed(session, params)
     if not closed:
         return []
+    return [{"scope": "All", **_rate(closed)}]
+
+
+def win_rate_by_owner(session: Session, now: datetime, params: Params) -> list[Row]:
+    """The win rate of each owner (the unowned together, last), for opportunities closed in the window."""
+    groups: dict[str | None, list[Opportunity]] = defaultdict(list)
+    for opp in _closed(session, params):
+        groups[opp.owner].append(opp)
+    return [{"owner": owner, **_rate(groups[owner])} for owner in sorted(groups, key=_owner_order)]
+
+
+def _rate(closed: list[Opportunity]) -> Row:
     won = [o for o in closed if o.state == "Won"]
     lost = [o for o in closed if o.state == "Lost"]
-    return [{
-        "scope": "All",
+    return {
         "won": len(won),
         "lost": len(lost),
         "win_rate_percent": percent(len(won), len(won) + len(lost)),
         "won_revenue": money(sum((o.actual_value or ZERO for o in won), ZERO)),
         "lost_value": money(sum((o.estimated_value or ZERO for o in lost), ZERO)),
-    }]
+    }
 
 
 # -- cycle time ---------------------------------------------------------------------------------
@@ -138,7 +168,7 @@ def forecast(session: Session, now: datetime, params: Params) -> list[Row]:
     quarter ("earlier"), past the horizon ("later") or missing ("undated") get their own
     row when there are any."""
     quarters = param_int(params, "quarters", 4, maximum=40)
-    opps = list(session.scalars(select(Opportunity).where(Opportunity.state == "Open")))
+    opps = _owned(session.scalars(select(Opportunity).where(Opportunity.state == "Open")), params)
     if not opps:
         return []
     starts = [quarter_start(now.date())]
@@ -173,6 +203,79 @@ def _forecast_row(label: str, start: date | None, end: date | None, opps: list[O
         "opportunities": len(opps),
         "total_value": money(sum((o.estimated_value or ZERO for o in opps), ZERO)),
         "weighted_value": money(sum((weighted(o.estimated_value, o.probability) for o in opps), ZERO)),
+    }
+
+
+# -- quota attainment ---------------------------------------------------------------------------
+def _period_bounds(quota: SalesQuota) -> tuple[datetime, datetime]:
+    """The quota's inclusive days as the UTC times `[first midnight, midnight after the last day)`."""
+    return (datetime.combine(quota.period_start, time(), tzinfo=UTC),
+            datetime.combine(quota.period_end + timedelta(days=1), time(), tzinfo=UTC))
+
+
+def _quotas_in_view(session: Session, now: datetime, params: Params) -> list[SalesQuota]:
+    """Quotas whose period overlaps `[since, until)`; with neither given, those whose period holds today."""
+    since, until = window(params)
+    team = str(params.get("team") or "").strip()
+    quotas = [q for q in session.scalars(select(SalesQuota)) if not team or q.team == team]
+    if since is None and until is None:
+        today = now.date()
+        return [q for q in quotas if q.period_start <= today <= q.period_end]
+    chosen = []
+    for quota in quotas:
+        start, end = _period_bounds(quota)
+        if (until is None or start < until) and (since is None or end > since):
+            chosen.append(quota)
+    return chosen
+
+
+def quota_attainment(session: Session, now: datetime, params: Params) -> list[Row]:
+    """Per owner and quota period: target, revenue won (Σ actual value of the owner's
+    opportunities won on a day inside the period) and won / target; then per team and
+    period, the sums of its members' rows."""
+    quotas = _quotas_in_view(session, now, params)
+    if not quotas:
+        return []
+    first, last = min(q.period_start for q in quotas), max(q.period_end for q in quotas)
+    won: dict[str, list[Opportunity]] = defaultdict(list)
+    for opp in session.scalars(select(Opportunity).where(
+        Opportunity.state == "Won", Opportunity.owner.in_({q.owner for q in quotas}),
+        Opportunity.actual_close_date >= first, Opportunity.actual_close_date <= last,
+    )):
+        won[opp.owner or ""].append(opp)
+    users: list[Row] = []
+    for quota in quotas:
+        mine = [o for o in won[quota.owner]
+                if o.actual_close_date is not None and quota.period_start <= o.actual_close_date <= quota.period_end]
+        users.append(_attainment_row("user", quota.owner, quota.team, quota.period_start, quota.period_end,
+                                     quota.target, sum((o.actual_value or ZERO for o in mine), ZERO), len(mine)))
+    teams: dict[tuple[str, date, date], list[Row]] = defaultdict(list)
+    for row, quota in zip(users, quotas, strict=True):
+        if quota.team:
+            teams[(quota.team, quota.period_start, quota.period_end)].append(row)
+    rows = users + [
+        _attainment_row("team", None, team, start, end, sum((Decimal(r["target"]) for r in members), ZERO),
+                        sum((Decimal(r["won"]) for r in members), ZERO), sum(r["won_opportunities"] for r in members))
+        for (team, start, end), members in teams.items()
+    ]
+    # each period's rows together; inside it, a team's members then the team, the teamless last
+    return sorted(rows, key=lambda r: (r["period_start"], r["period_end"], r["team"] is None, r["team"] or "",
+                                       r["level"] == "team", r["owner"] or ""))
+
+
+def _attainment_row(level: str, owner: str | None, team: str | None, start: date, end: date, target: Decimal,
+                    won: Decimal, count: int) -> Row:
+    return {
+        "level": level,
+        "owner": owner,
+        "team": team,
+        "period": period_label(start, end),
+        "period_start": iso(start),
+        "period_end": iso(end),
+        "target": money(target),
+        "won": money(won),
+        "won_opportunities": count,
+        "attainment_percent": percent(won, target),
     }
 
 
@@ -235,28 +338,43 @@ def invoices_overdue(session: Session, now: datetime, params: Params) -> list[Ro
 
 REPORTS = (
     Report("pipeline", "Pipeline", "sales",
-           "Open opportunities by status reason: count, estimated value and weighted value (probability × value).",
+           "Open opportunities by status reason: count, estimated value and weighted value (probability × value); "
+           "param owner.",
            cols(("status", "Status"), ("opportunities", "Opportunities", "int"), ("total_value", "Value", "money"),
                 ("weighted_value", "Weighted", "money"), ("without_probability", "No probability", "int")),
-           pipeline),
+           pipeline, params=OWNER),
     Report("win-rate", "Win rate", "sales",
-           "Won / (won + lost) of the opportunities closed in the window (no owner field exists: overall only).",
+           "Won / (won + lost) of the opportunities closed in the window, overall (param owner: one owner's).",
            cols(("scope", "Scope"), ("won", "Won", "int"), ("lost", "Lost", "int"),
                 ("win_rate_percent", "Win rate %", "percent"), ("won_revenue", "Won revenue", "money"),
                 ("lost_value", "Lost value", "money")),
-           win_rate, params=WINDOW),
+           win_rate, params=WINDOW + OWNER),
+    Report("win-rate-by-owner", "Win rate per owner", "sales",
+           "Won / (won + lost) of each owner's opportunities closed in the window (those without owner last).",
+           cols(("owner", "Owner"), ("won", "Won", "int"), ("lost", "Lost", "int"),
+                ("win_rate_percent", "Win rate %", "percent"), ("won_revenue", "Won revenue", "money"),
+                ("lost_value", "Lost value", "money")),
+           win_rate_by_owner, params=WINDOW),
+    Report("quota-attainment", "Quota attainment", "sales",
+           "Per owner and quota period: target, revenue won in the period and % attained; team rows sum their "
+           "members. Quotas whose period overlaps the window (default: the periods holding today); param team.",
+           cols(("level", "Level"), ("owner", "Owner"), ("team", "Team"), ("period", "Period"),
+                ("period_start", "From", "date"), ("period_end", "To", "date"), ("target", "Target", "money"),
+                ("won", "Won", "money"), ("won_opportunities", "Won opps", "int"),
+                ("attainment_percent", "Attained %", "percent")),
+           quota_attainment, params=WINDOW + ("team",)),
     Report("cycle-time", "Sales cycle time", "sales",
-           "Days from lead created to opportunity won, for opportunities won in the window.",
+           "Days from lead created to opportunity won, for opportunities won in the window (param owner).",
            cols(("scope", "Scope"), ("won", "Won", "int"), ("average_days", "Avg days", "number"),
                 ("min_days", "Min days", "number"), ("max_days", "Max days", "number")),
-           cycle_time, params=WINDOW),
+           cycle_time, params=WINDOW + OWNER),
     Report("forecast", "Forecast", "sales",
            "Open opportunities by quarter of expected close: Σ value and Σ probability × value, "
-           "this quarter and the next (param quarters, default 4).",
+           "this quarter and the next (param quarters, default 4; param owner).",
            cols(("period", "Quarter"), ("start", "From", "date"), ("end", "Before", "date"),
                 ("opportunities", "Opportunities", "int"), ("total_value", "Value", "money"),
                 ("weighted_value", "Weighted", "money")),
-           forecast, params=("quarters",)),
+           forecast, params=("quarters", *OWNER)),
     Report("quotes-outstanding", "Quotes outstanding", "sales",
            "Active quotes (sent, not yet won or closed), oldest first.",
            cols(("number", "Quote"), ("revision", "Rev", "int"), ("name", "Name"), ("account", "Account"),

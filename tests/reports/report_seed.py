@@ -41,6 +41,7 @@ from handlers.models import (
     SalesOrder,
     SlaKpiInstance,
 )
+from handlers.models.sales import SalesQuota
 
 _ids = itertools.count(1)
 
@@ -67,13 +68,22 @@ def lead(s: Session, at: datetime, state: str = "Open", status: str = "New", cam
 
 def opportunity(s: Session, at: datetime, *, state: str = "Open", status: str = "In Progress",
                 value: str | None = None, probability: int | None = None, close: date | None = None,
-                lead_id: int | None = None, changed: datetime | None = None, actual: str | None = None) -> Opportunity:
+                lead_id: int | None = None, changed: datetime | None = None, actual: str | None = None,
+                owner: str | None = None) -> Opportunity:
+    """A closed (Won / Lost) one gets its close day from `changed`, as `sales/close_opportunity` sets both."""
+    closed_on = (changed or at).date() if state in ("Won", "Lost") else None
     return add(s, Opportunity(
         name=f"Opportunity {_n()}", state=state, status=status, created_at=at, state_changed_at=changed or at,
         estimated_value=None if value is None else Decimal(value), probability=probability,
         estimated_close_date=close, originating_lead_id=lead_id,
-        actual_value=None if actual is None else Decimal(actual),
+        actual_value=None if actual is None else Decimal(actual), actual_close_date=closed_on, owner=owner,
     ))
+
+
+def quota(s: Session, owner: str, start: date, end: date, target: str, at: datetime,
+          team: str | None = None) -> SalesQuota:
+    return add(s, SalesQuota(owner=owner, team=team, period_start=start, period_end=end, target=Decimal(target),
+                             created_at=at))
 
 
 def quote(s: Session, at: datetime, state: str, status: str, total: str, account_id: int | None = None,
