@@ -1,13 +1,17 @@
 """Demo data for `crmflow serve --demo`: one user per lane group, processes deployed, work waiting.
 
 Users (password "demo", plus a fresh API token each run) come from the lane map, one per group
-that works or supervises a queue, and an `admin`. The processes in `processes/` are deployed
-and a few instances are started so every queue has something in it: leads to qualify (sales),
-a customer case (service) and a campaign to plan (marketing), when those processes deploy.
+that works or supervises a queue, two more sales reps and service agents, and an `admin`. The
+processes in `processes/` are deployed, 120 days of simulated history are run through them
+(`crmflow.demo_history`, skipped with `history=False`, i.e. `serve --demo --no-history`) so the
+managers' dashboards have figures, and a few instances are started so every queue has
+something fresh in it: leads to qualify (sales), a customer case (service) and a campaign to
+plan (marketing), when those processes deploy.
 
-Running it again changes nothing but the tokens: existing users are kept, and an instance is
-started only if its demo business key is not taken yet. The short demo password bypasses the
-8-character rule on purpose: it is printed on the screen for a local demo, never for real users.
+Running it again changes nothing but the tokens: existing users are kept, the history is run
+once per database, and an instance is started only if its demo business key is not taken yet.
+The short demo password bypasses the 8-character rule on purpose: it is printed on the screen
+for a local demo, never for real users.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from engine import Engine, EngineError
 from worklists.auth import hash_secret
 from worklists.models import User
 from worklists.service import Worklist
+
+from . import demo_history
 
 DEMO_PASSWORD = "demo"
 TOKEN_LABEL = "crmflow serve --demo"
@@ -64,14 +70,20 @@ class DemoReport:
     started: list[str] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    history: list[str] = field(default_factory=list)
 
 
 def demo_users(worklist: Worklist) -> dict[str, list[str]]:
-    """user → groups: one user per group of the lane map (workers and supervisors), and an admin."""
+    """user → groups: one user per group of the lane map (workers and supervisors), the history's
+    other reps and agents (when their groups work a queue), and an admin."""
     users: dict[str, list[str]] = {}
     for info in worklist.lane_map.queues().values():
         for group in (*info.groups, *info.supervisors):
             users.setdefault(NAMES.get(group, group.replace("_", "-")), []).append(group)
+    known = {group for groups in users.values() for group in groups}
+    for name, groups in demo_history.EXTRA_USERS.items():
+        if set(groups) <= known:
+            users.setdefault(name, []).extend(groups)
     users.setdefault(ADMIN[0], []).append(ADMIN[1])
     return {name: list(dict.fromkeys(groups)) for name, groups in users.items()}
 
@@ -140,8 +152,8 @@ def _case_data(engine: Engine) -> dict[str, Any]:
     return {"request": dict(demo_case.REQUEST)}
 
 
-def seed(engine: Engine, worklist: Worklist, processes: Path) -> DemoReport:
-    """Users, deployed processes, reference data and waiting work; safe to run again."""
+def seed(engine: Engine, worklist: Worklist, processes: Path, history: bool = True, echo: Echo = print) -> DemoReport:
+    """Users, deployed processes, reference data, the simulated history and waiting work; safe to run again."""
     report = DemoReport()
     report.logins = seed_users(engine, worklist)
     deploy_processes(engine, processes, report)
@@ -152,12 +164,31 @@ def seed(engine: Engine, worklist: Worklist, processes: Path) -> DemoReport:
             demo.seed(engine, engine.now())
         except Exception as err:  # noqa: BLE001 - reference data is nice to have for the demo
             report.skipped.append(f"reference data: {type(err).__name__}: {err}")
+    if history:
+        seed_history(engine, report, echo)
     start_work(engine, report)
     return report
 
 
+HISTORY_PROCESSES = {"lead_to_invoice", "case_resolution", "campaign_execution", "quick_campaign", "campaign_handover"}
+
+
+def seed_history(engine: Engine, report: DemoReport, echo: Echo) -> None:
+    """The simulated past (once per database), when every process it drives is deployed."""
+    missing = HISTORY_PROCESSES - set(report.deployed)
+    if missing:
+        report.skipped.append(f"demo history: {', '.join(sorted(missing))} not deployed")
+        return
+    try:
+        report.history = demo_history.seed_history(engine, echo=echo).lines()
+    except Exception as err:  # noqa: BLE001 - the demo serves without its history rather than not at all
+        report.skipped.append(f"demo history: {type(err).__name__}: {err}")
+
+
 def print_report(report: DemoReport, url: str, echo: Echo = print) -> None:
     echo(f"crmflow demo data: {len(report.logins)} users, processes {', '.join(report.deployed) or 'none'}")
+    for line in report.history:
+        echo(f"  {line}")
     for line in report.started:
         echo(f"  started {line}")
     for line in report.kept:

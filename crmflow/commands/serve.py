@@ -28,6 +28,9 @@ def serve(
     demo: Annotated[
         bool, typer.Option("--demo", help="Seed demo users (password 'demo'), deploy processes/, start some work.")
     ] = False,
+    no_history: Annotated[
+        bool, typer.Option("--no-history", help="With --demo: skip the 120 simulated days that fill the dashboards.")
+    ] = False,
     no_scheduler: Annotated[
         bool, typer.Option("--no-scheduler", help="Do not fire timers or run jobs here (run crmflow worker).")
     ] = False,
@@ -56,7 +59,8 @@ def serve(
         if demo:
             from crmflow import demo_seed
 
-            demo_seed.print_report(demo_seed.seed(eng, worklist, folder), url, typer.echo)
+            seeded = demo_seed.seed(eng, worklist, folder, history=not no_history, echo=typer.echo)
+            demo_seed.print_report(seeded, url, typer.echo)
         scheduler = None if no_scheduler else Scheduler(eng, poll_interval=poll, senders=configured_senders(eng))
         web = create_app(eng, worklist, scheduler=scheduler)
         where = eng.db.url.split("@")[-1]
