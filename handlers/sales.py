@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from engine.services import BpmnError, ServiceContext
 
 from . import lifecycle as lc
+from .activities import new_activity
 from .errors import DomainError
 from .models import (
     Account,
@@ -748,4 +749,53 @@ def check_invoice_overdue(ctx: ServiceContext, invoice_id: int) -> dict[str, Any
     overdue = is_overdue(invoice, today)
     view = invoice_view(invoice)
     view.update(overdue=overdue, days_overdue=(today - invoice.due_date).days if overdue else 0)
+    return view
+
+
+def _billing_recipient(session: Session, invoice: Invoice) -> tuple[str, str]:
+    """The invoice's contact, else its account: who is asked to pay."""
+    contact = session.get(Contact, invoice.contact_id) if invoice.contact_id else None
+    if contact is not None and contact.email:
+        return contact.email, contact.full_name
+    account = session.get(Account, invoice.account_id) if invoice.account_id else None
+    if account is not None and account.email:
+        return account.email, account.name
+    raise DomainError(f"invoice {invoice.number} has no contact or account email to send a reminder to")
+
+
+@operation("sales/send_payment_reminder")
+def send_payment_reminder(ctx: ServiceContext, invoice_id: int) -> dict[str, Any]:
+    """Email the customer a reminder for an overdue invoice (through the outbox), count it on
+    the invoice and log the email on the opportunity (or the account)."""
+    invoice = fetch(ctx.session, Invoice, invoice_id)
+    today = ctx.now.date()
+    if not is_overdue(invoice, today):
+        raise DomainError(
+            f"invoice {invoice.number} is not overdue (state {invoice.state}/{invoice.status}, "
+            f"balance {money(invoice.balance)}, due {invoice.due_date.isoformat()}); no reminder sent"
+        )
+    to, name = _billing_recipient(ctx.session, invoice)
+    days = (today - invoice.due_date).days
+    subject = f"Payment reminder: invoice {invoice.number}"
+    body = (
+        f"Hello {name},\n\nour invoice {invoice.number} of {money(invoice.total_amount)} was due on "
+        f"{invoice.due_date.isoformat()} ({days} day(s) ago); {money(invoice.balance)} is still open.\n"
+        "Please pay at your earliest convenience, or reply if something is wrong with it.\n\n"
+        "Thank you,\nAccounts Receivable\n"
+    )
+    key = ctx.send("email", {"to": to, "subject": subject, "body": body})
+    invoice.reminders_sent = (invoice.reminders_sent or 0) + 1
+    invoice.last_reminder_at = ctx.now
+    regarding: tuple[str | None, int | None] = (
+        ("opportunity", invoice.opportunity_id) if invoice.opportunity_id
+        else ("account", invoice.account_id) if invoice.account_id else (None, None)
+    )
+    activity = new_activity(ctx, "email", subject, regarding[0], regarding[1], body, "outgoing",
+                            details={"to": to, "outbox_key": key, "invoice_id": invoice.id})
+    lc.ACTIVITY.move(activity, "Completed", "Sent", ctx.now)
+    activity.completed_at = ctx.now
+    ctx.session.flush()
+    view = invoice_view(invoice)
+    view.update(reminders_sent=invoice.reminders_sent, days_overdue=days, to=to, outbox_key=key,
+                activity_id=activity.id)
     return view

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 import handlers
 from engine import HandlerRegistry
-from engine.models import DefinitionFile, Instance, OutboxMessage, ProcessVersion
+from engine.models import OutboxMessage
 from handlers import lifecycle as lc
 from handlers import marketing as m
 from handlers import sales as s
@@ -29,22 +29,6 @@ from handlers.models import (
 from handlers.templates import TemplateProblem
 
 EU_25_35 = {"member_type": "contact", "age_min": 25, "age_max": 35, "region": "EU"}
-
-
-@pytest.fixture
-def wf_instance(crm) -> int:  # noqa: ANN001
-    """The process instance the test contexts claim to run in (outbox rows point at it)."""
-    with crm.session() as ses:
-        file = DefinitionFile(name="t.bpmn", kind="bpmn", content_hash="0" * 64, content=b"", deployed_at=crm.now)
-        ses.add(file)
-        ses.flush()
-        version = ProcessVersion(process_id="t", name="t", version=1, content_hash="0" * 64, file_id=file.id,
-                                 spec_json="{}", serializer_version="1", message_starts=[], deployed_at=crm.now)
-        ses.add(version)
-        ses.flush()
-        ses.add(Instance(id=1, process_id="t", version_id=version.id, status="waiting", state="",
-                         serializer_version="1", created_at=crm.now, updated_at=crm.now))
-        return 1
 
 
 def add_contact(crm, last: str, *, first: str | None = None, born: date | None = None, region: str | None = "EU",

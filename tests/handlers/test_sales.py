@@ -565,3 +565,32 @@ def test_rounding_is_half_up_not_bankers(crm, cat) -> None:  # noqa: ANN001
         "0.06",
         "1.18",
     )
+
+
+def test_payment_reminder_emails_the_contact_counts_and_logs_it(crm, cat, wf_instance) -> None:  # noqa: ANN001
+    from engine.models import OutboxMessage
+    from handlers.models import Activity
+
+    invoice = crm.call(s.create_invoice, order_id=fulfilled_order(crm, cat)["order_id"], payment_terms_days=10)
+    iid = invoice["invoice_id"]
+    crm.advance(days=10)
+    with pytest.raises(DomainError, match="is not overdue"):
+        crm.call(s.send_payment_reminder, invoice_id=iid)
+    crm.advance(days=4)
+    first = crm.call(s.send_payment_reminder, task_id="remind-1", invoice_id=iid)
+    assert (first["reminders_sent"], first["days_overdue"], first["to"]) == (1, 4, "ada@example.com")
+    assert crm.call(s.send_payment_reminder, task_id="remind-1", invoice_id=iid) == first, "a retry sends nothing new"
+    crm.advance(days=7)
+    second = crm.call(s.send_payment_reminder, task_id="remind-2", invoice_id=iid)
+    assert second["reminders_sent"] == 2 and second["days_overdue"] == 11
+    stored = get(crm, Invoice, iid)
+    assert (stored.reminders_sent, stored.last_reminder_at) == (2, crm.now)
+    with crm.session() as ses:
+        mails = list(ses.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
+        assert [m.payload["subject"] for m in mails] == [f"Payment reminder: invoice {invoice['number']}"] * 2
+        assert "60.00 is still open" not in mails[0].payload["body"] and "still open" in mails[0].payload["body"]
+        logged = list(ses.scalars(select(Activity).where(Activity.subject.like("Payment reminder%"))))
+        assert [(a.regarding_type, a.state) for a in logged] == [("opportunity", "Completed")] * 2
+    crm.call(s.record_payment, invoice_id=iid, amount=stored.total_amount)
+    with pytest.raises(DomainError, match="is not overdue"):
+        crm.call(s.send_payment_reminder, invoice_id=iid)

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 import handlers
-from engine.models import DefinitionFile, Instance, OutboxMessage, ProcessVersion
+from engine.models import OutboxMessage
 from engine.services import BpmnError, HandlerRegistry
 from handlers import catalog
 from handlers import lifecycle as lc
@@ -700,41 +700,6 @@ def test_close_resolved_case_is_a_noop_when_reopened_or_resolved_again(crm, cust
 
 
 # -- survey ----------------------------------------------------------------------------
-@pytest.fixture
-def wf_instance(crm) -> int:  # noqa: ANN001
-    """The process instance the test contexts claim to run in (outbox rows point at it)."""
-    with crm.session() as ses:
-        file = DefinitionFile(name="t.bpmn", kind="bpmn", content_hash="0" * 64, content=b"", deployed_at=crm.now)
-        ses.add(file)
-        ses.flush()
-        version = ProcessVersion(
-            process_id="t",
-            name="t",
-            version=1,
-            content_hash="0" * 64,
-            file_id=file.id,
-            spec_json="{}",
-            serializer_version="1",
-            message_starts=[],
-            deployed_at=crm.now,
-        )
-        ses.add(version)
-        ses.flush()
-        instance = Instance(
-            id=1,
-            process_id="t",
-            version_id=version.id,
-            status="waiting",
-            state="",
-            serializer_version="1",
-            created_at=crm.now,
-            updated_at=crm.now,
-        )
-        ses.add(instance)
-        ses.flush()
-        return instance.id
-
-
 def test_survey_queues_exactly_one_email_and_logs_it(crm, customer, wf_instance) -> None:  # noqa: ANN001
     case = new_case(crm)
     with pytest.raises(IllegalTransition, match="case CAS-00001 is Active; only a Resolved case can be surveyed"):
