@@ -166,8 +166,12 @@ def qualify_lead(
     estimated_close_date: str | None = None,
     price_list_id: int | None = None,
     owner: str | None = None,
+    probability: int | None = None,
 ) -> dict[str, Any]:
     """Qualify: account (if the lead names a company) and/or contact, plus an opportunity.
+
+    `estimated_value`, `estimated_close_date` and `probability` (0–100 %) are the rep's
+    forecast: the pipeline and forecast reports weight the value by the probability.
 
     An existing contact with the lead's email is reused rather than duplicated. The
     opportunity keeps the lead's source campaign, so won revenue counts for the campaign.
@@ -215,6 +219,7 @@ def qualify_lead(
         if estimated_value is None
         else to_decimal(estimated_value, "estimated_value", minimum=ZERO),
         estimated_close_date=None if estimated_close_date is None else _parse_date(estimated_close_date, "close date"),
+        probability=_probability(probability),
         owner=owner_name,
     )
     lc.OPPORTUNITY.start(opportunity, ctx.now)
@@ -237,6 +242,47 @@ def qualify_lead(
 
 
 OWNER_LENGTH = 150
+
+
+def _probability(value: Any) -> int | None:
+    """A win probability in whole percent, 0–100, or None when the rep gave none."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+        raise DomainError(f"win probability must be a whole percentage from 0 to 100, not {value!r}")
+    try:
+        number = Decimal(str(value).strip())
+    except ArithmeticError:
+        raise DomainError(f"win probability must be a whole percentage from 0 to 100, not {value!r}") from None
+    if number != number.to_integral_value() or not 0 <= number <= 100:
+        raise DomainError(f"win probability must be a whole percentage from 0 to 100, not {value!r}")
+    return int(number)
+
+
+@operation("sales/update_forecast")
+def update_forecast(
+    ctx: ServiceContext,
+    opportunity_id: int,
+    probability: int | None = None,
+    estimated_value: str | None = None,
+    estimated_close_date: str | None = None,
+) -> dict[str, Any]:
+    """The rep's forecast on an open opportunity: what is given replaces what was there."""
+    opp = fetch(ctx.session, Opportunity, opportunity_id)
+    lc.OPPORTUNITY.require(opp, ["Open"], "re-forecast")
+    if probability is not None:
+        opp.probability = _probability(probability)
+    if estimated_value is not None:
+        opp.estimated_value = to_decimal(estimated_value, "estimated_value", minimum=ZERO)
+    if estimated_close_date is not None:
+        opp.estimated_close_date = _parse_date(estimated_close_date, "close date")
+    ctx.session.flush()
+    return {
+        "opportunity_id": opp.id,
+        "probability": opp.probability,
+        "estimated_value": money(opp.estimated_value) if opp.estimated_value is not None else None,
+        "estimated_close_date": opp.estimated_close_date.isoformat() if opp.estimated_close_date else None,
+    }
 
 
 def _owner(value: Any) -> str | None:

@@ -594,3 +594,23 @@ def test_payment_reminder_emails_the_contact_counts_and_logs_it(crm, cat, wf_ins
     crm.call(s.record_payment, invoice_id=iid, amount=stored.total_amount)
     with pytest.raises(DomainError, match="is not overdue"):
         crm.call(s.send_payment_reminder, invoice_id=iid)
+
+
+def test_forecast_probability_on_qualify_and_update(crm, cat) -> None:  # noqa: ANN001
+    lead = crm.call(s.capture_lead, email="grace@example.com", last_name="Hopper", company_name="Navy")
+    opp = crm.call(s.qualify_lead, lead_id=lead["lead_id"], estimated_value="12000",
+                   estimated_close_date="2026-03-31", probability=30)
+    stored = get(crm, Opportunity, opp["opportunity_id"])
+    assert (stored.probability, stored.estimated_value, stored.estimated_close_date) == (
+        30, Decimal("12000.00"), date(2026, 3, 31))
+    updated = crm.call(s.update_forecast, opportunity_id=opp["opportunity_id"], probability="60",
+                       estimated_close_date="2026-02-27")
+    assert updated == {"opportunity_id": opp["opportunity_id"], "probability": 60, "estimated_value": "12000.00",
+                       "estimated_close_date": "2026-02-27"}
+    for bad in (101, -1, 12.5, "most likely", True):
+        with pytest.raises(DomainError, match="whole percentage from 0 to 100"):
+            crm.call(s.update_forecast, opportunity_id=opp["opportunity_id"], probability=bad)
+    assert get(crm, Opportunity, opp["opportunity_id"]).probability == 60
+    crm.call(s.close_opportunity, opportunity_id=opp["opportunity_id"], won=False, status_reason="Canceled")
+    with pytest.raises(DomainError, match="re-forecast"):
+        crm.call(s.update_forecast, opportunity_id=opp["opportunity_id"], probability=10)
