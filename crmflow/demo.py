@@ -1,6 +1,7 @@
 """`crmflow demo`: the lead-to-invoice story, told through the engine facade on a manual clock.
 
-A web inquiry becomes a lead, is scored and qualified; the opportunity is worked while a
+A web inquiry becomes a lead, is placed in its sales territory (the queue that qualifies
+it), scored and qualified; the opportunity is worked while a
 follow-up reminder fires; a 15% quote needs a sales manager's approval; the customer accepts;
 the order is fulfilled and invoiced; a partial payment arrives, the overdue reminder fires,
 the rest is paid. Every agent's choice is a facade call (`start`, `complete_task`,
@@ -269,9 +270,10 @@ class Story(Narration):
         return tasks[-1] if tasks else None
 
     def queue_of(self, task: Any) -> str:
+        """The task's own queue (a territory's sales queue, say), else its lane's."""
         if task is None:
             return "?"
-        return self.queues.get(task.lane or "", task.lane or "?")
+        return task.queue or self.queues.get(task.lane or "", task.lane or "?")
 
     # -- the end --------------------------------------------------------------------------
     def final_states(self) -> None:
@@ -313,6 +315,8 @@ def choice_of(delta: dict[str, Any]) -> str:
 
 def summarize(delta: dict[str, Any]) -> str:
     """One short phrase for what a service or rule task produced."""
+    if "sales_queue" in delta:
+        return f"territory {delta.get('territory')}, sales queue {delta['sales_queue']}"
     if "lead_score" in delta:
         return f"score {delta['lead_score']}, rating {delta.get('lead_rating')}"
     if isinstance(delta.get("payment"), dict):
@@ -328,6 +332,8 @@ def summarize(delta: dict[str, Any]) -> str:
 
 
 def describe_record(view: dict[str, Any]) -> str:
+    if "territory_id" in view:
+        return f"lead #{view['lead_id']} in territory {view['territory']}, queue {view['queue']}"
     if "activity_id" in view:
         return f"{view['activity_type']} activity #{view['activity_id']} {view['state']}"
     if "invoice_id" in view:

@@ -1,16 +1,19 @@
 """The case-resolution chapter of `crmflow demo`, told through the engine facade on a manual clock.
 
 A customer emails about a problem; the case is opened, checked against her entitlement,
-triaged by the DMN table (priority, queue, SLA targets) and put under SLA, with knowledge
-articles suggested. Nobody answers in time, so the first-response warning fires and the
-supervisor steps in; the agent answers and puts the case on hold (the SLA clock stops)
-until the customer replies a day later; the case is resolved and surveyed, reopened by a
-second reply, resolved again, and closed when a week passes without another reply.
+triaged by the DMN table (priority, queue, SLA targets counted in the support team's working
+hours) and put under SLA, with knowledge articles suggested, and routed to a free agent of
+the team (the work task is assigned to her). Nobody answers in time, so the first-response
+warning fires and the supervisor steps in; the agent answers and puts the case on hold (the
+SLA clock stops) until the customer replies a day later; the case is resolved and surveyed
+(the agent is freed), reopened by a second reply, resolved again, and closed when a week
+passes without another reply.
 
 Every choice is a facade call (`start`, `complete_task`, `correlate`, `fire_due_timers`)
 and time passes by advancing the clock. `tell()` is the chapter, to be called by the main
 demo with its engine and clock after the lead-to-invoice story; `run()` tells it alone.
-Reference data (a customer, her entitlement, knowledge articles) is seeded once and reused.
+Reference data (a customer, her entitlement, knowledge articles, the "support" calendar and
+the service teams) is seeded once and reused.
 """
 
 from __future__ import annotations
@@ -56,6 +59,14 @@ REQUEST = {
     "description": "Since yesterday's update Outlook does not sync contacts any more.",
 }
 SHOWN_TYPES = {"ServiceTask", "BusinessRuleTask", "UserTask", "EndEvent", "IntermediateCatchEvent"}
+#: the support team's working hours: SLA targets count only these (Mon–Fri, UTC)
+CALENDAR = "support"
+WORKING_DAY = [["08:00", "18:00"]]
+#: one resource group per queue of the triage table; the agents who work them
+TEAMS = ("Technical Support", "Customer Care", "Paid Support")
+AGENTS = [  # name, login, capacity, skills, groups
+    ("Sue", "sue", 5, ["en", "es"], TEAMS),
+]
 
 
 def run(db_url: str | None = None, echo: Echo = print, processes: Path | None = None) -> int:
@@ -81,14 +92,33 @@ def tell(eng: Engine, clock: ManualClock, echo: Echo = print, processes: Path | 
 
 
 # -- reference data -----------------------------------------------------------------------
+def seed_service_teams(session: Session, now: datetime) -> None:
+    """The "support" calendar, a resource group per triage queue and their agents (missing ones only)."""
+    from handlers.calendars import save_calendar
+    from handlers.models import BusinessCalendar, Resource, ResourceGroup
+    from handlers.resources import add_group, add_resource
+
+    if session.scalars(select(BusinessCalendar).where(BusinessCalendar.name == CALENDAR)).first() is None:
+        weekdays = ("mon", "tue", "wed", "thu", "fri")
+        save_calendar(session, CALENDAR, "UTC", dict.fromkeys(weekdays, WORKING_DAY), now=now)
+    for team in TEAMS:
+        if session.scalars(select(ResourceGroup).where(ResourceGroup.name == team)).first() is None:
+            add_group(session, team, now)
+    for name, login, capacity, skills, groups in AGENTS:
+        if session.scalars(select(Resource).where(Resource.name == name)).first() is None:
+            add_resource(session, name, now, capacity=capacity, user_name=login, skills=skills, groups=groups)
+
+
 def seed(eng: Engine, now: datetime) -> bool:
-    """A customer with an entitlement in force and published articles; True when created now."""
+    """A customer with an entitlement in force, published articles, the support calendar and
+    teams; True when created now."""
     from handlers import catalog
     from handlers import lifecycle as lc
     from handlers.models import Entitlement, KnowledgeArticle
 
     today = now.date()
     with eng.db.write() as session:
+        seed_service_teams(session, now)
         existing = session.scalars(select(Entitlement).where(Entitlement.name == ENTITLEMENT)).first()
         if existing is not None:
             if existing.end_date < today:  # an old demo database: keep the customer covered
@@ -134,7 +164,9 @@ class CaseStory(Narration):
         self.echo("crmflow demo: a customer case under SLA")
         created = seed(self.eng, self.clock.now())
         self.echo(f"reference data: Fabrikam Inc, contact {CUSTOMER_EMAIL}, entitlement {ENTITLEMENT!r}, "
-                  f"{len(ARTICLES)} knowledge articles" + (" (seeded now)" if created else " (reused)"))
+                  f"{len(ARTICLES)} knowledge articles, calendar {CALENDAR!r} (Mon-Fri "
+                  f"{WORKING_DAY[0][0]}-{WORKING_DAY[0][1]} UTC), teams {', '.join(TEAMS)}"
+                  + (" (seeded now)" if created else " (reused)"))
         if deploy:
             for v in self.eng.deploy([self.processes]).versions:
                 if v.process_id == PROCESS_ID:
@@ -161,21 +193,26 @@ class CaseStory(Narration):
         inst = self.eng.start(PROCESS_ID, {"request": REQUEST}, business_key=self.key, user="email-to-case")
         self.instance_id = inst.id
         self.narrate()
-        sla = self.variables()["sla"]
-        self.say("Engine", f"SLA: first response by {short(sla['first_response_by'])}, "
-                           f"resolve by {short(sla['resolve_by'])}")
-        articles = self.variables()["suggestions"]["articles"]
+        data = self.variables()
+        sla = data["sla"]
+        self.say("Engine", f"SLA ({data['sla_calendar']} working hours): first response by "
+                           f"{short(sla['first_response_by'])}, resolve by {short(sla['resolve_by'])}")
+        articles = data["suggestions"]["articles"]
         self.say("Engine", "suggested articles: " + ("; ".join(f"{a['number']} {a['title']}" for a in articles)
                                                      or "none"))
-        # nobody picks the case up in time: the first-response warning fires
-        self.pass_time(timedelta(hours=1, minutes=30), fire=True)
+        routing = data.get("routing")
+        self.say("Engine", f"routed to {routing['resource']} ({routing['assignee']}) of {routing['group']}"
+                 if routing else "nobody free in the team: the case waits in the queue unassigned")
+        # nobody answers in time: the first-response warning fires (in working hours)
+        warning = datetime.fromisoformat(sla["kpis"]["first_response"]["warning_at"])
+        self.pass_time(max(warning - self.clock.now(), timedelta(0)), fire=True)
         self.pass_time(timedelta(minutes=10))
         self.complete("supervise_case", "sam", {"supervisor_action": "coach agent",
                                                 "supervisor_note": "Answer Ines now, then look at the sync logs"})
 
     def chapter_hold(self) -> None:
         self.pass_time(timedelta(minutes=10))
-        self.complete("work_case", "ann", {"first_response_given": True, "outcome": "hold",
+        self.complete("work_case", self.agent(), {"first_response_given": True, "outcome": "hold",
                                            "hold_reason": "Waiting for the customer's log files"})
         self.say("Service Agent", "case on hold: the SLA clock stops until the customer replies")
         self.pass_time(timedelta(days=1), fire=True)
@@ -184,7 +221,7 @@ class CaseStory(Narration):
 
     def chapter_resolve_and_reopen(self) -> None:
         self.pass_time(timedelta(hours=2), fire=True)
-        self.complete("work_case", "ann", {
+        self.complete("work_case", self.agent(), {
             "first_response_given": False, "outcome": "resolve", "resolution_type": "Problem Solved",
             "resolution_summary": "Reset the add-in token (KB-101)", "time_spent_minutes": 45,
         })
@@ -192,7 +229,7 @@ class CaseStory(Narration):
         self.send({"text": "It works on my PC but not on my laptop"})
         self.say("Engine", "the reply on a resolved case reopens it")
         self.pass_time(timedelta(hours=1), fire=True)
-        self.complete("work_case", "ann", {
+        self.complete("work_case", self.agent(), {
             "first_response_given": False, "outcome": "resolve", "resolution_type": "Problem Solved",
             "resolution_summary": "Same fix on the laptop", "time_spent_minutes": 15,
         })
@@ -201,6 +238,10 @@ class CaseStory(Narration):
         self.echo(f"instance {inst.id} ({inst.business_key}) is {inst.status}")
 
     # -- facade calls beyond the shared ones (crmflow.narration) ------------------------------
+    def agent(self) -> str:
+        """Who works the case: the agent it was routed to, else one from the queue."""
+        return self.open_task("work_case").assignee or AGENTS[0][1]
+
     def send(self, payload: dict[str, Any]) -> None:
         self.correlate("case_reply", self.key, payload, f"message case_reply {json.dumps(payload)}")
 
@@ -211,9 +252,10 @@ class CaseStory(Narration):
             tasks = [t for t in self.eng.list_tasks(state="all", instance_id=self.instance_id)
                      if t.element_id == entry.element_id]
             task = tasks[-1] if tasks else None
-            queue = self.queues.get(task.lane or "", task.lane) if task else "?"
+            queue = (task.queue or self.queues.get(task.lane or "", task.lane)) if task else "?"
             due = f", due {task.due_at:%a %H:%M}, priority {task.priority}" if task and task.due_at else ""
-            return f"task {name!r} waits in queue {queue}{due}"
+            who = f", assigned to {task.assignee}" if task and task.assignee else ""
+            return f"task {name!r} waits in queue {queue}{who}{due}"
         if entry.event == "timer_fired":
             return f"timer {name!r} fired"
         if entry.event == "error_thrown":
@@ -267,7 +309,8 @@ def summarize(delta: dict[str, Any]) -> str:
     """One short phrase for what a service, rule or catch event produced."""
     if "priority" in delta and "queue" in delta:
         return (f"{delta['priority']} priority, queue {delta['queue']}, first response within "
-                f"{delta.get('first_response_hours')} h, resolve within {delta.get('resolve_hours')} h")
+                f"{delta.get('first_response_hours')} h, resolve within {delta.get('resolve_hours')} h"
+                + (f" of {delta['sla_calendar']!r} working time" if delta.get("sla_calendar") else ""))
     for value in delta.values():
         if isinstance(value, dict):
             return describe_record(value)
@@ -275,6 +318,10 @@ def summarize(delta: dict[str, Any]) -> str:
 
 
 def describe_record(view: dict[str, Any]) -> str:
+    if "assignee" in view and "resource" in view:
+        return f"{view['resource']} ({view['assignee']}) of {view['group']} has it, {view['open_items']} open item(s)"
+    if "released" in view:
+        return f"agent freed ({view['released']} assignment(s) closed)"
     if "kpis" in view:
         kpis = ", ".join(f"{name} {kpi['status']}" for name, kpi in view["kpis"].items())
         text = f"case {view['number']} {view['state']}/{view['status']}" + (f"; SLA {kpis}" if kpis else "")
@@ -303,7 +350,16 @@ def describe_record(view: dict[str, Any]) -> str:
 def case_lines(session: Session, case_id: int, instance_id: int) -> list[str]:
     """The case and everything about it, one line per record."""
     from engine.models import OutboxMessage
-    from handlers.models import Activity, Case, CaseArticle, CaseResolution, KnowledgeArticle, SlaKpiInstance
+    from handlers.models import (
+        Activity,
+        Case,
+        CaseArticle,
+        CaseResolution,
+        KnowledgeArticle,
+        Resource,
+        ResourceAssignment,
+        SlaKpiInstance,
+    )
 
     case = session.get(Case, case_id)
     closed = f", closed {case.closed_at:%a %d %b %H:%M}" if case.closed_at else ""
@@ -324,6 +380,15 @@ def case_lines(session: Session, case_id: int, instance_id: int) -> list[str]:
     for a in session.scalars(select(Activity).where(Activity.regarding_type == "case", Activity.regarding_id == case_id)
                              .order_by(Activity.id)):
         lines.append(f"activity #{a.id} {a.activity_type}: {a.subject!r}, {a.state} ({a.status})")
+    held = session.execute(select(Resource.name, Resource.user_name, ResourceAssignment.assigned_at,
+                                  ResourceAssignment.released_at)
+                           .join(Resource, Resource.id == ResourceAssignment.resource_id)
+                           .where(ResourceAssignment.regarding_type == "case",
+                                  ResourceAssignment.regarding_id == case_id)
+                           .order_by(ResourceAssignment.id))
+    for name, login, assigned, released in held:
+        until = f", freed {released:%a %d %b %H:%M}" if released else ", still working it"
+        lines.append(f"agent {name} ({login}): assigned {assigned:%a %d %b %H:%M}{until}")
     for msg in session.scalars(select(OutboxMessage).where(OutboxMessage.instance_id == instance_id)
                                .order_by(OutboxMessage.id)):
         lines.append(f"outbox {msg.channel} to {msg.payload.get('to')}: {msg.payload.get('subject')!r} ({msg.state})")

@@ -645,7 +645,7 @@ def test_each_converted_lead_starts_one_process_that_starts_with_campaign_lead(
 
 def test_a_converted_lead_continues_in_lead_to_invoice(run: Run, seeded: Seeded) -> None:
     run.engine().deploy([PROCESSES / "lead_to_invoice.bpmn", PROCESSES / "lead_scoring.dmn",
-                         PROCESSES / "discount_approval.dmn"])
+                         PROCESSES / "discount_approval.dmn", PROCESSES / "territories.dmn"])
     run.start()
     run.plan(seeded.static_list)
     run.approve()

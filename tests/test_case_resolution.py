@@ -8,8 +8,14 @@ Schema before it is submitted, as the worklists do. The on-hold path reloads the
 at every wait, as a restarted worker would.
 
 SLA arithmetic used below (warning fraction 0.75): an entitled Problem by email is High,
-first response within 2 h, resolve within 16 h. Opened Mon 2026-01-05 09:00 →
-first-response warning 10:30, failure 11:00; resolve-by warning 21:00, failure Tue 01:00.
+first response within 2 h, resolve within 16 h, counted in the working hours of the "support"
+calendar (Mon–Fri 09:00–17:00 UTC). Opened Mon 2026-01-05 09:00 → first-response warning
+10:30, failure 11:00; resolve-by warning Tue 13:00, failure Tue 17:00. Time on hold or
+resolved pushes a KPI's times by that long (wall-clock).
+
+Work is routed to a free agent of the resource group named like the triaged queue
+("Technical Support": ann, then bob; "Customer Care": cid; "Paid Support": dan); the work
+task is assigned to that agent, and the agent is freed when the case is resolved or canceled.
 """
 
 from __future__ import annotations
@@ -43,12 +49,26 @@ SPIFF = "{http://spiffworkflow.org/bpmn/schema/1.0/core}"
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)  # the clock fixture's start: the case opens then
 FR_WARN, FR_FAIL = T0 + timedelta(hours=1, minutes=30), T0 + timedelta(hours=2)
-RS_WARN, RS_FAIL = T0 + timedelta(hours=12), T0 + timedelta(hours=16)
+RS_WARN, RS_FAIL = datetime(2026, 1, 6, 13, 0, tzinfo=UTC), datetime(2026, 1, 6, 17, 0, tzinfo=UTC)
+WORK_DAY = (9, 17)  # the "support" calendar: Mon–Fri, these hours, UTC
+TO_WORK = ["merge_work", "refresh_sla", "route_case", "merge_routed"]
+HUMAN_TASKS = {"offer_paid_support", "work_case", "supervise_case", "review_breach"}
 SECOND = timedelta(seconds=1)
 PROBLEM = {"title": "Cannot reset my password", "origin": "Email", "customer_email": "ada@example.com",
            "case_type": "Problem", "description": "The password reset link says the token expired."}
 RESOLVE = {"first_response_given": True, "outcome": "resolve", "resolution_type": "Problem Solved",
            "resolution_summary": "Sent a fresh reset link", "time_spent_minutes": 20}
+
+
+def working(start: datetime, hours: float) -> datetime:
+    """`start` plus `hours` of the support calendar's working time, minute by minute (independent
+    of the handlers' arithmetic)."""
+    left, at = round(hours * 60), start
+    while left:
+        if at.weekday() < 5 and WORK_DAY[0] <= at.hour < WORK_DAY[1]:
+            left -= 1
+        at += timedelta(minutes=1)
+    return at
 
 
 @dataclass
@@ -67,6 +87,7 @@ class Records:
     resolutions: list[tuple[str, str]]
     articles: list[tuple[str, int]]
     remaining_terms: Decimal | None
+    assignments: list[tuple[str, str, bool]]  # agent, group, still held
 
 
 class Story:
@@ -116,7 +137,9 @@ class Story:
 
     def advance(self, delta: timedelta) -> list[str]:
         self.clock.advance(delta)
-        return [f.element_id for f in self.engine().fire_due_timers() if f.instance_id == self.iid]
+        fired = self.engine().fire_due_timers()
+        # the diagram's timers; a person's task may have due / follow-up reminders of its own
+        return [f.element_id for f in fired if f.instance_id == self.iid and f.element_id not in HUMAN_TASKS]
 
     def advance_to(self, when: datetime) -> list[str]:
         return self.advance(when - self.clock.now())
@@ -132,7 +155,8 @@ class Story:
         return [h.element_id for h in self.engine().history(self.iid) if h.event == "completed"]
 
     def timers(self, state: str = "pending") -> list[tuple[str, datetime, str]]:
-        rows = [t for t in self.engine().list_timers(state=state) if t.instance_id == self.iid]
+        rows = [t for t in self.engine().list_timers(state=state) if t.instance_id == self.iid
+                and not t.kind.startswith("task_")]  # the diagram's timers, not a task's due / follow-up dates
         return sorted((t.element_id, t.due_at, t.state) for t in rows)
 
     def incidents(self) -> list[str]:
@@ -154,6 +178,9 @@ class Story:
             CaseResolution,
             Entitlement,
             KnowledgeArticle,
+            Resource,
+            ResourceAssignment,
+            ResourceGroup,
             SlaKpiInstance,
         )
 
@@ -169,6 +196,12 @@ class Story:
                               .join(CaseArticle, CaseArticle.article_id == KnowledgeArticle.id)
                               .where(CaseArticle.case_id == case_id).order_by(CaseArticle.rank))
             ent = s.get(Entitlement, case.entitlement_id) if case.entitlement_id else None
+            held = s.execute(select(Resource.user_name, ResourceGroup.name, ResourceAssignment.released_at)
+                             .join(Resource, Resource.id == ResourceAssignment.resource_id)
+                             .join(ResourceGroup, ResourceGroup.id == ResourceAssignment.group_id)
+                             .where(ResourceAssignment.regarding_type == "case",
+                                    ResourceAssignment.regarding_id == case_id)
+                             .order_by(ResourceAssignment.id))
             return Records(
                 case=(case.state, case.status, case.priority, case.queue),
                 first_response_by=case.first_response_by,
@@ -182,15 +215,20 @@ class Story:
                 resolutions=[(r.resolution_type, r.subject) for r in res],
                 articles=[(number, rank) for number, rank in links],
                 remaining_terms=ent.remaining_terms if ent else None,
+                assignments=[(user, group, released is None) for user, group, released in held],
             )
 
 
-def seed(db_url: str, clock: ManualClock, terms: str | None = "5") -> None:
+def seed(db_url: str, clock: ManualClock, terms: str | None = "5", capacity: int = 2) -> None:
     """Ada (ada@example.com) at Analytical Ltd, an entitlement of `terms` cases (None: none at
-    all), and three knowledge articles, two of them about passwords."""
+    all), three knowledge articles, two of them about passwords, the "support" calendar and
+    the agents: ann (English and German, `capacity` cases at once) and bob (English, one case)
+    in Technical Support, cid in Customer Care, dan in Paid Support."""
     from handlers import catalog
     from handlers import lifecycle as lc
+    from handlers.calendars import save_calendar
     from handlers.models import Entitlement, KnowledgeArticle
+    from handlers.resources import add_group, add_resource
 
     eng = build_engine(db_url, clock)
     try:
@@ -199,6 +237,15 @@ def seed(db_url: str, clock: ManualClock, terms: str | None = "5") -> None:
             now = clock.now()
             account = catalog.add_account(session, now, "Analytical Ltd")
             catalog.add_contact(session, now, "Lovelace", "Ada", email="ada@example.com", account_id=account.id)
+            day = [[f"{WORK_DAY[0]:02d}:00", f"{WORK_DAY[1]:02d}:00"]]
+            save_calendar(session, "support", "UTC", dict.fromkeys(("mon", "tue", "wed", "thu", "fri"), day), now=now)
+            for group in ("Technical Support", "Customer Care", "Paid Support"):
+                add_group(session, group, now)
+            add_resource(session, "Ann", now, capacity=capacity, user_name="ann", skills=["en", "de"],
+                         groups=["Technical Support"])
+            add_resource(session, "Bob", now, capacity=1, user_name="bob", skills=["en"], groups=["Technical Support"])
+            add_resource(session, "Cid", now, user_name="cid", skills=["en"], groups=["Customer Care"])
+            add_resource(session, "Dan", now, user_name="dan", skills=["en"], groups=["Paid Support"])
             if terms is not None:
                 ent = Entitlement(name="Gold support", account_id=account.id, allocation_type="cases",
                                   decrease_on="creation", total_terms=Decimal(terms), remaining_terms=Decimal(terms),
@@ -264,6 +311,7 @@ def test_diagram_deploys_passes_validate_and_draws_every_element(db_url: str, cl
     assert boundaries == {
         "no_entitlement": ("check_entitlement", "true"), "entitlement_exhausted": ("check_entitlement", "true"),
         "sla_warning": ("work_case", "false"), "sla_failure": ("work_case", "false"),
+        "no_resource": ("route_case", "true"),
     }
     lanes = lane_map(root)
     assert lanes["work_case"] == "Service Agent"
@@ -341,16 +389,18 @@ def test_triage_sets_priority_queue_sla_targets_and_the_agent_task(
     assert story.incidents() == []
     rec = story.records()
     assert rec.case == ("Active", "In Progress", priority, queue)
-    assert (rec.first_response_by, rec.resolve_by) == (T0 + timedelta(hours=first_hours),
-                                                       T0 + timedelta(hours=resolve_hours))
+    # working hours only: 48 h of a 9–17 team are six working days, Monday 17:00 a week later
+    assert (rec.first_response_by, rec.resolve_by) == (working(T0, first_hours), working(T0, resolve_hours))
     (task,) = inst.open_tasks
-    assert (task.element_id, task.lane, task.candidate_groups, task.form) == (
-        "work_case", "Service Agent", ["service_agents"], "forms/case_work.json")
+    assert (task.element_id, task.lane, task.queue, task.candidate_groups, task.form) == (
+        "work_case", "Service Agent", "service", ["service_agents"], "forms/case_work.json")
+    assert task.assignee == {"Technical Support": "ann", "Customer Care": "cid"}[queue]
     assert (task.priority, task.due_at, task.follow_up_at) == (task_priority, rec.resolve_by, rec.first_response_by)
     assert story.timers() == [
         ("sla_failure", rec.resolve_by, "pending"),
-        ("sla_warning", T0 + timedelta(hours=first_hours) * 0.75, "pending"),
+        ("sla_warning", working(T0, first_hours * 0.75), "pending"),
     ]
+    assert rec.assignments == [(task.assignee, queue, True)]
 
 
 # -- paths --------------------------------------------------------------------------------
@@ -358,7 +408,9 @@ def test_resolved_within_sla_with_survey_and_kb_suggestions(story: Story) -> Non
     inst = story.start()
     assert inst.status == "waiting" and story.open_tasks() == ["work_case"]
     assert story.path() == ["start", "open_case", "check_entitlement", "merge_entitled", "triage_rules",
-                            "triage_case", "start_sla", "suggest_articles", "merge_work", "refresh_sla"]
+                            "triage_case", "start_sla", "suggest_articles", *TO_WORK]
+    assert story.task("work_case").assignee == "ann" and story.records().assignments == [
+        ("ann", "Technical Support", True)]
     # knowledge articles: the published password articles, best first, linked to the case
     suggestions = inst.data["suggestions"]["articles"]
     assert [a["number"] for a in suggestions] == ["KA-1", "KA-3"]
@@ -388,7 +440,9 @@ def test_resolved_within_sla_with_survey_and_kb_suggestions(story: Story) -> Non
     assert story.outbox() == [("ada@example.com", "How did we do? Your case CAS-00001")]
     path = story.path()
     assert path[path.index("work_case"):] == ["work_case", "gw_first_response", "record_first_response",
-                                              "merge_responded", "gw_outcome", "resolve_case", "send_survey"]
+                                              "merge_responded", "gw_outcome", "resolve_case", "release_resolved",
+                                              "send_survey"]
+    assert rec.assignments == [("ann", "Technical Support", False)], "the resolved case frees its agent"
     assert story.incidents() == []
 
 
@@ -446,12 +500,16 @@ def test_reply_within_seven_days_reopens_the_case_then_it_closes(story: Story) -
     assert ("wait_after_resolution", first_resolution + timedelta(days=7), "cancelled") in story.timers("cancelled")
     path = story.path()
     assert path[path.index("reply_after_resolution"):] == [
-        "reply_after_resolution", "reopen_case", "merge_work", "refresh_sla", "sla_warning", "check_warning",
+        "reply_after_resolution", "reopen_case", *TO_WORK, "sla_warning", "check_warning",
         "gw_escalate", "end_no_escalation"]
     assert story.open_tasks() == ["work_case"]
+    # the reopened case is routed again: both agents are free, and least-busy prefers bob, who
+    # has waited longest for work (never assigned yet)
+    assert story.task("work_case").assignee == "bob"
+    assert story.records().assignments == [("ann", "Technical Support", False), ("bob", "Technical Support", True)]
 
     story.advance(timedelta(hours=2))
-    story.complete("work_case", "ann", **{**RESOLVE, "resolution_summary": "Cleared the browser cache"})
+    story.complete("work_case", "bob", **{**RESOLVE, "resolution_summary": "Cleared the browser cache"})
     second_resolution = reopened_at + timedelta(hours=2)
     assert story.timers() == [("wait_after_resolution", second_resolution + timedelta(days=7), "pending")]
     assert story.advance(timedelta(days=7)) == ["wait_after_resolution"]
@@ -532,7 +590,8 @@ def test_resolve_by_breach_marks_noncompliant_and_notifies_the_supervisor(story:
     assert after_work[:7] == ["work_case", "gw_first_response", "record_first_response", "merge_responded",
                               "gw_outcome", "request_details", "merge_work"]
     # both past-due boundary timers fire again (branches interleave); neither tells anyone
-    assert sorted(after_work[8:]) == sorted(["sla_warning", "check_warning", "gw_escalate", "end_no_escalation",
+    assert after_work[7:10] == ["refresh_sla", "route_case", "merge_routed"]
+    assert sorted(after_work[10:]) == sorted(["sla_warning", "check_warning", "gw_escalate", "end_no_escalation",
                                              "sla_failure", "check_breach", "gw_breach", "end_breach_known"])
     assert story.open_tasks() == ["work_case"]
     story.advance(timedelta(minutes=30))
@@ -602,19 +661,20 @@ def test_on_hold_pauses_the_sla_clock_across_restarts(restarting_story: Story) -
     assert rec.kpis["first_response"][:2] == ("Closed", "Succeeded")
     assert rec.kpis["resolve"] == ("Active", "Paused", RS_WARN, RS_FAIL, 0)
 
-    # 20 hours on hold: past the original resolve-by (Tue 01:00), yet nothing fires or breaches
-    assert story.advance(timedelta(hours=20)) == []
+    # 32 hours on hold: past the original resolve-by (Tue 17:00), yet nothing fires or breaches
+    assert story.advance(timedelta(hours=32)) == []
     story.reply(text="Here are the logs")
-    paused = timedelta(hours=20)
+    paused = timedelta(hours=32)
     rec = story.records()
     assert rec.case[:2] == ("Active", "In Progress")
-    assert rec.kpis["resolve"] == ("Active", "In Progress", RS_WARN + paused, RS_FAIL + paused, 72000)
-    assert rec.resolve_by == RS_FAIL + paused == datetime(2026, 1, 6, 21, 0, tzinfo=UTC)
-    assert story.timers() == [("sla_failure", datetime(2026, 1, 6, 21, 0, tzinfo=UTC), "pending")]
+    assert rec.kpis["resolve"] == ("Active", "In Progress", RS_WARN + paused, RS_FAIL + paused, 32 * 3600)
+    assert rec.resolve_by == RS_FAIL + paused == datetime(2026, 1, 8, 1, 0, tzinfo=UTC)
+    assert story.timers() == [("sla_failure", datetime(2026, 1, 8, 1, 0, tzinfo=UTC), "pending")]
     assert story.task("work_case").due_at == RS_FAIL + paused
     path = story.path()
-    assert path[path.index("pause_sla"):path.index("refresh_sla", path.index("pause_sla")) + 1] == [
-        "pause_sla", "wait_reply_on_hold", "resume_sla", "merge_work", "refresh_sla"]
+    assert path[path.index("pause_sla"):path.index("merge_routed", path.index("pause_sla")) + 1] == [
+        "pause_sla", "wait_reply_on_hold", "resume_sla", *TO_WORK]
+    assert story.records().assignments == [("ann", "Technical Support", True)], "on hold, the agent keeps it"
 
     # resolved 1 s before the pushed failure time: within SLA thanks to the pause
     assert story.advance_to(RS_FAIL + paused - SECOND) == []
@@ -651,12 +711,14 @@ def test_case_canceled_from_the_work_form(story: Story) -> None:
     story.start()
     inst = story.complete("work_case", "ann", first_response_given=False, outcome="cancel")
     assert inst.status == "completed" and story.timers() == []
-    assert story.path()[-5:] == ["gw_first_response", "merge_responded", "gw_outcome", "cancel_case", "end_canceled"]
+    assert story.path()[-6:] == ["gw_first_response", "merge_responded", "gw_outcome", "cancel_case",
+                                 "release_canceled", "end_canceled"]
     rec = story.records()
     assert rec.case[:2] == ("Canceled", "Canceled")
     assert {k: v[:2] for k, v in rec.kpis.items()} == {"first_response": ("Closed", "Canceled"),
                                                        "resolve": ("Closed", "Canceled")}
     assert story.outbox() == []
+    assert rec.assignments == [("ann", "Technical Support", False)], "the canceled case frees its agent"
 
 
 # -- entitlement ----------------------------------------------------------------------------
@@ -679,13 +741,15 @@ def test_no_entitlement_offers_paid_support_and_goes_on_as_paid(db_url: str, clo
         rec = story.records()
         opened = T0  # the targets count from the case's creation, not from the agent's answer
         assert rec.case == ("Active", "In Progress", "Low", "Paid Support")
-        assert (rec.first_response_by, rec.resolve_by) == (opened + timedelta(hours=8), opened + timedelta(hours=72))
+        assert (rec.first_response_by, rec.resolve_by) == (working(opened, 8), working(opened, 72))
+        assert rec.first_response_by == datetime(2026, 1, 5, 17, 0, tzinfo=UTC)  # one working day
+        assert story.task("work_case").assignee == "dan"
         assert rec.remaining_terms is None
         assert rec.activities[-1] == ("service_activity", "Completed", "Completed", "Paid support accepted: CAS-00001")
         path = story.path()
         assert path[path.index("offer_paid_support"):] == [
             "offer_paid_support", "gw_paid_support", "log_paid_support", "merge_entitled", "triage_rules",
-            "triage_case", "start_sla", "suggest_articles", "merge_work", "refresh_sla"]
+            "triage_case", "start_sla", "suggest_articles", *TO_WORK]
     finally:
         story.close()
 
@@ -714,7 +778,9 @@ def test_case_demo_tells_the_story(db_url: str) -> None:
     demo_case.run(db_url, echo=lines.append)
     text = "\n".join(lines)
     for expected in (
-        "case CAS-", "Technical Support", "timer 'First response nearly due' fired", "Supervise case",
+        "case CAS-", "Technical Support", "'support' working time", "routed to Sue (sue) of Technical Support",
+        "waits in queue service, assigned to sue", "Free the agent", "timer 'First response nearly due' fired",
+        "Supervise case",
         "on hold", "Customer · message case_reply", "Resolve case", "How did we do?", "reopen",
         "timer 'Reply within 7 days?' fired", "end: Case closed",
     ):
@@ -723,4 +789,79 @@ def test_case_demo_tells_the_story(db_url: str) -> None:
     assert "Resolved (Problem Solved), closed" in final and "resolve: Closed (Succeeded)" in final
     # a day on hold plus the 2 days it sat resolved before the reopen: 72 h off the resolve-by clock
     assert "SLA KPI resolve: Closed (Succeeded)" in final and "paused 72 h" in final
+    assert "agent Sue (sue): assigned" in final and "still working it" not in final
     assert "INCIDENT" not in text
+
+
+# -- business hours and routing to agents ------------------------------------------------------
+def test_a_friday_afternoon_request_is_due_its_first_response_on_monday(db_url: str, clock: ManualClock) -> None:
+    clock.set(datetime(2026, 1, 9, 16, 0, tzinfo=UTC))  # Friday 16:00, one working hour left
+    seed(db_url, clock)
+    story = Story(db_url, clock)
+    try:
+        story.start(case_type="Request", title="Please add a user")  # Normal: 4 h first response, 48 h resolve
+        rec = story.records()
+        monday_noon = datetime(2026, 1, 12, 12, 0, tzinfo=UTC)
+        assert rec.first_response_by == monday_noon == working(clock.now(), 4)
+        assert rec.kpis["first_response"][2:4] == (datetime(2026, 1, 12, 11, 0, tzinfo=UTC), monday_noon)
+        assert rec.resolve_by == working(clock.now(), 48) == datetime(2026, 1, 19, 16, 0, tzinfo=UTC)
+        assert story.task("work_case").follow_up_at == monday_noon and story.task("work_case").assignee == "cid"
+        # the weekend passes without a warning: it is due Monday 11:00, three working hours in
+        assert story.advance_to(datetime(2026, 1, 12, 10, 59, tzinfo=UTC)) == []
+        assert story.advance(timedelta(minutes=1)) == ["sla_warning"]
+        assert story.open_tasks() == ["supervise_case", "work_case"]
+    finally:
+        story.close()
+
+
+def test_cases_go_to_the_least_busy_agent_with_the_skill_and_free_them_again(db_url: str, clock: ManualClock) -> None:
+    seed(db_url, clock)
+    stories = [Story(db_url, clock) for _ in range(3)]
+    try:
+        stories[0].start("CASE-1")
+        stories[1].start("CASE-2")
+        stories[2].start("CASE-3", language="de", title="Passwort vergessen")  # only ann speaks German
+        assert [s.task("work_case").assignee for s in stories] == ["ann", "bob", "ann"]
+        assert stories[2].records().assignments == [("ann", "Technical Support", True)]
+
+        stories[0].complete("work_case", "ann", **RESOLVE)
+        assert stories[0].records().assignments == [("ann", "Technical Support", False)]
+        with pytest.raises(Exception, match="picked by bob"):  # the task is bob's
+            stories[1].complete("work_case", "ann", **RESOLVE)
+        stories[1].complete("work_case", "bob", first_response_given=False, outcome="cancel")
+        assert stories[1].records().assignments == [("bob", "Technical Support", False)]
+    finally:
+        for s in stories:
+            s.close()
+
+
+def test_with_every_agent_busy_the_case_waits_unassigned_and_is_routed_when_it_comes_back(
+    db_url: str, clock: ManualClock,
+) -> None:
+    seed(db_url, clock, capacity=1)  # Technical Support: ann and bob, one case each
+    first, second, third = (Story(db_url, clock) for _ in range(3))
+    try:
+        first.start("CASE-1")
+        second.start("CASE-2")
+        third.start("CASE-3")
+        assert [s.task("work_case").assignee for s in (first, second)] == ["ann", "bob"]
+        waiting = third.task("work_case")
+        assert (waiting.assignee, waiting.queue, waiting.candidate_groups) == (None, "service", ["service_agents"])
+        # the routing raised no_resource: its boundary event took the case to the queue unassigned
+        assert third.path()[-4:] == ["refresh_sla", "no_resource", "log_no_resource", "merge_routed"]
+        assert [h.event for h in third.engine().history(third.iid)].count("error_thrown") == 1
+        assert third.instance().data["routing"] is None and third.incidents() == []
+        rec = third.records()
+        assert rec.assignments == []
+        assert rec.activities[-1] == ("service_activity", "Completed", "Completed",
+                                      "No free agent in Technical Support for CAS-00003: it waits in the queue")
+
+        first.complete("work_case", "ann", **RESOLVE)  # ann is free again
+        # anyone of the queue may work the waiting case; asking for details routes it on the way back
+        third.complete("work_case", "cid", first_response_given=True, outcome="more_info", info_request="Logs?")
+        assert third.task("work_case").assignee == "ann"
+        assert third.records().assignments == [("ann", "Technical Support", True)]
+        assert third.path()[-2:] == ["route_case", "merge_routed"]
+    finally:
+        for s in (first, second, third):
+            s.close()

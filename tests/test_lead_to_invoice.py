@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PROCESSES = ROOT / "processes"
 FORMS = PROCESSES / "forms"
 DIAGRAM = PROCESSES / "lead_to_invoice.bpmn"
-FILES = [DIAGRAM, PROCESSES / "lead_scoring.dmn", PROCESSES / "discount_approval.dmn"]
+FILES = [DIAGRAM, PROCESSES / "lead_scoring.dmn", PROCESSES / "discount_approval.dmn", PROCESSES / "territories.dmn"]
 BPMN = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"
 SPIFF = "{http://spiffworkflow.org/bpmn/schema/1.0/core}"
 ISSUE_LANES = {"Sales", "Sales Manager", "Marketing", "Marketing Manager", "Service Agent", "Service Supervisor",
@@ -102,7 +102,9 @@ class Story:
 
     def advance(self, delta: timedelta) -> list[Any]:
         self.clock.advance(delta)
-        return [f for f in self.engine().fire_due_timers() if f.instance_id == self.iid]
+        # the diagram's timers; a person's task may have due / follow-up reminders of its own
+        people = {"qualify_task", "work_opportunity", "approve_discount"}
+        return [f for f in self.engine().fire_due_timers() if f.instance_id == self.iid and f.element_id not in people]
 
     # -- reading --------------------------------------------------------------------------
     def instance(self) -> Any:
@@ -306,7 +308,63 @@ def test_lead_scoring_sets_score_rating_and_qualify_task_urgency(
     assert story.records().lead == ("Open", "New", score, rating)
     (task,) = inst.open_tasks
     assert (task.element_id, task.lane, task.candidate_groups) == ("qualify_task", "Sales", ["sales"])
+    assert task.queue == "Inside Sales"  # no country or region given: the territory table's default
     assert (task.priority, task.due_at, task.form) == (priority, clock.now() + due_in, "forms/qualify_lead.json")
+
+
+# -- territories --------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("where", "territory", "queue"),
+    [
+        ({"country": "de"}, "DACH", "Sales DACH"),
+        ({"country": "US", "region": "EMEA"}, "North America", "Sales North America"),  # the country wins
+        ({"country": "JP", "region": "APAC"}, "Asia Pacific", "Sales APAC"),
+        ({"region": "Nordics"}, "Unassigned", "Inside Sales"),
+    ],
+)
+def test_a_new_lead_lands_in_its_territorys_sales_queue(
+    story: Story, where: dict[str, str], territory: str, queue: str,
+) -> None:
+    from handlers.models import Lead, Territory, TerritoryAssignment
+
+    inst = story.start(**where)
+    path = story.path()
+    assert path[path.index("gw_duplicate"):path.index("record_score") + 1] == [
+        "gw_duplicate", "find_territory", "assign_territory", "score_lead", "record_score"]
+    (task,) = inst.open_tasks
+    assert (task.element_id, task.queue, task.candidate_groups) == ("qualify_task", queue, ["sales"])
+    lanes = json.loads((PROCESSES / "lanes.json").read_text())
+    assert {"sales"} <= set(next(s["groups"] for s in lanes.values() if s["queue"] == queue)), "sales works it"
+    with story.engine().db.read() as s:
+        lead = s.scalars(select(Lead).where(Lead.email_normalized == story.email)).one()
+        rows = s.execute(select(Territory.name, Territory.sales_queue, TerritoryAssignment.queue,
+                                TerritoryAssignment.country, TerritoryAssignment.replaced_at)
+                         .join(Territory, Territory.id == TerritoryAssignment.territory_id)
+                         .where(TerritoryAssignment.lead_id == lead.id)).all()
+    country = where.get("country")
+    assert rows == [(territory, queue, queue, country.upper() if country else None, None)]
+
+
+def test_a_repeat_inquiry_keeps_the_open_leads_territory(story: Story) -> None:
+    story.start(key="L2I-1", country="FR")
+    second = story.start(key="L2I-2", country="DE")
+    history = [h.element_id for h in story.engine().history(second.id) if h.event == "completed"]
+    assert "find_territory" not in history and history[-1] == "end_duplicate"
+    from handlers.models import TerritoryAssignment
+
+    with story.engine().db.read() as s:
+        assert s.scalars(select(TerritoryAssignment.queue)).all() == ["Sales Western Europe"]
+
+
+def test_every_sales_queue_of_the_territory_table_is_worked_by_sales() -> None:
+    dmn = etree.parse(str(PROCESSES / "territories.dmn")).getroot()
+    ns = {"d": "https://www.omg.org/spec/DMN/20191111/MODEL/"}
+    decided = {json.loads(rule.findall("d:outputEntry", ns)[1].findtext("d:text", namespaces=ns))
+               for rule in dmn.iterfind(".//d:rule", ns)}
+    assert len(decided) == 8
+    queues = {spec["queue"]: spec for spec in json.loads((PROCESSES / "lanes.json").read_text()).values()}
+    for queue in decided:
+        assert queues[queue]["groups"] == ["sales"] and queues[queue]["supervisors"] == ["sales_managers"], queue
 
 
 # -- paths --------------------------------------------------------------------------------
@@ -540,6 +598,9 @@ def test_demo_tells_the_story_twice_on_one_database(db_url: str) -> None:
     text = "\n".join(first)
     assert "business key LEAD-1: the campaign handed this lead to sales" in text and "(seeded now)" in text
     for expected in (
+        "Find territory → territory Unassigned, sales queue Inside Sales",
+        "Assign territory → lead #1 in territory Unassigned, queue Inside Sales",
+        "task 'Qualify lead' waits in queue Inside Sales",
         "Qualify lead completed by ann (qualify)",
         "timer 'Every 3 days' fired",
         "'Work opportunity' is still open",

@@ -46,7 +46,7 @@ L2I_HEAD = f"""
 process: lead_to_invoice
 business_key: L2I-9
 deploy: [{ROOT}/processes/lead_to_invoice.bpmn, {ROOT}/processes/lead_scoring.dmn,
-         {ROOT}/processes/discount_approval.dmn]
+         {ROOT}/processes/discount_approval.dmn, {ROOT}/processes/territories.dmn]
 seed:
   - price_list: {{name: Standard, as: std}}
   - product: {{number: CRM-PRO, name: Licence, price: "480.00"}}
@@ -76,6 +76,16 @@ def test_shipped_lead_to_invoice_scenarios_name_every_path_of_the_issue(shipped:
                   "rejected twice", "revised twice", "without revision", "validity runs out", "follow-up",
                   "repeat inquiry"):
         assert any(words in n for n in names), words
+
+
+def test_shipped_scenarios_name_the_calendar_resource_and_territory_paths(shipped: Report) -> None:
+    names = {r.scenario.process: set() for r in shipped.results}
+    for r in shipped.results:
+        names[r.scenario.process].add(r.scenario.name)
+    for process, words in (("case_resolution", ("Friday-afternoon", "nobody free")),
+                           ("lead_to_invoice", ("DACH", "North America", "inside sales (the default"))):
+        for word in words:
+            assert any(word in n for n in names[process]), (process, word)
 
 
 def _flow_nodes(diagram: Path) -> tuple[set[str], dict[str, str]]:
@@ -112,7 +122,7 @@ def test_a_failing_step_reports_number_yaml_expected_and_found(tmp_path: Path) -
     path = write(tmp_path, "wrong_queue.yaml", L2I_HEAD + """
 name: manager approval lands in the wrong queue
 steps:
-  - expect_task: {element: qualify_task, queue: sales}
+  - expect_task: {element: qualify_task, queue: Inside Sales}
   - complete: {element: qualify_task, user: ann, data: {decision: qualify, price_list_id: "${std.id}"}}
   - complete:
       element: work_opportunity
@@ -146,7 +156,7 @@ steps:
     ("steps", "number", "expected", "found"),
     [
         ("- expect_open_tasks: [work_opportunity]", 1,
-         "open tasks: work_opportunity", "open tasks: qualify_task ('Qualify lead') [queue sales, lane Sales]"),
+         "open tasks: work_opportunity", "open tasks: qualify_task ('Qualify lead') [queue Inside Sales, lane Sales]"),
         ("- expect_status: completed", 1, "status completed", "status waiting"),
         ("- expect_path: [record_score, capture_lead]", 1,
          "completed in this order: record_score → capture_lead",
@@ -157,7 +167,7 @@ steps:
         ("- expect_records: [{model: Quote}]", 1, "a Quote", "0 match; no Quote records at all"),
         ("- expect_records: [{model: Lead, count: 2}]", 1, "2 Lead", "1 match; Lead #1: id 1"),
         ("- expect_timers: [{element: followup_timer, due_in: P3D}]", 1,
-         "pending timers: followup_timer due_in P3D", "pending timers: (none)"),
+         "pending timers: followup_timer due_in P3D", "pending timers: qualify_task due_in PT4H"),
         ("- expect_task: {element: qualify_task, due_in: PT5H, priority: 2}", 1,
          "task qualify_task with priority 2, due_in PT5H", "task qualify_task has priority 1, due_in PT4H"),
         ("- expect_variables: {lead_score: 80, lead_rating: Cold, lead.score: 80}", 1,
@@ -188,16 +198,17 @@ def test_passing_expectations_of_every_kind(tmp_path: Path) -> None:
 name: every kind passes
 steps:
   - expect_open_tasks: [Qualify lead]         # by name works too
-  - expect_task: {name: Qualify lead, queue: sales, lane: Sales, assignee: null, priority: 1, due_in: PT4H}
+  - expect_task: {name: Qualify lead, queue: Inside Sales, lane: Sales, assignee: null, priority: 1, due_in: PT4H}
   - expect_variables: {lead_score: 80, lead_rating: Hot, lead.state: Open, inquiry.budget: 60000}
   - expect_records: [{model: Lead, where: {email_normalized: maria@northwind.example}, count: 1},
                      {model: Product, where: {number: CRM-PRO}, state: Active}]
-  - expect_timers: []
+  - expect_timers: [{element: qualify_task, due_in: PT4H}]      # the task's due-date reminder
   - expect_messages: []
   - expect_incidents: []
   - expect_status: waiting
   - complete: {name: Qualify lead, user: ann, data: {decision: qualify, price_list_id: "${std.id}"}}
-  - expect_timers: [{element: followup_timer, due_at: 2026-01-08T09:00:00Z}]
+  - expect_timers: [{element: followup_timer, due_at: 2026-01-08T09:00:00Z},
+                    {element: work_opportunity, due_at: 2026-01-08T09:00:00Z}]
   - advance: {to: 2026-01-08T09:00:00Z}
   - expect_path: [qualify_task, log_followup]
   - expect_records: [{model: Activity, where: {regarding_id: "${vars.opportunity.opportunity_id}"}, count: 1}]

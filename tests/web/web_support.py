@@ -53,7 +53,8 @@ def csrf_of(html: str) -> str:
 
 ROOT = Path(__file__).resolve().parents[2]
 PROCESSES = ROOT / "processes"
-L2I_FILES = [PROCESSES / "lead_to_invoice.bpmn", PROCESSES / "lead_scoring.dmn", PROCESSES / "discount_approval.dmn"]
+L2I_FILES = [PROCESSES / "lead_to_invoice.bpmn", PROCESSES / "lead_scoring.dmn", PROCESSES / "discount_approval.dmn",
+             PROCESSES / "territories.dmn"]
 CRM_USERS = {"ann": ["sales"], "bob": ["sales"], "mia": ["sales_managers"], "sam": ["service_agents"]}
 
 
