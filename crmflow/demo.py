@@ -334,6 +334,9 @@ def summarize(delta: dict[str, Any]) -> str:
 def describe_record(view: dict[str, Any]) -> str:
     if "territory_id" in view:
         return f"lead #{view['lead_id']} in territory {view['territory']}, queue {view['queue']}"
+    if "reminders_sent" in view:
+        return (f"payment reminder #{view['reminders_sent']} for invoice {view['number']} emailed to {view['to']}, "
+                f"{view['balance']} open, {view['days_overdue']} day(s) overdue")
     if "activity_id" in view:
         return f"{view['activity_type']} activity #{view['activity_id']} {view['state']}"
     if "invoice_id" in view:

@@ -10,9 +10,9 @@ and breaches, auto-close, response windows), so records carry the times they wou
 had. Whatever a story has not done by now stays open, as real work would: leads to
 qualify, opportunities being worked, quotes out, invoices unpaid, cases in queues.
 
-What the processes cannot say yet is written as reference data, clearly apart: customers,
-entitlements and marketing lists before the story, sales quotas after it, and each
-opportunity's win probability (no form asks for it; a rep keeps it up to date in the CRM).
+What the processes do not capture is written as reference data, clearly apart: customers,
+entitlements and marketing lists before the story, and sales quotas after it. Win
+probabilities come from the reps' forms (Qualify lead, then Work opportunity as the quote goes out).
 
 It is deterministic (`random.Random(SEED)`, times relative to the end) and runs once per
 database: the business keys start with `HIST-`, and a database that has one is left alone.
@@ -572,9 +572,9 @@ class History:
         self.complete(task, plan.rep, {
             "decision": "qualify", "price_list_id": self.reference.price_list_id, "estimated_value": plan.value,
             "estimated_close_date": close.date().isoformat(),
+            "probability": {"Hot": 40, "Warm": 25}.get(self.rating_of(plan.email), 10),
         })
         opportunity = self.opportunity_of(plan.email)
-        self.forecast(opportunity, {"Hot": 40, "Warm": 25}.get(self.rating_of(plan.email), 10))
         if plan.fate == "stall_work":
             return  # still being worked: the follow-up reminder fires every few days
         yield work_hours_after(self.now() + timedelta(days=work_days), rng.uniform(0, 6))
@@ -588,8 +588,7 @@ class History:
             return
         valid = {"expire": 14, "stall_quote": 90}.get(plan.fate, 30)
         self.complete(task, plan.rep, {"outcome": "quote", "quote_lines": plan.lines, "discount_percent": plan.discount,
-                                       "tax_rate": 20, "quote_valid_days": valid})
-        self.forecast(opportunity, 60)
+                                       "tax_rate": 20, "quote_valid_days": valid, "probability": 60})
         if self.task(instance_id, "approve_discount") is not None:
             yield work_hours_after(self.now(), rng.uniform(1, 12))
             task = self.expect(instance_id, "approve_discount", key)
@@ -610,7 +609,6 @@ class History:
             self.eng.correlate("quote_rejected", key=key, data={"revise": True, "discount_percent": 8})
             yield self.now() + timedelta(days=rng.uniform(2, 5))
         self.eng.correlate("quote_accepted", key=key, data={"accepted_by": plan.inquiry["last_name"]})
-        self.forecast(opportunity, 100)
         yield from self.pay(key, plan, opportunity, rng)
 
     def pay(self, key: str, plan: LeadPlan, opportunity: int | None, rng: random.Random) -> Story:
@@ -655,18 +653,6 @@ class History:
             invoice = session.scalars(select(Invoice).where(Invoice.opportunity_id == opportunity)
                                       .order_by(Invoice.id.desc())).first()
             return invoice.balance if invoice is not None else Decimal("0")
-
-    def forecast(self, opportunity: int | None, probability: int) -> None:
-        """The rep's win probability on the opportunity: no form of the processes asks for it
-        (yet), so it is kept as a rep would in the CRM, on the record."""
-        from handlers.models import Opportunity
-
-        if opportunity is None:
-            return
-        with self.eng.db.write() as session:
-            opp = session.get(Opportunity, opportunity)
-            if opp is not None and opp.state == "Open":
-                opp.probability = probability
 
     # -- marketing --------------------------------------------------------------------------
     def campaign_story(self, plan: CampaignPlan) -> Story:

@@ -483,14 +483,18 @@ def build_quote(
     tax_rate: str = "0",
     name: str | None = None,
     valid_days: int = 30,
+    probability: int | None = None,
 ) -> dict[str, Any]:
     """A Draft quote for an open opportunity, priced from the price list.
 
     `lines` items: `{"product_id"|"product_number", "quantity", "discount_percent"?}`;
-    a line without its own discount gets the quote's `discount_percent`.
+    a line without its own discount gets the quote's `discount_percent`. `probability`,
+    when given, is the rep's new win probability now that a quote goes out.
     """
     opp = fetch(ctx.session, Opportunity, opportunity_id)
     lc.OPPORTUNITY.require(opp, ["Open"], "quoted")
+    if probability is not None:
+        opp.probability = _probability(probability)
     list_id = price_list_id if price_list_id is not None else opp.price_list_id
     if list_id is None:
         raise DomainError(f"opportunity {opp.id} has no price list; pass price_list_id")
