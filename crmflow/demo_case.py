@@ -368,7 +368,7 @@ def case_lines(session: Session, case_id: int, instance_id: int) -> list[str]:
     for kpi in session.scalars(select(SlaKpiInstance).where(SlaKpiInstance.case_id == case_id)
                                .order_by(SlaKpiInstance.kpi)):
         lines.append(f"SLA KPI {kpi.kpi}: {kpi.state} ({kpi.status}), failure time {kpi.failure_at:%a %d %b %H:%M}, "
-                     f"paused {kpi.paused_seconds // 3600} h")
+                     f"paused {kpi.paused_seconds // 3600} {'working ' if kpi.calendar else ''}h")
     for res in session.scalars(select(CaseResolution).where(CaseResolution.case_id == case_id)
                                .order_by(CaseResolution.id)):
         lines.append(f"resolution {res.resolution_type}: {res.subject!r} at {res.resolved_at:%a %d %b %H:%M}")

@@ -7,7 +7,11 @@ plain parameters, working through `ctx.session`, returning a small JSON-able dic
 
 SLA clock: a KPI's failure time is its target (case creation + the triaged hours), its
 warning time is `warning_fraction` of the way there; time the case spends On Hold (or
-Resolved, before a reopen) pushes both times by that long.
+Resolved, before a reopen) pushes both times by that long. A KPI started with a business
+calendar runs on that calendar's clock throughout: its targets count working time, and a
+hold pushes its times by the working time that passed while it was held (so the working
+time left is kept and the new failure time falls in working hours); `paused_seconds`
+counts those pushes in working seconds. Without a calendar everything is wall-clock time.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from engine.services import BpmnError, ServiceContext
 
 from . import lifecycle as lc
 from .activities import new_activity
-from .calendars import add_business_time, business_time_between, load_calendar
+from .calendars import WorkCalendar, add_business_time, business_time_between, load_calendar
 from .errors import DomainError
 from .models import Account, Activity, Contact, Product
 from .models.service import (
@@ -88,6 +92,7 @@ def kpi_view(kpi: SlaKpiInstance) -> dict[str, Any]:
         "status": kpi.status,
         "warning_at": _iso(kpi.warning_at),
         "failure_at": _iso(kpi.failure_at),
+        "calendar": kpi.calendar,
     }
 
 
@@ -301,25 +306,56 @@ def _hours(value: Any, field: str) -> timedelta:
     return timedelta(seconds=float(hours * 3600))
 
 
-def _fraction(kpi: SlaKpiInstance, start: datetime) -> float:
-    """The warning fraction a KPI was started with (from its own times, pauses taken out)."""
+# -- the KPI's clock: wall-clock time, or the working time of its business calendar ----------
+def _clock(session: Session, kpi: SlaKpiInstance) -> WorkCalendar | None:
+    """The calendar the KPI's clock runs on (None: wall-clock time)."""
+    return load_calendar(session, kpi.calendar) if kpi.calendar else None
+
+
+def _elapsed(cal: WorkCalendar | None, since: datetime, until: datetime) -> timedelta:
+    """Time on the clock from `since` to `until`: working time on a calendar, else elapsed time."""
+    return business_time_between(cal, since, until) if cal is not None else until - since
+
+
+def _later(cal: WorkCalendar | None, at: datetime, by: timedelta) -> datetime:
+    """`at` plus `by` on the clock (the earliest instant that much working time later)."""
+    return add_business_time(cal, at, by) if cal is not None else at + by
+
+
+def _push(kpi: SlaKpiInstance, cal: WorkCalendar | None, since: datetime, until: datetime) -> None:
+    """Push the KPI's times by the clock time from `since` to `until` (a hold, or time resolved).
+
+    On a calendar this keeps the working time that was left at `since`: the working time
+    from `until` to the new failure time is what there was from `since` to the old one.
+    """
+    pushed = _elapsed(cal, since, until)
+    kpi.warning_at = _later(cal, kpi.warning_at, pushed)
+    kpi.failure_at = _later(cal, kpi.failure_at, pushed)
+    kpi.paused_seconds += int(pushed.total_seconds())
+
+
+def _fraction(kpi: SlaKpiInstance, start: datetime, cal: WorkCalendar | None) -> float:
+    """The warning fraction a KPI was started with (from its own times on its clock, pauses taken out)."""
     paused = timedelta(seconds=kpi.paused_seconds)
-    total = (kpi.failure_at - paused - start).total_seconds()
-    return (kpi.warning_at - paused - start).total_seconds() / total if total > 0 else DEFAULT_WARNING_FRACTION
+    total = (_elapsed(cal, start, kpi.failure_at) - paused).total_seconds()
+    warning = (_elapsed(cal, start, kpi.warning_at) - paused).total_seconds()
+    return warning / total if total > 0 else DEFAULT_WARNING_FRACTION
 
 
 def _set_times(
-    kpi: SlaKpiInstance, start: datetime, target: datetime, fraction: float, calendar: Any = None
+    kpi: SlaKpiInstance, start: datetime, target: datetime, fraction: float, calendar: WorkCalendar | None = None
 ) -> None:
     """Failure at the target, warning at `fraction` of the way there — of working time when
-    the SLA runs on a business-hours calendar, so a warning never falls on a weekend."""
+    the SLA runs on a business-hours calendar, so a warning never falls on a weekend — both
+    pushed by the pauses so far; the KPI remembers the calendar for later pushes."""
     paused = timedelta(seconds=kpi.paused_seconds)
-    kpi.failure_at = target + paused
+    kpi.calendar = calendar.name if calendar is not None else None
+    kpi.failure_at = _later(calendar, target, paused)
     if calendar is None:
         kpi.warning_at = start + (target - start) * fraction + paused
     else:
         working = business_time_between(calendar, start, target)
-        kpi.warning_at = add_business_time(calendar, start, working * fraction) + paused
+        kpi.warning_at = add_business_time(calendar, start, working * fraction + paused)
 
 
 @operation("service/triage")
@@ -335,7 +371,8 @@ def triage(
     """Record the triage decision and the SLA targets it implies (from the case's creation).
 
     With a business-hours `calendar` (by name) the targets count working time only.
-    Re-triage (an escalation) moves the targets of KPIs still on the clock.
+    Re-triage (an escalation) moves the targets of KPIs still on the clock, which then run
+    on the calendar given here (their pushes so far are kept as counted).
     """
     case = _active_case(ctx.session, case_id, "triaged")
     choose(priority, CASE_PRIORITIES, "priority")
@@ -353,7 +390,7 @@ def triage(
     for kpi in _kpis(ctx.session, case).values():
         if kpi.state == "Active":
             target = case.first_response_by if kpi.kpi == "first_response" else case.resolve_by
-            _set_times(kpi, start, target, _fraction(kpi, start), cal)
+            _set_times(kpi, start, target, _fraction(kpi, start, _clock(ctx.session, kpi)), cal)
             _evaluate(kpi, ctx.now)
             if kpi.kpi == "first_response":
                 case.first_response_by = kpi.failure_at
@@ -380,7 +417,7 @@ def _evaluate(kpi: SlaKpiInstance, now: datetime) -> None:
         lc.SLA_KPI.move(kpi, "Active", "In Progress", now)  # targets moved later (re-triage)
 
 
-def _met(kpi: SlaKpiInstance, now: datetime) -> None:
+def _met(session: Session, kpi: SlaKpiInstance, now: datetime) -> None:
     """The KPI's goal was reached `now`: Succeeded in time, else Noncompliant.
 
     A KPI paused right now counts the ongoing pause as if it had been resumed.
@@ -389,8 +426,10 @@ def _met(kpi: SlaKpiInstance, now: datetime) -> None:
         return
     deadline = kpi.failure_at
     if kpi.status == "Paused" and kpi.paused_at is not None:
-        deadline += now - kpi.paused_at
-        kpi.paused_seconds += int((now - kpi.paused_at).total_seconds())
+        cal = _clock(session, kpi)
+        pushed = _elapsed(cal, kpi.paused_at, now)
+        deadline = _later(cal, deadline, pushed)
+        kpi.paused_seconds += int(pushed.total_seconds())
         kpi.paused_at = None
     if now <= deadline:
         lc.SLA_KPI.move(kpi, "Closed", "Succeeded", now)
@@ -408,7 +447,8 @@ def start_sla(
     """Create the first-response and resolve-by KPIs from the triaged targets.
 
     Warning time = creation + `warning_fraction` × (target − creation), in working time
-    when a business-hours `calendar` is named. Starting again returns the KPIs that exist.
+    when a business-hours `calendar` is named; the KPIs keep running on that calendar
+    (holds and reopens push them by working time). Starting again returns the KPIs that exist.
     """
     case = _active_case(ctx.session, case_id, "put under SLA")
     if isinstance(warning_fraction, bool) or not isinstance(warning_fraction, (int, float)):
@@ -422,14 +462,14 @@ def start_sla(
         view = _sla_view(ctx.session, case)
         view["started"] = False
         return view
+    cal = load_calendar(ctx.session, calendar) if calendar else None
     for name, target in (("first_response", case.first_response_by), ("resolve", case.resolve_by)):
         kpi = SlaKpiInstance(case_id=case.id, kpi=name, paused_seconds=0)
         lc.SLA_KPI.start(kpi, ctx.now)
-        _set_times(kpi, case.created_at, target, float(warning_fraction),
-                   load_calendar(ctx.session, calendar) if calendar else None)
+        _set_times(kpi, case.created_at, target, float(warning_fraction), cal)
         ctx.session.add(kpi)
         if name == "first_response" and case.first_responded_at is not None:
-            _met(kpi, case.first_responded_at)
+            _met(ctx.session, kpi, case.first_responded_at)
         elif case.on_hold_since is not None:
             lc.SLA_KPI.move(kpi, "Active", "Paused", ctx.now)
             kpi.paused_at = ctx.now
@@ -458,7 +498,11 @@ def pause_sla(ctx: ServiceContext, case_id: int) -> dict[str, Any]:
 
 @operation("service/resume_sla")
 def resume_sla(ctx: ServiceContext, case_id: int) -> dict[str, Any]:
-    """Take the case off hold (In Progress) and push each paused KPI's times by the pause."""
+    """Take the case off hold (In Progress) and push each paused KPI's times by the pause
+    (its working time, for a KPI on a business calendar).
+
+    `paused_seconds` in the answer is how long the case was on hold (wall-clock).
+    """
     case = _active_case(ctx.session, case_id, "resumed")
     if case.status != "On Hold":
         raise DomainError(f"case {case.number} is Active ({case.status}); only a case On Hold can be resumed")
@@ -468,10 +512,7 @@ def resume_sla(ctx: ServiceContext, case_id: int) -> dict[str, Any]:
     for kpi in _kpis(ctx.session, case).values():
         if kpi.state != "Active" or kpi.status != "Paused":
             continue
-        paused = ctx.now - (kpi.paused_at or ctx.now)
-        kpi.warning_at += paused
-        kpi.failure_at += paused
-        kpi.paused_seconds += int(paused.total_seconds())
+        _push(kpi, _clock(ctx.session, kpi), kpi.paused_at or ctx.now, ctx.now)
         kpi.paused_at = None
         lc.SLA_KPI.move(kpi, "Active", "In Progress", ctx.now)
         _evaluate(kpi, ctx.now)
@@ -497,7 +538,7 @@ def record_first_response(ctx: ServiceContext, case_id: int) -> dict[str, Any]:
         case.first_responded_at = ctx.now
         kpi = _kpis(ctx.session, case).get("first_response")
         if kpi is not None:
-            _met(kpi, ctx.now)
+            _met(ctx.session, kpi, ctx.now)
     ctx.session.flush()
     view = _sla_view(ctx.session, case)
     view.update(first_responded_at=_iso(case.first_responded_at), recorded=first)
@@ -668,7 +709,7 @@ def resolve_case(
     if case.first_responded_at is None:
         case.first_responded_at = ctx.now
     for kpi in _kpis(ctx.session, case).values():
-        _met(kpi, ctx.now)
+        _met(ctx.session, kpi, ctx.now)
     entitlement = _charge_resolution(ctx.session, case, time_spent_minutes, first)
     ctx.session.flush()
     view = _sla_view(ctx.session, case)
@@ -710,8 +751,8 @@ def reopen_case(ctx: ServiceContext, case_id: int) -> dict[str, Any]:
     """A reply on a resolved case: back to Active (In Progress). The resolution record stays.
 
     The resolve-by KPI goes back on the clock if it had Succeeded, its times pushed by how
-    long the case sat resolved (nobody could work on it); a breach stays a breach, and the
-    first response stays answered.
+    long the case sat resolved (nobody could work on it; on a business calendar, by the
+    working time that passed); a breach stays a breach, and the first response stays answered.
     """
     case = fetch(ctx.session, Case, case_id)
     lc.CASE.require(case, ["Resolved"], "reopened")
@@ -720,16 +761,14 @@ def reopen_case(ctx: ServiceContext, case_id: int) -> dict[str, Any]:
             f"case {case.number} was closed on {case.closed_at.isoformat()}; a reply to a closed case opens a new case"
         )
     lc.CASE.move(case, "Active", "In Progress", ctx.now)
-    resolved_for = ctx.now - case.resolved_at if case.resolved_at is not None else timedelta(0)
+    resolved_at = case.resolved_at if case.resolved_at is not None else ctx.now
     case.resolved_at = None
     case.reopened_count += 1
     kpi = _kpis(ctx.session, case).get("resolve")
     if kpi is not None and kpi.status == "Succeeded":
         KPI_REOPEN.move(kpi, "Active", "In Progress", ctx.now)
         kpi.succeeded_at = None
-        kpi.warning_at += resolved_for
-        kpi.failure_at += resolved_for
-        kpi.paused_seconds += int(resolved_for.total_seconds())
+        _push(kpi, _clock(ctx.session, kpi), resolved_at, ctx.now)
         _evaluate(kpi, ctx.now)
         case.resolve_by = kpi.failure_at
     ctx.session.flush()

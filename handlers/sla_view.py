@@ -4,6 +4,10 @@ Worklists ask by business key (they know nothing of cases). A case-resolution in
 carries its case id in its variables (`case.case_id`); the KPI on the clock with the
 earliest failure time decides the item's status: "breached" (Noncompliant), "nearing"
 (Nearing Noncompliance) or "ok" (In Progress or Paused).
+
+The due time given is the KPI's failure time as stored: for a KPI on a business calendar it
+was already counted in working time (holds push it by working time), so it falls in working
+hours; the worklist counts down to it in wall-clock time. A paused KPI has no due time.
 """
 
 from __future__ import annotations

@@ -11,7 +11,8 @@ SLA arithmetic used below (warning fraction 0.75): an entitled Problem by email 
 first response within 2 h, resolve within 16 h, counted in the working hours of the "support"
 calendar (Mon–Fri 09:00–17:00 UTC). Opened Mon 2026-01-05 09:00 → first-response warning
 10:30, failure 11:00; resolve-by warning Tue 13:00, failure Tue 17:00. Time on hold or
-resolved pushes a KPI's times by that long (wall-clock).
+resolved pushes a KPI's times by the working time that passed meanwhile (the working time
+left is kept), and `paused_seconds` counts working seconds.
 
 Work is routed to a free agent of the resource group named like the triaged queue
 ("Technical Support": ann, then bob; "Customer Care": cid; "Paid Support": dan); the work
@@ -69,6 +70,16 @@ def working(start: datetime, hours: float) -> datetime:
             left -= 1
         at += timedelta(minutes=1)
     return at
+
+
+def working_between(start: datetime, end: datetime) -> float:
+    """Hours of the support calendar's working time from `start` to `end`, minute by minute."""
+    minutes, at = 0, start
+    while at < end:
+        if at.weekday() < 5 and WORK_DAY[0] <= at.hour < WORK_DAY[1]:
+            minutes += 1
+        at += timedelta(minutes=1)
+    return minutes / 60
 
 
 @dataclass
@@ -486,17 +497,19 @@ def test_reply_within_seven_days_reopens_the_case_then_it_closes(story: Story) -
     assert story.open_tasks() == ["work_case"]
     rec = story.records()
     assert rec.case[:2] == ("Active", "In Progress") and rec.reopened_count == 1 and rec.resolved_at is None
-    # the resolve-by KPI is back on the clock, pushed by the 3 days the case sat resolved;
-    # the first response stays answered
-    pushed = timedelta(days=3)
+    # the resolve-by KPI is back on the clock, pushed by the working time of the 3 days the case
+    # sat resolved (Mon 10-17, Tue, Wed, Thu 9-10: 24 h); the first response stays answered
+    pushed = working_between(first_resolution, reopened_at)
+    assert pushed == 24
+    new_fail = working(RS_FAIL, pushed)
     assert rec.kpis == {
         "first_response": ("Closed", "Succeeded", FR_WARN, FR_FAIL, 0),
-        "resolve": ("Active", "In Progress", RS_WARN + pushed, RS_FAIL + pushed, int(pushed.total_seconds())),
+        "resolve": ("Active", "In Progress", working(RS_WARN, pushed), new_fail, round(pushed * 3600)),
     }
-    assert rec.resolve_by == RS_FAIL + pushed
+    assert rec.resolve_by == new_fail == datetime(2026, 1, 9, 17, 0, tzinfo=UTC)
     # the auto-close timer is gone; the SLA timers are back on the work task. The first-response
     # warning time is long past: it fires at once and finds nothing to escalate
-    assert story.timers() == [("sla_failure", RS_FAIL + pushed, "pending")]
+    assert story.timers() == [("sla_failure", new_fail, "pending")]
     assert ("wait_after_resolution", first_resolution + timedelta(days=7), "cancelled") in story.timers("cancelled")
     path = story.path()
     assert path[path.index("reply_after_resolution"):] == [
@@ -617,17 +630,19 @@ def test_warning_escalates_once_even_when_the_case_comes_back_from_hold_unanswer
 
     story.advance(timedelta(hours=1))
     story.reply(text="It is 4711")
-    # both KPIs pushed by the hour on hold; the pushed warning time (11:30) is already past at
-    # 11:40, so the boundary timer fires at once, finds the warning known and escalates nothing
-    hour = timedelta(hours=1)
+    # both KPIs pushed by the working hour on hold; the pushed warning time (11:30) is already past
+    # at 11:40, so the boundary timer fires at once, finds the warning known and escalates nothing.
+    # The resolve-by failure (Tue 17:00) moves one working hour on: Wednesday 10:00, not Tue 18:00
     rec = story.records()
-    assert rec.kpis["first_response"] == ("Active", "Nearing Noncompliance", FR_WARN + hour, FR_FAIL + hour, 3600)
-    assert rec.kpis["resolve"] == ("Active", "In Progress", RS_WARN + hour, RS_FAIL + hour, 3600)
-    assert rec.first_response_by == FR_FAIL + hour
+    assert rec.kpis["first_response"] == ("Active", "Nearing Noncompliance", working(FR_WARN, 1), working(FR_FAIL, 1),
+                                          3600)
+    assert rec.kpis["resolve"] == ("Active", "In Progress", working(RS_WARN, 1), working(RS_FAIL, 1), 3600)
+    assert working(RS_FAIL, 1) == datetime(2026, 1, 7, 10, 0, tzinfo=UTC)
+    assert rec.first_response_by == working(FR_FAIL, 1)
     assert story.path()[-4:] == ["sla_warning", "check_warning", "gw_escalate", "end_no_escalation"]
     assert story.open_tasks() == ["supervise_case", "work_case"]  # still the one supervisor task
     assert story.path().count("supervise_case") == 0
-    assert story.timers() == [("sla_failure", RS_FAIL + hour, "pending")]
+    assert story.timers() == [("sla_failure", working(RS_FAIL, 1), "pending")]
 
     story.advance(timedelta(minutes=15))  # 11:55, before the pushed 12:00
     story.complete("work_case", "ann", **RESOLVE)
@@ -664,20 +679,26 @@ def test_on_hold_pauses_the_sla_clock_across_restarts(restarting_story: Story) -
     # 32 hours on hold: past the original resolve-by (Tue 17:00), yet nothing fires or breaches
     assert story.advance(timedelta(hours=32)) == []
     story.reply(text="Here are the logs")
-    paused = timedelta(hours=32)
+    resumed_at = held_at + timedelta(hours=32)
+    # the times move by the working time on hold (Mon 09:30-17:00, Tue 09:00-17:00: 15.5 h), so the
+    # 15.5 working hours left at the hold are left again, from Tuesday 17:30: due Thursday 16:30
+    paused = working_between(held_at, resumed_at)
+    assert paused == 15.5
+    new_fail = working(RS_FAIL, paused)
     rec = story.records()
     assert rec.case[:2] == ("Active", "In Progress")
-    assert rec.kpis["resolve"] == ("Active", "In Progress", RS_WARN + paused, RS_FAIL + paused, 32 * 3600)
-    assert rec.resolve_by == RS_FAIL + paused == datetime(2026, 1, 8, 1, 0, tzinfo=UTC)
-    assert story.timers() == [("sla_failure", datetime(2026, 1, 8, 1, 0, tzinfo=UTC), "pending")]
-    assert story.task("work_case").due_at == RS_FAIL + paused
+    assert rec.kpis["resolve"] == ("Active", "In Progress", working(RS_WARN, paused), new_fail, round(paused * 3600))
+    assert rec.resolve_by == new_fail == datetime(2026, 1, 8, 16, 30, tzinfo=UTC)
+    assert working_between(resumed_at, new_fail) == working_between(held_at, RS_FAIL)
+    assert story.timers() == [("sla_failure", datetime(2026, 1, 8, 16, 30, tzinfo=UTC), "pending")]
+    assert story.task("work_case").due_at == new_fail
     path = story.path()
     assert path[path.index("pause_sla"):path.index("merge_routed", path.index("pause_sla")) + 1] == [
         "pause_sla", "wait_reply_on_hold", "resume_sla", *TO_WORK]
     assert story.records().assignments == [("ann", "Technical Support", True)], "on hold, the agent keeps it"
 
     # resolved 1 s before the pushed failure time: within SLA thanks to the pause
-    assert story.advance_to(RS_FAIL + paused - SECOND) == []
+    assert story.advance_to(new_fail - SECOND) == []
     inst = story.complete("work_case", "ann", first_response_given=True, outcome="resolve",
                           resolution_type="Problem Solved", resolution_summary="Fixed the SSO mapping")
     assert inst.status == "waiting"
@@ -787,8 +808,9 @@ def test_case_demo_tells_the_story(db_url: str) -> None:
         assert expected in text, expected
     final = text.split("Where the case stands:")[1]
     assert "Resolved (Problem Solved), closed" in final and "resolve: Closed (Succeeded)" in final
-    # a day on hold plus the 2 days it sat resolved before the reopen: 72 h off the resolve-by clock
-    assert "SLA KPI resolve: Closed (Succeeded)" in final and "paused 72 h" in final
+    # the demo's calendar works 08:00-18:00: a day on hold from Mon 10:50 (10 working hours) plus the
+    # 2 days it sat resolved before the reopen (20 working hours): 30 h off the resolve-by clock
+    assert "SLA KPI resolve: Closed (Succeeded)" in final and "paused 30 working h" in final
     assert "agent Sue (sue): assigned" in final and "still working it" not in final
     assert "INCIDENT" not in text
 
@@ -810,6 +832,36 @@ def test_a_friday_afternoon_request_is_due_its_first_response_on_monday(db_url: 
         assert story.advance_to(datetime(2026, 1, 12, 10, 59, tzinfo=UTC)) == []
         assert story.advance(timedelta(minutes=1)) == ["sla_warning"]
         assert story.open_tasks() == ["supervise_case", "work_case"]
+    finally:
+        story.close()
+
+
+def test_a_hold_over_the_weekend_keeps_the_working_time_left(db_url: str, clock: ManualClock) -> None:
+    opened = datetime(2026, 1, 9, 15, 0, tzinfo=UTC)  # Friday 15:00, two working hours left
+    clock.set(opened)
+    seed(db_url, clock)
+    story = Story(db_url, clock)
+    try:
+        story.start()  # High: 2 h first response, 16 h resolve
+        resolve_by = story.records().resolve_by
+        assert resolve_by == working(opened, 16) == datetime(2026, 1, 13, 15, 0, tzinfo=UTC)
+        story.advance(timedelta(hours=1))
+        story.complete("work_case", "ann", first_response_given=True, outcome="hold", hold_reason="Need the logs")
+        held_at = clock.now()
+        left = working_between(held_at, resolve_by)  # Fri 1 h, Mon 8 h, Tue 6 h
+        assert story.advance_to(datetime(2026, 1, 12, 10, 0, tzinfo=UTC)) == []  # Monday 10:00
+        story.reply(text="Here are the logs")
+        pushed = working_between(held_at, clock.now())
+        assert (left, pushed) == (15, 2)  # of the 66 h on hold, two were working hours
+        rec = story.records()
+        new_fail = working(clock.now(), left)
+        assert rec.resolve_by == new_fail == working(resolve_by, pushed) == datetime(2026, 1, 13, 17, 0, tzinfo=UTC)
+        assert rec.kpis["resolve"] == ("Active", "In Progress", working(opened, 12 + pushed), new_fail, 7200)
+        assert story.timers() == [("sla_failure", new_fail, "pending")]
+        assert story.task("work_case").due_at == new_fail
+        assert story.advance_to(new_fail - SECOND) == []
+        assert story.advance(SECOND) == ["sla_failure"]
+        assert story.records().kpis["resolve"][:2] == ("Closed", "Noncompliant")
     finally:
         story.close()
 

@@ -54,7 +54,12 @@ class CaseResolution(CrmBase):
 
 
 class SlaKpiInstance(StatefulMixin, CrmBase):
-    """One KPI timer of a case: warning and failure times, paused while the case is on hold."""
+    """One KPI timer of a case: warning and failure times, paused while the case is on hold.
+
+    `calendar` names the business calendar the KPI's clock runs on (None: wall-clock time).
+    `paused_seconds` is how far holds and reopens have pushed the failure time, counted on
+    that clock: working seconds for a calendar KPI, elapsed seconds otherwise.
+    """
 
     __tablename__ = "crm_sla_kpi_instance"
     __table_args__ = (UniqueConstraint("case_id", "kpi"),)
@@ -66,6 +71,7 @@ class SlaKpiInstance(StatefulMixin, CrmBase):
     failure_at: Mapped[datetime]
     paused_at: Mapped[datetime | None]
     paused_seconds: Mapped[int] = mapped_column(Integer, default=0)
+    calendar: Mapped[str | None] = mapped_column(String(100))
     succeeded_at: Mapped[datetime | None]
     failed_at: Mapped[datetime | None]
     warned_at: Mapped[datetime | None]

@@ -414,6 +414,25 @@ def test_resolving_while_on_hold_counts_the_hold(crm, customer) -> None:  # noqa
     assert get(crm, Case, case["case_id"]).on_hold_since is None
 
 
+def test_without_a_calendar_holds_and_reopens_count_elapsed_seconds(crm, customer) -> None:  # noqa: ANN001
+    case = sla_case(crm)  # no calendar: 4h / 24h on the wall clock
+    assert {k["calendar"] for k in crm.call(svc.check_sla, case_id=case["case_id"])["kpis"].values()} == {None}
+    crm.now = at(crm, 1)
+    crm.call(svc.record_first_response, case_id=case["case_id"])
+    crm.now = at(crm, 8)  # Monday 17:00: the hold runs through the night
+    crm.call(svc.pause_sla, case_id=case["case_id"])
+    crm.now = at(crm, 24)  # Tuesday 09:00
+    crm.call(svc.resume_sla, case_id=case["case_id"])
+    resolve = kpi(crm, case["case_id"], "resolve")
+    assert (resolve.calendar, resolve.paused_seconds, resolve.failure_at) == (None, 16 * 3600, at(crm, 40))
+    crm.now = at(crm, 30)
+    crm.call(svc.resolve_case, case_id=case["case_id"], resolution_type="Problem Solved", summary="x")
+    crm.now = at(crm, 33)
+    crm.call(svc.reopen_case, case_id=case["case_id"])
+    resolve = kpi(crm, case["case_id"], "resolve")
+    assert (resolve.paused_seconds, resolve.warning_at, resolve.failure_at) == (19 * 3600, at(crm, 37), at(crm, 43))
+
+
 def test_pause_and_resume_refuse_wrong_states(crm, customer) -> None:  # noqa: ANN001
     case = sla_case(crm)
     with pytest.raises(DomainError, match=r"is Active \(In Progress\); only a case On Hold can be resumed"):
