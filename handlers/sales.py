@@ -19,6 +19,7 @@ from engine.services import BpmnError, ServiceContext
 
 from . import lifecycle as lc
 from .activities import new_activity
+from .customers import customer_address
 from .errors import DomainError
 from .models import (
     Account,
@@ -802,17 +803,6 @@ def check_invoice_overdue(ctx: ServiceContext, invoice_id: int) -> dict[str, Any
     return view
 
 
-def _billing_recipient(session: Session, invoice: Invoice) -> tuple[str, str]:
-    """The invoice's contact, else its account: who is asked to pay."""
-    contact = session.get(Contact, invoice.contact_id) if invoice.contact_id else None
-    if contact is not None and contact.email:
-        return contact.email, contact.full_name
-    account = session.get(Account, invoice.account_id) if invoice.account_id else None
-    if account is not None and account.email:
-        return account.email, account.name
-    raise DomainError(f"invoice {invoice.number} has no contact or account email to send a reminder to")
-
-
 @operation("sales/send_payment_reminder")
 def send_payment_reminder(ctx: ServiceContext, invoice_id: int) -> dict[str, Any]:
     """Email the customer a reminder for an overdue invoice (through the outbox), count it on
@@ -824,7 +814,8 @@ def send_payment_reminder(ctx: ServiceContext, invoice_id: int) -> dict[str, Any
             f"invoice {invoice.number} is not overdue (state {invoice.state}/{invoice.status}, "
             f"balance {money(invoice.balance)}, due {invoice.due_date.isoformat()}); no reminder sent"
         )
-    to, name = _billing_recipient(ctx.session, invoice)
+    to, name = customer_address(ctx.session, invoice.contact_id, invoice.account_id,
+                                f"invoice {invoice.number} has no contact or account email to send a reminder to")
     days = (today - invoice.due_date).days
     subject = f"Payment reminder: invoice {invoice.number}"
     body = (

@@ -29,6 +29,7 @@ from engine.services import BpmnError, ServiceContext
 from . import lifecycle as lc
 from .activities import new_activity
 from .calendars import WorkCalendar, add_business_time, business_time_between, load_calendar
+from .customers import customer_address
 from .errors import DomainError
 from .models import Account, Activity, Contact, Product
 from .models.service import (
@@ -808,23 +809,14 @@ def close_resolved_case(ctx: ServiceContext, case_id: int, after_days: int = 7) 
     return view
 
 
-def _recipient(session: Session, case: Case) -> tuple[str, str]:
-    contact = session.get(Contact, case.contact_id) if case.contact_id else None
-    if contact is not None and contact.email:
-        return contact.email, contact.full_name
-    account = session.get(Account, case.account_id) if case.account_id else None
-    if account is not None and account.email:
-        return account.email, account.name
-    raise DomainError(f"case {case.number} has no customer email to send a survey to")
-
-
 @operation("service/send_satisfaction_survey")
 def send_satisfaction_survey(ctx: ServiceContext, case_id: int, survey_url: str | None = None) -> dict[str, Any]:
     """Email the customer a satisfaction survey about a resolved case (through the outbox)
     and log the email on the case."""
     case = fetch(ctx.session, Case, case_id)
     lc.CASE.require(case, ["Resolved"], "surveyed")
-    to, name = _recipient(ctx.session, case)
+    to, name = customer_address(ctx.session, case.contact_id, case.account_id,
+                                f"case {case.number} has no customer email to send a survey to")
     subject = f"How did we do? Your case {case.number}"
     link = survey_url or f"https://support.example.com/survey?case={case.number}"
     body = (

@@ -18,6 +18,7 @@ from typing import Any
 
 import jsonschema
 import pytest
+from crm_timers_support import seed_sales
 from lxml import etree
 from sqlalchemy import or_, select
 
@@ -166,19 +167,7 @@ class Story:
 @pytest.fixture
 def price_list_id(db_url: str, clock: ManualClock) -> int:
     """Products and a price list, seeded as an admin would (outside any process)."""
-    from handlers import catalog
-
-    eng = build_engine(db_url, clock)
-    try:
-        eng.deploy(FILES)
-        with eng.db.write() as session:
-            now = clock.now()
-            price_list = catalog.add_price_list(session, now, "Standard")
-            for number, name, price in (("CRM-PRO", "Licence", "480.00"), ("CRM-ONB", "Onboarding", "3200.00")):
-                catalog.set_price(session, price_list, catalog.add_product(session, now, number, name), price)
-            return price_list.id
-    finally:
-        eng.close()
+    return seed_sales(db_url, clock)
 
 
 @pytest.fixture
