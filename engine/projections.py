@@ -60,12 +60,16 @@ def properties_of(task_spec: Any) -> dict[str, str]:
     return dict((getattr(task_spec, "extensions", None) or {}).get("properties", {}) or {})
 
 
-def human_tasks(workflow: Any, evaluate: Any, now: datetime) -> list[HumanTaskInfo]:
+def human_tasks(
+    workflow: Any, evaluate: Any, now: datetime, working_due: Any = None
+) -> list[HumanTaskInfo]:
     """READY user and manual tasks, with routing fields evaluated against task data.
 
     Properties `assignee`, `candidateGroups`, `priority`, `dueDate` and `followUpDate`
     (spiffworkflow:property) are expressions; dates may be ISO datetimes or durations
-    from now (`"P2D"`).
+    from now (`"P2D"`). With a `businessCalendar` property, durations count that calendar's
+    working time: `working_due(task, calendar, duration_text)` gives the instant (or None
+    when it cannot, and the duration then counts wall-clock time).
     """
     found = []
     for task in iter_tasks(workflow, TaskState.READY):
@@ -85,6 +89,16 @@ def human_tasks(workflow: Any, evaluate: Any, now: datetime) -> list[HumanTaskIn
         if isinstance(groups, str):
             groups = [g.strip() for g in groups.split(",") if g.strip()]
         priority = prop("priority")
+        calendar = prop("businessCalendar") if working_due is not None else None
+
+        def date_prop(name: str, task: Any = task, calendar: Any = calendar) -> datetime | None:
+            value = prop(name)
+            if calendar and isinstance(value, str) and value.strip().upper().startswith("P"):
+                due = working_due(task, str(calendar), value.strip())
+                if due is not None:
+                    return ensure_utc(due)
+            return to_due(value, now)
+
         found.append(
             HumanTaskInfo(
                 task_id=str(task.id),
@@ -98,8 +112,8 @@ def human_tasks(workflow: Any, evaluate: Any, now: datetime) -> list[HumanTaskIn
                 assignee=_str_or_none(prop("assignee")),
                 candidate_groups=list(groups or []),
                 priority=int(priority) if priority not in (None, "") else None,
-                due_at=to_due(prop("dueDate"), now),
-                follow_up_at=to_due(prop("followUpDate"), now),
+                due_at=date_prop("dueDate"),
+                follow_up_at=date_prop("followUpDate"),
                 queue=_str_or_none(prop("queue")),
                 data=task.data,
             )

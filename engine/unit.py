@@ -33,7 +33,7 @@ from .scripting import EngineScriptEngine
 from .services import ServiceContext
 from .state import SERIALIZER_VERSION, dump_state, load_state
 from .views import InstanceDetail, SubscriptionView
-from .working_time import working_time_scope
+from .working_time import WorkingTimeError, working_duration, working_time_scope
 
 if TYPE_CHECKING:
     from .facade import Engine
@@ -306,7 +306,9 @@ class Unit:
     def _sync_human_tasks(self, completed: bool) -> None:
         inst = self.instance
         desired = {} if completed else {
-            h.task_id: h for h in proj.human_tasks(self.workflow, self._evaluate_quietly, self.now)
+            h.task_id: h for h in proj.human_tasks(
+                self.workflow, self._evaluate_quietly, self.now, self._task_date_in_working_time
+            )
         }
         existing = {} if not self.had_human_tasks else {
             row.id: row
@@ -358,6 +360,18 @@ class Unit:
             self.open_task_rows.append(row)
             self.new_task_rows.append(row)
             self.recorder.record("task_created", self.now, self.workflow.get_task_from_id(UUID(task_id)))
+
+    def _task_date_in_working_time(self, task: Any, calendar: str, duration: str) -> datetime | None:
+        """A task date marked `businessCalendar`; a problem is a warning and wall-clock time is used,
+        so a task is never lost over its due date."""
+        try:
+            if self.engine.working_time is None:
+                raise WorkingTimeError("this engine has no working-time calendar (Engine(working_time=...))")
+            element = task.task_spec.bpmn_id or task.task_spec.name
+            return self._calendar_due(task, calendar, working_duration(duration, element))
+        except Exception as err:  # noqa: BLE001 - a bad calendar must not lose the task
+            self.recorder.record("warning", self.now, task, delta={"business_calendar": calendar, "error": str(err)})
+            return None
 
     def _evaluate_quietly(self, task: Any, expression: str) -> Any:
         try:

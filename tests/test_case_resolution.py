@@ -775,6 +775,24 @@ def test_no_entitlement_offers_paid_support_and_goes_on_as_paid(db_url: str, clo
         story.close()
 
 
+def test_the_paid_support_offer_is_due_in_working_hours(db_url: str, clock: ManualClock) -> None:
+    """Offer paid support is due 4 working hours after the case comes in: Friday 15:00 → Monday 11:00."""
+    seed(db_url, clock, terms=None)
+    friday = datetime(2026, 1, 9, 15, 0, tzinfo=UTC)
+    clock.set(friday)
+    story = Story(db_url, clock)
+    try:
+        (task,) = story.start().open_tasks
+        assert task.element_id == "offer_paid_support"
+        assert task.due_at == working(friday, 4) == datetime(2026, 1, 12, 11, 0, tzinfo=UTC)
+        clock.set(datetime(2026, 1, 12, 10, 59, tzinfo=UTC))
+        assert story.engine().fire_due_timers() == [], "not overdue over the weekend"
+        clock.set(datetime(2026, 1, 12, 11, 0, tzinfo=UTC))
+        assert [f.element_id for f in story.engine().fire_due_timers()] == ["offer_paid_support"]
+    finally:
+        story.close()
+
+
 def test_exhausted_entitlement_declined_cancels_the_case(db_url: str, clock: ManualClock) -> None:
     seed(db_url, clock, terms="0")
     story = Story(db_url, clock)

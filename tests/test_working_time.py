@@ -117,3 +117,33 @@ def test_a_calendar_that_does_not_exist_is_an_incident_naming_it(crm_engine, tmp
     crm_engine.start("first_response", {})
     [incident] = crm_engine.list_incidents()
     assert "nights" in incident.message
+
+
+def dated_task_process(calendar: str = '"support"') -> Process:
+    from bpmn_builder import props
+
+    p = Process("dated_in_hours")
+    p.node("start", "startEvent").node("triage", "userTask", "Triage",
+                                        props(dueDate='"PT4H"', followUpDate='"PT1H"', businessCalendar=calendar))
+    p.node("end", "endEvent")
+    return p.chain("start", "triage", "end")
+
+
+def test_task_dates_marked_with_a_calendar_count_working_time(crm_engine, clock, tmp_path):
+    clock.set(berlin(2026, 1, 9, 16, 30))  # Friday 16:30
+    crm_engine.deploy([dated_task_process().write(tmp_path)])
+    inst = crm_engine.start("dated_in_hours", {})
+    [task] = inst.open_tasks
+    assert task.due_at == berlin(2026, 1, 12, 12, 30) and task.follow_up_at == berlin(2026, 1, 12, 9, 30)
+    assert {t.kind: t.due_at for t in crm_engine.get_instance(inst.id).timers} == {
+        "task_due": berlin(2026, 1, 12, 12, 30), "task_follow_up": berlin(2026, 1, 12, 9, 30)}
+    clock.set(berlin(2026, 1, 10, 12, 0))
+    assert crm_engine.fire_due_timers() == [], "nothing is overdue over the weekend"
+
+
+def test_a_task_date_with_an_unknown_calendar_falls_back_to_wall_clock_with_a_warning(crm_engine, clock, tmp_path):
+    crm_engine.deploy([dated_task_process(calendar='"nights"').write(tmp_path)])
+    inst = crm_engine.start("dated_in_hours", {})
+    assert inst.open_tasks[0].due_at == clock.now() + timedelta(hours=4)
+    warnings = [h for h in crm_engine.history(inst.id) if h.event == "warning"]
+    assert warnings and all("nights" in h.data_delta["error"] for h in warnings)
