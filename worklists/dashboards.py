@@ -9,7 +9,6 @@ The pages need the same login as the worklist pages (`worklists.pages`, whose `i
 
 from __future__ import annotations
 
-import secrets
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ from handlers import reports
 from handlers.reports import Report, ReportError
 
 from . import charts
-from .pages import STATIC_PATH, TEMPLATES, LoginRequired, fmt_dt, iso
+from .pages import STATIC_PATH, TEMPLATES, csrf_token, fmt_dt, iso, logged_in_user, setting
 from .service import Worklist
 
 Rows = list[dict[str, Any]]
@@ -132,7 +131,7 @@ class _Dashboards:
     def __init__(self, engine: Engine, worklist: Worklist, settings: Any) -> None:
         self.engine = engine
         self.wl = worklist
-        self.title = _setting(settings, "title") or "crmflow"
+        self.title = setting(settings, "title") or "crmflow"
         self.templates = Jinja2Templates(directory=str(TEMPLATES))
         self.templates.env.filters.update(dt=fmt_dt, iso=iso)
         self.templates.env.globals.update(static=STATIC_PATH)
@@ -142,25 +141,11 @@ class _Dashboards:
         r.add_api_route("/dashboards/{area}/{name}.csv", self.csv, methods=["GET"])
         r.add_api_route("/dashboards/{area}", self.area, methods=["GET"], response_class=HTMLResponse)
 
-    # -- session (as worklists.pages does it) ---------------------------------------------------
     def _user(self, request: Request) -> str:
-        name = request.session.get("user")
-        if not name or self.wl.accounts.groups_of(name) is None:
-            request.session.pop("user", None)
-            back = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-            raise LoginRequired(back)
-        return str(name)
-
-    @staticmethod
-    def _csrf(request: Request) -> str:
-        token = request.session.get("csrf")
-        if not token:
-            token = secrets.token_urlsafe(24)
-            request.session["csrf"] = token
-        return str(token)
+        return logged_in_user(request, self.wl.accounts)
 
     def _render(self, request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
-        base = {"title": self.title, "user": request.session.get("user"), "csrf": self._csrf(request),
+        base = {"title": self.title, "user": request.session.get("user"), "csrf": csrf_token(request),
                 "flashes": request.session.pop("flash", []), "path": request.url.path, "now": self.engine.now(),
                 "counts": None, "areas": AREA_TITLES}
         return self.templates.TemplateResponse(request, template, {**base, **context}, status_code=status)
@@ -211,10 +196,3 @@ class _Dashboards:
         return Response(reports.to_csv(report, doc["rows"]), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="{report.name}.csv"'})
 
-
-def _setting(settings: Any, key: str) -> Any:
-    if settings is None:
-        return None
-    if isinstance(settings, dict):
-        return settings.get(key)
-    return getattr(settings, key, None)

@@ -63,9 +63,30 @@ class LoginRequired(Exception):
         self.next_url = next_url
 
 
+# -- the session ---------------------------------------------------------------------------
+
+def logged_in_user(request: Request, accounts: Any) -> str:
+    """The logged-in, still active user; else off to /login (and back here afterwards)."""
+    name = request.session.get("user")
+    if not name or accounts.groups_of(name) is None:
+        request.session.pop("user", None)
+        back = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        raise LoginRequired(back if request.method == "GET" else "/")
+    return str(name)
+
+
+def csrf_token(request: Request) -> str:
+    """The session's CSRF token, made on first use."""
+    token = request.session.get("csrf")
+    if not token:
+        token = secrets.token_urlsafe(24)
+        request.session["csrf"] = token
+    return str(token)
+
+
 # -- settings, install -----------------------------------------------------------------------
 
-def _setting(settings: Any, key: str, default: Any = None) -> Any:
+def setting(settings: Any, key: str, default: Any = None) -> Any:
     """Settings may be a dict or an object with attributes (crmflow.server.WebSettings)."""
     if settings is None:
         return default
@@ -78,9 +99,9 @@ def install(app: FastAPI, settings: Any = None) -> None:
     """What a router cannot add itself: the session cookie, the static files, the login redirect."""
     from starlette.middleware.sessions import SessionMiddleware
 
-    secret = _setting(settings, "secret_key") or secrets.token_urlsafe(32)
+    secret = setting(settings, "secret_key") or secrets.token_urlsafe(32)
     app.add_middleware(
-        SessionMiddleware, secret_key=secret, https_only=bool(_setting(settings, "https_only", False)),
+        SessionMiddleware, secret_key=secret, https_only=bool(setting(settings, "https_only", False)),
         same_site="lax", session_cookie="crmflow_session",
     )
     app.mount(STATIC_PATH, StaticFiles(directory=STATIC), name="pages-static")
@@ -536,7 +557,7 @@ class _Pages:
     def __init__(self, engine: Engine, worklist: Worklist, settings: Any) -> None:
         self.engine = engine
         self.wl = worklist
-        self.title = _setting(settings, "title", "crmflow") or "crmflow"
+        self.title = setting(settings, "title", "crmflow") or "crmflow"
         self.templates = Jinja2Templates(directory=str(TEMPLATES))
         env = self.templates.env
         env.filters.update(dt=fmt_dt, span=fmt_span, iso=iso, compact=compact, delta=delta_text,
@@ -572,21 +593,11 @@ class _Pages:
 
     # -- session --------------------------------------------------------------------------
     def _user(self, request: Request) -> str:
-        """The logged-in, still active user; else off to /login (and back here afterwards)."""
-        name = request.session.get("user")
-        if not name or self.wl.accounts.groups_of(name) is None:
-            request.session.pop("user", None)
-            back = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-            raise LoginRequired(back if request.method == "GET" else "/")
-        return str(name)
+        return logged_in_user(request, self.wl.accounts)
 
     @staticmethod
     def _csrf(request: Request) -> str:
-        token = request.session.get("csrf")
-        if not token:
-            token = secrets.token_urlsafe(24)
-            request.session["csrf"] = token
-        return str(token)
+        return csrf_token(request)
 
     @staticmethod
     def _csrf_ok(request: Request, form: FormData) -> bool:
