@@ -126,6 +126,15 @@ class Story(Narration):
     inquiry: dict[str, Any] = field(default_factory=lambda: dict(INQUIRY))
     source: str = "Web"
 
+    # -- what describe() shows (crmflow.narration) -------------------------------------------
+    shown_types = frozenset(SHOWN_TYPES)
+
+    def choice_of(self, delta: dict[str, Any]) -> str:
+        return choice_of(delta)
+
+    def summarize(self, delta: dict[str, Any]) -> str:
+        return summarize(delta)
+
     def tell_all(self) -> None:
         """The whole demo: a campaign wave whose response becomes a lead, that lead driven
         to a paid invoice, then a customer case resolved under SLA — one timeline."""
@@ -243,38 +252,6 @@ class Story(Narration):
         key = self.eng.get_instance(self.instance_id, with_history=False).business_key
         self.correlate(message, key, payload, f"message {message} {compact(payload)}")
 
-    def describe(self, entry: Any) -> str | None:
-        name = entry.element_name or entry.element_id
-        delta = (entry.data_delta or {}).get("set", {}) if isinstance(entry.data_delta, dict) else {}
-        if entry.event == "task_created":
-            task = self.open_task_quietly(entry.element_id)
-            return f"task {name!r} waits in queue {self.queue_of(task)}{due_text(task)}"
-        if entry.event == "timer_fired":
-            return f"timer {name!r} fired"
-        if entry.event == "incident":
-            return f"INCIDENT at {name!r}: {(entry.data_delta or {}).get('error')}"
-        if entry.event == "instance_completed":
-            return "instance completed"
-        if entry.event != "completed" or entry.element_type not in SHOWN_TYPES:
-            return None
-        if entry.element_type == "UserTask":
-            return f"{name} completed by {entry.user} ({choice_of(delta)})"
-        if entry.element_type == "EndEvent":
-            return f"end: {name}"
-        summary = summarize(delta)
-        return f"{name}" + (f" → {summary}" if summary else "")
-
-    def open_task_quietly(self, element_id: str | None) -> Any:
-        tasks = self.eng.list_tasks(state="all", instance_id=self.instance_id)
-        tasks = [t for t in tasks if t.element_id == element_id]
-        return tasks[-1] if tasks else None
-
-    def queue_of(self, task: Any) -> str:
-        """The task's own queue (a territory's sales queue, say), else its lane's."""
-        if task is None:
-            return "?"
-        return task.queue or self.queues.get(task.lane or "", task.lane or "?")
-
     # -- the end --------------------------------------------------------------------------
     def final_states(self) -> None:
         self.echo("")
@@ -297,12 +274,6 @@ def lanes_of(source: bytes) -> dict[str, str]:
 
 def compact(value: Any) -> str:
     return json.dumps(value, separators=(", ", ": "), default=str)
-
-
-def due_text(task: Any) -> str:
-    if task is None or task.due_at is None:
-        return ""
-    return f", due {task.due_at:%a %H:%M}, priority {task.priority}"
 
 
 def choice_of(delta: dict[str, Any]) -> str:

@@ -159,6 +159,15 @@ class CaseStory(Narration):
     queues: dict[str, str] = field(default_factory=dict)
     day: str = ""
 
+    # -- what describe() shows (crmflow.narration) -------------------------------------------
+    shown_types = frozenset(SHOWN_TYPES)
+
+    def choice_of(self, delta: dict[str, Any]) -> str:
+        return choice_of(delta)
+
+    def summarize(self, delta: dict[str, Any]) -> str:
+        return summarize(delta)
+
     def tell(self, deploy: bool = True) -> None:
         self.echo("")
         self.echo("crmflow demo: a customer case under SLA")
@@ -244,34 +253,6 @@ class CaseStory(Narration):
 
     def send(self, payload: dict[str, Any]) -> None:
         self.correlate("case_reply", self.key, payload, f"message case_reply {json.dumps(payload)}")
-
-    def describe(self, entry: Any) -> str | None:
-        name = entry.element_name or entry.element_id
-        delta = entry.data_delta.get("set", {}) if isinstance(entry.data_delta, dict) else {}
-        if entry.event == "task_created":
-            tasks = [t for t in self.eng.list_tasks(state="all", instance_id=self.instance_id)
-                     if t.element_id == entry.element_id]
-            task = tasks[-1] if tasks else None
-            queue = (task.queue or self.queues.get(task.lane or "", task.lane)) if task else "?"
-            due = f", due {task.due_at:%a %H:%M}, priority {task.priority}" if task and task.due_at else ""
-            who = f", assigned to {task.assignee}" if task and task.assignee else ""
-            return f"task {name!r} waits in queue {queue}{who}{due}"
-        if entry.event == "timer_fired":
-            return f"timer {name!r} fired"
-        if entry.event == "error_thrown":
-            return f"{name}: BPMN error {(entry.data_delta or {}).get('code')}"
-        if entry.event == "incident":
-            return f"INCIDENT at {name!r}: {(entry.data_delta or {}).get('error')}"
-        if entry.event == "instance_completed":
-            return "instance completed"
-        if entry.event != "completed" or entry.element_type not in SHOWN_TYPES:
-            return None
-        if entry.element_type == "UserTask":
-            return f"{name} completed by {entry.user} ({choice_of(delta)})"
-        if entry.element_type == "EndEvent":
-            return f"end: {name}"
-        summary = summarize(delta)
-        return name + (f" → {summary}" if summary else "")
 
     # -- the end --------------------------------------------------------------------------
     def final_states(self) -> None:

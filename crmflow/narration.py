@@ -3,7 +3,9 @@
 A chapter is a dataclass with `eng`, `clock`, `echo`, `instance_id`, `seen_history`,
 `lanes` and `day`; mixing `Narration` in gives it the facade calls (each followed by the
 story of what the instance did, read from its history) and the printing. Chapters differ
-only in `describe`, which turns one history entry into a line (or nothing).
+only in what `describe` shows of one history entry: the element types they tell about
+(`shown_types`), the deciding field of a form (`choice_of`) and a short phrase for what a
+service produced (`summarize`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ class Narration:
     instance_id: int
     seen_history: int
     lanes: dict[str, str]
+    queues: dict[str, str]
     day: str
+    shown_types: frozenset[str] = frozenset()
 
     # -- facade calls, each followed by what the instance did ---------------------------
     def complete(self, element_id: str, user: str, data: dict[str, Any]) -> None:
@@ -69,4 +73,47 @@ class Narration:
                 self.say(self.lanes.get(entry.element_id or "", "Engine"), line, entry.at)
 
     def describe(self, entry: Any) -> str | None:
+        """One line for a history entry a reader cares about, else None."""
+        name = entry.element_name or entry.element_id
+        delta = (entry.data_delta or {}).get("set", {}) if isinstance(entry.data_delta, dict) else {}
+        if entry.event == "task_created":
+            task = self.latest_task(entry.element_id)
+            who = f", assigned to {task.assignee}" if task and task.assignee else ""
+            due = f", due {task.due_at:%a %H:%M}, priority {task.priority}" if task and task.due_at else ""
+            return f"task {name!r} waits in queue {self.queue_of(task)}{who}{due}"
+        if entry.event == "timer_fired":
+            return f"timer {name!r} fired"
+        if entry.event == "error_thrown":
+            return f"{name}: BPMN error {(entry.data_delta or {}).get('code')}"
+        if entry.event == "incident":
+            return f"INCIDENT at {name!r}: {(entry.data_delta or {}).get('error')}"
+        if entry.event == "instance_completed":
+            return "instance completed"
+        if entry.event != "completed" or entry.element_type not in self.shown_types:
+            return None
+        if entry.element_type == "UserTask":
+            return f"{name} completed by {entry.user} ({self.choice_of(delta)})"
+        if entry.element_type == "EndEvent":
+            return f"end: {name}"
+        summary = self.summarize(delta)
+        return name + (f" → {summary}" if summary else "")
+
+    def choice_of(self, delta: dict[str, Any]) -> str:
+        """The deciding field of a completed form and what was chosen."""
         raise NotImplementedError
+
+    def summarize(self, delta: dict[str, Any]) -> str:
+        """One short phrase for what a service, rule or catch event produced."""
+        raise NotImplementedError
+
+    def latest_task(self, element_id: str | None) -> Any:
+        """The newest task (open or not) of this element, for the line about its creation."""
+        tasks = [t for t in self.eng.list_tasks(state="all", instance_id=self.instance_id)
+                 if t.element_id == element_id]
+        return tasks[-1] if tasks else None
+
+    def queue_of(self, task: Any) -> str:
+        """The task's own queue (a territory's sales queue, say), else its lane's."""
+        if task is None:
+            return "?"
+        return task.queue or self.queues.get(task.lane or "", task.lane or "?")
