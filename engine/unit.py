@@ -86,6 +86,7 @@ class Unit:
         # What the instance waits on once saved, kept to answer the caller without re-reading.
         self.open_task_rows: list[HumanTask] = []
         self.new_task_rows: list[HumanTask] = []
+        self.had_task_dates = False  # set when the open task rows are read (_sync_human_tasks)
         self.timer_rows: list[Timer] = []
         self.subscription_rows: list[MessageSubscription] = []
         self.runner = Runner(
@@ -316,6 +317,8 @@ class Unit:
                 select(HumanTask).where(HumanTask.instance_id == inst.id, HumanTask.state == "open")
             )
         }
+        # Task-date timer rows exist only for open tasks that have a date.
+        self.had_task_dates = any(row.due_at or row.follow_up_at for row in existing.values())
         for task_id, row in existing.items():
             if task_id in desired:
                 continue
@@ -383,7 +386,7 @@ class Unit:
     def _sync_timers(self) -> None:
         inst = self.instance
         desired = {t.task_id: t for t in proj.timers(self.workflow)}
-        pending = [] if not (self.had_waits or self.had_human_tasks) else list(
+        pending = [] if not (self.had_waits or self.had_task_dates) else list(
             self.session.scalars(select(Timer).where(Timer.instance_id == inst.id, Timer.state == "pending"))
         )
         existing = {row.task_id: row for row in pending if row.kind not in task_dates.TASK_KINDS}
