@@ -19,7 +19,7 @@ import re
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -37,7 +37,9 @@ from engine.drawing import instance_marks, render_svg
 from engine.views import InstanceDetail
 
 from .forms import FormInvalid, RenderedForm
+from .priority import parse_priority, priority_label
 from .service import SORTS, Page, TaskFilter, WorkItem, Worklist
+from .sla import STATUSES as SLA_STATUS_NAMES
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
@@ -46,9 +48,10 @@ STATIC = HERE / "static"
 STATIC_PATH = "/static"
 PAGE_SIZES = (10, 25, 50, 100)
 DEFAULT_PAGE_SIZE = 25
-NEARING = timedelta(hours=4)  # a task due within this is shown amber when its case has no SLA
-SLA_STATUSES = ("ok", "nearing", "breached")
-SORT_LABELS = {"due": "Due date", "priority": "Priority", "sla": "SLA time left", "age": "Age (oldest first)"}
+SLA_STATUSES = SLA_STATUS_NAMES
+SORT_LABELS = {"due": "Due date", "priority": "Priority (most urgent first)", "sla": "SLA time left",
+               "age": "Age (oldest first)"}
+PRIORITY_FILTERS = (("high", "High"), ("normal", "Normal or higher"))
 EMPTY_ROWS = 2  # blank rows offered under an array-of-objects field (more after each submit)
 DIAGRAM_SCALE = 0.7  # big diagrams stay readable; the page scrolls them to the active step
 _SVG_SIZE = re.compile(r'^(<svg\b[^>]*?) width="([\d.]+)" height="([\d.]+)"')
@@ -154,20 +157,15 @@ class Countdown:
     source: str = ""  # "sla" (the case's SLA) or "due" (the task's due date)
 
 
-def countdown(item: WorkItem, now: datetime) -> Countdown:
-    """SLA time left from the case's SLA when the service knows it, else from the task's due date."""
-    if item.sla_due_at is not None or item.sla_status:
-        if item.sla_due_at is None:
-            return Countdown(item.sla_status or "ok", (item.sla_status or "").capitalize(), source="sla")
-        left = (ensure_utc(item.sla_due_at) - now).total_seconds()
-        state = "breached" if item.sla_status == "breached" or left < 0 else (
-            "nearing" if item.sla_status in ("nearing", "warning") else "ok")
-        return Countdown(state, _countdown_text(state, left), iso(item.sla_due_at), "sla")
-    if item.due_at is not None and item.state == "open":
-        left = (ensure_utc(item.due_at) - now).total_seconds()
-        state = "breached" if left < 0 else ("nearing" if left < NEARING.total_seconds() else "ok")
-        return Countdown(state, _countdown_text(state, left, overdue="Overdue by"), iso(item.due_at), "due")
-    return Countdown("none", "—")
+def countdown(item: WorkItem) -> Countdown:
+    """What the SLA column and chip show: the status the service decided (`worklists.sla`) in words."""
+    if item.sla_status is None:
+        return Countdown("none", "—")
+    if item.sla_seconds_left is None:
+        return Countdown(item.sla_status, item.sla_status.capitalize(), source=item.sla_source or "sla")
+    overdue = "Overdue by" if item.sla_source == "due" else "Breached"
+    text = _countdown_text(item.sla_status, item.sla_seconds_left, overdue=overdue)
+    return Countdown(item.sla_status, text, iso(item.sla_due_at), item.sla_source or "")
 
 
 def _countdown_text(state: str, left: float, overdue: str = "Breached") -> str:
@@ -189,18 +187,38 @@ def compact(value: Any, limit: int = 200) -> str:
 
 
 def delta_text(delta: Mapping[str, Any] | None) -> str:
-    """What a history entry changed, e.g. 'decision = qualify; removed: draft'."""
+    """What a history entry changed, for people: 'decision = qualify; removed: draft', 'assignee: ann → bob'."""
     if not delta:
         return ""
     parts = []
     if isinstance(delta.get("set"), Mapping):
-        parts += [f"{k} = {compact(v, 80)}" for k, v in delta["set"].items()]
+        parts += [f"{k} = {readable(v, 80)}" for k, v in delta["set"].items()]
     if delta.get("removed"):
         parts.append("removed: " + ", ".join(map(str, delta["removed"])))
     for key, value in delta.items():
-        if key not in ("set", "removed"):
-            parts.append(f"{key}: {compact(value, 120)}")
+        if key in ("set", "removed"):
+            continue
+        if isinstance(value, Mapping) and set(value) == {"from", "to"}:
+            label = {"candidate_groups": "who may pick"}.get(key, key)
+            parts.append(f"{label}: {_who(value['from'])} → {_who(value['to'])}")
+        elif key == "was":
+            parts.append(f"was picked by {value}")
+        else:
+            parts.append(f"{key}: {readable(value, 120)}")
     return "; ".join(parts)
+
+
+def _who(value: Any) -> str:
+    if value is None or value == []:
+        return "nobody"
+    return ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
+def readable(value: Any, limit: int = 200) -> str:
+    """A value as people read it: Yes/No for booleans, — for nothing, else compact JSON-ish text."""
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    return compact(value, limit)
 
 
 EVENT_LABELS = {
@@ -505,9 +523,9 @@ def read_list_query(params: Mapping[str, str]) -> ListQuery:
     prio = None
     if raw["priority"]:
         try:
-            prio = int(raw["priority"])
+            prio = parse_priority(raw["priority"])
         except ValueError:
-            problems.append(f"“Priority at least” must be a whole number, not {raw['priority']!r}.")
+            problems.append(f"“Priority” must be High or Normal or higher, not {raw['priority']!r}.")
             raw["priority"] = ""
     if raw["sla"] and raw["sla"] not in SLA_STATUSES:
         problems.append(f"SLA status must be one of {', '.join(SLA_STATUSES)}.")
@@ -518,7 +536,7 @@ def read_list_query(params: Mapping[str, str]) -> ListQuery:
     page = int(raw["page"]) if raw["page"].isdigit() and int(raw["page"]) > 0 else 1
     picked = {"yes": True, "no": False}.get(raw["picked"])
     filters = TaskFilter(
-        process=raw["process"] or None, business_key=raw["key"] or None, due_before=due, priority_min=prio,
+        process=raw["process"] or None, business_key=raw["key"] or None, due_before=due, priority_up_to=prio,
         sla_status=raw["sla"] or None, text=raw["q"] or None,
     )
     return ListQuery(filters, sort, raw["cursor"] or None, page if raw["cursor"] else 1, limit, picked, raw, problems)
@@ -561,8 +579,10 @@ class _Pages:
         self.templates = Jinja2Templates(directory=str(TEMPLATES))
         env = self.templates.env
         env.filters.update(dt=fmt_dt, span=fmt_span, iso=iso, compact=compact, delta=delta_text,
-                           ago=self._ago, until=self._until, short=fmt_short)
+                           ago=self._ago, until=self._until, short=fmt_short,
+                           priority=priority_label)
         env.globals.update(event_labels=EVENT_LABELS, sort_labels=SORT_LABELS, sla_statuses=SLA_STATUSES,
+                           priority_filters=PRIORITY_FILTERS,
                            page_sizes=PAGE_SIZES, static=STATIC_PATH)
         self.router = APIRouter()
         r = self.router
@@ -698,8 +718,7 @@ class _Pages:
                 page = spec.fetch(user, query)
             else:
                 return self._refusal(request, user, err, heading=spec.title)
-        now = self.engine.now()
-        rows = [(item, countdown(item, now)) for item in page.items]
+        rows = [(item, countdown(item)) for item in page.items]
         first = (query.page - 1) * query.limit + 1
         links = self._page_links(spec, query, page)
         return self._render(
@@ -785,7 +804,7 @@ class _Pages:
         return self._render(
             request, "task.html", status, item=item, perms=perms, form=rendered, fields=fields, error=error,
             summary=summary, instance=instance, diagram=self._diagram(instance),
-            countdown=countdown(item, self.engine.now()), counts=self._counts(user),
+            countdown=countdown(item), counts=self._counts(user),
             queues=self.wl.known_queues(), comments=[h for h in instance.history if h.event == "comment"],
         )
 
