@@ -170,9 +170,21 @@ FORMS_ENV = "CRMFLOW_FORMS"
 
 def build_worklist(engine: Engine, processes: str | Path | None = None, lanes: LaneMap | None = None) -> Worklist:
     """The worklists over `engine`, on the same processes folder and lane map as its router: forms
-    from that folder (or `$CRMFLOW_FORMS`), case SLAs from the CRM records."""
+    from that folder (or `$CRMFLOW_FORMS`); case SLAs, lookup fields and the record panel from the
+    CRM records."""
     folder = processes_folder(processes)
+    lookups, records = record_access(engine)
     return Worklist(
         engine, lanes if lanes is not None else lane_map(folder), sla_provider(),
-        forms=Forms(os.environ.get(FORMS_ENV) or folder),
+        forms=Forms(os.environ.get(FORMS_ENV) or folder, lookups=lookups), records=records,
     )
+
+
+def record_access(engine: Engine):  # noqa: ANN201 - (worklists.lookups.Lookups, worklists.records.RecordReader)
+    """Lookup fields and the record panel read the CRM records, when they are there."""
+    spec = importlib.util.find_spec(LOCAL_HANDLERS_PACKAGE)
+    if spec is None or spec.origin is None:
+        return None, None
+    from crmflow.records import crm_lookups, crm_record_reader
+
+    return crm_lookups(engine), crm_record_reader(engine)

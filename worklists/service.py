@@ -33,6 +33,7 @@ from engine.views import HistoryView, HumanTaskView, InstanceView, View
 from .auth import Accounts
 from .forms import Forms, RenderedForm
 from .priority import priority_label
+from .records import RecordReader, RecordSummary, read_records
 from .reminders import notify_reassigned
 from .routing import UNASSIGNED, USER_PREFIX, LaneMap, QueueInfo
 from .sla import sla_state
@@ -285,11 +286,13 @@ class Worklist:
         forms: Forms | None = None,
         accounts: Accounts | None = None,
         admin_groups: Iterable[str] = ADMIN_GROUPS,
+        records: RecordReader | None = None,
     ) -> None:
         self.engine = engine
         self.lane_map = lane_map or LaneMap()
         self.sla = sla
         self.forms = forms or Forms()
+        self.records = records  # the record panel's reader (the composition root's; none: no panel)
         self.accounts = accounts or Accounts(engine)
         self.admin_groups = frozenset(admin_groups)
         self._queues = self.lane_map.queues()
@@ -456,6 +459,10 @@ class Worklist:
             raise Forbidden(f"{user} may not see task {task_id} (queue {task.queue!r})")
         data = self.engine.get_instance(task.instance_id, with_history=False).data
         return self.forms.render(task.form, data, task.instructions, self._ui_form(task_id))
+
+    def record_summaries(self, variables: Mapping[str, Any]) -> list[RecordSummary]:
+        """The CRM records an instance's variables name, as the record panel shows them."""
+        return read_records(self.records, variables)
 
     def _ui_form(self, task_id: str) -> str | None:
         with self.engine.db.read() as session:

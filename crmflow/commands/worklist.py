@@ -312,6 +312,20 @@ def users_email(
          else f"{user.name}: no email, no reminders by mail")
 
 
+@users_app.command("timezone")
+def users_timezone(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The user.")],
+    zone: Annotated[str, typer.Argument(help="IANA time zone, e.g. Europe/Berlin; '-' for UTC.")],
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Set the time zone the web pages show a user's times in (UTC is on hover)."""
+    with open_engine(ctx, db, with_handlers=False) as eng:
+        user = Accounts(eng).set_time_zone(name, None if zone.strip() == "-" else zone)
+    emit(ctx, as_json, user, f"{user.name}: times shown in {user.time_zone or 'UTC'}")
+
+
 @users_app.command("list")
 def users_list(ctx: typer.Context, db: DbOpt = None, as_json: JsonOpt = False) -> None:
     """List users and their groups."""
