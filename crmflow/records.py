@@ -191,12 +191,14 @@ def _quote(session: Session, quote_id: int) -> RecordSummary | None:
         return None
     numbers = {p.id: p.number for p in session.scalars(
         select(Product).where(Product.id.in_([line.product_id for line in quote.lines if line.product_id])))}
+    discounted = any(line.discount_percent for line in quote.lines)  # a discount column only when one applies
+    columns = [("Product", "text"), ("Description", "text"), ("Quantity", "number"), ("Unit price", "money"),
+               *([("Discount", "percent")] if discounted else []), ("Net", "money"), ("Total", "money")]
+    rows = [[numbers.get(line.product_id or 0), line.description, line.quantity, line.unit_price,
+             *([line.discount_percent] if discounted else []), line.net_amount, line.total_amount]
+            for line in quote.lines]
     lines = RecordTable(
-        "Quote lines",
-        [("#", "number"), ("Product", "text"), ("Description", "text"), ("Quantity", "number"),
-         ("Unit price", "money"), ("Discount", "percent"), ("Net", "money"), ("Total", "money")],
-        [[line.line_number, numbers.get(line.product_id or 0), line.description, line.quantity, line.unit_price,
-          line.discount_percent, line.net_amount, line.total_amount] for line in quote.lines],
+        "Quote lines", columns, rows,
         totals=[RecordField("Subtotal", quote.subtotal, "money"),
                 RecordField("Discount", quote.discount_amount, "money"),
                 RecordField("Net", quote.net_amount, "money"),

@@ -27,7 +27,7 @@ from handlers import reports
 from handlers.reports import Report, ReportError
 
 from . import charts
-from .pages import STATIC_PATH, TEMPLATES, csrf_token, install_time_filters, logged_in_user, setting, zone_of
+from .pages import STATIC_PATH, TEMPLATES, csrf_token, fmt_money, install_time_filters, logged_in_user, setting, zone_of
 from .service import Worklist
 
 Rows = list[dict[str, Any]]
@@ -134,6 +134,7 @@ class _Dashboards:
         self.title = setting(settings, "title") or "crmflow"
         self.templates = Jinja2Templates(directory=str(TEMPLATES))
         install_time_filters(self.templates.env)
+        self.templates.env.filters["money"] = fmt_money
         self.templates.env.globals.update(static=STATIC_PATH)
         self.router = APIRouter()
         r = self.router

@@ -31,7 +31,14 @@ from .lookups import Lookups, Option, lookup_names
 
 DEFAULT_ROOT = Path("processes")
 _RENDERED_KEYS = ("title", "description", "placeholder")
-_env = SandboxedEnvironment(autoescape=False)
+def _for_people(value: Any) -> Any:
+    """What `{{ value }}` prints: Yes/No for booleans and nothing for None, never Python's True/False/None."""
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    return "" if value is None else value
+
+
+_env = SandboxedEnvironment(autoescape=False, finalize=_for_people)
 
 
 @dataclass

@@ -93,7 +93,7 @@
         if (!rows.length) return; // nothing to copy: let the server add one
         event.preventDefault();
         var last = rows[rows.length - 1], copy = last.cloneNode(true);
-        copy.dataset.row = String(Number(last.dataset.row) + 1);
+        // the copy still carries the last row's names; renumber() gives it the next index
         copy.querySelectorAll("input, select, textarea").forEach(function (el) {
           if (el.type === "checkbox" || el.type === "radio") el.checked = false;
           else if (el.tagName === "SELECT") el.selectedIndex = 0;
