@@ -17,6 +17,7 @@ import typer
 from typer.core import TyperGroup
 
 from engine import Engine, EngineError, ManualClock
+from worklists.routing import LaneMap
 
 from . import render
 from .settings import build_engine, build_registry
@@ -111,8 +112,11 @@ def open_engine(
     clock: ManualClock | None = None,
     with_handlers: bool = True,
     auto_migrate: bool = True,
+    lanes: LaneMap | None = None,
 ) -> Iterator[Engine]:
-    eng = build_engine(db or _settings(ctx)["db"], clock, with_handlers=with_handlers, auto_migrate=auto_migrate)
+    """An engine for one command; `lanes` (else the configured lane map) routes new tasks."""
+    eng = build_engine(db or _settings(ctx)["db"], clock, with_handlers=with_handlers, auto_migrate=auto_migrate,
+                       lanes=lanes)
     try:
         yield eng
     finally:

@@ -29,7 +29,7 @@ from engine import Engine, ManualClock
 from engine.xml import parse_bytes
 
 from .narration import Narration
-from .settings import build_engine
+from .settings import build_engine, lane_map, processes_folder
 
 Echo = Callable[[str], None]
 
@@ -67,9 +67,10 @@ SHOWN_TYPES = {"ServiceTask", "BusinessRuleTask", "UserTask", "ReceiveTask", "En
 def run(db_url: str | None = None, echo: Echo = print, processes: Path | None = None) -> None:
     """Seed (once), deploy `processes/`, tell the story, print where every record stands."""
     clock = ManualClock(story_start())
-    eng = build_engine(db_url, clock)
+    folder = default_processes(processes)
+    eng = build_engine(db_url, clock, lanes=lane_map(folder))
     try:
-        Story(eng, clock, echo, processes or default_processes()).tell_all()
+        Story(eng, clock, echo, folder).tell_all()
     finally:
         eng.close()
 
@@ -79,9 +80,9 @@ def story_start() -> datetime:
     return datetime.now(UTC).replace(hour=9, minute=0, second=0, microsecond=0)
 
 
-def default_processes() -> Path:
-    """The repository's `processes/` (editable install), else `./processes`."""
-    return PROCESSES if PROCESSES.is_dir() else Path("processes")
+def default_processes(explicit: Path | None = None) -> Path:
+    """The processes folder every component uses (`crmflow.settings.processes_folder`)."""
+    return processes_folder(explicit)
 
 
 # -- reference data -----------------------------------------------------------------------
@@ -194,9 +195,7 @@ class Story(Narration):
             state = "new version" if v.changed else "unchanged"
             self.echo(f"deployed {v.process_id} v{v.version} ({state}) from {v.file}")
         self.lanes = lanes_of(self.eng.diagram_source(PROCESS_ID))
-        lanes_file = self.processes / "lanes.json"
-        if lanes_file.exists():
-            self.queues = {name: spec["queue"] for name, spec in json.loads(lanes_file.read_text()).items()}
+        self.queues = {name: route.queue for name, route in lane_map(self.processes).lanes.items()}
 
     def next_key(self) -> str:
         keys = [i.business_key or "" for i in self.eng.list_instances(process_id=PROCESS_ID, limit=100_000)]

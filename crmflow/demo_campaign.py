@@ -25,7 +25,7 @@ from sqlalchemy import select
 from engine import Engine, ManualClock, ServiceContext
 
 from .mail import senders_from_env
-from .settings import build_engine
+from .settings import build_engine, lane_map, processes_folder
 
 Echo = Callable[[str], None]
 
@@ -67,9 +67,10 @@ class CampaignOutcome:
 def run(db_url: str | None = None, echo: Echo = print, processes: Path | None = None) -> CampaignOutcome:
     """Deploy `processes/` and tell the campaign chapter on its own."""
     clock = ManualClock(datetime.now(UTC).replace(hour=9, minute=0, second=0, microsecond=0))
-    eng = build_engine(db_url, clock)
+    folder = processes_folder(processes)
+    eng = build_engine(db_url, clock, lanes=lane_map(folder))
     try:
-        eng.deploy([processes or (PROCESSES if PROCESSES.is_dir() else Path("processes"))])
+        eng.deploy([folder])
         return tell_campaign(eng, clock, echo)
     finally:
         eng.close()

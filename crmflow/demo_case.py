@@ -33,7 +33,7 @@ from engine import Engine, ManualClock
 from engine.xml import parse_bytes
 
 from .narration import Narration
-from .settings import build_engine
+from .settings import build_engine, lane_map, processes_folder
 
 Echo = Callable[[str], None]
 
@@ -72,9 +72,10 @@ AGENTS = [  # name, login, capacity, skills, groups
 def run(db_url: str | None = None, echo: Echo = print, processes: Path | None = None) -> int:
     """Tell the case chapter on its own (fresh engine, manual clock at today 09:00 UTC)."""
     clock = ManualClock(datetime.now(UTC).replace(hour=9, minute=0, second=0, microsecond=0))
-    eng = build_engine(db_url, clock)
+    folder = processes_folder(processes)
+    eng = build_engine(db_url, clock, lanes=lane_map(folder))
     try:
-        return tell(eng, clock, echo, processes)
+        return tell(eng, clock, echo, folder)
     finally:
         eng.close()
 
@@ -86,7 +87,7 @@ def tell(eng: Engine, clock: ManualClock, echo: Echo = print, processes: Path | 
     The main demo passes its own engine and clock (and `deploy=False` once it has deployed
     `processes/`), so the case story follows the sales story on the same timeline.
     """
-    story = CaseStory(eng, clock, echo, processes or (PROCESSES if PROCESSES.is_dir() else Path("processes")))
+    story = CaseStory(eng, clock, echo, processes_folder(processes))
     story.tell(deploy)
     return story.instance_id
 
@@ -181,9 +182,7 @@ class CaseStory(Narration):
                 if v.process_id == PROCESS_ID:
                     self.echo(f"deployed {v.process_id} v{v.version} ({'new version' if v.changed else 'unchanged'})")
         self.lanes = lanes_of(self.eng.diagram_source(PROCESS_ID))
-        lanes_file = self.processes / "lanes.json"
-        if lanes_file.exists():
-            self.queues = {name: spec["queue"] for name, spec in json.loads(lanes_file.read_text()).items()}
+        self.queues = {name: route.queue for name, route in lane_map(self.processes).lanes.items()}
         self.key = self.next_key()
         self.echo(f"business key {self.key}")
         self.chapter_open()

@@ -3,7 +3,9 @@
 `create_app` only composes; the caller owns the engine (and closes it). A scheduler, when
 given, runs with the app: started by the lifespan, stopped on shutdown, so `crmflow serve`
 fires timers and runs jobs while it serves. The pages (`worklists.pages`) are included
-when that module is importable; the OpenAPI document describes the API only.
+when that module is importable; the OpenAPI document describes the API only. Its Swagger UI
+at /api/v1/docs loads its script and style from this server (the files the `swagger-ui-py`
+package ships), so it works without internet access.
 """
 
 from __future__ import annotations
@@ -17,10 +19,14 @@ import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 
 from engine import Engine
 from worklists import dashboards, problems, reports_api
@@ -76,10 +82,11 @@ def create_app(
         summary="BPMN workflows for CRM work: worklists, processes, instances, messages, incidents.",
         version=_version(),
         openapi_url=f"{PREFIX}/openapi.json",
-        docs_url=f"{PREFIX}/docs",
+        docs_url=None,  # served below, from local files
         redoc_url=None,
         lifespan=lifespan,
     )
+    _offline_docs(app)
     app.state.engine = engine
     app.state.worklist = worklist
     app.state.web = web
@@ -91,6 +98,40 @@ def create_app(
         app.include_router(dashboards.build_router(engine, worklist, web), include_in_schema=False)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+DOCS_PATH = f"{PREFIX}/docs"
+DOCS_ASSETS = f"{PREFIX}/docs/assets"
+
+
+def swagger_ui_files() -> Path | None:
+    """The swagger-ui dist files the `swagger-ui-py` package ships (None if it is not installed)."""
+    spec = importlib.util.find_spec("swagger_ui")
+    if spec is None or spec.origin is None:
+        return None
+    folder = Path(spec.origin).parent / "static"
+    return folder if (folder / "swagger-ui-bundle.js").is_file() else None
+
+
+def _offline_docs(app: FastAPI) -> None:
+    """/api/v1/docs with Swagger UI's script and style from this server, not a CDN."""
+    files = swagger_ui_files()
+    if files is None:
+        log.warning("swagger-ui-py is not installed: /api/v1/docs links the OpenAPI document only")
+
+    async def docs() -> HTMLResponse:
+        if files is None:
+            return HTMLResponse(f'<!doctype html><title>crmflow API</title><p>The API is described in '
+                                f'<a href="{PREFIX}/openapi.json">{PREFIX}/openapi.json</a>.</p>')
+        return get_swagger_ui_html(
+            openapi_url=f"{PREFIX}/openapi.json", title="crmflow API",
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js", swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url="/favicon.ico",
+        )
+
+    app.add_api_route(DOCS_PATH, docs, methods=["GET"], include_in_schema=False, response_class=HTMLResponse)
+    if files is not None:
+        app.mount(DOCS_ASSETS, StaticFiles(directory=files), name="swagger-ui")
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:

@@ -3,6 +3,11 @@
 Handlers come from three places, in this order: installed plug-ins (`crmflow.handlers` entry
 points), modules named in `CRMFLOW_HANDLERS` (comma separated, each exposing
 `register(registry)`), and the project's own `handlers` package when it has a `register`.
+
+The processes folder (diagrams, forms, `lanes.json`) is resolved here, once, and to an
+absolute path: every component — the engine's task router, the worklists, the forms, serve,
+validate and the worklist commands — gets it from `processes_folder()` / `lane_map()`, so a
+server started from another directory routes and shows tasks exactly as one started here.
 """
 
 from __future__ import annotations
@@ -15,11 +20,17 @@ from pathlib import Path
 import worklists
 from engine import Clock, Engine, HandlerRegistry
 from engine.facade import TaskRouter
-from worklists.routing import lane_router
+from engine.lanes import lanes_file_in
+from worklists.forms import Forms
+from worklists.routing import LaneMap, make_router
+from worklists.service import Worklist
 
 HANDLERS_ENV = "CRMFLOW_HANDLERS"
 DB_ENV = "CRMFLOW_DB"
+PROCESSES_ENV = "CRMFLOW_PROCESSES"
+LANES_ENV = "CRMFLOW_LANES"
 LOCAL_HANDLERS_PACKAGE = "handlers"
+SOURCE_PROCESSES = Path(__file__).resolve().parent.parent / "processes"
 
 
 class ConfigError(ValueError):
@@ -62,6 +73,38 @@ def build_registry(modules: list[str] | None = None) -> HandlerRegistry:
     return registry
 
 
+# -- the processes folder and its lane map ---------------------------------------------------
+
+def processes_folder(explicit: str | Path | None = None) -> Path:
+    """The processes folder, made absolute once: `explicit`, else `$CRMFLOW_PROCESSES`, else a
+    `processes/` folder where the command runs (an analyst's project), else the one shipped
+    with crmflow's source tree. Every component is handed this one path, so none of them
+    looks at the current directory again."""
+    chosen = explicit or os.environ.get(PROCESSES_ENV)
+    if chosen:
+        return Path(chosen).expanduser().resolve()
+    here = Path("processes")
+    if here.is_dir() or not SOURCE_PROCESSES.is_dir():
+        return here.resolve()
+    return SOURCE_PROCESSES
+
+
+def lanes_file(processes: str | Path | None = None, explicit: str | Path | None = None) -> Path | None:
+    """The lane map file, absolute: `explicit`, else `$CRMFLOW_LANES`, else the processes
+    folder's `lanes.json` (None when it has none)."""
+    chosen = explicit or os.environ.get(LANES_ENV)
+    if chosen:
+        return Path(chosen).expanduser().resolve()
+    return lanes_file_in(processes_folder(processes))
+
+
+def lane_map(processes: str | Path | None = None, lanes: str | Path | None = None) -> LaneMap:
+    """The lane map every component uses (empty when there is no lanes.json: every task is then
+    in the visible 'unassigned' queue); a broken file raises LaneMapError naming it."""
+    path = lanes_file(processes, lanes)
+    return LaneMap.load(path) if path is not None else LaneMap()
+
+
 def build_engine(
     db_url: str | None = None,
     clock: Clock | None = None,
@@ -70,17 +113,19 @@ def build_engine(
     auto_migrate: bool = True,
     registry: HandlerRegistry | None = None,
     task_router: TaskRouter | None = None,
+    lanes: LaneMap | None = None,
 ) -> Engine:
     """An engine on `db_url` (None → `CRMFLOW_DB` → `sqlite:///crmflow.db`; a bare path is a SQLite file).
 
-    Read-only and schema commands pass `with_handlers=False` so a broken handler module never
-    stops an operator from looking at instances or migrating the database.
+    New tasks are routed by `task_router`, else by the lane map `lanes`, else by the configured
+    one (`lane_map()`). Read-only and schema commands pass `with_handlers=False` so a broken
+    handler module never stops an operator from looking at instances or migrating the database.
     """
     if registry is None:
         registry = build_registry() if with_handlers else HandlerRegistry()
     return Engine(
         db_url or None, registry=registry, clock=clock, auto_migrate=auto_migrate,
-        migrations=all_migrations(), task_router=task_router or lane_router(),
+        migrations=all_migrations(), task_router=task_router or make_router(lanes if lanes is not None else lane_map()),
         working_time=working_time() if with_handlers else None,
     )
 
@@ -118,3 +163,28 @@ def sla_provider():  # noqa: ANN201 - a worklists.service.SlaProvider, when the 
     from handlers.sla_view import CaseSlaProvider
 
     return CaseSlaProvider()
+
+
+FORMS_ENV = "CRMFLOW_FORMS"
+
+
+def build_worklist(engine: Engine, processes: str | Path | None = None, lanes: LaneMap | None = None) -> Worklist:
+    """The worklists over `engine`, on the same processes folder and lane map as its router: forms
+    from that folder (or `$CRMFLOW_FORMS`); case SLAs, lookup fields and the record panel from the
+    CRM records."""
+    folder = processes_folder(processes)
+    lookups, records = record_access(engine)
+    return Worklist(
+        engine, lanes if lanes is not None else lane_map(folder), sla_provider(),
+        forms=Forms(os.environ.get(FORMS_ENV) or folder, lookups=lookups), records=records,
+    )
+
+
+def record_access(engine: Engine):  # noqa: ANN201 - (worklists.lookups.Lookups, worklists.records.RecordReader)
+    """Lookup fields and the record panel read the CRM records, when they are there."""
+    spec = importlib.util.find_spec(LOCAL_HANDLERS_PACKAGE)
+    if spec is None or spec.origin is None:
+        return None, None
+    from crmflow.records import crm_lookups, crm_record_reader
+
+    return crm_lookups(engine), crm_record_reader(engine)

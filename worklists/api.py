@@ -29,6 +29,7 @@ from engine.views import HistoryView, HumanTaskView, IncidentView, InstanceDetai
 
 from .auth import UserView
 from .forms import RenderedForm
+from .priority import parse_priority
 from .problems import Problem, ProblemError, explain, openapi_problem_responses
 from .service import MAX_LIMIT, Counts, ItemResult, Page, Permissions, TaskFilter, WorkItem, Worklist
 
@@ -262,7 +263,11 @@ def build_router(engine: Engine, worklist: Worklist) -> APIRouter:
         due_before: Annotated[
             datetime | None, BeforeValidator(_iso_time), Query(description="Due at or before (ISO 8601).")
         ] = None,
-        priority_min: Annotated[int | None, Query(ge=-(2**31), le=2**31 - 1)] = None,
+        priority: Annotated[
+            str | None,
+            Query(min_length=1, max_length=12, description="At least this urgent: high (1), normal (1–2) or a "
+                  "number N (priority ≤ N). Priority 1 is the most urgent; sort=priority lists it first."),
+        ] = None,
         sla: Annotated[str | None, Query(min_length=1, max_length=32, description="SLA status, e.g. breached.")]
         = None,
         q: Annotated[str | None, Query(max_length=200, description="Text in task name, business key, process.")]
@@ -279,7 +284,11 @@ def build_router(engine: Engine, worklist: Worklist) -> APIRouter:
             raise InvalidInput("queue: view=queue needs a queue name (GET /api/v1/queues lists yours)")
         if queue and chosen != "queue":
             raise InvalidInput(f"queue: only used with view=queue, not view={chosen}")
-        filters = TaskFilter(process=process, business_key=key, due_before=due_before, priority_min=priority_min,
+        try:
+            priority_up_to = parse_priority(priority)
+        except ValueError as err:
+            raise InvalidInput(str(err)) from None
+        filters = TaskFilter(process=process, business_key=key, due_before=due_before, priority_up_to=priority_up_to,
                              sla_status=sla, text=q)
         page_args: dict[str, Any] = {"limit": limit, "cursor": cursor, "with_total": total}
         with _cursor_errors(cursor):

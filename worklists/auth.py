@@ -17,6 +17,7 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
@@ -79,6 +80,7 @@ class UserView(View):
     has_password: bool = False
     created_at: datetime | None = None
     email: str | None = None
+    time_zone: str | None = None
 
 
 @dataclass
@@ -145,6 +147,17 @@ class Accounts:
             user = self._user(session, name)
             user.email = check_email(email)
             return self._view(session, user)
+
+    def set_time_zone(self, name: str, time_zone: str | None) -> UserView:
+        """The IANA time zone (e.g. Europe/Berlin) the pages show this user's times in; None: UTC."""
+        with self.engine.db.write() as session:
+            user = self._user(session, name)
+            user.time_zone = check_time_zone(time_zone)
+            return self._view(session, user)
+
+    def time_zone_of(self, name: str) -> str | None:
+        with self.engine.db.read() as session:
+            return session.scalar(select(User.time_zone).where(User.name == name))
 
     def addresses(self, users: Iterable[str] = (), groups: Iterable[str] = ()) -> list[str]:
         """The email addresses of these active users and of the active members of these groups."""
@@ -329,6 +342,7 @@ class Accounts:
         return UserView(
             name=user.name, display_name=user.display_name, active=bool(user.active), groups=groups,
             has_password=bool(user.password_hash), created_at=user.created_at, email=user.email,
+            time_zone=user.time_zone,
         )
 
 
@@ -354,6 +368,18 @@ def check_email(email: str | None) -> str | None:
     if not _EMAIL.match(email):
         raise InvalidInput(f"email {email!r} is not an address like name@example.com")
     return email
+
+
+def check_time_zone(time_zone: str | None) -> str | None:
+    """An IANA time zone name (Europe/Berlin, America/New_York, UTC) or None."""
+    if time_zone is None or not time_zone.strip():
+        return None
+    name = time_zone.strip()
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidInput(f"time zone {name!r} is not an IANA time zone like Europe/Berlin or UTC") from None
+    return name
 
 
 def check_password(password: str | None) -> str:

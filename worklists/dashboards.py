@@ -27,7 +27,7 @@ from handlers import reports
 from handlers.reports import Report, ReportError
 
 from . import charts
-from .pages import STATIC_PATH, TEMPLATES, csrf_token, fmt_dt, iso, logged_in_user, setting
+from .pages import STATIC_PATH, TEMPLATES, csrf_token, fmt_money, install_time_filters, logged_in_user, setting, zone_of
 from .service import Worklist
 
 Rows = list[dict[str, Any]]
@@ -133,7 +133,8 @@ class _Dashboards:
         self.wl = worklist
         self.title = setting(settings, "title") or "crmflow"
         self.templates = Jinja2Templates(directory=str(TEMPLATES))
-        self.templates.env.filters.update(dt=fmt_dt, iso=iso)
+        install_time_filters(self.templates.env)
+        self.templates.env.filters["money"] = fmt_money
         self.templates.env.globals.update(static=STATIC_PATH)
         self.router = APIRouter()
         r = self.router
@@ -145,9 +146,11 @@ class _Dashboards:
         return logged_in_user(request, self.wl.accounts)
 
     def _render(self, request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
-        base = {"title": self.title, "user": request.session.get("user"), "csrf": csrf_token(request),
+        user = request.session.get("user")
+        base = {"title": self.title, "user": user, "csrf": csrf_token(request),
                 "flashes": request.session.pop("flash", []), "path": request.url.path, "now": self.engine.now(),
-                "counts": None, "areas": AREA_TITLES}
+                "counts": None, "areas": AREA_TITLES,
+                "tz": zone_of(self.wl.accounts.time_zone_of(user) if user else None)}
         return self.templates.TemplateResponse(request, template, {**base, **context}, status_code=status)
 
     # -- pages ----------------------------------------------------------------------------------

@@ -5,28 +5,40 @@ defaults and current task data prefill the fields, and `{{ variable }}` in the t
 descriptions and the task's instructions are rendered from task data with a sandboxed
 Jinja2 environment (no attribute tricks, no I/O). Submitting it: the data is validated
 with jsonschema (Draft 2020-12) and every failing field comes back named with the reason.
+Fields marked `x-lookup` (see `worklists.lookups`) are offered from, and checked against,
+the records the composition root provides.
 """
 
 from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from jinja2 import TemplateError
 from jinja2.sandbox import SandboxedEnvironment
-from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema import Draft202012Validator, FormatChecker, validators
 from jsonschema.exceptions import SchemaError, ValidationError
 
 from engine import InvalidInput, NotFound
 from engine.views import View
 
+from .lookups import KEYWORD as LOOKUP
+from .lookups import Lookups, Option, lookup_names
+
 DEFAULT_ROOT = Path("processes")
 _RENDERED_KEYS = ("title", "description", "placeholder")
-_env = SandboxedEnvironment(autoescape=False)
+def _for_people(value: Any) -> Any:
+    """What `{{ value }}` prints: Yes/No for booleans and nothing for None, never Python's True/False/None."""
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    return "" if value is None else value
+
+
+_env = SandboxedEnvironment(autoescape=False, finalize=_for_people)
 
 
 @dataclass
@@ -55,6 +67,8 @@ class RenderedForm(View):
     values: dict[str, Any] = field(default_factory=dict)
     instructions: str | None = None
     title: str | None = None
+    lookups: dict[str, list[Option]] = field(default_factory=dict)
+    """The choices of each lookup the form names (`x-lookup`), to fill its selects."""
 
 
 def render_text(text: str | None, data: Mapping[str, Any]) -> str | None:
@@ -72,8 +86,9 @@ def render_text(text: str | None, data: Mapping[str, Any]) -> str | None:
 class Forms:
     """Loads and caches form schemas under `root` (the processes folder)."""
 
-    def __init__(self, root: str | Path = DEFAULT_ROOT) -> None:
+    def __init__(self, root: str | Path = DEFAULT_ROOT, lookups: Lookups | None = None) -> None:
         self.root = Path(root)
+        self.lookups = lookups
         self._cache: dict[str, tuple[float, dict[str, Any]]] = {}
 
     def path_of(self, name: str) -> Path:
@@ -112,7 +127,9 @@ class Forms:
             return RenderedForm(None, None, None, {}, text)
         schema = render_schema_texts(self.schema(form), data)
         ui_schema = self.schema(ui_form) if ui_form else None
-        return RenderedForm(form, schema, ui_schema, initial_values(schema, data), text, schema.get("title"))
+        choices = {name: source.options() for name in dict.fromkeys(lookup_names(schema))
+                   if self.lookups is not None and (source := self.lookups.get(name)) is not None}
+        return RenderedForm(form, schema, ui_schema, initial_values(schema, data), text, schema.get("title"), choices)
 
     def validate(self, form: str | None, data: Mapping[str, Any]) -> dict[str, Any]:
         """Submitted data with defaults filled in; raises FormInvalid naming every bad field."""
@@ -120,8 +137,13 @@ class Forms:
         if not form:
             return payload
         schema = self.schema(form)
+        if self.lookups is not None:
+            missing = sorted(set(lookup_names(schema)) - set(self.lookups))
+            if missing:
+                raise InvalidInput(f"form {form} names lookup(s) {', '.join(missing)} that this server does not "
+                                   f"provide (known: {', '.join(sorted(self.lookups)) or 'none'})")
         filled = fill_defaults(schema, payload)
-        errors = field_errors(schema, filled)
+        errors = field_errors(schema, filled, self.lookups)
         if errors:
             raise FormInvalid(form, errors)
         return filled
@@ -167,14 +189,31 @@ def render_schema_texts(schema: dict[str, Any], data: Mapping[str, Any]) -> dict
     return schema
 
 
-def field_errors(schema: Mapping[str, Any], data: Mapping[str, Any]) -> list[FieldError]:
-    """Every failing field, named by its path (`address.zip`, `lines.0.qty`), in a stable order."""
-    validator = Draft202012Validator(schema, format_checker=FormatChecker())
+def field_errors(
+    schema: Mapping[str, Any], data: Mapping[str, Any], lookups: Lookups | None = None
+) -> list[FieldError]:
+    """Every failing field, named by its path (`address.zip`, `lines.0.qty`), in a stable order;
+    with `lookups`, a lookup field's value must name one of its records."""
+    cls = _with_lookups(lookups) if lookups is not None else Draft202012Validator
+    validator = cls(schema, format_checker=FormatChecker())
     found: dict[tuple[str, str], FieldError] = {}
     for error in sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path]):
         for fe in _explain(error):
             found.setdefault((fe.field, fe.message), fe)
     return list(found.values())
+
+
+def _with_lookups(lookups: Lookups) -> Any:
+    """Draft 2020-12 plus the `x-lookup` keyword, checked against `lookups`."""
+
+    def check(validator: Any, name: Any, instance: Any, schema: Mapping[str, Any]) -> Iterator[ValidationError]:
+        source = lookups.get(name) if isinstance(name, str) else None
+        if source is None or instance is None or isinstance(instance, bool | dict | list):
+            return
+        if source.find(instance) is None:
+            yield ValidationError(f"is not a known {source.noun}: {instance!r} (choose one from the list)")
+
+    return validators.extend(Draft202012Validator, {LOOKUP: check})
 
 
 def _explain(error: ValidationError) -> list[FieldError]:

@@ -27,6 +27,7 @@ class User(WorklistBase):
     display_name: Mapped[str | None] = mapped_column(String(255))
     password_hash: Mapped[str | None] = mapped_column(String(255))
     email: Mapped[str | None] = mapped_column(String(320))  # where task reminders go
+    time_zone: Mapped[str | None] = mapped_column(String(64))  # IANA name the pages show times in (None: UTC)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 

@@ -19,15 +19,20 @@ import re
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, tzinfo
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
+from jinja2.runtime import Context
+from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
@@ -37,7 +42,11 @@ from engine.drawing import instance_marks, render_svg
 from engine.views import InstanceDetail
 
 from .forms import FormInvalid, RenderedForm
+from .lookups import KEYWORD as LOOKUP
+from .lookups import MAX_OPTIONS, Option
+from .priority import parse_priority, priority_label
 from .service import SORTS, Page, TaskFilter, WorkItem, Worklist
+from .sla import STATUSES as SLA_STATUS_NAMES
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
@@ -46,10 +55,11 @@ STATIC = HERE / "static"
 STATIC_PATH = "/static"
 PAGE_SIZES = (10, 25, 50, 100)
 DEFAULT_PAGE_SIZE = 25
-NEARING = timedelta(hours=4)  # a task due within this is shown amber when its case has no SLA
-SLA_STATUSES = ("ok", "nearing", "breached")
-SORT_LABELS = {"due": "Due date", "priority": "Priority", "sla": "SLA time left", "age": "Age (oldest first)"}
-EMPTY_ROWS = 2  # blank rows offered under an array-of-objects field (more after each submit)
+SLA_STATUSES = SLA_STATUS_NAMES
+SORT_LABELS = {"due": "Due date", "priority": "Priority (most urgent first)", "sla": "SLA time left",
+               "age": "Age (oldest first)"}
+PRIORITY_FILTERS = (("high", "High"), ("normal", "Normal or higher"))
+EMPTY_ROWS = 1  # blank rows offered under an array-of-objects field ("Add a row" gives more)
 DIAGRAM_SCALE = 0.7  # big diagrams stay readable; the page scrolls them to the active step
 _SVG_SIZE = re.compile(r'^(<svg\b[^>]*?) width="([\d.]+)" height="([\d.]+)"')
 _STATUS = {NotFound: 404, Forbidden: 403, Conflict: 409, InvalidInput: 422}
@@ -112,6 +122,12 @@ def install(app: FastAPI, settings: Any = None) -> None:
 
     app.add_exception_handler(LoginRequired, to_login)
 
+    async def favicon() -> FileResponse:  # browsers ask for /favicon.ico whatever the page links
+        return FileResponse(STATIC / "favicon.svg", media_type="image/svg+xml",
+                            headers={"Cache-Control": "public, max-age=86400"})
+
+    app.add_api_route("/favicon.ico", favicon, methods=["GET"], include_in_schema=False)
+
 
 # -- small formatting helpers (also Jinja filters) ---------------------------------------------
 
@@ -123,8 +139,95 @@ def fmt_dt(value: datetime | None) -> str:
 
 
 def fmt_short(value: datetime | None) -> str:
-    """2026-01-05 09:00 for table cells (the column header says UTC)."""
+    """2026-01-05 09:00 for table cells."""
     return ensure_utc(value).strftime("%Y-%m-%d %H:%M") if value else "—"
+
+
+# -- times in the user's zone (stored per user; UTC on hover) -----------------------------------
+
+def zone_of(name: str | None) -> ZoneInfo:
+    """A stored IANA name as a zone; UTC when unset or no longer known."""
+    try:
+        return ZoneInfo(name) if name else ZoneInfo("UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def local_text(value: datetime | None, zone: tzinfo | None, style: str = "long") -> str:
+    """The time in `zone`: '2026-01-05 10:00 CET' (long) or '2026-01-05 10:00' (short)."""
+    if value is None:
+        return "—"
+    local = ensure_utc(value).astimezone(zone or UTC)
+    return local.strftime("%Y-%m-%d %H:%M") + (f" {local.tzname()}" if style == "long" else "")
+
+
+@pass_context
+def ctx_dt(ctx: Context, value: datetime | None) -> str:
+    """`dt` in templates: the time in the user's zone, with the zone's name."""
+    return local_text(value, ctx.get("tz"))
+
+
+@pass_context
+def ctx_when(ctx: Context, value: datetime | None, style: str = "long", text: str | None = None) -> Markup:
+    """A <time> element: the user's local time (or `text`), the exact UTC time on hover."""
+    if value is None:
+        return Markup("—")
+    shown = text if text is not None else local_text(value, ctx.get("tz"), style)
+    return Markup('<time datetime="{}" title="{}">{}</time>').format(iso(value), fmt_dt(value), shown)
+
+
+def fmt_money(value: Any, currency: str | None = None) -> str:
+    """1234.5 → '1,234.50 EUR' (two places, thousands grouped); '—' for nothing."""
+    if value is None or value == "":
+        return "—"
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        return str(value)
+    return f"{amount:,.2f}" + (f" {currency}" if currency else "")
+
+
+def _number(value: Any) -> str:
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        return str(value)
+    text = f"{amount.normalize():f}"
+    return text
+
+
+@pass_context
+def show_value(ctx: Context, value: Any, kind: str = "text", currency: str | None = None) -> Any:
+    """A record field as people read it (see worklists.records.KINDS); '—' when there is nothing."""
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, bool) or kind == "yesno":
+        return "Yes" if value else "No"
+    if kind == "money":
+        return fmt_money(value, currency)
+    if kind == "percent":
+        return f"{_number(value)} %"
+    if kind == "number":
+        return _number(value)
+    if kind == "datetime" and isinstance(value, datetime):
+        return ctx_when(ctx, value)
+    if kind == "date" and isinstance(value, date):
+        return value.isoformat()
+    if kind == "email":
+        return Markup('<a href="mailto:{0}">{0}</a>').format(value)
+    return str(value)
+
+
+def time_zones() -> list[str]:
+    """The IANA zones a person may choose, UTC first."""
+    from zoneinfo import available_timezones
+
+    return ["UTC", *sorted(z for z in available_timezones() if "/" in z and not z.startswith(("Etc/", "SystemV/")))]
+
+
+def install_time_filters(env: Any) -> None:
+    """The filters every page template uses for times; `tz` in the context is the user's zone."""
+    env.filters.update(dt=ctx_dt, when=ctx_when, iso=iso)
 
 
 def fmt_span(seconds: float) -> str:
@@ -154,20 +257,15 @@ class Countdown:
     source: str = ""  # "sla" (the case's SLA) or "due" (the task's due date)
 
 
-def countdown(item: WorkItem, now: datetime) -> Countdown:
-    """SLA time left from the case's SLA when the service knows it, else from the task's due date."""
-    if item.sla_due_at is not None or item.sla_status:
-        if item.sla_due_at is None:
-            return Countdown(item.sla_status or "ok", (item.sla_status or "").capitalize(), source="sla")
-        left = (ensure_utc(item.sla_due_at) - now).total_seconds()
-        state = "breached" if item.sla_status == "breached" or left < 0 else (
-            "nearing" if item.sla_status in ("nearing", "warning") else "ok")
-        return Countdown(state, _countdown_text(state, left), iso(item.sla_due_at), "sla")
-    if item.due_at is not None and item.state == "open":
-        left = (ensure_utc(item.due_at) - now).total_seconds()
-        state = "breached" if left < 0 else ("nearing" if left < NEARING.total_seconds() else "ok")
-        return Countdown(state, _countdown_text(state, left, overdue="Overdue by"), iso(item.due_at), "due")
-    return Countdown("none", "—")
+def countdown(item: WorkItem) -> Countdown:
+    """What the SLA column and chip show: the status the service decided (`worklists.sla`) in words."""
+    if item.sla_status is None:
+        return Countdown("none", "—")
+    if item.sla_seconds_left is None:
+        return Countdown(item.sla_status, item.sla_status.capitalize(), source=item.sla_source or "sla")
+    overdue = "Overdue by" if item.sla_source == "due" else "Breached"
+    text = _countdown_text(item.sla_status, item.sla_seconds_left, overdue=overdue)
+    return Countdown(item.sla_status, text, iso(item.sla_due_at), item.sla_source or "")
 
 
 def _countdown_text(state: str, left: float, overdue: str = "Breached") -> str:
@@ -189,18 +287,38 @@ def compact(value: Any, limit: int = 200) -> str:
 
 
 def delta_text(delta: Mapping[str, Any] | None) -> str:
-    """What a history entry changed, e.g. 'decision = qualify; removed: draft'."""
+    """What a history entry changed, for people: 'decision = qualify; removed: draft', 'assignee: ann → bob'."""
     if not delta:
         return ""
     parts = []
     if isinstance(delta.get("set"), Mapping):
-        parts += [f"{k} = {compact(v, 80)}" for k, v in delta["set"].items()]
+        parts += [f"{k} = {readable(v, 80)}" for k, v in delta["set"].items()]
     if delta.get("removed"):
         parts.append("removed: " + ", ".join(map(str, delta["removed"])))
     for key, value in delta.items():
-        if key not in ("set", "removed"):
-            parts.append(f"{key}: {compact(value, 120)}")
+        if key in ("set", "removed"):
+            continue
+        if isinstance(value, Mapping) and set(value) == {"from", "to"}:
+            label = {"candidate_groups": "who may pick"}.get(key, key)
+            parts.append(f"{label}: {_who(value['from'])} → {_who(value['to'])}")
+        elif key == "was":
+            parts.append(f"was picked by {value}")
+        else:
+            parts.append(f"{key}: {readable(value, 120)}")
     return "; ".join(parts)
+
+
+def _who(value: Any) -> str:
+    if value is None or value == []:
+        return "nobody"
+    return ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
+def readable(value: Any, limit: int = 200) -> str:
+    """A value as people read it: Yes/No for booleans, — for nothing, else compact JSON-ish text."""
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    return compact(value, limit)
 
 
 EVENT_LABELS = {
@@ -270,6 +388,8 @@ def _types(prop: Mapping[str, Any]) -> tuple[str | None, bool]:
 def _widget(prop: Mapping[str, Any], ui: Mapping[str, Any]) -> str:
     kind, _ = _types(prop)
     ui_widget = ui.get("ui:widget")
+    if isinstance(prop.get(LOOKUP), str):
+        return "lookup"
     if "enum" in prop:
         return "radio" if ui_widget == "radio" else "select"
     if kind == "boolean":
@@ -307,8 +427,10 @@ def _shown(value: Any, widget: str) -> Any:
 def build_fields(
     schema: Mapping[str, Any] | None, values: Mapping[str, Any], ui_schema: Mapping[str, Any] | None = None,
     errors: Mapping[str, str] | None = None, raw: FormData | None = None, prefix: str = "",
+    choices: Mapping[str, Sequence[Option]] | None = None,
 ) -> list[Field]:
-    """The form's fields in schema order (or ui:order), filled from `raw` (a re-shown submit) or `values`."""
+    """The form's fields in schema order (or ui:order), filled from `raw` (a re-shown submit) or `values`;
+    lookup fields get their `choices` (RenderedForm.lookups)."""
     if not schema:
         return []
     props = schema.get("properties") if isinstance(schema.get("properties"), Mapping) else {}
@@ -324,13 +446,14 @@ def build_fields(
         ui = ui_schema.get(name) if isinstance(ui_schema.get(name), Mapping) else {}
         if ui.get("ui:widget") == "hidden":
             continue
-        out.append(_field(prefix + name, name, prop, name in required, values, ui, errors or {}, raw))
+        out.append(_field(prefix + name, name, prop, name in required, values, ui, errors or {}, raw, choices or {}))
     return out
 
 
 def _field(
     full: str, name: str, prop: Mapping[str, Any], required: bool, values: Mapping[str, Any],
     ui: Mapping[str, Any], errors: Mapping[str, str], raw: FormData | None,
+    choices: Mapping[str, Sequence[Option]],
 ) -> Field:
     widget = _widget(prop, ui)
     _, nullable = _types(prop)
@@ -352,9 +475,17 @@ def _field(
         enum = prop["enum"] if widget != "multi" else prop["items"]["enum"]
         names = prop.get("enumNames") or ui.get("ui:enumNames") or []
         f.options = [(str(v), str(names[i]) if i < len(names) else str(v)) for i, v in enumerate(enum) if v is not None]
+    if widget == "lookup":
+        found = choices.get(str(prop[LOOKUP]))
+        if found is None:  # this server provides no such lookup: a plain input (validation says why)
+            f.widget = widget = "integer" if _types(prop)[0] == "integer" else "text"
+        else:
+            f.options = [(str(o.value), o.label) for o in found]
+            f.attrs.pop("minlength", None)
+            f.attrs.pop("maxlength", None)
     if widget == "object":
         sub_values = current if isinstance(current, Mapping) else {}
-        f.children = build_fields(prop, sub_values, ui, errors, raw, prefix=full + ".")
+        f.children = build_fields(prop, sub_values, ui, errors, raw, prefix=full + ".", choices=choices)
         return f
     if widget == "rows":
         items = prop["items"]
@@ -366,7 +497,7 @@ def _field(
             rows_values += [{} for _ in range(EMPTY_ROWS)]
         f.rows = [
             build_fields(items, v if isinstance(v, Mapping) else {}, ui.get("items") or {}, errors, raw,
-                         prefix=f"{full}.{i}.")
+                         prefix=f"{full}.{i}.", choices=choices)
             for i, v in enumerate(rows_values)
         ]
         f.error = f.error or errors.get(full)
@@ -381,6 +512,37 @@ def _field(
     else:
         f.value = _shown(current, widget)
     return f
+
+
+ROWS_ACTION = "_rows"
+
+
+def change_rows(raw: FormData, action: str) -> FormData:
+    """The submitted form with a row added ("add:lines") or removed ("remove:lines.1", later rows
+    move up): what the "Add a row" / "Remove row" buttons do when the page has no script."""
+    verb, _, target = action.partition(":")
+    items = [(k, v) for k, v in raw.multi_items() if k != ROWS_ACTION]
+    if verb == "add" and target:
+        pattern = re.compile(re.escape(target) + r"\.(\d+)\.")
+        found = [int(m.group(1)) for k, _ in items if (m := pattern.match(k))]
+        # a blank marker row at the next index: _row_count shows it, and no extra blank after it
+        items.append((f"{target}.{max(found) + 1 if found else 0}.", ""))
+        return FormData(items)
+    name, _, index = target.rpartition(".")
+    if verb == "remove" and name and index.isdigit():
+        pattern = re.compile(re.escape(name) + r"\.(\d+)\.(.*)$", re.S)
+        kept = []
+        for key, value in items:
+            m = pattern.match(key)
+            if m is None:
+                kept.append((key, value))
+            elif int(m.group(1)) != int(index):
+                row = int(m.group(1))
+                kept.append((f"{name}.{row - 1 if row > int(index) else row}.{m.group(2)}", value))
+        if not any(pattern.match(k) for k, _ in kept):
+            kept.append((f"{name}.0.", ""))  # keep one (blank) row to type into
+        return FormData(kept)
+    return FormData(items)
 
 
 def _row_count(raw: FormData, name: str) -> int:
@@ -437,6 +599,8 @@ def _parse_field(f: Field, raw: FormData, prop: Mapping[str, Any]) -> Any:
         return None if f.nullable and not f.required else _MISSING
     if f.widget in ("select", "radio"):
         return next((e for e in prop.get("enum", []) if e is not None and str(e) == text), text)
+    if f.widget == "lookup":
+        return _convert(text.strip(), _types(prop)[0])
     if f.widget == "list":
         item_kind = _types(prop.get("items") or {})[0]
         return [_convert(line.strip(), item_kind) for line in text.splitlines() if line.strip()]
@@ -505,9 +669,9 @@ def read_list_query(params: Mapping[str, str]) -> ListQuery:
     prio = None
     if raw["priority"]:
         try:
-            prio = int(raw["priority"])
+            prio = parse_priority(raw["priority"])
         except ValueError:
-            problems.append(f"“Priority at least” must be a whole number, not {raw['priority']!r}.")
+            problems.append(f"“Priority” must be High or Normal or higher, not {raw['priority']!r}.")
             raw["priority"] = ""
     if raw["sla"] and raw["sla"] not in SLA_STATUSES:
         problems.append(f"SLA status must be one of {', '.join(SLA_STATUSES)}.")
@@ -518,7 +682,7 @@ def read_list_query(params: Mapping[str, str]) -> ListQuery:
     page = int(raw["page"]) if raw["page"].isdigit() and int(raw["page"]) > 0 else 1
     picked = {"yes": True, "no": False}.get(raw["picked"])
     filters = TaskFilter(
-        process=raw["process"] or None, business_key=raw["key"] or None, due_before=due, priority_min=prio,
+        process=raw["process"] or None, business_key=raw["key"] or None, due_before=due, priority_up_to=prio,
         sla_status=raw["sla"] or None, text=raw["q"] or None,
     )
     return ListQuery(filters, sort, raw["cursor"] or None, page if raw["cursor"] else 1, limit, picked, raw, problems)
@@ -560,9 +724,11 @@ class _Pages:
         self.title = setting(settings, "title", "crmflow") or "crmflow"
         self.templates = Jinja2Templates(directory=str(TEMPLATES))
         env = self.templates.env
-        env.filters.update(dt=fmt_dt, span=fmt_span, iso=iso, compact=compact, delta=delta_text,
-                           ago=self._ago, until=self._until, short=fmt_short)
+        env.filters.update(span=fmt_span, compact=compact, delta=delta_text, ago=self._ago, until=self._until,
+                           priority=priority_label, readable=readable, money=fmt_money, show=show_value)
+        install_time_filters(env)
         env.globals.update(event_labels=EVENT_LABELS, sort_labels=SORT_LABELS, sla_statuses=SLA_STATUSES,
+                           priority_filters=PRIORITY_FILTERS, max_options=MAX_OPTIONS,
                            page_sizes=PAGE_SIZES, static=STATIC_PATH)
         self.router = APIRouter()
         r = self.router
@@ -577,6 +743,8 @@ class _Pages:
         r.add_api_route("/tasks/{task_id}", self.task, methods=["GET"], response_class=HTMLResponse)
         r.add_api_route("/tasks/{task_id}/{action}", self.task_action, methods=["POST"])
         r.add_api_route("/instances/{instance_id}", self.instance, methods=["GET"], response_class=HTMLResponse)
+        r.add_api_route("/settings", self.settings_form, methods=["GET"], response_class=HTMLResponse)
+        r.add_api_route("/settings", self.save_settings, methods=["POST"])
 
     def _ago(self, value: datetime | None) -> str:
         """'5 h ago', '2 d ago': the largest unit only, for table cells."""
@@ -614,6 +782,7 @@ class _Pages:
         base = {
             "title": self.title, "user": user, "csrf": self._csrf(request),
             "flashes": request.session.pop("flash", []), "path": request.url.path, "now": self.engine.now(),
+            "tz": zone_of(self.wl.accounts.time_zone_of(user)) if user else zone_of(None),
         }
         return self.templates.TemplateResponse(request, template, {**base, **context}, status_code=status)
 
@@ -698,8 +867,7 @@ class _Pages:
                 page = spec.fetch(user, query)
             else:
                 return self._refusal(request, user, err, heading=spec.title)
-        now = self.engine.now()
-        rows = [(item, countdown(item, now)) for item in page.items]
+        rows = [(item, countdown(item)) for item in page.items]
         first = (query.page - 1) * query.limit + 1
         links = self._page_links(spec, query, page)
         return self._render(
@@ -779,13 +947,15 @@ class _Pages:
         except EngineError as err:
             return self._refusal(request, user, err, heading="Task")
         instance = self.engine.get_instance(item.instance_id, with_history=True)
-        fields = build_fields(rendered.schema, rendered.values, rendered.ui_schema, field_errors, raw)
+        fields = build_fields(rendered.schema, rendered.values, rendered.ui_schema, field_errors, raw,
+                              choices=rendered.lookups)
         labels = field_labels(fields)
         summary = [(name, labels.get(name, name), msg) for name, msg in (field_errors or {}).items()]
         return self._render(
             request, "task.html", status, item=item, perms=perms, form=rendered, fields=fields, error=error,
             summary=summary, instance=instance, diagram=self._diagram(instance),
-            countdown=countdown(item, self.engine.now()), counts=self._counts(user),
+            records=self.wl.record_summaries(instance.data),
+            countdown=countdown(item), counts=self._counts(user),
             queues=self.wl.known_queues(), comments=[h for h in instance.history if h.event == "comment"],
         )
 
@@ -843,6 +1013,9 @@ class _Pages:
         return "Comment added."
 
     def _complete(self, request: Request, user: str, task_id: str, form: FormData) -> Response:
+        rows_action = str(form.get(ROWS_ACTION, "")).strip()
+        if rows_action:  # "Add a row" / "Remove row N" without script: show the form again, changed
+            return self._task_page(request, user, task_id, raw=change_rows(form, rows_action))
         try:
             rendered = self.wl.form(task_id, user)
         except EngineError as err:
@@ -850,13 +1023,19 @@ class _Pages:
         data = self._submitted(rendered, form)
         try:
             task = self.wl.get(task_id, user)
-            self.wl.complete(task_id, user, data)
+            after = self.wl.complete(task_id, user, data)
         except FormInvalid as err:
             errors = _errors_by_field(err, data)
             return self._task_page(request, user, task_id, status=422, field_errors=errors, raw=form)
         except EngineError as err:
             return self._task_page(request, user, task_id, status=_status_of(err), error=str(err), raw=form)
         key = f" ({task.business_key})" if task.business_key else ""
+        failed = [i for i in after.incidents if i.state == "open"]
+        if failed:  # the form was fine, but a step after it failed: say so, and show where
+            steps = "; ".join(f"“{i.element_name or i.element_id}” failed: {i.message}" for i in failed)
+            self._flash(request, f"Completed “{task.name or task.element_id}”{key}, but the next step did not run: "
+                                 f"{steps}. The process waits until this is fixed and retried.", "error")
+            return RedirectResponse(f"/instances/{after.id}", status_code=303)
         self._flash(request, f"Completed “{task.name or task.element_id}”{key}.")
         return RedirectResponse("/", status_code=303)
 
@@ -864,8 +1043,27 @@ class _Pages:
     def _submitted(rendered: RenderedForm, form: FormData) -> dict[str, Any]:
         if not rendered.schema:
             return {}
-        fields = build_fields(rendered.schema, {}, rendered.ui_schema, None, form)
+        fields = build_fields(rendered.schema, {}, rendered.ui_schema, None, form, choices=rendered.lookups)
         return parse_submission(fields, form, rendered.schema)
+
+    # -- the user's own settings -----------------------------------------------------------
+    def settings_form(self, request: Request, error: str | None = None, status: int = 200) -> HTMLResponse:
+        user = self._user(request)
+        return self._render(request, "settings.html", status, heading="Your settings", counts=self._counts(user),
+                            current=self.wl.accounts.time_zone_of(user) or "", zones=time_zones(), error=error)
+
+    async def save_settings(self, request: Request) -> Response:
+        user = self._user(request)
+        form = await request.form()
+        if not self._csrf_ok(request, form):
+            return self.settings_form(request, "Your session expired; nothing was changed. Please try again.", 400)
+        try:
+            zone = str(form.get("time_zone", "")).strip() or None
+            await run_in_threadpool(self.wl.accounts.set_time_zone, user, zone)
+        except EngineError as err:
+            return self.settings_form(request, str(err), _status_of(err))
+        self._flash(request, f"Times are now shown in {zone or 'UTC'} (UTC when you point at them).")
+        return RedirectResponse("/settings", status_code=303)
 
     # -- the instance page ----------------------------------------------------------------
     def instance(self, request: Request, instance_id: str) -> HTMLResponse:
@@ -877,7 +1075,7 @@ class _Pages:
         except EngineError as err:
             return self._refusal(request, user, err, heading="Instance")
         return self._render(request, "instance.html", instance=detail, diagram=self._diagram(detail),
-                            counts=self._counts(user))
+                            counts=self._counts(user), records=self.wl.record_summaries(detail.data))
 
     def _diagram(self, detail: InstanceDetail) -> dict[str, Any]:
         """The instance's diagram as inline SVG with its marks, or a sentence saying why not."""

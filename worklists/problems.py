@@ -6,8 +6,9 @@ pages say the same thing. Request validation errors name the field (`errors: [{f
 message}]`, like a failing form). Anything else is a bug: it is logged with its traceback
 and answered with a 500 problem that carries no internals.
 
-Paths outside the API (the web pages) keep FastAPI's own handling of HTTP exceptions, so a
-page's redirect to /login stays a redirect.
+Paths outside the API (the web pages) answer a browser (one that accepts text/html) with a
+small HTML page in the pages' style, and other clients with the same problem document; the
+API always answers with problem documents.
 """
 
 from __future__ import annotations
@@ -146,12 +147,31 @@ def validation_problems(exc: RequestValidationError) -> list[FieldProblem]:
     return list(found.values())
 
 
+_HINTS = {404: "The address may be mistyped, or the task or instance it named is gone.",
+          405: "This address exists, but not for that kind of request."}
+
+
 def _html(status: int, title: str, detail: str) -> HTMLResponse:
     from html import escape
 
-    body = (f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{escape(title)}</title></head>"
-            f"<body><h1>{escape(title)}</h1><p>{escape(detail)}</p><p><a href=\"/\">Back</a></p></body></html>")
+    hint = _HINTS.get(status, "")
+    body = (
+        "<!doctype html><html lang=en><head><meta charset=utf-8>"
+        "<meta name=viewport content=\"width=device-width, initial-scale=1\">"
+        f"<title>{escape(title)} · crmflow</title><link rel=icon href=\"/favicon.ico\">"
+        "<link rel=stylesheet href=\"/static/pages.css\"></head><body>"
+        "<header class=top><a class=brand href=\"/\">crmflow</a></header>"
+        "<div class=\"layout no-side\"><main id=main>"
+        f"<h1>{escape(title)}</h1><p class=refusal role=alert>{escape(detail)}</p>"
+        + (f"<p class=hint>{escape(hint)}</p>" if hint else "")
+        + "<p><a href=\"/\">Back to My work</a></p></main></div></body></html>"
+    )
     return HTMLResponse(body, status_code=status)
+
+
+def wants_html(request: Request) -> bool:
+    """A browser asking for a page: text/html is among what it accepts."""
+    return "text/html" in request.headers.get("accept", "")
 
 
 def install(app: FastAPI) -> None:
@@ -184,7 +204,16 @@ def install(app: FastAPI) -> None:
     async def on_http(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         if not is_api_path(request.url.path):
-            return await http_exception_handler(request, exc)
+            if exc.status_code < 400:
+                return await http_exception_handler(request, exc)
+            if wants_html(request):
+                kind = _BY_STATUS.get(exc.status_code, "bad-request" if exc.status_code < 500 else "internal-error")
+                detail = exc.detail if isinstance(exc.detail, str) else KINDS[kind][1]
+                if exc.status_code == 404 and detail == "Not Found":
+                    detail = f"There is no page at {request.url.path}."
+                elif exc.status_code == 405:
+                    detail = f"{request.method} is not allowed on {request.url.path}."
+                return _html(exc.status_code, KINDS[kind][1], detail)
         if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
             # not UTF-8 or not JSON at all: the same answer as malformed JSON (422, body named)
             return problem_response("invalid-input", "body: not a readable JSON document", instance=request.url.path,
@@ -192,7 +221,8 @@ def install(app: FastAPI) -> None:
         kind = _BY_STATUS.get(exc.status_code, "bad-request" if exc.status_code < 500 else "internal-error")
         detail = exc.detail if isinstance(exc.detail, str) else KINDS[kind][1]
         if exc.status_code == 404 and detail == "Not Found":
-            detail = f"no API endpoint at {request.url.path} (see /api/v1/docs)"
+            detail = (f"no API endpoint at {request.url.path} (see /api/v1/docs)" if is_api_path(request.url.path)
+                      else f"nothing at {request.url.path}")
         elif exc.status_code == 405:
             detail = f"{request.method} is not allowed on {request.url.path}"
         return problem_response(kind, detail, instance=request.url.path, status=exc.status_code,

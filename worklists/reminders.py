@@ -7,19 +7,48 @@ people of its candidate groups — the ones who could pick it up. Users without 
 address (`crmflow users email NAME ADDRESS`) are skipped; when nobody has one, the reminder
 is done without mail: the instance history and the worklist's due colouring still show it.
 
+The same channel tells a person when a supervisor takes a task they had picked
+(`task_reassigned`, written by `notify_reassigned` when the worklist routes or releases it):
+only that person is mailed, and only when they have an address.
+
 The email keeps the outbox's idempotency key, so a retried delivery is the same Message-ID.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from engine import Engine
+from engine.outbox import enqueue
+from engine.task_dates import REMINDER_CHANNEL
+from engine.views import HumanTaskView
+
 from .auth import Accounts
 
 EmailSender = Callable[[dict[str, Any], str], None]
-SUBJECTS = {"task_due": "Overdue: {name}", "task_follow_up": "Follow up: {name}"}
+REASSIGNED = "task_reassigned"
+SUBJECTS = {"task_due": "Overdue: {name}", "task_follow_up": "Follow up: {name}",
+            REASSIGNED: "Reassigned: {name}"}
+
+
+def notify_reassigned(engine: Engine, task: HumanTaskView, *, previous: str, by: str) -> None:
+    """Queue the email telling `previous` that `by` took their task (now as `task` shows it).
+
+    Written right after the routing committed (the history entry is the record; this is the
+    courtesy mail), under a key of its own so delivery retries never send it twice."""
+    payload = {
+        "kind": REASSIGNED, "task_id": task.id, "instance_id": task.instance_id, "process_id": task.process_id,
+        "business_key": task.business_key, "element_id": task.element_id, "name": task.name,
+        "assignee": task.assignee, "queue": task.queue, "previous_assignee": previous, "by": by,
+        "notify": [previous],
+    }
+    now = engine.now()
+    with engine.db.write() as session:
+        enqueue(session, REMINDER_CHANNEL, payload, key=f"task-reassigned:{task.id}:{uuid.uuid4().hex}", now=now,
+                instance_id=task.instance_id)
 
 
 class TaskReminderSender:
@@ -31,6 +60,8 @@ class TaskReminderSender:
         self.base_url = (base_url or "").rstrip("/")
 
     def recipients(self, payload: dict[str, Any]) -> list[str]:
+        if payload.get("kind") == REASSIGNED:
+            return self.accounts.addresses(users=[str(u) for u in payload.get("notify") or []])
         assignee = payload.get("assignee")
         if assignee:
             return self.accounts.addresses(users=[assignee])
@@ -57,8 +88,14 @@ class TaskReminderSender:
         name = payload.get("name") or payload.get("element_id")
         overdue = payload.get("kind") == "task_due"
         when = payload.get("due_at") if overdue else payload.get("follow_up_at")
+        if payload.get("kind") == REASSIGNED:
+            now_with = payload.get("assignee") or f"queue {payload.get('queue')}, not picked"
+            first = (f"{payload.get('by')} took the task '{name}' you had picked; it is now with {now_with}. "
+                     "The instance history has the change.")
+        else:
+            first = f"The task '{name}' {'was due' if overdue else 'is up for a follow-up'} at {_readable(when)}."
         lines = [
-            f"The task '{name}' {'was due' if overdue else 'is up for a follow-up'} at {_readable(when)}.",
+            first,
             f"Process: {payload.get('process_id')}, instance {payload.get('instance_id')}"
             + (f", {payload.get('business_key')}" if payload.get("business_key") else ""),
             f"Assigned to: {payload.get('assignee') or 'nobody yet'}; queue: {payload.get('queue') or '-'}",

@@ -19,7 +19,6 @@ import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime
-from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
 from sqlalchemy import Text, and_, case, cast, func, or_, select, union_all
@@ -33,7 +32,11 @@ from engine.views import HistoryView, HumanTaskView, InstanceView, View
 
 from .auth import Accounts
 from .forms import Forms, RenderedForm
+from .priority import priority_label
+from .records import RecordReader, RecordSummary, read_records
+from .reminders import notify_reassigned
 from .routing import UNASSIGNED, USER_PREFIX, LaneMap, QueueInfo
+from .sla import sla_state
 
 _HT = HumanTask.__table__
 _LIST_COLUMNS = [c for c in _HT.c if c.name not in ("instructions", "ui_form")]
@@ -63,7 +66,10 @@ class SlaProvider(Protocol):
 
 @dataclass
 class WorkItem(View):
-    """One row of a worklist: the task plus its SLA status and time left."""
+    """One row of a worklist: the task plus its SLA status and time left.
+
+    `sla_status`, `sla_due_at`, `sla_seconds_left` and `sla_source` come from one decision
+    (`worklists.sla.sla_state`): the case's SLA when the CRM has one, else the task's due date."""
 
     id: str
     instance_id: int
@@ -89,6 +95,8 @@ class WorkItem(View):
     sla_status: str | None = None
     sla_due_at: datetime | None = None
     sla_seconds_left: float | None = None
+    sla_source: str | None = None
+    priority_label: str | None = None
 
 
 _ITEM_FIELDS = tuple(f.name for f in fields(WorkItem))
@@ -101,7 +109,8 @@ class TaskFilter:
     process: str | None = None
     business_key: str | None = None
     due_before: datetime | None = None
-    priority_min: int | None = None
+    priority_up_to: int | None = None
+    """At least this urgent: priority 1..N (1 is the most urgent, see worklists.priority)."""
     sla_status: str | None = None
     text: str | None = None
 
@@ -190,8 +199,8 @@ _ORDERS: dict[str, list[_Phase]] = {
         _Phase(_DUE.is_not(None), ((_DUE, False), (_CREATED, False), (_ID, False))),
         _Phase(_DUE.is_(None), ((_CREATED, False), (_ID, False))),
     ],
-    "priority": [
-        _Phase(_PRIO.is_not(None), ((_PRIO, True), (_CREATED, False), (_ID, False))),
+    "priority": [  # 1 is the most urgent (worklists.priority): ascending, tasks without one last
+        _Phase(_PRIO.is_not(None), ((_PRIO, False), (_CREATED, False), (_ID, False))),
         _Phase(_PRIO.is_(None), ((_CREATED, False), (_ID, False))),
     ],
     "age": [_Phase(None, ((_CREATED, False), (_ID, False)))],
@@ -277,11 +286,13 @@ class Worklist:
         forms: Forms | None = None,
         accounts: Accounts | None = None,
         admin_groups: Iterable[str] = ADMIN_GROUPS,
+        records: RecordReader | None = None,
     ) -> None:
         self.engine = engine
         self.lane_map = lane_map or LaneMap()
         self.sla = sla
         self.forms = forms or Forms()
+        self.records = records  # the record panel's reader (the composition root's; none: no panel)
         self.accounts = accounts or Accounts(engine)
         self.admin_groups = frozenset(admin_groups)
         self._queues = self.lane_map.queues()
@@ -319,6 +330,17 @@ class Worklist:
             return bool(set(task.candidate_groups) & actor.principals)
         return bool(set(self.queue_info(task.queue).groups) & actor.groups)
 
+    def may_route(self, actor: Actor, task: HumanTaskView | WorkItem) -> bool:
+        """The one rule for moving someone's work (route, release, reassign): admins and
+        supervisors of the task's queue always; otherwise only its assignee while it is picked,
+        or someone who may work it while nobody has. (Kept in one place so the permission layer
+        can take it over.)"""
+        if actor.admin or self.supervises(actor, task.queue):
+            return True
+        if task.assignee is not None:
+            return task.assignee == actor.name
+        return self.can_work(actor, task)
+
     def permissions(self, task_id: str, user: str) -> Permissions:
         task = self.engine.get_task(task_id)
         actor = self.actor(user)
@@ -327,11 +349,12 @@ class Worklist:
         works = self.can_work(actor, task)
         supervises = self.supervises(actor, task.queue)
         involved = works or supervises or mine or task.completed_by == actor.name
+        routes = self.may_route(actor, task)
         return Permissions(
             view=involved,
             pick=is_open and task.assignee is None and works,
-            release=is_open and task.assignee is not None and (mine or supervises),
-            route=is_open and (mine or works or supervises),
+            release=is_open and task.assignee is not None and routes,
+            route=is_open and routes,
             complete=is_open and mine,
             comment=involved,
         )
@@ -437,6 +460,10 @@ class Worklist:
         data = self.engine.get_instance(task.instance_id, with_history=False).data
         return self.forms.render(task.form, data, task.instructions, self._ui_form(task_id))
 
+    def record_summaries(self, variables: Mapping[str, Any]) -> list[RecordSummary]:
+        """The CRM records an instance's variables name, as the record panel shows them."""
+        return read_records(self.records, variables)
+
     def _ui_form(self, task_id: str) -> str | None:
         with self.engine.db.read() as session:
             return session.scalar(select(_HT.c.ui_form).where(_HT.c.id == task_id))
@@ -452,30 +479,33 @@ class Worklist:
         return self.engine.claim_task(task_id, actor.name)
 
     def release(self, task_id: str, user: str) -> HumanTaskView:
-        """Put a picked task back in its queue: its assignee, or a supervisor of the queue."""
+        """Put a picked task back in its queue: its assignee, or a supervisor of the queue (the
+        assignee is then told, see `_tell_previous_assignee`)."""
         actor = self.actor(user)
         task = self._open_task(task_id)
         if task.assignee is None:
             raise Conflict(f"task {task_id} ({_label(task)}) is not picked by anyone")
         if task.assignee == actor.name:
             return self.engine.release_task(task_id, actor.name)
-        if self.supervises(actor, task.queue):
-            return self.engine.release_task(task_id, actor.name, force=True)
-        raise Forbidden(
-            f"task {task_id} ({_label(task)}) is picked by {task.assignee}; only they or a supervisor of "
-            f"queue {task.queue!r} can release it"
-        )
+        if not self.may_route(actor, task):
+            raise Forbidden(self._picked_by_someone_else(task, "release"))
+        released = self.engine.release_task(task_id, actor.name, force=True)
+        self._tell_previous_assignee(task, released, actor.name)
+        return released
 
     def route(self, task_id: str, user: str, *, queue: str | None = None, to: str | None = None) -> HumanTaskView:
         """Send a task to another queue (it arrives unpicked) and/or to a person.
 
-        Allowed for its assignee, members of its queue and the queue's supervisors; the
-        person it goes to must be able to work the destination (unless a supervisor sends it)."""
+        Who may: `may_route` — a task someone picked is moved only by them, a supervisor of its
+        queue or an admin; the person it goes to must be able to work the destination (unless a
+        supervisor sends it). When the task leaves someone else's hands, they are told."""
         if not queue and not to:
             raise InvalidInput("routing needs a queue (--queue) or a person (--to)")
         actor = self.actor(user)
         task = self._open_task(task_id)
-        if not (task.assignee == actor.name or self.can_work(actor, task) or self.supervises(actor, task.queue)):
+        if not self.may_route(actor, task):
+            if task.assignee is not None and task.assignee != actor.name:
+                raise Forbidden(self._picked_by_someone_else(task, "route"))
             raise Forbidden(f"{user} may not route task {task_id} ({_label(task)}): {self._who_works(task)}")
         if queue and queue not in self.known_queues():
             raise InvalidInput(f"queue: unknown queue {queue!r}; known queues: {', '.join(self.known_queues())}")
@@ -498,7 +528,9 @@ class Worklist:
         if moving:
             if not to and routed.assignee is not None:
                 routed = self.engine.release_task(task_id, actor.name, force=True)
-        return self.engine.get_task(task_id) if moving else routed
+            routed = self.engine.get_task(task_id)
+        self._tell_previous_assignee(task, routed, actor.name)
+        return routed
 
     def complete(self, task_id: str, user: str, data: Mapping[str, Any] | None = None) -> InstanceView:
         """Complete a task picked by `user` with form data (validated against the task's form first)."""
@@ -536,6 +568,20 @@ class Worklist:
             who = f" by {task.completed_by}" if task.completed_by else ""
             raise Conflict(f"task {task_id} ({_label(task)}) is already {task.state}{who}")
         return task
+
+    def _picked_by_someone_else(self, task: HumanTaskView, verb: str) -> str:
+        info = self.queue_info(task.queue)
+        who = f"groups {', '.join(info.supervisor_groups)}" if info.supervisor_groups else "nobody"
+        return (f"task {task.id} ({_label(task)}) is picked by {task.assignee}; only they or a supervisor of queue "
+                f"{task.queue!r} ({who}) or an admin may {verb} it")
+
+    def _tell_previous_assignee(self, before: HumanTaskView, after: HumanTaskView, by: str) -> None:
+        """Someone else moved a task its assignee had picked: the history says so (the engine records
+        the route or release); the assignee also gets a notification email when they have an address."""
+        previous = before.assignee
+        if previous is None or previous == by or after.assignee == previous:
+            return
+        notify_reassigned(self.engine, after, previous=previous, by=by)
 
     def _who_works(self, task: HumanTaskView | WorkItem) -> str:
         users = [g[len(USER_PREFIX):] for g in task.candidate_groups if g.startswith(USER_PREFIX)]
@@ -596,8 +642,8 @@ class Worklist:
             clauses.append(_HT.c.business_key == f.business_key)
         if f.due_before is not None:
             clauses.append(_DUE <= ensure_utc(f.due_before))
-        if f.priority_min is not None:
-            clauses.append(_PRIO >= f.priority_min)
+        if f.priority_up_to is not None:
+            clauses.append(_PRIO <= f.priority_up_to)
         if f.text and f.text.strip():
             pattern = f"%{_like_escape(f.text.strip())}%"
             clauses.append(
@@ -694,21 +740,20 @@ class Worklist:
         return Page(chunk, next_cursor, window_limited=window.next_cursor is not None)
 
     def _attach_sla(self, session: Session, items: list[WorkItem]) -> None:
-        if self.sla is None or not items:
+        """Every item's SLA status from the one decision (`sla_state`): the CRM's SLA for its
+        business key when there is one, else its due date."""
+        if not items:
             return
         keys = sorted({i.business_key for i in items if i.business_key})
-        if not keys:
-            return
-        found = self.sla.sla_for(session, keys)
+        found = self.sla.sla_for(session, keys) if self.sla is not None and keys else {}
         now = self.engine.now()
         for item in items:
             info = found.get(item.business_key or "")
-            if info is None:
-                continue
-            status, due = SlaInfo(*info)
-            item.sla_status = status
-            item.sla_due_at = ensure_utc(due) if due else None
-            item.sla_seconds_left = (item.sla_due_at - now).total_seconds() if item.sla_due_at else None
+            status, due = SlaInfo(*info) if info is not None else (None, None)
+            state = sla_state(now, sla_status=status, sla_due_at=due, due_at=item.due_at,
+                              is_open=item.state == "open")
+            item.sla_status, item.sla_due_at = state.status, state.deadline
+            item.sla_seconds_left, item.sla_source = state.seconds_left, state.source
 
     def _count(
         self, session: Session, scopes: list[list[ColumnElement[bool]]], filters: TaskFilter
@@ -732,6 +777,7 @@ def _item(values: Mapping[str, Any]) -> WorkItem:
     data = dict.fromkeys(_ITEM_FIELDS)
     data.update((k, v) for k, v in values.items() if k in data)
     data["candidate_groups"] = list(data["candidate_groups"] or [])
+    data["priority_label"] = priority_label(data["priority"]) if data["priority"] is not None else None
     return WorkItem(**data)
 
 
@@ -752,11 +798,3 @@ def _each(task_ids: Iterable[str], op: Callable[[str], HumanTaskView]) -> list[I
         except EngineError as err:
             results.append(ItemResult(task_id, False, err.code, str(err)))
     return results
-
-
-def build_worklist(
-    engine: Engine, lanes: str | Path | None = None, forms_root: str | Path | None = None,
-    sla: SlaProvider | None = None,
-) -> Worklist:
-    """A worklist on the configured lane map (`CRMFLOW_LANES` or processes/lanes.json) and forms folder."""
-    return Worklist(engine, LaneMap.configured(lanes), sla, forms=Forms(forms_root or "processes"))

@@ -7,17 +7,13 @@ stops cleanly on Ctrl-C or SIGTERM: requests in flight finish, then the schedule
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from crmflow.cli import DbOpt, app, open_engine
-from crmflow.settings import sla_provider
-from worklists.service import build_worklist
-
-FORMS_ENV = "CRMFLOW_FORMS"
+from crmflow.settings import build_worklist, lane_map, processes_folder
 
 
 @app.command()
@@ -36,7 +32,9 @@ def serve(
     ] = False,
     poll: Annotated[float, typer.Option("--poll", min=0.05, help="Scheduler: seconds between passes.")] = 1.0,
     processes: Annotated[
-        Path | None, typer.Option("--processes", help="Folder deployed by --demo (default: processes/).")
+        Path | None,
+        typer.Option("--processes", help="Processes folder: diagrams, forms, lanes.json "
+                     "(default: $CRMFLOW_PROCESSES, else processes/)."),
     ] = None,
     db: DbOpt = None,
 ) -> None:
@@ -48,13 +46,10 @@ def serve(
 
     from .worker import configured_senders
 
-    with open_engine(ctx, db) as eng:
-        folder = processes or _default_processes()
-        lanes = Path(folder) / "lanes.json"
-        worklist = build_worklist(
-            eng, lanes if lanes.exists() and not os.environ.get("CRMFLOW_LANES") else None,
-            forms_root=os.environ.get(FORMS_ENV) or folder, sla=sla_provider(),
-        )
+    folder = processes_folder(processes)
+    lanes = lane_map(folder)  # one lane map for the engine's router and the worklists
+    with open_engine(ctx, db, lanes=lanes) as eng:
+        worklist = build_worklist(eng, folder, lanes)
         url = f"http://{'localhost' if host in ('0.0.0.0', '127.0.0.1', '::') else host}:{port}"
         if demo:
             from crmflow import demo_seed
@@ -68,8 +63,3 @@ def serve(
         typer.echo(f"crmflow serving {url} on {where}, {work}; Ctrl-C stops")
         uvicorn.run(web, host=host, port=port, log_level="info", lifespan="on")
 
-
-def _default_processes() -> Path:
-    from crmflow.demo import default_processes
-
-    return default_processes()

@@ -15,13 +15,12 @@ from typing import Annotated
 import typer
 
 from crmflow.cli import DbOpt, JsonOpt, app, open_engine, wants_json
-from crmflow.settings import DB_ENV, build_registry
+from crmflow.settings import DB_ENV, build_registry, lanes_file, processes_folder
 from engine import validation
 from engine.validation import WARNING, Diagnostic, ValidationContext, format_json, format_text, load_lane_map
 from engine.validation.parsing import CATCH_EVENTS, Document, bpmn_children, local
 from engine.xml import parse_bytes
 
-DEFAULT_PROCESSES = Path("processes")
 DEFAULT_DB_FILE = Path("crmflow.db")
 LANES_FILE = "lanes.json"
 
@@ -35,19 +34,19 @@ class OutputFormat(StrEnum):
 def validate(
     ctx: typer.Context,
     paths: Annotated[
-        list[Path] | None, typer.Argument(help="Diagram files or directories (default: processes/).")
+        list[Path] | None, typer.Argument(help="Diagram files or directories (default: the processes folder).")
     ] = None,
     output: Annotated[OutputFormat, typer.Option("--format", help="text or json.", case_sensitive=False)] = (
         OutputFormat.text
     ),
     lanes: Annotated[
-        Path | None, typer.Option("--lanes", help="Lane → worklist map (default: processes/lanes.json if present).")
+        Path | None, typer.Option("--lanes", help="Lane → worklist map (default: the processes folder's lanes.json).")
     ] = None,
     db: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Check diagrams before deploying: BPMN lint rules plus what the engine needs. Exit 1 on errors."""
-    targets = paths or [DEFAULT_PROCESSES]
+    targets = paths or [processes_folder()]
     context = build_context(ctx, targets, lanes, db)
     report = validation.validate(targets, context)
     if output is OutputFormat.json or wants_json(ctx, as_json):
@@ -59,7 +58,7 @@ def validate(
 
 
 def build_context(ctx: typer.Context, targets: list[Path], lanes: Path | None, db: str | None) -> ValidationContext:
-    context = ValidationContext(processes_root=DEFAULT_PROCESSES)
+    context = ValidationContext(processes_root=processes_folder())
     try:
         context.operations = frozenset(build_registry().names())
     except Exception as err:  # a broken handler module must not stop validation of diagrams
@@ -80,11 +79,11 @@ def build_context(ctx: typer.Context, targets: list[Path], lanes: Path | None, d
 
 
 def find_lane_map(targets: list[Path]) -> Path | None:
-    """`lanes.json` in a directory being validated, else in processes/."""
-    for candidate in [t / LANES_FILE for t in targets if t.is_dir()] + [DEFAULT_PROCESSES / LANES_FILE]:
+    """`lanes.json` in a directory being validated, else the configured one (`crmflow.settings.lanes_file`)."""
+    for candidate in [t / LANES_FILE for t in targets if t.is_dir()]:
         if candidate.is_file():
             return candidate
-    return None
+    return lanes_file()
 
 
 def add_deployed(ctx: typer.Context, context: ValidationContext, db_url: str | None) -> None:

@@ -6,7 +6,6 @@ API the HTTP API and the web pages use, so the checks and messages are the same 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated
@@ -27,12 +26,11 @@ from crmflow.cli import (
     parse_time,
     resolve_task_id,
 )
-from crmflow.settings import sla_provider
+from crmflow.settings import build_worklist, lane_map
 from engine import Engine, InvalidInput
 from worklists.auth import Accounts
-from worklists.service import SORTS, ItemResult, Page, TaskFilter, Worklist, build_worklist
-
-FORMS_ENV = "CRMFLOW_FORMS"
+from worklists.priority import parse_priority, priority_label
+from worklists.service import SORTS, ItemResult, Page, TaskFilter, Worklist
 
 users_app = typer.Typer(help="Users, their groups and API tokens.", no_args_is_help=True)
 work_app = typer.Typer(help="Work on tasks through the worklist checks.", no_args_is_help=True)
@@ -41,7 +39,8 @@ app.add_typer(work_app, name="work")
 
 TasksArg = Annotated[list[str], typer.Argument(help="Task id(s) or unique prefixes; several make a bulk operation.")]
 LanesOpt = Annotated[
-    str | None, typer.Option("--lanes", envvar="CRMFLOW_LANES", help="Lane map file (default processes/lanes.json).")
+    str | None,
+    typer.Option("--lanes", envvar="CRMFLOW_LANES", help="Lane map file (default: the processes folder's)."),
 ]
 
 ITEM_COLUMNS: list[render.Column] = [
@@ -51,7 +50,7 @@ ITEM_COLUMNS: list[render.Column] = [
     ("PROCESS", lambda t: t.process_id),
     ("QUEUE", lambda t: t.queue),
     ("WORKED BY", lambda t: t.assignee),
-    ("PRIO", lambda t: t.priority),
+    ("PRIORITY", lambda t: priority_label(t.priority) if t.priority is not None else None),
     ("DUE", lambda t: t.due_at),
     ("SLA", lambda t: t.sla_status),
     ("CREATED", lambda t: t.created_at),
@@ -61,8 +60,10 @@ CLOSED_COLUMNS: list[render.Column] = [*ITEM_COLUMNS[:5], ("COMPLETED", lambda t
 
 @contextmanager
 def open_worklist(ctx: typer.Context, db: str | None, lanes: str | None = None) -> Iterator[tuple[Engine, Worklist]]:
-    with open_engine(ctx, db) as eng:
-        yield eng, build_worklist(eng, lanes, os.environ.get(FORMS_ENV), sla=sla_provider())
+    """The engine and its worklists on one lane map (`--lanes`, else the processes folder's)."""
+    lane_map_ = lane_map(lanes=lanes)
+    with open_engine(ctx, db, lanes=lane_map_) as eng:
+        yield eng, build_worklist(eng, lanes=lane_map_)
 
 
 def need_user(user: str | None) -> str:
@@ -108,7 +109,9 @@ def worklist(
     process: Annotated[str | None, typer.Option("--process", help="Only this process id.")] = None,
     key: Annotated[str | None, typer.Option("--key", help="Only this business key.")] = None,
     due_before: Annotated[str | None, typer.Option("--due-before", help="Due by this ISO time.")] = None,
-    priority_min: Annotated[int | None, typer.Option("--priority-min", help="Priority at least this.")] = None,
+    priority: Annotated[
+        str | None, typer.Option("--priority", help="At least this urgent: high, normal or N (1 is the most urgent).")
+    ] = None,
     sla: Annotated[str | None, typer.Option("--sla", help="Only this SLA status.")] = None,
     text: Annotated[str | None, typer.Option("--text", help="Text in task name, key or process.")] = None,
     sort: Annotated[str, typer.Option("--sort", help=f"One of {', '.join(SORTS)}.")] = "due",
@@ -125,7 +128,7 @@ def worklist(
         raise InvalidInput("choose one of --mine, --available, --closed or --queue")
     filters = TaskFilter(
         process=process, business_key=key, due_before=parse_time(due_before, "--due-before") if due_before else None,
-        priority_min=priority_min, sla_status=sla, text=text,
+        priority_up_to=parse_priority(priority), sla_status=sla, text=text,
     )
     paging = {"limit": limit, "offset": offset, "cursor": cursor, "with_total": total}
     with open_worklist(ctx, db, lanes) as (_, wl):
@@ -307,6 +310,20 @@ def users_email(
         user = Accounts(eng).set_email(name, None if address.strip() == "-" else address)
     emit(ctx, as_json, user, f"{user.name}: reminders go to {user.email}" if user.email
          else f"{user.name}: no email, no reminders by mail")
+
+
+@users_app.command("timezone")
+def users_timezone(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The user.")],
+    zone: Annotated[str, typer.Argument(help="IANA time zone, e.g. Europe/Berlin; '-' for UTC.")],
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Set the time zone the web pages show a user's times in (UTC is on hover)."""
+    with open_engine(ctx, db, with_handlers=False) as eng:
+        user = Accounts(eng).set_time_zone(name, None if zone.strip() == "-" else zone)
+    emit(ctx, as_json, user, f"{user.name}: times shown in {user.time_zone or 'UTC'}")
 
 
 @users_app.command("list")

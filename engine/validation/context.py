@@ -5,24 +5,16 @@ fills this in; every field is optional and a rule whose knowledge is missing sta
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from ..lanes import LaneMap, LaneMapError, LaneRoute, lane_key
 from .diagnostics import ERROR, Diagnostic
 from .parsing import CATCH_EVENTS, Document, bpmn, bpmn_children, is_true, local
 
-MAX_LANE_MAP_BYTES = 1024 * 1024
-
-
-@dataclass(frozen=True)
-class LaneRoute:
-    """Where a lane's user tasks go: a worklist queue and the groups that may work it."""
-
-    queue: str | None
-    groups: tuple[str, ...] = ()
+__all__ = ["LaneRoute", "ValidationContext", "Workspace", "load_lane_map"]
 
 
 @dataclass
@@ -44,51 +36,21 @@ class ValidationContext:
         if self.lanes is None:
             return None
         for key in (lane.get("name"), lane.get("id")):
-            if key and (route := self.lanes.get(key.strip().casefold())) is not None:
+            if key and (route := self.lanes.get(lane_key(key))) is not None:
                 return route
         return None
 
 
 def load_lane_map(path: Path) -> tuple[dict[str, LaneRoute] | None, Diagnostic | None]:
-    """Read `lanes.json`: `{lane: {queue, groups}}`, optionally under a top-level "lanes" key,
-    or a list of `{lane, queue, groups}`. Returns (map, None) or (None, diagnostic)."""
-
-    def problem(message: str) -> tuple[None, Diagnostic]:
+    """Read `lanes.json` with the engine's one reader (`engine.lanes`); returns
+    ({lane key: route}, None) or (None, diagnostic naming the file)."""
+    try:
+        lane_map = LaneMap.load(path)
+    except LaneMapError as err:
+        message = str(err).removeprefix(f"lane map {path}: ")
         return None, Diagnostic(str(path), 0, 0, ERROR, "crmflow/lane-map", message,
                                 hint='expected {"Lane name": {"queue": "...", "groups": ["..."]}}')
-
-    try:
-        if path.stat().st_size > MAX_LANE_MAP_BYTES:
-            return problem("lane map is larger than 1 MB")
-        raw = json.loads(path.read_bytes())
-    except OSError as err:
-        return problem(f"cannot read lane map: {err.strerror}")
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        return problem(f"lane map is not valid JSON: {err}")
-    if isinstance(raw, dict) and isinstance(raw.get("lanes"), dict | list):
-        raw = raw["lanes"]
-    entries: list[tuple[str, Any]]
-    if isinstance(raw, dict):
-        entries = list(raw.items())
-    elif isinstance(raw, list) and all(isinstance(e, dict) for e in raw):
-        entries = [(str(e.get("lane") or e.get("name") or ""), e) for e in raw]
-    else:
-        return problem("lane map must be a JSON object keyed by lane name")
-    routes: dict[str, LaneRoute] = {}
-    for lane, spec in entries:
-        if not lane:
-            continue
-        if isinstance(spec, str):
-            routes[lane.strip().casefold()] = LaneRoute(spec)
-        elif isinstance(spec, dict):
-            groups = spec.get("groups") or spec.get("candidateGroups") or []
-            groups = [groups] if isinstance(groups, str) else groups
-            routes[lane.strip().casefold()] = LaneRoute(
-                str(spec["queue"]) if spec.get("queue") else None, tuple(str(g) for g in groups)
-            )
-        else:
-            return problem(f"lane {lane!r}: expected an object with queue and groups")
-    return routes, None
+    return {lane_key(name): route for name, route in lane_map.lanes.items()}, None
 
 
 @dataclass

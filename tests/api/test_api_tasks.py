@@ -72,10 +72,12 @@ def test_filters_and_sorting(client: TestClient, auth: Auth, start_deal: Callabl
     url = "/api/v1/tasks?view=available"
     assert ids(client.get(url, headers=auth("ann"))) == [high, low]  # due first
     assert ids(client.get(url + "&sort=age", headers=auth("ann"))) == [low, high]
-    assert ids(client.get(url + "&sort=priority", headers=auth("ann"))) == [high, low]
+    assert ids(client.get(url + "&sort=priority", headers=auth("ann"))) == [low, high], "priority 1 is the most urgent"
     assert ids(client.get(url + "&key=D-LOW", headers=auth("ann"))) == [low]
     assert ids(client.get(url + "&q=high", headers=auth("ann"))) == [high]
-    assert ids(client.get(url + "&priority_min=5", headers=auth("ann"))) == [high]
+    assert ids(client.get(url + "&priority=high", headers=auth("ann"))) == [low], "at least High: priority 1"
+    assert ids(client.get(url + "&priority=9", headers=auth("ann"))) == [high, low]
+    assert_problem(client.get(url + "&priority=urgent", headers=auth("ann")), 422, "invalid-input", "priority")
     assert ids(client.get(url + "&process=nope", headers=auth("ann"))) == []
     assert ids(client.get(url + "&due_before=2026-01-07T00:00:00Z", headers=auth("ann"))) == [high]
     assert ids(client.get(url + "&due_before=2026-01-06", headers=auth("ann"))) == []

@@ -15,9 +15,9 @@ from fastapi.testclient import TestClient
 
 from crmflow import demo, demo_seed
 from crmflow.server import WebSettings, create_app
-from crmflow.settings import build_engine
+from crmflow.settings import build_engine, build_worklist
 from engine import Engine, ManualClock
-from worklists.service import Worklist, build_worklist
+from worklists.service import Worklist
 
 #: a fixed "now" (a Wednesday in the middle of a quarter), so the figures do not depend on the test day
 NOW = datetime(2026, 5, 20, 14, 30, tzinfo=UTC)
@@ -51,7 +51,7 @@ def seed_demo(db_url: str) -> Seeded:
     """What `crmflow serve --demo` does before serving, on an engine whose clock says NOW."""
     engine = build_engine(db_url, ManualClock(NOW))
     folder = demo.default_processes()
-    worklist = build_worklist(engine, folder / "lanes.json", forms_root=folder)
+    worklist = build_worklist(engine, folder)  # as serve wires it
     output: list[str] = []
     report = demo_seed.seed(engine, worklist, folder, echo=output.append)
     return Seeded(engine, worklist, report, output)

@@ -123,7 +123,7 @@ def test_agent_clears_a_task_in_the_browser(crm: Crm, clock, page, shots: Path) 
     page.screenshot(path=str(shots / "task.png"), full_page=True)
 
     page.get_by_label("Decision").select_option("qualify")
-    page.get_by_label("Price list").fill(str(crm.price_list_id))
+    page.get_by_label("Price list").select_option(str(crm.price_list_id))
     page.get_by_role("button", name="Complete").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("My work")
     expect(page.locator(".flash-ok")).to_contain_text("Completed “Qualify lead” (L-1)")

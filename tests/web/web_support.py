@@ -62,7 +62,7 @@ class Crm:
     """lead_to_invoice deployed on an engine with the CRM handlers; products and a price list seeded."""
 
     def __init__(self, db_url: str, clock) -> None:
-        from crmflow.settings import build_engine
+        from crmflow.settings import build_engine, record_access
         from handlers import catalog
 
         self.engine = build_engine(db_url, clock, task_router=make_router(LaneMap.load(PROCESSES / "lanes.json")))
@@ -76,8 +76,10 @@ class Crm:
         self.accounts = Accounts(self.engine)
         for name, groups in CRM_USERS.items():
             self.accounts.add_user(name, groups, password=PASSWORD, token_label=None)
-        self.worklist = Worklist(self.engine, LaneMap.load(PROCESSES / "lanes.json"), forms=Forms(PROCESSES),
-                                 accounts=self.accounts)
+        # wired as crmflow.settings.build_worklist does: lookups and the record panel read the CRM records
+        lookups, records = record_access(self.engine)
+        self.worklist = Worklist(self.engine, LaneMap.load(PROCESSES / "lanes.json"),
+                                 forms=Forms(PROCESSES, lookups=lookups), accounts=self.accounts, records=records)
 
     def start_lead(self, key: str = "L-1", company: str = "Northwind", budget: int = 60000) -> int:
         inquiry = {"email": f"buyer@{company.lower()}.example", "company_name": company, "topic": "CRM rollout",

@@ -95,3 +95,40 @@ def test_worklist_form_of_a_task(wl, wl_engine, deal):
     assert shown.values == {"discount_percent": 5}
     with pytest.raises(Exception, match="sam may not see"):
         wl.form(task, "sam")
+
+
+def test_instructions_never_show_python_booleans_or_none():
+    """Task texts are for people: a flag reads Yes/No, a missing value nothing (issue 13, bug 9)."""
+    data = {"lead": {"duplicate": False, "vip": True, "phone": None}}
+    text = "Duplicate: {{ lead.duplicate }}, VIP: {{ lead.vip }}, phone: {{ lead.phone }}."
+    assert render_text(text, data) == "Duplicate: No, VIP: Yes, phone: ."
+
+
+def test_lookup_fields_are_checked_against_their_records(tmp_path):
+    """`x-lookup` names a record source the server provides; values outside it are field errors."""
+    from worklists.lookups import Option
+
+    class Accounts:
+        noun = "account"
+
+        def options(self, limit=500):
+            return [Option(7, "Contoso"), Option(9, "Fabrikam")]
+
+        def find(self, value):
+            return next((o for o in self.options() if str(o.value) == str(value)), None)
+
+    (tmp_path / "f.json").write_text(json.dumps({
+        "type": "object", "properties": {
+            "account_id": {"type": "integer", "x-lookup": "accounts"},
+            "others": {"type": "array", "items": {"type": "integer", "x-lookup": "accounts"}}}}))
+    forms = Forms(tmp_path, lookups={"accounts": Accounts()})
+    assert forms.validate("f.json", {"account_id": 7, "others": [9]}) == {"account_id": 7, "others": [9]}
+    with pytest.raises(FormInvalid) as err:
+        forms.validate("f.json", {"account_id": 8, "others": [9, 1]})
+    assert [(e.field, e.message) for e in err.value.errors] == [
+        ("account_id", "is not a known account: 8 (choose one from the list)"),
+        ("others.1", "is not a known account: 1 (choose one from the list)")]
+    assert forms.render("f.json", {}).lookups == {"accounts": Accounts().options()}
+    with pytest.raises(InvalidInput, match="names lookup\\(s\\) accounts that this server does not provide"):
+        Forms(tmp_path, lookups={}).validate("f.json", {"account_id": 7})
+    assert Forms(tmp_path).validate("f.json", {"account_id": 8}) == {"account_id": 8}, "no lookups: not checked"

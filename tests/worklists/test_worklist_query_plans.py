@@ -59,7 +59,7 @@ def views(vol: Volume, wl: Worklist):
         "available": lambda: wl.available(user),
         "available, next page": lambda: wl.available(user, limit=5, cursor=cursor),
         "available, filtered": lambda: wl.available(
-            user, TaskFilter(process="renewal", priority_min=2, text="step", due_before=START + timedelta(days=3))
+            user, TaskFilter(process="renewal", priority_up_to=2, text="step", due_before=START + timedelta(days=3))
         ),
         "queue unpicked by process": lambda: wl.queue("q01", TaskFilter(process="campaign"), picked=False),
         "queue all": lambda: wl.queue("q01"),

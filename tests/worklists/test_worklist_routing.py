@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-from worklist_support import LANES_FILE
 
 from engine.projections import HumanTaskInfo
 from worklists.routing import UNASSIGNED, LaneMap, LaneMapError, lane_owners, make_router
@@ -65,10 +64,17 @@ def test_no_lane_and_no_groups_goes_to_the_visible_unassigned_queue(route):
     assert (task.queue, task.candidate_groups) == (UNASSIGNED, [])
 
 
-def test_unmapped_lane_keeps_its_name_as_queue_and_a_diagram_queue_wins(route):
-    assert route(info("Legal")).queue == "Legal"
-    assert route(info("Sales", queue="vip")).queue == "vip"
+def test_an_unmapped_lane_or_unlisted_queue_goes_to_the_visible_unassigned_queue(route):
+    assert route(info("Legal")).queue == UNASSIGNED, "never a queue named after the lane that nobody can open"
+    assert route(info("Sales", queue="vip")).queue == "sales", "an unlisted diagram queue falls back to the lane's"
+    assert route(info("Legal", queue="vip")).queue == UNASSIGNED
+    assert route(info("Sales", queue="billing")).queue == "billing", "a listed diagram queue wins"
     assert route(info(None, candidate_groups=["nobody"])).queue == UNASSIGNED
+
+
+def test_lanes_match_whatever_the_case_and_blanks(route):
+    assert route(info("  sales ")).queue == "sales"
+    assert route(info("SERVICE AGENT")).queue == "service"
 
 
 def test_lane_owners_helper_ignores_malformed_data():
@@ -89,19 +95,28 @@ def test_lane_map_errors_name_the_file_and_lane(tmp_path):
         LaneMap.load(tmp_path / "missing.json")
 
 
-def test_configured_lane_map_comes_from_the_environment(monkeypatch, tmp_path):
-    monkeypatch.setenv("CRMFLOW_LANES", str(LANES_FILE))
-    assert "Sales" in LaneMap.configured().lanes
-    monkeypatch.delenv("CRMFLOW_LANES")
-    monkeypatch.chdir(tmp_path)
-    assert LaneMap.configured().lanes == {}
+def test_every_form_of_the_lane_map_reads_the_same(tmp_path):
+    forms = {
+        "object": {"Sales": {"queue": "sales", "groups": ["sales"], "supervisors": "bosses"}},
+        "wrapped": {"lanes": {"Sales": {"queue": "sales", "candidateGroups": "sales", "supervisors": ["bosses"]}}},
+        "list": [{"lane": "Sales", "queue": "sales", "groups": ["sales"], "supervisors": ["bosses"]}],
+    }
+    for name, raw in forms.items():
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps(raw))
+        lane_map = LaneMap.load(path)
+        assert lane_map.route_for("sales") == lane_map.route_for("Sales"), name
+        assert lane_map.queue("sales").supervisor_groups == ("bosses",), name
+        assert lane_map.queue("sales").groups == ("sales",), name
+    assert LaneMap.from_data({"Sales": "sales"}).route_for("Sales").queue == "sales"
+    assert LaneMap.from_data({"Sales": {"groups": ["sales"]}}).route_for("Sales").queue == "Sales"
 
 
 def test_queues_pool_lanes_and_supervisors_default_to_members(lane_map):
     merged = LaneMap.from_dict({"A": {"queue": "q", "groups": ["a"]}, "B": {"queue": "q", "groups": ["b"]}})
     assert merged.queue("q").groups == ("a", "b") and merged.queue("q").lanes == ("A", "B")
     assert lane_map.queue("sales").supervisor_groups == ("sales_managers",)
-    assert lane_map.queue("billing").supervisor_groups == ("billing",)
+    assert lane_map.queue("billing").supervisor_groups == ("billing",), "no supervisors: the working groups"
     assert lane_map.queue(UNASSIGNED).groups == ()
 
 
@@ -110,6 +125,9 @@ def test_the_projects_lane_map_covers_the_crm_lanes():
     for lane in ("Sales", "Sales Manager", "Marketing", "Marketing Manager", "Service Agent",
                  "Service Supervisor", "Billing"):
         assert lanes[lane].queue and lanes[lane].groups, lane
+    supervised = {"Sales": "sales_managers", "Marketing": "marketing_managers", "Service Agent": "service_supervisors"}
+    for lane, group in supervised.items():
+        assert lanes[lane].supervisors == (group,), f"{lane}: its managers supervise it (they could not open it)"
 
 
 def test_engine_routes_new_tasks_through_the_lane_map(wl_engine, deal):

@@ -1,4 +1,5 @@
-// Small helpers; every page works without them. Keeps SLA countdowns current and ticks "select all".
+// Small helpers; every page works without them. Keeps SLA countdowns current, ticks "select all",
+// adds and removes form rows in place (without script those buttons ask the server), folds the queue list on phones.
 (function () {
   "use strict";
   var serverNow = Date.parse(document.body.dataset.serverNow || "") || Date.now();
@@ -59,6 +60,73 @@
       });
     }
   });
+
+  // Rows of an array field: "Add a row" copies the last row empty, "Remove row" drops one; names and ids
+  // are renumbered (lines.0.x, lines.1.x, ...) so the server reads them as it would after its own add/remove.
+  function renumber(group) {
+    var base = group.dataset.rows, idBase = "f-" + base.replace(/[^A-Za-z0-9_-]/g, "-");
+    group.querySelectorAll(":scope > .row-line").forEach(function (row, i) {
+      var old = row.dataset.row;
+      var namePrefix = base + "." + old + ".", idPrefix = idBase + "-" + old + "-";
+      row.querySelectorAll("[name], [id], [for], [aria-describedby], [list]").forEach(function (el) {
+        if (el.name && el.name.indexOf(namePrefix) === 0) el.name = base + "." + i + "." + el.name.slice(namePrefix.length);
+        ["id", "for", "aria-describedby", "list"].forEach(function (attr) {
+          var v = el.getAttribute(attr);
+          if (v) el.setAttribute(attr, v.split(" ").map(function (part) {
+            return part.indexOf(idPrefix) === 0 ? idBase + "-" + i + "-" + part.slice(idPrefix.length) : part;
+          }).join(" "));
+        });
+      });
+      row.dataset.row = String(i);
+      var legend = row.querySelector("legend");
+      if (legend) legend.textContent = "Row " + (i + 1);
+      var remove = row.querySelector(".row-remove");
+      if (remove) { remove.value = "remove:" + base + "." + i; remove.textContent = "Remove row " + (i + 1); }
+    });
+  }
+  document.querySelectorAll("fieldset[data-rows]").forEach(function (group) {
+    group.addEventListener("click", function (event) {
+      var button = event.target.closest("button[name=_rows]");
+      if (!button || button.closest("fieldset[data-rows]") !== group) return;
+      var rows = group.querySelectorAll(":scope > .row-line");
+      if (button.classList.contains("row-add")) {
+        if (!rows.length) return; // nothing to copy: let the server add one
+        event.preventDefault();
+        var last = rows[rows.length - 1], copy = last.cloneNode(true);
+        // the copy still carries the last row's names; renumber() gives it the next index
+        copy.querySelectorAll("input, select, textarea").forEach(function (el) {
+          if (el.type === "checkbox" || el.type === "radio") el.checked = false;
+          else if (el.tagName === "SELECT") el.selectedIndex = 0;
+          else el.value = "";
+          el.removeAttribute("aria-invalid");
+        });
+        copy.querySelectorAll(".field-error").forEach(function (el) { el.remove(); });
+        copy.querySelectorAll(".has-error").forEach(function (el) { el.classList.remove("has-error"); });
+        last.after(copy);
+        renumber(group);
+        var first = copy.querySelector("input, select, textarea");
+        if (first) first.focus();
+      } else if (button.classList.contains("row-remove")) {
+        event.preventDefault();
+        var row = button.closest(".row-line");
+        if (rows.length === 1) { // keep one row to type into: empty it instead
+          row.querySelectorAll("input, select, textarea").forEach(function (el) {
+            if (el.tagName === "SELECT") el.selectedIndex = 0; else if (el.type !== "checkbox") el.value = "";
+          });
+          return;
+        }
+        row.remove();
+        renumber(group);
+        var add = group.querySelector(".row-add");
+        if (add) add.focus();
+      }
+    });
+  });
+
+  // Phones: the queue list folds away under its heading, so the tasks come first.
+  if (window.matchMedia && window.matchMedia("(max-width: 700px)").matches) {
+    document.querySelectorAll("details.side, details.filter-box").forEach(function (d) { d.open = false; });
+  }
 
   var summary = document.getElementById("error-summary");
   if (summary) summary.focus();
