@@ -291,18 +291,15 @@ def get_url_for_task_with_bpmn_identifier(bpmn_identifier: str, public: bool = T
 
 
 def times_executed_by_user() -> int:
-    """How many instances of this process the acting user has started."""
+    """How many instances of this process exist (spiff-arena counts them all, whoever started them)."""
     ctx = _context("times_executed_by_user")
-    if not ctx.user:
-        return 0
     return int(ctx.session.scalar(
-        select(func.count()).select_from(Instance)
-        .where(Instance.process_id == ctx.process_id, Instance.started_by == ctx.user)
+        select(func.count()).select_from(Instance).where(Instance.process_id == ctx.process_id)
     ) or 0)
 
 
 def user_has_started_instance() -> bool:
-    """Whether the acting user has started an instance of this process before."""
+    """Whether an instance of this process has been started (spiff-arena's check ignores the user)."""
     return times_executed_by_user() > 0
 
 

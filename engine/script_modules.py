@@ -129,7 +129,7 @@ def _timestamp() -> float:
     return engine_now().timestamp()
 
 
-def _struct(secs: float | None) -> _time.struct_time:
+def _struct(secs: float | None = None) -> _time.struct_time:
     return _time.gmtime(_timestamp() if secs is None else secs)
 
 
@@ -472,7 +472,8 @@ def _dateparse(date_string: str, date_formats: list[str] | None = None, language
         refuse(f"dateparser.parse() reads at most {MAX_DATEPARSER_INPUT:,} characters")
     chosen = {"TIMEZONE": "UTC", "RELATIVE_BASE": _local(engine_now())}
     chosen.update(settings or {})
-    return _dateparser.parse(date_string, date_formats, languages, locales, region, chosen)
+    return _dateparser.parse(date_string, date_formats=date_formats, languages=languages, locales=locales,
+                             region=region, settings=chosen)
 
 
 DATEPARSER = module("dateparser", {"parse": _dateparse})
