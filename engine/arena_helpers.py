@@ -399,8 +399,8 @@ REFUSED: dict[str, str] = {
     "get_user_properties": "crmflow users have no property store; use get_current_user() for name, email "
                            "and groups",
     "set_feature_flags": "crmflow has no feature flags; branch on process data or on get_env()",
-    "delete_process_instances_with_criteria": "diagrams never delete instances; an operator cancels one "
-                                              "from the console or the API",
+    "delete_process_instances_with_criteria": "a diagram never deletes instances: their history is the audit "
+                                              "trail; end a process with an end event",
     "create_unique_kkv_top_level_key": "spiff-arena's KKV data stores are not supported; keep the record "
                                        "in a CRM table through a service task",
     "fact_service": "scripts have no network access; call the web service from a service task",

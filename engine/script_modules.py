@@ -84,6 +84,12 @@ class ClockedDatetime(metaclass=_StandInMeta):
         return _local(engine_now())
 
     @staticmethod
+    def strptime(date_string: str, format: str) -> _dt.datetime:
+        """A Python frame around it: the C code imports _strptime through the caller's
+        ``__import__``, which in a script is the sandbox's (spiff-arena exposes ``_strptime`` for this)."""
+        return _dt.datetime.strptime(date_string, format)
+
+    @staticmethod
     def fromtimestamp(timestamp: float, tz: _dt.tzinfo | None = None) -> _dt.datetime:
         if tz is not None:
             return _dt.datetime.fromtimestamp(timestamp, tz)
@@ -148,7 +154,7 @@ TIME = module("time", {
     "localtime": _struct,  # the engine's local time is UTC
     "mktime": lambda t: float(_calendar.timegm(t)),
     "strftime": _strftime,
-    "strptime": _time.strptime,
+    "strptime": lambda string, format="%a %b %d %H:%M:%S %Y": _time.strptime(string, format),  # see strptime above
     "asctime": _asctime,
     "ctime": lambda secs=None: _time.asctime(_struct(secs)),
     "struct_time": _time.struct_time,
