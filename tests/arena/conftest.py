@@ -1,4 +1,4 @@
-"""An engine with the worklists' schema and lane router, the spiff-arena model tree deployed."""
+"""An engine with the worklists' schema and the tree's lane map, the spiff-arena model tree deployed."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def directory() -> Iterator[WorklistDirectory]:
 @pytest.fixture
 def arena(make_engine: Callable[..., Engine], directory: WorklistDirectory) -> Engine:
     """The tree deployed with one call, on an engine with crmflow's lane routing and users."""
-    eng = make_engine(migrations=[worklists.MIGRATIONS], task_router=make_router(LaneMap()))
+    eng = make_engine(migrations=[worklists.MIGRATIONS], task_router=make_router(LaneMap.load(MODELS / "lanes.json")))
     accounts = Accounts(eng)
     for name, groups in USERS.items():
         accounts.add_user(name, groups, token_label=None, email=f"{name}@example.com")
@@ -40,4 +40,4 @@ def arena(make_engine: Callable[..., Engine], directory: WorklistDirectory) -> E
 
 @pytest.fixture
 def worklist(arena: Engine) -> Worklist:
-    return Worklist(arena, LaneMap(), forms=Forms(MODELS), accounts=Accounts(arena))
+    return Worklist(arena, LaneMap.load(MODELS / "lanes.json"), forms=Forms(MODELS), accounts=Accounts(arena))

@@ -113,7 +113,7 @@ def test_review_request_people_helpers_and_lane_owners(arena: Engine, worklist: 
     data = finished(arena, done.id)
     assert data["reviewed_by"] == "bob" and data["last_reviewer"] == "bob"
     assert data["review_link"] == data["review_url"]
-    assert data["owners"] == {"users": ["bob"], "groups": []}
+    assert data["owners"] == {"users": ["bob"], "groups": ["reviewers"]}  # lanes.json: Reviewer → reviewers
     assert data["assigned"] == ["bob"]
     assert data["review_task"] == "Activity_record"
 
