@@ -19,11 +19,14 @@ from pathlib import Path
 
 import worklists
 from engine import Clock, Engine, HandlerRegistry
+from engine.arena_helpers import use_directory
 from engine.facade import TaskRouter
 from engine.lanes import lanes_file_in
 from worklists.forms import Forms
 from worklists.routing import LaneMap, make_router
 from worklists.service import Worklist
+
+from .script_directory import WorklistDirectory
 
 HANDLERS_ENV = "CRMFLOW_HANDLERS"
 DB_ENV = "CRMFLOW_DB"
@@ -123,6 +126,7 @@ def build_engine(
     """
     if registry is None:
         registry = build_registry() if with_handlers else HandlerRegistry()
+    use_directory(WorklistDirectory())  # spiff-arena's get_current_user() & co. (issue 19)
     return Engine(
         db_url or None, registry=registry, clock=clock, auto_migrate=auto_migrate,
         migrations=all_migrations(), task_router=task_router or make_router(lanes if lanes is not None else lane_map()),

@@ -25,6 +25,7 @@ from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 
 from .errors import DefinitionError
+from .model_tree import find_tree
 from .xml import parse_file
 
 REGISTRY = BpmnWorkflowSerializer.configure(SPIFF_CONFIG)
@@ -87,7 +88,10 @@ def describe_validation_error(err: Exception, fallback_file: str | None = None) 
 
 def parse_diagrams(paths: Iterable[Path]) -> list[ParsedProcess]:
     """Parse and validate diagram files; raise one `DefinitionError` naming file and element."""
-    files = find_diagram_files(list(paths))
+    paths = list(paths)
+    if (tree := find_tree(paths)) is not None:  # a spiff-arena process-model tree (issue 19)
+        return tree.parse(paths)
+    files = find_diagram_files(paths)
     parser = SpiffBpmnParser(validator=VALIDATOR)
     sources: dict[str, SourceFile] = {}
     for path in files:

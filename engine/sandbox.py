@@ -592,7 +592,7 @@ def _guarded_import(
 
 
 def _import_refusal(name: str) -> str:
-    return f"import of {name!r} is not allowed in diagram scripts (allowed: {', '.join(ALLOWED_MODULES)})"
+    return f"import of {name!r} is not allowed in diagram scripts (allowed: {', '.join(sorted(_MODULES))})"
 
 
 def _sandbox_print(*args: Any, sep: str = " ", end: str = "") -> None:
@@ -945,3 +945,9 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
                 "Task data uses name(s) reserved by the script sandbox; please rename: "
                 f"{sorted(reserved)}"
             )
+
+
+# spiff-arena's script environment (issue 19): its modules and helper functions join the builtins.
+from .script_env import install as _install_script_env  # noqa: E402 - needs the names above
+
+_install_script_env(_BUILTINS, _MODULES, _MODULE_ATTRS, _TYPE_STAND_INS)

@@ -17,6 +17,7 @@ from typing import Any
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 
 from .sandbox import RestrictedEnvironment
+from .script_scope import script_scope
 from .services import BpmnError, HandlerRegistry, ServiceContext
 
 
@@ -55,6 +56,14 @@ class EngineScriptEngine(PythonScriptEngine):
         super().__init__(environment=RestrictedEnvironment())
         self.registry = registry
         self.context_factory = context_factory
+
+    def evaluate(self, task: Any, expression: str, external_context: dict | None = None) -> Any:
+        with script_scope(task, self.context_factory):  # spiff-arena's helpers see the task (issue 19)
+            return super().evaluate(task, expression, external_context)
+
+    def execute(self, task: Any, script: str, external_context: dict | None = None) -> bool:
+        with script_scope(task, self.context_factory):
+            return super().execute(task, script, external_context)
 
     def call_service(self, task: Any, operation_name: str = "", operation_params: dict | None = None, **_: Any) -> str:
         params = {name: spec["value"] for name, spec in (operation_params or {}).items()}
