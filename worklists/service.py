@@ -33,6 +33,10 @@ from engine.views import HistoryView, HumanTaskView, InstanceView, View
 
 from .auth import Accounts
 from .forms import Forms, RenderedForm
+from .permissions import READ, SUPERVISE, WORK, Authorizer, Policy
+from .permissions.audit import AuditLog
+from .permissions.instances import InstanceAccess
+from .permissions.lanes import lane_rules
 from .routing import UNASSIGNED, USER_PREFIX, LaneMap, QueueInfo
 
 _HT = HumanTask.__table__
@@ -42,7 +46,6 @@ DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 COUNT_CAP = 10_000
 SLA_WINDOW = 1_000
-ADMIN_GROUPS = ("admin",)
 SORTS = ("due", "priority", "sla", "age")
 
 
@@ -265,8 +268,10 @@ def _cg_matches(principals: Iterable[str]) -> ColumnElement[bool]:
 class Worklist:
     """Worklists over one engine: views, counts, forms and checked operations on human tasks.
 
-    `lane_map` says which groups work which queue (and who supervises it); members of an
-    `admin_groups` group may see and act on every queue, including "unassigned"."""
+    Who may work, supervise or look at a queue is asked of `authz` (worklists.permissions): the
+    permission file (`permissions`: a Policy or a path; default: the configured file) plus the
+    queue rules of `lane_map`. A user with a file grant of `work` on every queue (`queue:*`, the
+    admins) may see and act on every queue, including "unassigned"."""
 
     def __init__(
         self,
@@ -276,14 +281,19 @@ class Worklist:
         *,
         forms: Forms | None = None,
         accounts: Accounts | None = None,
-        admin_groups: Iterable[str] = ADMIN_GROUPS,
+        permissions: Policy | str | Path | None = None,
+        authz: Authorizer | None = None,
     ) -> None:
         self.engine = engine
         self.lane_map = lane_map or LaneMap()
         self.sla = sla
         self.forms = forms or Forms()
         self.accounts = accounts or Accounts(engine)
-        self.admin_groups = frozenset(admin_groups)
+        policy = permissions if isinstance(permissions, Policy) else Policy.configured(permissions)
+        self.authz = authz or Authorizer(
+            policy, lane_rules(self.lane_map), groups_of=self.accounts.groups_of, audit=AuditLog(engine),
+        )
+        self.instances = InstanceAccess(engine, self.authz)
         self._queues = self.lane_map.queues()
 
     # -- who is who ---------------------------------------------------------------------
@@ -294,7 +304,11 @@ class Worklist:
         groups = self.accounts.groups_of(user, session)
         if groups is None:
             raise Forbidden(f"user {user!r} is not an active user (crmflow users add {user} --groups ...)")
-        return Actor(user, groups, bool(groups & self.admin_groups))
+        return self._actor(user, groups)
+
+    def _actor(self, user: str, groups: frozenset[str]) -> Actor:
+        who = self.authz.principals(Actor(user, groups))
+        return Actor(user, who.groups, self.authz.everywhere(who, WORK, "queue", whole=True))
 
     def queue_info(self, name: str | None) -> QueueInfo:
         return self._queues.get(name or "", QueueInfo(name or UNASSIGNED))
@@ -303,21 +317,26 @@ class Worklist:
         return [*self._queues, *([] if UNASSIGNED in self._queues else [UNASSIGNED])]
 
     def member_queues(self, actor: Actor) -> list[str]:
-        return [q.name for q in self._queues.values() if actor.admin or set(q.groups) & actor.groups]
+        return [q.name for q in self._queues.values() if self.authz.allows(actor, WORK, _queue(q.name))]
 
     def supervised_queues(self, actor: Actor) -> list[str]:
         return [q.name for q in self._queues.values() if self.supervises(actor, q.name)]
 
     def supervises(self, actor: Actor, queue: str | None) -> bool:
-        return actor.admin or bool(set(self.queue_info(queue).supervisor_groups) & actor.groups)
+        """`supervise` on the queue (the queue-supervisor rule: worklists.permissions.lanes + the file)."""
+        return self.authz.allows(actor, SUPERVISE, _queue(queue))
 
     def can_work(self, actor: Actor, task: HumanTaskView | WorkItem) -> bool:
-        """Whether `actor` may pick the task: its candidates if it names any, else its queue's groups."""
+        """Whether `actor` may pick the task: a file grant of `work` on its queue covers every task;
+        else its candidates if it names any, else the lane map's groups of its queue."""
         if actor.admin or task.assignee == actor.name:
+            return True
+        grants = self.authz.grants(actor, WORK, _queue(task.queue))
+        if any(not rule.narrowable for rule in grants):
             return True
         if task.candidate_groups:
             return bool(set(task.candidate_groups) & actor.principals)
-        return bool(set(self.queue_info(task.queue).groups) & actor.groups)
+        return bool(grants)
 
     def permissions(self, task_id: str, user: str) -> Permissions:
         task = self.engine.get_task(task_id)
@@ -326,12 +345,13 @@ class Worklist:
         mine = task.assignee == actor.name
         works = self.can_work(actor, task)
         supervises = self.supervises(actor, task.queue)
-        involved = works or supervises or mine or task.completed_by == actor.name
+        reads = self.authz.allows(actor, READ, _queue(task.queue))
+        involved = works or supervises or reads or mine or task.completed_by == actor.name
         return Permissions(
             view=involved,
             pick=is_open and task.assignee is None and works,
             release=is_open and task.assignee is not None and (mine or supervises),
-            route=is_open and (mine or works or supervises),
+            route=is_open and (mine or supervises or (task.assignee is None and works)),
             complete=is_open and mine,
             comment=involved,
         )
@@ -370,8 +390,8 @@ class Worklist:
             if user is not None:
                 actor = self.actor(user, session)
                 info = self.queue_info(name)
-                if not (actor.admin or set(info.groups) & actor.groups or self.supervises(actor, name)):
-                    raise Forbidden(f"{user} is not in a group that works queue {name!r}{_groups_hint(info)}")
+                self.authz.require(actor, READ, _queue(name), message=(
+                    f"{user} is not in a group that works queue {name!r}{_groups_hint(info)}"))
             base: list[ColumnElement[bool]] = [_HT.c.state == "open", _HT.c.queue == name]
             unpicked, picked_ = [*base, _HT.c.assignee.is_(None)], [*base, _HT.c.assignee.is_not(None)]
             # Unpicked items are read in index order; picked ones are sorted (the index orders them per assignee).
@@ -475,8 +495,7 @@ class Worklist:
             raise InvalidInput("routing needs a queue (--queue) or a person (--to)")
         actor = self.actor(user)
         task = self._open_task(task_id)
-        if not (task.assignee == actor.name or self.can_work(actor, task) or self.supervises(actor, task.queue)):
-            raise Forbidden(f"{user} may not route task {task_id} ({_label(task)}): {self._who_works(task)}")
+        self._may_route(actor, task)
         if queue and queue not in self.known_queues():
             raise InvalidInput(f"queue: unknown queue {queue!r}; known queues: {', '.join(self.known_queues())}")
         moving = bool(queue) and queue != task.queue
@@ -485,11 +504,11 @@ class Worklist:
             target = self.accounts.groups_of(to)
             if target is None:
                 raise InvalidInput(f"to: {to!r} is not an active user")
-            target_actor = Actor(to, target, bool(target & self.admin_groups))
+            target_actor = self._actor(to, target)
             dest_queue = destination.queue
-            if not self.can_work(target_actor, destination) and not self.supervises(actor, dest_queue):
-                why = self._who_works(destination)
-                raise Forbidden(f"{to} cannot work task {task_id} in queue {dest_queue!r}: {why}")
+            if not self.can_work(target_actor, destination):  # supervisors too: nobody gets work they may not do
+                self.authz.deny(self.authz.decide(target_actor, WORK, _queue(dest_queue)), message=(
+                    f"{to} cannot work task {task_id} in queue {dest_queue!r}: {self._who_works(destination)}"))
         routed = self.engine.route_task(
             task_id, by=actor.name, queue=queue if moving else None, assignee=to or None,
             # a task moved to another queue is worked by that queue's groups, not the old candidates
@@ -530,6 +549,19 @@ class Worklist:
         return _each(task_ids, lambda tid: self.route(tid, user, queue=queue, to=to))
 
     # -- helpers ------------------------------------------------------------------------
+    def _may_route(self, actor: Actor, task: HumanTaskView) -> None:
+        """A picked task is routed by its assignee or a supervisor of its queue; an unpicked one also
+        by those who may work it."""
+        if task.assignee == actor.name or self.supervises(actor, task.queue):
+            return
+        if task.assignee is not None:
+            self.authz.deny(self.authz.decide(actor, SUPERVISE, _queue(task.queue)), message=(
+                f"{actor.name} may not route task {task.id} ({_label(task)}): it is picked by {task.assignee}; "
+                f"only they or a supervisor of queue {task.queue!r} can route it"))
+        if not self.can_work(actor, task):
+            self.authz.deny(self.authz.decide(actor, WORK, _queue(task.queue)), message=(
+                f"{actor.name} may not route task {task.id} ({_label(task)}): {self._who_works(task)}"))
+
     def _open_task(self, task_id: str) -> HumanTaskView:
         task = self.engine.get_task(task_id)
         if task.state != "open":
@@ -561,7 +593,8 @@ class Worklist:
         eligible = _cg_matches(actor.principals)
         scopes = [[*base, _HT.c.queue == q, or_(_cg_empty(), eligible)] for q in self.member_queues(actor)]
         if UNASSIGNED not in self._queues:
-            scopes.append([*base, _HT.c.queue == UNASSIGNED] + ([] if actor.admin else [eligible]))
+            whole = actor.admin or any(not r.narrowable for r in self.authz.grants(actor, WORK, _queue(UNASSIGNED)))
+            scopes.append([*base, _HT.c.queue == UNASSIGNED] + ([] if whole else [eligible]))
         return scopes
 
     def _page(
@@ -733,6 +766,11 @@ def _item(values: Mapping[str, Any]) -> WorkItem:
     data.update((k, v) for k, v in values.items() if k in data)
     data["candidate_groups"] = list(data["candidate_groups"] or [])
     return WorkItem(**data)
+
+
+def _queue(name: str | None) -> str:
+    """The permission resource of a queue."""
+    return f"queue:{name or UNASSIGNED}"
 
 
 def _label(task: HumanTaskView | WorkItem) -> str:
