@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, NoReturn, Protocol
 
 from sqlalchemy import Text, and_, case, cast, func, or_, select, union_all
 from sqlalchemy.orm import Session
@@ -443,7 +443,7 @@ class Worklist:
         """One task with its SLA and instructions; with `user`, only if they may see it."""
         task = self.engine.get_task(task_id)
         if user is not None and not self.permissions(task_id, user).view:
-            raise Forbidden(f"{user} may not see task {task_id} (queue {task.queue!r})")
+            self._refuse(user, READ, task, f"{user} may not see task {task_id} (queue {task.queue!r})")
         item = _item(asdict(task))
         with self.engine.db.read() as session:
             self._attach_sla(session, [item])
@@ -453,7 +453,7 @@ class Worklist:
         """The task's form, prefilled and with `{{ variable }}` texts rendered from the case's data."""
         task = self.engine.get_task(task_id)
         if user is not None and not self.permissions(task_id, user).view:
-            raise Forbidden(f"{user} may not see task {task_id} (queue {task.queue!r})")
+            self._refuse(user, READ, task, f"{user} may not see task {task_id} (queue {task.queue!r})")
         data = self.engine.get_instance(task.instance_id, with_history=False).data
         return self.forms.render(task.form, data, task.instructions, self._ui_form(task_id))
 
@@ -468,7 +468,8 @@ class Worklist:
         actor = self.actor(user)
         task = self._open_task(task_id)
         if not self.can_work(actor, task):
-            raise Forbidden(f"{user} may not pick task {task_id} ({_label(task)}): {self._who_works(task)}")
+            self._refuse(actor, WORK, task,
+                         f"{user} may not pick task {task_id} ({_label(task)}): {self._who_works(task)}")
         return self.engine.claim_task(task_id, actor.name)
 
     def release(self, task_id: str, user: str) -> HumanTaskView:
@@ -481,10 +482,9 @@ class Worklist:
             return self.engine.release_task(task_id, actor.name)
         if self.supervises(actor, task.queue):
             return self.engine.release_task(task_id, actor.name, force=True)
-        raise Forbidden(
+        self._refuse(actor, SUPERVISE, task, (
             f"task {task_id} ({_label(task)}) is picked by {task.assignee}; only they or a supervisor of "
-            f"queue {task.queue!r} can release it"
-        )
+            f"queue {task.queue!r} can release it"))
 
     def route(self, task_id: str, user: str, *, queue: str | None = None, to: str | None = None) -> HumanTaskView:
         """Send a task to another queue (it arrives unpicked) and/or to a person.
@@ -507,8 +507,8 @@ class Worklist:
             target_actor = self._actor(to, target)
             dest_queue = destination.queue
             if not self.can_work(target_actor, destination):  # supervisors too: nobody gets work they may not do
-                self.authz.deny(self.authz.decide(target_actor, WORK, _queue(dest_queue)), message=(
-                    f"{to} cannot work task {task_id} in queue {dest_queue!r}: {self._who_works(destination)}"))
+                self._refuse(target_actor, WORK, destination,
+                             f"{to} cannot work task {task_id} in queue {dest_queue!r}: {self._who_works(destination)}")
         routed = self.engine.route_task(
             task_id, by=actor.name, queue=queue if moving else None, assignee=to or None,
             # a task moved to another queue is worked by that queue's groups, not the old candidates
@@ -534,7 +534,8 @@ class Worklist:
         """Add a note to the task's history (anyone who may see the task)."""
         if not self.permissions(task_id, user).comment:
             task = self.engine.get_task(task_id)
-            raise Forbidden(f"{user} may not comment on task {task_id} ({_label(task)}): {self._who_works(task)}")
+            self._refuse(user, READ, task,
+                         f"{user} may not comment on task {task_id} ({_label(task)}): {self._who_works(task)}")
         return self.engine.comment_task(task_id, user, text)
 
     def pick_many(self, task_ids: Iterable[str], user: str) -> list[ItemResult]:
@@ -549,18 +550,26 @@ class Worklist:
         return _each(task_ids, lambda tid: self.route(tid, user, queue=queue, to=to))
 
     # -- helpers ------------------------------------------------------------------------
+    def _refuse(self, user: str | Actor, verb: str, task: HumanTaskView | WorkItem, message: str) -> NoReturn:
+        """Refuse with the missing queue permission named; when the queue permission is there and
+        the task's own rules (candidates) refuse, say so without naming a permission."""
+        decision = self.authz.decide(user, verb, _queue(task.queue))
+        if decision.allowed:
+            raise Forbidden(f"{message} (the task names who may work it)")
+        self.authz.deny(decision, message=message)
+
     def _may_route(self, actor: Actor, task: HumanTaskView) -> None:
         """A picked task is routed by its assignee or a supervisor of its queue; an unpicked one also
         by those who may work it."""
         if task.assignee == actor.name or self.supervises(actor, task.queue):
             return
         if task.assignee is not None:
-            self.authz.deny(self.authz.decide(actor, SUPERVISE, _queue(task.queue)), message=(
+            self._refuse(actor, SUPERVISE, task, (
                 f"{actor.name} may not route task {task.id} ({_label(task)}): it is picked by {task.assignee}; "
                 f"only they or a supervisor of queue {task.queue!r} can route it"))
         if not self.can_work(actor, task):
-            self.authz.deny(self.authz.decide(actor, WORK, _queue(task.queue)), message=(
-                f"{actor.name} may not route task {task.id} ({_label(task)}): {self._who_works(task)}"))
+            self._refuse(actor, WORK, task,
+                         f"{actor.name} may not route task {task.id} ({_label(task)}): {self._who_works(task)}")
 
     def _open_task(self, task_id: str) -> HumanTaskView:
         task = self.engine.get_task(task_id)
@@ -794,7 +803,13 @@ def _each(task_ids: Iterable[str], op: Callable[[str], HumanTaskView]) -> list[I
 
 def build_worklist(
     engine: Engine, lanes: str | Path | None = None, forms_root: str | Path | None = None,
-    sla: SlaProvider | None = None,
+    sla: SlaProvider | None = None, permissions: str | Path | None = None,
 ) -> Worklist:
-    """A worklist on the configured lane map (`CRMFLOW_LANES` or processes/lanes.json) and forms folder."""
-    return Worklist(engine, LaneMap.configured(lanes), sla, forms=Forms(forms_root or "processes"))
+    """A worklist on the configured lane map (`CRMFLOW_LANES` or processes/lanes.json), forms folder and
+    permission file (`CRMFLOW_PERMISSIONS` or processes/permissions.yml); a permission file whose
+    content changed since the last start is recorded in the audit log."""
+    worklist = Worklist(engine, LaneMap.configured(lanes), sla, forms=Forms(forms_root or "processes"),
+                        permissions=permissions)
+    policy = worklist.authz.policy
+    AuditLog(engine).policy_loaded(policy.source, policy.digest)
+    return worklist

@@ -15,6 +15,7 @@ import typer
 
 from crmflow.cli import DbOpt, app, open_engine
 from crmflow.settings import sla_provider
+from worklists.permissions import PERMISSIONS_ENV
 from worklists.service import build_worklist
 
 FORMS_ENV = "CRMFLOW_FORMS"
@@ -51,9 +52,11 @@ def serve(
     with open_engine(ctx, db) as eng:
         folder = processes or _default_processes()
         lanes = Path(folder) / "lanes.json"
+        rules = Path(folder) / "permissions.yml"
         worklist = build_worklist(
             eng, lanes if lanes.exists() and not os.environ.get("CRMFLOW_LANES") else None,
             forms_root=os.environ.get(FORMS_ENV) or folder, sla=sla_provider(),
+            permissions=rules if rules.exists() and not os.environ.get(PERMISSIONS_ENV) else None,
         )
         url = f"http://{'localhost' if host in ('0.0.0.0', '127.0.0.1', '::') else host}:{port}"
         if demo:
