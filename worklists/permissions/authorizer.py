@@ -73,7 +73,8 @@ class Authorizer:
         """Principals for a user name (looked up: Forbidden if unknown or deactivated), an object
         with `name` and `groups` (an authenticated `UserView`), or `Principals` as they are."""
         if isinstance(user, Principals):
-            return user
+            return user if self.policy.default_group in user.groups else Principals(
+                user.user, user.groups | {self.policy.default_group})
         name = getattr(user, "name", user)
         groups = getattr(user, "groups", None)
         if groups is None:
