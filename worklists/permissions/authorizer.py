@@ -13,6 +13,7 @@ audit log.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any, NoReturn, Protocol
 
 from sqlalchemy import false, or_, true
@@ -117,9 +118,10 @@ class Authorizer:
         if self.audit is not None and is_privileged(decision.verb, decision.resource):
             self.audit.refused(decision, doing)
         head = message or f"{decision.user} may not {doing or decision.verb + ' ' + decision.resource}"
+        where = Path(self.policy.source).name  # the file's name only: refusals reach users, not the server's paths
         raise PermissionDenied(decision, (
             f"{head} (missing permission {decision.verb!r} on {decision.resource!r}; an admin grants permissions "
-            f"in {self.policy.source}, and crmflow permissions check {decision.user} {decision.verb} "
+            f"in {where}, and crmflow permissions check {decision.user} {decision.verb} "
             f"'{decision.resource}' explains)"
         ))
 
