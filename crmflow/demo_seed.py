@@ -33,6 +33,8 @@ from . import demo_history
 DEMO_PASSWORD = "demo"
 TOKEN_LABEL = "crmflow serve --demo"
 ADMIN = ("admin", "admin")
+#: the roles that work no queue but have a permission-file entry (processes/permissions.yml)
+ROLE_USERS = {"ada": ["analysts"], "olga": ["operators"]}
 # Who works each group in the demo (groups not listed get a user named after the group).
 NAMES = {
     "sales": "ann", "sales_managers": "bob", "marketing": "mia", "marketing_managers": "max",
@@ -75,7 +77,7 @@ class DemoReport:
 
 def demo_users(worklist: Worklist) -> dict[str, list[str]]:
     """user → groups: one user per group of the lane map (workers and supervisors), the history's
-    other reps and agents (when their groups work a queue), and an admin."""
+    other reps and agents (when their groups work a queue), an analyst, an operator and an admin."""
     users: dict[str, list[str]] = {}
     for info in worklist.lane_map.queues().values():
         for group in (*info.groups, *info.supervisors):
@@ -84,6 +86,8 @@ def demo_users(worklist: Worklist) -> dict[str, list[str]]:
     for name, groups in demo_history.EXTRA_USERS.items():
         if set(groups) <= known:
             users.setdefault(name, []).extend(groups)
+    for name, groups in ROLE_USERS.items():
+        users.setdefault(name, []).extend(groups)
     users.setdefault(ADMIN[0], []).append(ADMIN[1])
     return {name: list(dict.fromkeys(groups)) for name, groups in users.items()}
 

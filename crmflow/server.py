@@ -51,8 +51,11 @@ class WebSettings:
     """What the pages need beyond the engine and worklist."""
 
     secret_key: str = field(default_factory=lambda: os.environ.get(SECRET_ENV) or secrets.token_urlsafe(32))
-    https_only: bool = False
+    https_only: bool = False  # Secure cookie always; otherwise only on responses served over HTTPS
     title: str = "crmflow"
+    same_site: str = "lax"  # the session cookie's SameSite
+    session_hours: float | None = None  # a login's lifetime (None: $CRMFLOW_SESSION_HOURS, else 8)
+    session_idle_minutes: float | None = None  # idle limit (None: $CRMFLOW_SESSION_IDLE_MINUTES, else 60)
     api_prefix: str = PREFIX
 
 

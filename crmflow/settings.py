@@ -23,6 +23,8 @@ from engine.arena_helpers import use_directory
 from engine.facade import TaskRouter
 from engine.lanes import lanes_file_in
 from worklists.forms import Forms
+from worklists.permissions import PERMISSIONS_ENV
+from worklists.permissions.audit import AuditLog
 from worklists.routing import LaneMap, make_router
 from worklists.service import Worklist
 
@@ -172,16 +174,36 @@ def sla_provider():  # noqa: ANN201 - a worklists.service.SlaProvider, when the 
 FORMS_ENV = "CRMFLOW_FORMS"
 
 
-def build_worklist(engine: Engine, processes: str | Path | None = None, lanes: LaneMap | None = None) -> Worklist:
+def build_worklist(
+    engine: Engine, processes: str | Path | None = None, lanes: LaneMap | None = None,
+    permissions: str | Path | None = None,
+) -> Worklist:
     """The worklists over `engine`, on the same processes folder and lane map as its router: forms
-    from that folder (or `$CRMFLOW_FORMS`); case SLAs, lookup fields and the record panel from the
-    CRM records."""
+    from that folder (or `$CRMFLOW_FORMS`); the permission file `permissions` (else
+    `$CRMFLOW_PERMISSIONS`, else the folder's permissions.yml, else the built-in rules); case SLAs,
+    lookup fields and the record panel from the CRM records. A permission file whose content
+    changed since the last start is recorded in the audit log."""
     folder = processes_folder(processes)
     lookups, records = record_access(engine)
-    return Worklist(
+    rules = permissions_file(folder, permissions)
+    worklist = Worklist(
         engine, lanes if lanes is not None else lane_map(folder), sla_provider(),
         forms=Forms(os.environ.get(FORMS_ENV) or folder, lookups=lookups), records=records,
+        permissions=rules,
     )
+    policy = worklist.authz.policy
+    AuditLog(engine).policy_loaded(policy.source, policy.digest)
+    return worklist
+
+
+def permissions_file(processes: str | Path | None = None, explicit: str | Path | None = None) -> Path | None:
+    """The permission file, absolute: `explicit`, else `$CRMFLOW_PERMISSIONS`, else the processes
+    folder's `permissions.yml` (None when it has none: the built-in rules apply)."""
+    chosen = explicit or os.environ.get(PERMISSIONS_ENV)
+    if chosen:
+        return Path(chosen).expanduser().resolve()
+    path = processes_folder(processes) / "permissions.yml"
+    return path if path.exists() else None
 
 
 def record_access(engine: Engine):  # noqa: ANN201 - (worklists.lookups.Lookups, worklists.records.RecordReader)

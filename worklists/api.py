@@ -5,10 +5,11 @@ Every route is a thin call into `worklists.service.Worklist` (tasks) or the engi
 authenticate with an API token (`Authorization: Bearer cft_...`, see `crmflow users token`);
 refusals are RFC 7807 problem documents (see `worklists.problems`).
 
-Who may do what: tasks follow the worklist rules (queue groups, assignee, supervisors,
-admins); any active user may read definitions and instances, start instances and send
-messages (agents start processes from CRM records); retrying incidents is for admins.
-Routes are plain `def`s: FastAPI runs them in its thread pool, as the engine is synchronous.
+Who may do what is declared per route with `worklists.permissions.routes.Guard` (one of
+`guard.need(...)`, `guard.need_instance(...)`, `guard.login(...)`, `guard.inside(...)`,
+`public()` in its `dependencies`) and decided by the permission model (docs/permissions.md);
+lists are filtered to what the caller may read. A refusal is a 403 problem naming the missing
+permission. Routes are plain `def`s: FastAPI runs them in its thread pool, as the engine is synchronous.
 """
 
 import math
@@ -23,12 +24,14 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 from sqlalchemy.exc import StatementError
 
-from engine import Engine, Forbidden, InvalidInput, NotFound
+from engine import Engine, EngineError, InvalidInput, NotFound
 from engine.drawing import instance_marks, render_svg
 from engine.views import HistoryView, HumanTaskView, IncidentView, InstanceDetail, InstanceView, ProcessVersionView
 
 from .auth import UserView
 from .forms import RenderedForm
+from .permissions import OPERATE, READ, SEND, START
+from .permissions.routes import Guard, public
 from .priority import parse_priority
 from .problems import Problem, ProblemError, explain, openapi_problem_responses
 from .service import MAX_LIMIT, Counts, ItemResult, Page, Permissions, TaskFilter, WorkItem, Worklist
@@ -248,9 +251,13 @@ def build_router(engine: Engine, worklist: Worklist) -> APIRouter:
         return user
 
     User = Annotated[UserView, Depends(current_user)]
+    guard = Guard(worklist.authz, current_user, instances=worklist.instances,
+                  resolvers={"incident_id": _incident_process(worklist)})
+    task_rule = "the worklist service checks the task: its queue's work/supervise, candidates, assignee"
 
     # -- tasks --------------------------------------------------------------------------
-    @router.get("/tasks", response_model=Page, tags=["tasks"], responses=errors(403))
+    @router.get("/tasks", response_model=Page, tags=["tasks"], responses=errors(403),
+                dependencies=[guard.login("views show only tasks of queues the caller may read, or their own")])
     def list_tasks(
         user: User,
         view: Annotated[
@@ -300,7 +307,8 @@ def build_router(engine: Engine, worklist: Worklist) -> APIRouter:
                 return worklist.closed_by(user.name, filters, **page_args)
             return worklist.queue(queue or "", filters, user=user.name, sort=sort, **page_args)
 
-    @router.get("/queues", response_model=Counts, tags=["tasks"], responses=errors())
+    @router.get("/queues", response_model=Counts, tags=["tasks"], responses=errors(),
+                dependencies=[guard.login("counts of the caller's own queues")])
     def queues(user: User) -> Counts:
         """My open work and, per queue I work or supervise, open/unpicked/available counts."""
         return worklist.counts(user.name)
@@ -309,22 +317,26 @@ def build_router(engine: Engine, worklist: Worklist) -> APIRouter:
         done = sum(r.ok for r in results)
         return BulkResult(results=results, succeeded=done, failed=len(results) - done)
 
-    @router.post("/tasks/bulk/pick", response_model=BulkResult, tags=["tasks"], responses=errors())
+    @router.post("/tasks/bulk/pick", response_model=BulkResult, tags=["tasks"], responses=errors(),
+                 dependencies=[guard.inside("work", "queue:{queue of each task}", "refusals per task in results")])
     def bulk_pick(user: User, body: BulkRequest) -> BulkResult:
         """Pick several tasks; `results` says per task whether it worked and why not."""
         return bulk(worklist.pick_many(body.task_ids, user.name))
 
-    @router.post("/tasks/bulk/release", response_model=BulkResult, tags=["tasks"], responses=errors())
+    @router.post("/tasks/bulk/release", response_model=BulkResult, tags=["tasks"], responses=errors(),
+                 dependencies=[guard.inside("supervise", "queue:{queue of each task}", "or its assignee; per task")])
     def bulk_release(user: User, body: BulkRequest) -> BulkResult:
         return bulk(worklist.release_many(body.task_ids, user.name))
 
-    @router.post("/tasks/bulk/route", response_model=BulkResult, tags=["tasks"], responses=errors())
+    @router.post("/tasks/bulk/route", response_model=BulkResult, tags=["tasks"], responses=errors(),
+                 dependencies=[guard.inside("supervise", "queue:{queue of each task}", "or its assignee; per task")])
     def bulk_route(user: User, body: BulkRouteRequest) -> BulkResult:
         if not body.queue and not body.to:
             raise InvalidInput("queue: routing needs a queue or a person (to)")
         return bulk(worklist.route_many(body.task_ids, user.name, queue=body.queue, to=body.to))
 
-    @router.get("/tasks/{task_id}", response_model=TaskDetail, tags=["tasks"], responses=errors(403, 404))
+    @router.get("/tasks/{task_id}", response_model=TaskDetail, tags=["tasks"], responses=errors(403, 404),
+                dependencies=[guard.inside("read", "queue:{task_id}", task_rule)])
     def get_task(user: User, task_id: TaskIdPath) -> TaskDetail:
         """One task with its SLA, what I may do with it, and its form prefilled from the case's data."""
         item = worklist.get(task_id, user.name)
@@ -338,19 +350,21 @@ def build_router(engine: Engine, worklist: Worklist) -> APIRouter:
         return TaskDetail(task=item, permissions=permissions, form=form, form_error=form_error)
 
     @router.post("/tasks/{task_id}/pick", response_model=HumanTaskView, tags=["tasks"],
-                 responses=errors(403, 404, 409))
+                 responses=errors(403, 404, 409), dependencies=[guard.inside("work", "queue:{task_id}", task_rule)])
     def pick(user: User, task_id: TaskIdPath) -> HumanTaskView:
         """Claim the task. Two agents at once: one gets it, the other 409 "already picked by X"."""
         return worklist.pick(task_id, user.name)
 
     @router.post("/tasks/{task_id}/release", response_model=HumanTaskView, tags=["tasks"],
-                 responses=errors(403, 404, 409))
+                 responses=errors(403, 404, 409),
+                 dependencies=[guard.inside("supervise", "queue:{task_id}", "or its assignee; " + task_rule)])
     def release(user: User, task_id: TaskIdPath) -> HumanTaskView:
         """Put a picked task back in its queue (its assignee or a supervisor)."""
         return worklist.release(task_id, user.name)
 
     @router.post("/tasks/{task_id}/route", response_model=HumanTaskView, tags=["tasks"],
-                 responses=errors(403, 404, 409))
+                 responses=errors(403, 404, 409),
+                 dependencies=[guard.inside("supervise", "queue:{task_id}", "or its assignee; " + task_rule)])
     def route(user: User, task_id: TaskIdPath, body: RouteRequest) -> HumanTaskView:
         """Send the task to another queue and/or person."""
         if not body.queue and not body.to:
@@ -358,23 +372,27 @@ def build_router(engine: Engine, worklist: Worklist) -> APIRouter:
         return worklist.route(task_id, user.name, queue=body.queue, to=body.to)
 
     @router.post("/tasks/{task_id}/complete", response_model=InstanceView, tags=["tasks"],
-                 responses=errors(403, 404, 409))
+                 responses=errors(403, 404, 409),
+                 dependencies=[guard.inside("work", "queue:{task_id}", "only the task's assignee completes it")])
     def complete(user: User, task_id: TaskIdPath, body: CompleteRequest) -> InstanceView:
         """Complete a task I picked; the data must pass its form (failing fields are named in `errors`)."""
         return worklist.complete(task_id, user.name, body.data)
 
     @router.post("/tasks/{task_id}/comments", response_model=HistoryView, status_code=201, tags=["tasks"],
-                 responses=errors(403, 404))
+                 responses=errors(403, 404), dependencies=[guard.inside("read", "queue:{task_id}", task_rule)])
     def comment(user: User, task_id: TaskIdPath, body: CommentRequest) -> HistoryView:
         """Add a note to the task's history."""
         return worklist.comment(task_id, user.name, body.text)
 
     # -- process definitions -----------------------------------------------------------
-    @router.get("/processes", response_model=list[ProcessSummary], tags=["processes"], responses=errors())
+    @router.get("/processes", response_model=list[ProcessSummary], tags=["processes"], responses=errors(),
+                dependencies=[guard.login("only processes the caller may read (process:ID)")])
     def processes(user: User) -> list[ProcessSummary]:
-        """Deployed processes, each with its latest version."""
+        """Deployed processes the caller may read, each with its latest version."""
         latest: dict[str, tuple[ProcessVersionView, int]] = {}
-        for v in engine.list_definitions():
+        definitions = engine.list_definitions()
+        readable = set(worklist.authz.filter_names(user, READ, "process", {v.process_id for v in definitions}))
+        for v in (d for d in definitions if d.process_id in readable):
             prev = latest.get(v.process_id)
             count = (prev[1] if prev else 0) + 1
             latest[v.process_id] = (v if prev is None or v.version > prev[0].version else prev[0], count)
@@ -385,7 +403,7 @@ def build_router(engine: Engine, worklist: Worklist) -> APIRouter:
         ]
 
     @router.get("/processes/{process_id}/versions", response_model=list[ProcessVersionView], tags=["processes"],
-                responses=errors(404))
+                responses=errors(403, 404), dependencies=[guard.need("read", "process:{process_id}")])
     def versions(user: User, process_id: ProcessIdPath) -> list[ProcessVersionView]:
         found = engine.list_definitions(process_id)
         if not found:
@@ -393,7 +411,8 @@ def build_router(engine: Engine, worklist: Worklist) -> APIRouter:
         return found
 
     @router.get("/processes/{process_id}/diagram.svg", response_class=SvgResponse, tags=["processes"],
-                responses={**SVG_RESPONSE, **errors(404)})
+                responses={**SVG_RESPONSE, **errors(403, 404)},
+                dependencies=[guard.need("read", "process:{process_id}")])
     def process_diagram(
         user: User, process_id: ProcessIdPath,
         version: Annotated[int | None, Query(ge=1, le=MAX_ID, description="Default: the latest.")] = None,
@@ -405,14 +424,17 @@ def build_router(engine: Engine, worklist: Worklist) -> APIRouter:
 
     # -- instances ----------------------------------------------------------------------
     @router.post("/instances", response_model=InstanceView, status_code=201, tags=["instances"],
-                 responses=errors(404, 409))
+                 responses=errors(403, 404, 409),
+                 dependencies=[guard.inside("start", "process:{process_id}", "the body names the process")])
     def start(user: User, body: StartRequest, response: Response) -> InstanceView:
         """Start the latest version of a process; it runs until it waits."""
+        worklist.authz.require(user, START, f"process:{body.process_id}", doing=f"start process {body.process_id}")
         inst = engine.start(body.process_id, body.data, business_key=body.business_key, user=user.name)
         response.headers["Location"] = f"{PREFIX}/instances/{inst.id}"
         return inst
 
-    @router.get("/instances", response_model=list[InstanceView], tags=["instances"], responses=errors())
+    @router.get("/instances", response_model=list[InstanceView], tags=["instances"], responses=errors(),
+                dependencies=[guard.login("only instances of processes the caller may read, or that they are in")])
     def list_instances(
         user: User,
         process: OptName = None,
@@ -422,22 +444,24 @@ def build_router(engine: Engine, worklist: Worklist) -> APIRouter:
         limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
         offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
     ) -> list[InstanceView]:
-        """Instances, newest first."""
-        return engine.list_instances(process, status, key, limit=limit, offset=offset)
+        """Instances the caller may read, newest first."""
+        return worklist.instances.list(user, process, status, key, limit=limit, offset=offset)
 
     @router.get("/instances/{instance_id}", response_model=InstanceDetail, tags=["instances"],
-                responses=errors(404))
+                responses=errors(403, 404), dependencies=[guard.need_instance("read")])
     def get_instance(user: User, instance_id: IntId) -> InstanceDetail:
-        """An instance with its variables and what it waits for (history: /history)."""
-        return engine.get_instance(instance_id, with_history=False)
+        """An instance with its variables and what it waits for (history: /history); `data` is
+        empty for a caller without read-data on the process's instances."""
+        return worklist.instances.shown(user, engine.get_instance(instance_id, with_history=False))
 
     @router.get("/instances/{instance_id}/history", response_model=list[HistoryView], tags=["instances"],
-                responses=errors(404))
+                responses=errors(403, 404), dependencies=[guard.need_instance("read")])
     def instance_history(user: User, instance_id: IntId) -> list[HistoryView]:
-        return engine.history(instance_id)
+        """What happened, oldest first; `data_delta` is null for a caller without read-data."""
+        return worklist.instances.history(user, instance_id, engine.history(instance_id))
 
     @router.get("/instances/{instance_id}/diagram.svg", response_class=SvgResponse, tags=["instances"],
-                responses={**SVG_RESPONSE, **errors(404)})
+                responses={**SVG_RESPONSE, **errors(403, 404)}, dependencies=[guard.need_instance("read")])
     def instance_diagram(user: User, instance_id: IntId) -> SvgResponse:
         """The instance on its version's diagram: done, active, waiting and failed elements marked."""
         inst = engine.get_instance(instance_id, with_history=True)
@@ -448,33 +472,34 @@ def build_router(engine: Engine, worklist: Worklist) -> APIRouter:
         return SvgResponse(svg)
 
     # -- messages -----------------------------------------------------------------------
-    @router.post("/messages", response_model=InstanceView, tags=["messages"], responses=errors(404, 409))
+    @router.post("/messages", response_model=InstanceView, tags=["messages"], responses=errors(403, 404, 409),
+                 dependencies=[guard.inside("send", "message:{name}", "the body names the message")])
     def send_message(user: User, body: MessageRequest) -> InstanceView:
         """Deliver a message to the instance waiting for it, or start the process it starts.
         Nobody waiting: 404 (type no-subscriber); several waiting: 409 (give a key)."""
+        worklist.authz.require(user, SEND, f"message:{body.name}", doing=f"send message {body.name}")
         return engine.correlate(body.name, key=body.key, data=body.data)
 
     # -- incidents ----------------------------------------------------------------------
-    @router.get("/incidents", response_model=list[IncidentView], tags=["incidents"], responses=errors())
+    @router.get("/incidents", response_model=list[IncidentView], tags=["incidents"], responses=errors(),
+                dependencies=[guard.login("only incidents of instances the caller may read")])
     def incidents(
         user: User,
         state: Annotated[Literal["open", "resolved", "all"], Query()] = "open",
         instance: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     ) -> list[IncidentView]:
-        return engine.list_incidents(state, instance)
+        return worklist.instances.incidents(user, engine.list_incidents(state, instance))
 
     @router.post("/incidents/{incident_id}/retry", response_model=InstanceView, tags=["incidents"],
-                 responses=errors(403, 404, 409))
+                 responses=errors(403, 404, 409),
+                 dependencies=[guard.need(OPERATE, "instances:{incident_id}", doing="retry incident {incident_id}")])
     def retry(user: User, incident_id: IntId) -> InstanceView:
-        """Run the failed step again now (admins)."""
-        if not set(user.groups) & worklist.admin_groups:
-            groups = ", ".join(sorted(worklist.admin_groups))
-            raise Forbidden(f"{user.name} may not retry incident {incident_id}: only members of {groups} may")
+        """Run the failed step again now (operate on the process's instances)."""
         return engine.retry_incident(incident_id)
 
     # -- documentation of problems ------------------------------------------------------
     @router.get("/problems/{kind}", response_model=ProblemType, tags=["meta"],
-                responses=openapi_problem_responses(404, 422))
+                responses=openapi_problem_responses(404, 422), dependencies=[public("problem type documentation")])
     def problem_type(kind: Annotated[str, Path(max_length=64)]) -> dict[str, Any]:
         """What a problem `type` means."""
         return explain(kind)
@@ -486,7 +511,8 @@ def build_ops_router(engine: Engine) -> APIRouter:
     """`/healthz` and `/metrics`, without authentication (for probes and Prometheus)."""
     router = APIRouter(tags=["operations"], dependencies=[Depends(plain_query)])
 
-    @router.get("/healthz", response_model=Health, responses={503: {"model": Problem}})
+    @router.get("/healthz", response_model=Health, responses={503: {"model": Problem}},
+                dependencies=[public("probes")])
     def healthz() -> Health | Response:
         """The service is up and its database answers."""
         try:
@@ -495,13 +521,26 @@ def build_ops_router(engine: Engine) -> APIRouter:
             raise ProblemError("unavailable", f"database unreachable: {type(err).__name__}") from err
         return Health(status="ok", database=engine.db.url.split("@")[-1].split("://")[0])
 
-    @router.get("/metrics", response_class=Response,
+    @router.get("/metrics", response_class=Response, dependencies=[public("Prometheus scrapes; counts only")],
                 responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}},
                                  "description": "Prometheus text exposition."}})
     def metrics() -> Response:
         return Response(engine.metrics_text(), media_type="text/plain; version=0.0.4")
 
     return router
+
+
+def _incident_process(worklist: Worklist) -> Any:
+    """incident id → the process id of its instance (None: no such incident; the route says 404)."""
+    def resolve(raw: str) -> str | None:
+        if not raw.isdigit() or not 0 < int(raw) <= MAX_ID:
+            return None
+        try:
+            return worklist.instances.process_of_incident(int(raw))
+        except EngineError:
+            return None
+
+    return resolve
 
 
 @contextmanager

@@ -26,8 +26,18 @@ from engine import Conflict, Engine, InvalidInput, NotFound
 from engine.views import View
 
 from .models import ApiToken, Group, Membership, User
+from .permissions.audit import AuditLog
+from .sessions import revoke_all
 
 PASSWORD_COST = (2**14, 8, 1)
+PASSWORD_MIN = 10
+PASSWORD_MAX = 256
+#: passwords people pick first; long enough for the length rule, refused anyway
+COMMON_PASSWORDS = frozenset({
+    "password12", "password123", "password1234", "passw0rd123", "1234567890", "12345678910", "0123456789",
+    "qwertyuiop", "qwerty1234", "qwerty12345", "1q2w3e4r5t", "1qaz2wsx3edc", "iloveyou12", "letmein123",
+    "welcome123", "changeme123", "administrator", "admin12345", "abcdefghij", "abc1234567", "crmflow123",
+})
 TOKEN_COST = (2**10, 8, 1)
 TOKEN_PREFIX = "cft"
 LAST_USED_GRANULARITY = timedelta(minutes=1)
@@ -66,7 +76,17 @@ def _b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-_DUMMY_HASH = hash_secret("not a password", TOKEN_COST)
+_DUMMY_HASH = hash_secret("not a password", TOKEN_COST)  # unknown tokens cost what real ones do
+_dummy_password_hash: str | None = None
+
+
+def _dummy_password() -> str:
+    """A hash at the password cost: an unknown user name (or one without a password) costs as much
+    to refuse as a wrong password, so timing does not tell which names exist."""
+    global _dummy_password_hash
+    if _dummy_password_hash is None:
+        _dummy_password_hash = hash_secret("not a password", PASSWORD_COST)
+    return _dummy_password_hash
 
 
 # -- views --------------------------------------------------------------------------------
@@ -109,13 +129,16 @@ class Accounts:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.audit = AuditLog(engine)
 
     # users ------------------------------------------------------------------------------
     def add_user(
         self, name: str, groups: Iterable[str] = (), *, display_name: str | None = None,
         password: str | None = None, token_label: str | None = "created with the user", email: str | None = None,
+        by: str | None = None,
     ) -> tuple[UserView, IssuedToken | None]:
-        """Create a user in `groups` (created when new); returns the user and a first API token."""
+        """Create a user in `groups` (created when new); returns the user and a first API token.
+        `by` (who does it) goes to the audit log with the new user's groups."""
         name = check_name(name, "user name")
         group_names = [check_name(g, "group name") for g in groups]
         with self.engine.db.write() as session:
@@ -124,22 +147,26 @@ class Accounts:
             user = User(
                 name=name, display_name=display_name or None, active=True, created_at=self.engine.now(),
                 email=check_email(email),
-                password_hash=hash_secret(check_password(password)) if password is not None else None,
+                password_hash=hash_secret(check_password(password, name)) if password is not None else None,
             )
             session.add(user)
             session.flush()
             self._join(session, user, group_names)
             issued = self._issue(session, user, token_label) if token_label is not None else None
+            self.audit.record(session, by, "user.add", name, {"groups": sorted(set(group_names))})
             return self._view(session, user), issued
 
-    def set_groups(self, name: str, groups: Iterable[str]) -> UserView:
-        """Replace a user's memberships."""
+    def set_groups(self, name: str, groups: Iterable[str], by: str | None = None) -> UserView:
+        """Replace a user's memberships (audited with the groups before and after)."""
         group_names = [check_name(g, "group name") for g in groups]
         with self.engine.db.write() as session:
             user = self._user(session, name)
+            before = self._view(session, user).groups
             session.execute(delete(Membership).where(Membership.user_id == user.id))
             self._join(session, user, group_names)
-            return self._view(session, user)
+            view = self._view(session, user)
+            self.audit.record(session, by, "user.groups", name, {"before": before, "after": view.groups})
+            return view
 
     def set_email(self, name: str, email: str | None) -> UserView:
         """Where the user's task reminders go; None stops them."""
@@ -174,15 +201,25 @@ class Accounts:
             )
             return sorted(e for e in session.scalars(stmt) if e)
 
-    def set_password(self, name: str, password: str) -> None:
-        with self.engine.db.write() as session:
-            self._user(session, name).password_hash = hash_secret(check_password(password))
-
-    def set_active(self, name: str, active: bool) -> UserView:
-        """Deactivated users can neither log in nor use their tokens nor act on tasks."""
+    def set_password(self, name: str, password: str, by: str | None = None) -> None:
+        """A new web-login password; the user's open web sessions end (they log in again)."""
         with self.engine.db.write() as session:
             user = self._user(session, name)
+            user.password_hash = hash_secret(check_password(password, name))
+            ended = revoke_all(session, user.id, self.engine.now())
+            self.audit.record(session, by, "user.password", name, {"sessions_ended": ended})
+
+    def set_active(self, name: str, active: bool, by: str | None = None) -> UserView:
+        """Deactivated users can neither log in nor use their tokens nor act on tasks, from the
+        next request on; their web sessions are ended."""
+        with self.engine.db.write() as session:
+            user = self._user(session, name)
+            was = bool(user.active)
             user.active = active
+            detail: dict[str, object] = {"was_active": was}
+            if not active:
+                detail["sessions_ended"] = revoke_all(session, user.id, self.engine.now())
+            self.audit.record(session, by, "user.reactivate" if active else "user.deactivate", name, detail)
             return self._view(session, user)
 
     def get_user(self, name: str) -> UserView:
@@ -232,16 +269,18 @@ class Accounts:
         with self.engine.db.read() as session:
             user = session.scalars(select(User).where(User.name == name)).first()
             if user is None or not user.password_hash:
-                verify_secret(password, _DUMMY_HASH)
+                verify_secret(password, _dummy_password())
                 return None
             if not verify_secret(password, user.password_hash) or not user.active:
                 return None
             return self._view(session, user)
 
     # tokens -----------------------------------------------------------------------------
-    def issue_token(self, name: str, label: str | None = None) -> IssuedToken:
+    def issue_token(self, name: str, label: str | None = None, by: str | None = None) -> IssuedToken:
         with self.engine.db.write() as session:
-            return self._issue(session, self._user(session, name), label)
+            issued = self._issue(session, self._user(session, name), label)
+            self.audit.record(session, by, "token.issue", name, {"token": issued.info.lookup, "label": label})
+            return issued
 
     def list_tokens(self, name: str) -> list[TokenView]:
         with self.engine.db.read() as session:
@@ -249,7 +288,7 @@ class Accounts:
             rows = session.scalars(select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id))
             return [_token_view(t, user.name) for t in rows]
 
-    def revoke_token(self, lookup: str) -> TokenView:
+    def revoke_token(self, lookup: str, by: str | None = None) -> TokenView:
         """Revoke by the token's public id (`cft_<lookup>_...`) or by the whole token."""
         match = _TOKEN.match(lookup.strip())
         key = match.group(1) if match else lookup.strip()
@@ -259,6 +298,7 @@ class Accounts:
                 raise NotFound(f"no API token with id {key!r}")
             row.revoked_at = row.revoked_at or self.engine.now()
             owner = session.scalar(select(User.name).where(User.id == row.user_id)) or ""
+            self.audit.record(session, by, "token.revoke", owner, {"token": row.lookup})
             return _token_view(row, owner)
 
     def authenticate_token(self, raw: str) -> UserView | None:
@@ -382,7 +422,23 @@ def check_time_zone(time_zone: str | None) -> str | None:
     return name
 
 
-def check_password(password: str | None) -> str:
-    if password is None or len(password) < 8:
-        raise InvalidInput("a password needs at least 8 characters")
+def check_password(password: str | None, user: str | None = None) -> str:
+    """The password rules: 10 to 256 characters, not the user name, not a common or trivial password.
+    (Length beats composition rules; NIST SP 800-63B.)"""
+    if password is None or len(password) < PASSWORD_MIN:
+        raise InvalidInput(f"a password needs at least {PASSWORD_MIN} characters (a few words make a good one)")
+    if len(password) > PASSWORD_MAX:
+        raise InvalidInput(f"a password may have at most {PASSWORD_MAX} characters")
+    lowered = password.lower()
+    if user and len(user) >= 3 and user.lower() in lowered:
+        raise InvalidInput("a password must not contain the user name")
+    if lowered in COMMON_PASSWORDS or len(set(password)) <= 2 or _is_run(password):
+        raise InvalidInput("that password is too easy to guess (a common password, a repeated character or a "
+                           "run like 1234567890); choose another")
     return password
+
+
+def _is_run(text: str) -> bool:
+    """abcdefghij, 9876543210: every character one step from the last."""
+    steps = {ord(b) - ord(a) for a, b in zip(text, text[1:], strict=False)}
+    return len(steps) == 1 and steps <= {1, -1}

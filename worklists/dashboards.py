@@ -4,7 +4,8 @@ Each page shows every report of its area as a table, a chart where one helps, a 
 report, and a since/until form for the reports that count events in a window. Figures come
 from `handlers.reports.run` only, so the page, the CSV, the CLI and the API agree to the digit.
 The pages need the same login as the worklist pages (`worklists.pages`, whose `install` turns
-`LoginRequired` into a redirect to /login); a bad window is shown on the page with a 422.
+`LoginRequired` into a redirect to /login) and `read` on `reports:<area>`; the index lists only
+the areas the user may read. A bad window is shown on the page with a 422.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from handlers.reports import Report, ReportError
 
 from . import charts
 from .pages import STATIC_PATH, TEMPLATES, csrf_token, fmt_money, install_time_filters, logged_in_user, setting, zone_of
+from .permissions import READ
+from .permissions.routes import Guard
 from .service import Worklist
 
 Rows = list[dict[str, Any]]
@@ -138,9 +141,13 @@ class _Dashboards:
         self.templates.env.globals.update(static=STATIC_PATH)
         self.router = APIRouter()
         r = self.router
-        r.add_api_route("/dashboards", self.index, methods=["GET"], response_class=HTMLResponse)
-        r.add_api_route("/dashboards/{area}/{name}.csv", self.csv, methods=["GET"])
-        r.add_api_route("/dashboards/{area}", self.area, methods=["GET"], response_class=HTMLResponse)
+        guard = Guard(worklist.authz, self._user, resolvers={"area": lambda a: a if a in AREA_TITLES else None})
+        by_area = guard.need(READ, "reports:{area}")
+        r.add_api_route("/dashboards", self.index, methods=["GET"], response_class=HTMLResponse,
+                        dependencies=[guard.login("only the areas the user may read (reports:AREA)")])
+        r.add_api_route("/dashboards/{area}/{name}.csv", self.csv, methods=["GET"], dependencies=[by_area])
+        r.add_api_route("/dashboards/{area}", self.area, methods=["GET"], response_class=HTMLResponse,
+                        dependencies=[by_area])
 
     def _user(self, request: Request) -> str:
         return logged_in_user(request, self.wl.accounts)
@@ -155,12 +162,13 @@ class _Dashboards:
 
     # -- pages ----------------------------------------------------------------------------------
     def index(self, request: Request) -> HTMLResponse:
-        self._user(request)
-        summaries = {area: reports.by_area(area) for area in AREA_TITLES}
+        user = self._user(request)
+        readable = self.wl.authz.filter_names(user, READ, "reports", AREA_TITLES)
+        summaries = {area: reports.by_area(area) for area in readable}
         return self._render(request, "dashboards.html", heading="Dashboards", summaries=summaries)
 
     def area(self, request: Request, area: str) -> HTMLResponse:
-        self._user(request)
+        user = self._user(request)
         if area not in AREA_TITLES:
             return self._render(request, "dashboard_missing.html", 404, heading="No such dashboard", area=area)
         query = {k: request.query_params.get(k, "").strip() for k in WINDOW}
@@ -169,7 +177,9 @@ class _Dashboards:
             sections = [self._section(session, report, now, query) for report in reports.by_area(area)]
         status = 422 if any(s.error for s in sections) else 200
         takes_window = any(s.windowed for s in sections)
+        areas = {a: AREA_TITLES[a] for a in self.wl.authz.filter_names(user, READ, "reports", AREA_TITLES)}
         return self._render(request, "dashboard.html", status, heading=f"{AREA_TITLES[area]} dashboard", area=area,
+                            areas=areas,
                             sections=sections, query=query, takes_window=takes_window, kinds_right=RIGHT_KINDS)
 
     def _section(self, session: Any, report: Report, now: datetime, query: dict[str, str]) -> Section:

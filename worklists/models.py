@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from engine.models import UTCDateTime
@@ -61,3 +61,43 @@ class ApiToken(WorklistBase):
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     uses: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class AuditEntry(WorklistBase):
+    """Who changed a permission (groups, activation, passwords, tokens, the permission file) or
+    was refused an admin function, and when; append-only."""
+
+    __tablename__ = "wl_audit"
+    __table_args__ = (Index("ix_wl_audit_at", "at"), Index("ix_wl_audit_actor", "actor", "at"))
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    actor: Mapped[str] = mapped_column(String(255))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str | None] = mapped_column(String(512))
+    outcome: Mapped[str] = mapped_column(String(16))  # done | refused
+    detail: Mapped[str | None] = mapped_column(Text)  # JSON
+
+
+class WebSession(WorklistBase):
+    """A web login: the cookie carries a random id, only its hash is stored, so logging out (or an
+    admin deactivating the user) ends it on the server and a copied cookie stops working."""
+
+    __tablename__ = "wl_session"
+    __table_args__ = (Index("ix_wl_session_user", "user_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sid_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("wl_user.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class LoginThrottle(WorklistBase):
+    """Failed web logins per user name (`user:NAME`) and per client address (`client:ADDR`)."""
+
+    __tablename__ = "wl_login_throttle"
+    key: Mapped[str] = mapped_column(String(320), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    first_failed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -6,9 +6,11 @@ tick "select all". Every page calls `worklists.service.Worklist` (tasks) or the 
 (instances, diagrams), so checks and messages are the same as in the CLI and the API; a refusal
 is shown on the page with a 4xx status, never as a 500.
 
-The login keeps the user's name in a signed session cookie (Starlette's SessionMiddleware,
-added by `install`); every POST carries the session's CSRF token. `crmflow.server.create_app`
-calls `install(app, settings)` and includes `build_router(engine, worklist, settings)`.
+The login is a server-side session (`worklists.sessions`: the signed cookie carries only its id,
+so logging out ends it everywhere; it expires after `session_hours` and when idle); failed logins
+lock the user name and the client address for a while (`worklists.lockout`). Every POST carries
+the session's CSRF token. Every page declares its permission with a `Guard` (docs/permissions.md).
+`crmflow.server.create_app` calls `install(app, settings)` and includes `build_router(engine, worklist, settings)`.
 """
 
 from __future__ import annotations
@@ -42,10 +44,14 @@ from engine.drawing import instance_marks, render_svg
 from engine.views import InstanceDetail
 
 from .forms import FormInvalid, RenderedForm
+from .lockout import LoginThrottleStore
 from .lookups import KEYWORD as LOOKUP
 from .lookups import MAX_OPTIONS, Option
+from .permissions import READ, READ_DATA
+from .permissions.routes import Guard, public
 from .priority import parse_priority, priority_label
 from .service import SORTS, Page, TaskFilter, WorkItem, Worklist
+from .sessions import COOKIE, SecureCookieOnHttps, SessionLimits, SessionStore
 from .sla import STATUSES as SLA_STATUS_NAMES
 
 log = logging.getLogger(__name__)
@@ -76,10 +82,12 @@ class LoginRequired(Exception):
 # -- the session ---------------------------------------------------------------------------
 
 def logged_in_user(request: Request, accounts: Any) -> str:
-    """The logged-in, still active user; else off to /login (and back here afterwards)."""
-    name = request.session.get("user")
-    if not name or accounts.groups_of(name) is None:
+    """The user of a live server-side session (not logged out, expired, idle or deactivated);
+    else off to /login (and back here afterwards)."""
+    name = SessionStore(accounts.engine, _limits(request)).user_of(request.session.get("sid"))
+    if not name or name != request.session.get("user"):
         request.session.pop("user", None)
+        request.session.pop("sid", None)
         back = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise LoginRequired(back if request.method == "GET" else "/")
     return str(name)
@@ -110,10 +118,14 @@ def install(app: FastAPI, settings: Any = None) -> None:
     from starlette.middleware.sessions import SessionMiddleware
 
     secret = setting(settings, "secret_key") or secrets.token_urlsafe(32)
+    limits = SessionLimits.configured(setting(settings, "session_hours"), setting(settings, "session_idle_minutes"))
+    app.state.session_limits = limits
     app.add_middleware(
         SessionMiddleware, secret_key=secret, https_only=bool(setting(settings, "https_only", False)),
-        same_site="lax", session_cookie="crmflow_session",
+        same_site=setting(settings, "same_site", "lax") or "lax", session_cookie=COOKIE,
+        max_age=int(limits.lifetime.total_seconds()),
     )
+    app.add_middleware(SecureCookieOnHttps, cookie=COOKIE)  # outside the sessions: sees their cookie
     app.mount(STATIC_PATH, StaticFiles(directory=STATIC), name="pages-static")
 
     async def to_login(request: Request, exc: Exception) -> Response:
@@ -126,7 +138,12 @@ def install(app: FastAPI, settings: Any = None) -> None:
         return FileResponse(STATIC / "favicon.svg", media_type="image/svg+xml",
                             headers={"Cache-Control": "public, max-age=86400"})
 
-    app.add_api_route("/favicon.ico", favicon, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/favicon.ico", favicon, methods=["GET"], include_in_schema=False,
+                      dependencies=[public("the site icon")])
+
+
+def _limits(request: Request) -> SessionLimits | None:
+    return getattr(request.app.state, "session_limits", None)
 
 
 # -- small formatting helpers (also Jinja filters) ---------------------------------------------
@@ -732,19 +749,31 @@ class _Pages:
                            page_sizes=PAGE_SIZES, static=STATIC_PATH)
         self.router = APIRouter()
         r = self.router
-        r.add_api_route("/login", self.login_form, methods=["GET"], response_class=HTMLResponse)
-        r.add_api_route("/login", self.login, methods=["POST"], response_class=HTMLResponse)
-        r.add_api_route("/logout", self.logout, methods=["POST"])
-        r.add_api_route("/", self.my_work, methods=["GET"], response_class=HTMLResponse)
-        r.add_api_route("/available", self.available, methods=["GET"], response_class=HTMLResponse)
-        r.add_api_route("/queues/{name}", self.queue, methods=["GET"], response_class=HTMLResponse)
-        r.add_api_route("/closed", self.closed, methods=["GET"], response_class=HTMLResponse)
-        r.add_api_route("/bulk", self.bulk, methods=["POST"])
-        r.add_api_route("/tasks/{task_id}", self.task, methods=["GET"], response_class=HTMLResponse)
-        r.add_api_route("/tasks/{task_id}/{action}", self.task_action, methods=["POST"])
-        r.add_api_route("/instances/{instance_id}", self.instance, methods=["GET"], response_class=HTMLResponse)
-        r.add_api_route("/settings", self.settings_form, methods=["GET"], response_class=HTMLResponse)
-        r.add_api_route("/settings", self.save_settings, methods=["POST"])
+        guard = Guard(worklist.authz, self._user, instances=worklist.instances)
+        task_rule = "the worklist service checks the task: its queue's work/supervise, candidates, assignee"
+        html = HTMLResponse
+        r.add_api_route("/login", self.login_form, methods=["GET"], response_class=html, dependencies=[public()])
+        r.add_api_route("/login", self.login, methods=["POST"], response_class=html, dependencies=[public()])
+        r.add_api_route("/logout", self.logout, methods=["POST"], dependencies=[public("ends the caller's session")])
+        mine = guard.login("the caller's own tasks and queues")
+        r.add_api_route("/", self.my_work, methods=["GET"], response_class=html, dependencies=[mine])
+        r.add_api_route("/available", self.available, methods=["GET"], response_class=html, dependencies=[mine])
+        r.add_api_route("/queues/{name}", self.queue, methods=["GET"], response_class=html,
+                        dependencies=[guard.inside("read", "queue:{name}", "the worklist service refuses")])
+        r.add_api_route("/closed", self.closed, methods=["GET"], response_class=html, dependencies=[mine])
+        r.add_api_route("/bulk", self.bulk, methods=["POST"],
+                        dependencies=[guard.inside("work", "queue:{queue of each task}", "per task; " + task_rule)])
+        r.add_api_route("/tasks/{task_id}", self.task, methods=["GET"], response_class=html,
+                        dependencies=[guard.inside("read", "queue:{task_id}", task_rule)])
+        r.add_api_route("/tasks/{task_id}/{action}", self.task_action, methods=["POST"],
+                        dependencies=[guard.inside("work", "queue:{task_id}", "per action; " + task_rule)])
+        r.add_api_route("/instances/{instance_id}", self.instance, methods=["GET"], response_class=html,
+                        dependencies=[guard.inside("read", "instances:{instance_id}", "or involvement; the page "
+                                                   "shows the refusal, and hides variables without read-data")])
+        r.add_api_route("/settings", self.settings_form, methods=["GET"], response_class=html,
+                        dependencies=[guard.login("the caller's own settings")])
+        r.add_api_route("/settings", self.save_settings, methods=["POST"],
+                        dependencies=[guard.login("the caller's own settings")])
 
     def _ago(self, value: datetime | None) -> str:
         """'5 h ago', '2 d ago': the largest unit only, for table cells."""
@@ -815,11 +844,20 @@ class _Pages:
         if not self._csrf_ok(request, form):
             return self._render(request, "login.html", 400, next=nxt, username=name,
                                 error="Your session expired. Please log in again.")
+        address = request.client.host if request.client else None
+        throttle = LoginThrottleStore(self.engine)
+        locked = await run_in_threadpool(throttle.locked, name, address)
+        if locked is not None:
+            return self._render(request, "login.html", 429, next=nxt, username=name, error=locked.message())
         user = await run_in_threadpool(self.wl.accounts.verify_password, name, password) if name else None
         if user is None:
+            await run_in_threadpool(throttle.failed, name, address)
             return self._render(request, "login.html", 401, next=nxt, username=name,
                                 error="Wrong user name or password (or the account is deactivated).")
+        await run_in_threadpool(throttle.succeeded, name)
+        sid = await run_in_threadpool(SessionStore(self.engine, _limits(request)).start, user.name)
         request.session.clear()
+        request.session["sid"] = sid
         request.session["user"] = user.name
         self._flash(request, f"Welcome, {user.display_name or user.name}.")
         return RedirectResponse(nxt, status_code=303)
@@ -828,6 +866,7 @@ class _Pages:
         form = await request.form()
         if request.session.get("user") and not self._csrf_ok(request, form):
             return RedirectResponse("/", status_code=303)
+        await run_in_threadpool(SessionStore(self.engine, _limits(request)).end, request.session.get("sid"))
         request.session.clear()
         self._flash(request, "You are logged out.")
         return RedirectResponse("/login", status_code=303)
@@ -1072,10 +1111,14 @@ class _Pages:
             return self._refusal(request, user, NotFound(f"instance {instance_id!r} does not exist"), "Instance")
         try:
             detail = self.engine.get_instance(int(instance_id), with_history=True)
+            self.wl.instances.require(user, READ, detail.id)
+            hidden = not self.wl.instances.may(user, READ_DATA, detail.id)
+            detail = self.wl.instances.shown(user, detail)
         except EngineError as err:
             return self._refusal(request, user, err, heading="Instance")
         return self._render(request, "instance.html", instance=detail, diagram=self._diagram(detail),
-                            counts=self._counts(user), records=self.wl.record_summaries(detail.data))
+                            counts=self._counts(user), data_hidden=hidden,
+                            records=[] if hidden else self.wl.record_summaries(detail.data))
 
     def _diagram(self, detail: InstanceDetail) -> dict[str, Any]:
         """The instance's diagram as inline SVG with its marks, or a sentence saying why not."""

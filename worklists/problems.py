@@ -66,13 +66,16 @@ class Problem(BaseModel):
     detail: str = Field(description="What is at fault, in one line a person can act on.")
     instance: str | None = Field(default=None, description="The request path that met the problem.")
     errors: list[FieldProblem] | None = Field(default=None, description="Every failing field, when there are any.")
+    missing_permission: str | None = Field(
+        default=None, description="For a 403: the permission the caller lacks, e.g. `read on instances:x`.")
 
 
 # name → (status, title, explanation)
 KINDS: dict[str, tuple[int, str, str]] = {
     "bad-request": (400, "Bad request", "The request could not be read."),
     "unauthorized": (401, "Unauthorized", "Send a valid API token as `Authorization: Bearer cft_...`."),
-    "forbidden": (403, "Forbidden", "You are known but may not do this (queue groups, assignee, admin)."),
+    "forbidden": (403, "Forbidden", "You are known but may not do this: `missing_permission` names the "
+                  "permission you lack (see docs/permissions.md), or the task's rules refuse (assignee, candidates)."),
     "not-found": (404, "Not found", "The task, instance, process, incident or path does not exist."),
     "no-subscriber": (404, "No subscriber", "No instance waits for this message and no process starts with it."),
     "method-not-allowed": (405, "Method not allowed", "The path exists but not with this HTTP method."),
@@ -101,12 +104,12 @@ def kind_for(err: EngineError) -> str:
 
 def problem_response(
     kind: str, detail: str, *, instance: str | None = None, errors: Sequence[FieldProblem] | None = None,
-    status: int | None = None, headers: dict[str, str] | None = None,
+    status: int | None = None, headers: dict[str, str] | None = None, missing_permission: str | None = None,
 ) -> JSONResponse:
     code, title, _ = KINDS[kind]
     doc = Problem(
         type=TYPE_BASE + kind, title=title, status=status or code, detail=detail, instance=instance,
-        errors=list(errors) if errors is not None else None,
+        errors=list(errors) if errors is not None else None, missing_permission=missing_permission,
     )
     return JSONResponse(
         doc.model_dump(exclude_none=True), status_code=doc.status, headers=headers, media_type=MEDIA_TYPE
@@ -186,7 +189,8 @@ def install(app: FastAPI) -> None:
         errors = None
         if isinstance(exc, FormInvalid):
             errors = [FieldProblem(field=e.field, message=e.message) for e in exc.errors]
-        return problem_response(kind, detail, instance=request.url.path, errors=errors)
+        return problem_response(kind, detail, instance=request.url.path, errors=errors,
+                                missing_permission=getattr(exc, "permission", None))
 
     async def on_problem(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ProblemError)

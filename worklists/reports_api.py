@@ -6,6 +6,9 @@ problem documents: an unknown report is a 404, a parameter the report does not r
 parse is a 422 naming it (the reports layer refuses rather than ignores, so nobody reads a
 snapshot believing it was cut to their window).
 
+Reports are read by area: `read` on `reports:<area>` (docs/permissions.md); the list shows only
+the areas the caller may read.
+
 A database without the CRM records' tables (an engine-only deployment) answers the reports that
 need them with a 404 saying so, rather than a 500.
 """
@@ -26,6 +29,8 @@ from handlers.reports import ReportError, UnknownReport
 
 from .api import PREFIX
 from .auth import UserView
+from .permissions import READ
+from .permissions.routes import Guard
 from .problems import ProblemError, openapi_problem_responses
 from .service import Worklist
 
@@ -86,23 +91,29 @@ def build_router(engine: Engine, worklist: Worklist) -> APIRouter:
         return user
 
     User = Annotated[UserView, Depends(current_user)]
+    guard = Guard(worklist.authz, current_user, resolvers={"name": report_area})
 
-    @router.get("/reports", response_model=list[ReportInfo], responses=openapi_problem_responses(401, 422))
+    @router.get("/reports", response_model=list[ReportInfo], responses=openapi_problem_responses(401, 422),
+                dependencies=[guard.login("only reports of areas the caller may read (reports:AREA)")])
     def list_reports(user: User, request: Request) -> list[dict[str, Any]]:
-        """Every report, by area: what it shows and which parameters it reads."""
+        """The reports the caller may read, by area: what each shows and which parameters it reads."""
         _single_values(request, refuse_all=True)
-        return [r.to_dict() for r in reports.REPORTS.values()]
+        areas = set(worklist.authz.filter_names(user, READ, "reports", {r.area for r in reports.REPORTS.values()}))
+        return [r.to_dict() for r in reports.REPORTS.values() if r.area in areas]
 
     # registered before `/reports/{name}`, which would otherwise take "pipeline.csv" as a name
     @router.get("/reports/{name}.csv", response_class=CsvResponse, responses={
-        **CSV_RESPONSE, **openapi_problem_responses(401, 404, 422)})
+        **CSV_RESPONSE, **openapi_problem_responses(401, 403, 404, 422)},
+        dependencies=[guard.need(READ, "reports:{name}")])
     def report_csv(user: User, name: str, request: Request, since: Window = None, until: Window = None) -> Response:
         """The report's rows as RFC 4180 CSV (header = column keys), as `crmflow report NAME --csv`."""
         report, document = _run(name, request)
         return CsvResponse(reports.to_csv(report, document["rows"]),
                            headers={"Content-Disposition": f'attachment; filename="{report.name}.csv"'})
 
-    @router.get("/reports/{name}", response_model=ReportDocument, responses=openapi_problem_responses(401, 404, 422))
+    @router.get("/reports/{name}", response_model=ReportDocument,
+                responses=openapi_problem_responses(401, 403, 404, 422),
+                dependencies=[guard.need(READ, "reports:{name}")])
     def report_json(user: User, name: str, request: Request, since: Window = None,
                     until: Window = None) -> dict[str, Any]:
         """One report as of now; `since`/`until` and any other parameter the report reads
@@ -141,6 +152,12 @@ def build_router(engine: Engine, worklist: Worklist) -> APIRouter:
         return True
 
     return router
+
+
+def report_area(name: str) -> str | None:
+    """A report's area (its permission resource is reports:<area>); None for an unknown report (404)."""
+    found = reports.REPORTS.get(name)
+    return found.area if found is not None else None
 
 
 def _single_values(request: Request, refuse_all: bool = False) -> dict[str, str]:

@@ -19,7 +19,8 @@ import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime
-from typing import Any, NamedTuple, Protocol
+from pathlib import Path
+from typing import Any, NamedTuple, NoReturn, Protocol
 
 from sqlalchemy import Text, and_, case, cast, func, or_, select, union_all
 from sqlalchemy.orm import Session
@@ -32,6 +33,10 @@ from engine.views import HistoryView, HumanTaskView, InstanceView, View
 
 from .auth import Accounts
 from .forms import Forms, RenderedForm
+from .permissions import READ, SUPERVISE, WORK, Authorizer, Policy
+from .permissions.audit import AuditLog
+from .permissions.instances import InstanceAccess
+from .permissions.lanes import lane_rules
 from .priority import priority_label
 from .records import RecordReader, RecordSummary, read_records
 from .reminders import notify_reassigned
@@ -45,7 +50,6 @@ DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 COUNT_CAP = 10_000
 SLA_WINDOW = 1_000
-ADMIN_GROUPS = ("admin",)
 SORTS = ("due", "priority", "sla", "age")
 
 
@@ -274,8 +278,10 @@ def _cg_matches(principals: Iterable[str]) -> ColumnElement[bool]:
 class Worklist:
     """Worklists over one engine: views, counts, forms and checked operations on human tasks.
 
-    `lane_map` says which groups work which queue (and who supervises it); members of an
-    `admin_groups` group may see and act on every queue, including "unassigned"."""
+    Who may work, supervise or look at a queue is asked of `authz` (worklists.permissions): the
+    permission file (`permissions`: a Policy or a path; default: the configured file) plus the
+    queue rules of `lane_map`. A user with a file grant of `work` on every queue (`queue:*`, the
+    admins) may see and act on every queue, including "unassigned"."""
 
     def __init__(
         self,
@@ -285,8 +291,9 @@ class Worklist:
         *,
         forms: Forms | None = None,
         accounts: Accounts | None = None,
-        admin_groups: Iterable[str] = ADMIN_GROUPS,
         records: RecordReader | None = None,
+        permissions: Policy | str | Path | None = None,
+        authz: Authorizer | None = None,
     ) -> None:
         self.engine = engine
         self.lane_map = lane_map or LaneMap()
@@ -294,7 +301,11 @@ class Worklist:
         self.forms = forms or Forms()
         self.records = records  # the record panel's reader (the composition root's; none: no panel)
         self.accounts = accounts or Accounts(engine)
-        self.admin_groups = frozenset(admin_groups)
+        policy = permissions if isinstance(permissions, Policy) else Policy.configured(permissions)
+        self.authz = authz or Authorizer(
+            policy, lane_rules(self.lane_map), groups_of=self.accounts.groups_of, audit=AuditLog(engine),
+        )
+        self.instances = InstanceAccess(engine, self.authz)
         self._queues = self.lane_map.queues()
 
     # -- who is who ---------------------------------------------------------------------
@@ -305,7 +316,11 @@ class Worklist:
         groups = self.accounts.groups_of(user, session)
         if groups is None:
             raise Forbidden(f"user {user!r} is not an active user (crmflow users add {user} --groups ...)")
-        return Actor(user, groups, bool(groups & self.admin_groups))
+        return self._actor(user, groups)
+
+    def _actor(self, user: str, groups: frozenset[str]) -> Actor:
+        who = self.authz.principals(Actor(user, groups))
+        return Actor(user, who.groups, self.authz.everywhere(who, WORK, "queue", whole=True))
 
     def queue_info(self, name: str | None) -> QueueInfo:
         return self._queues.get(name or "", QueueInfo(name or UNASSIGNED))
@@ -314,21 +329,26 @@ class Worklist:
         return [*self._queues, *([] if UNASSIGNED in self._queues else [UNASSIGNED])]
 
     def member_queues(self, actor: Actor) -> list[str]:
-        return [q.name for q in self._queues.values() if actor.admin or set(q.groups) & actor.groups]
+        return [q.name for q in self._queues.values() if self.authz.allows(actor, WORK, _queue(q.name))]
 
     def supervised_queues(self, actor: Actor) -> list[str]:
         return [q.name for q in self._queues.values() if self.supervises(actor, q.name)]
 
     def supervises(self, actor: Actor, queue: str | None) -> bool:
-        return actor.admin or bool(set(self.queue_info(queue).supervisor_groups) & actor.groups)
+        """`supervise` on the queue (the queue-supervisor rule: worklists.permissions.lanes + the file)."""
+        return self.authz.allows(actor, SUPERVISE, _queue(queue))
 
     def can_work(self, actor: Actor, task: HumanTaskView | WorkItem) -> bool:
-        """Whether `actor` may pick the task: its candidates if it names any, else its queue's groups."""
+        """Whether `actor` may pick the task: a file grant of `work` on its queue covers every task;
+        else its candidates if it names any, else the lane map's groups of its queue."""
         if actor.admin or task.assignee == actor.name:
+            return True
+        grants = self.authz.grants(actor, WORK, _queue(task.queue))
+        if any(not rule.narrowable for rule in grants):
             return True
         if task.candidate_groups:
             return bool(set(task.candidate_groups) & actor.principals)
-        return bool(set(self.queue_info(task.queue).groups) & actor.groups)
+        return bool(grants)
 
     def may_route(self, actor: Actor, task: HumanTaskView | WorkItem) -> bool:
         """The one rule for moving someone's work (route, release, reassign): admins and
@@ -348,7 +368,8 @@ class Worklist:
         mine = task.assignee == actor.name
         works = self.can_work(actor, task)
         supervises = self.supervises(actor, task.queue)
-        involved = works or supervises or mine or task.completed_by == actor.name
+        reads = self.authz.allows(actor, READ, _queue(task.queue))
+        involved = works or supervises or reads or mine or task.completed_by == actor.name
         routes = self.may_route(actor, task)
         return Permissions(
             view=involved,
@@ -393,8 +414,8 @@ class Worklist:
             if user is not None:
                 actor = self.actor(user, session)
                 info = self.queue_info(name)
-                if not (actor.admin or set(info.groups) & actor.groups or self.supervises(actor, name)):
-                    raise Forbidden(f"{user} is not in a group that works queue {name!r}{_groups_hint(info)}")
+                self.authz.require(actor, READ, _queue(name), message=(
+                    f"{user} is not in a group that works queue {name!r}{_groups_hint(info)}"))
             base: list[ColumnElement[bool]] = [_HT.c.state == "open", _HT.c.queue == name]
             unpicked, picked_ = [*base, _HT.c.assignee.is_(None)], [*base, _HT.c.assignee.is_not(None)]
             # Unpicked items are read in index order; picked ones are sorted (the index orders them per assignee).
@@ -446,7 +467,7 @@ class Worklist:
         """One task with its SLA and instructions; with `user`, only if they may see it."""
         task = self.engine.get_task(task_id)
         if user is not None and not self.permissions(task_id, user).view:
-            raise Forbidden(f"{user} may not see task {task_id} (queue {task.queue!r})")
+            self._refuse(user, READ, task, f"{user} may not see task {task_id} (queue {task.queue!r})")
         item = _item(asdict(task))
         with self.engine.db.read() as session:
             self._attach_sla(session, [item])
@@ -456,7 +477,7 @@ class Worklist:
         """The task's form, prefilled and with `{{ variable }}` texts rendered from the case's data."""
         task = self.engine.get_task(task_id)
         if user is not None and not self.permissions(task_id, user).view:
-            raise Forbidden(f"{user} may not see task {task_id} (queue {task.queue!r})")
+            self._refuse(user, READ, task, f"{user} may not see task {task_id} (queue {task.queue!r})")
         data = self.engine.get_instance(task.instance_id, with_history=False).data
         return self.forms.render(task.form, data, task.instructions, self._ui_form(task_id))
 
@@ -475,7 +496,8 @@ class Worklist:
         actor = self.actor(user)
         task = self._open_task(task_id)
         if not self.can_work(actor, task):
-            raise Forbidden(f"{user} may not pick task {task_id} ({_label(task)}): {self._who_works(task)}")
+            self._refuse(actor, WORK, task,
+                         f"{user} may not pick task {task_id} ({_label(task)}): {self._who_works(task)}")
         return self.engine.claim_task(task_id, actor.name)
 
     def release(self, task_id: str, user: str) -> HumanTaskView:
@@ -487,8 +509,7 @@ class Worklist:
             raise Conflict(f"task {task_id} ({_label(task)}) is not picked by anyone")
         if task.assignee == actor.name:
             return self.engine.release_task(task_id, actor.name)
-        if not self.may_route(actor, task):
-            raise Forbidden(self._picked_by_someone_else(task, "release"))
+        self._may_route(actor, task, "release")
         released = self.engine.release_task(task_id, actor.name, force=True)
         self._tell_previous_assignee(task, released, actor.name)
         return released
@@ -503,10 +524,7 @@ class Worklist:
             raise InvalidInput("routing needs a queue (--queue) or a person (--to)")
         actor = self.actor(user)
         task = self._open_task(task_id)
-        if not self.may_route(actor, task):
-            if task.assignee is not None and task.assignee != actor.name:
-                raise Forbidden(self._picked_by_someone_else(task, "route"))
-            raise Forbidden(f"{user} may not route task {task_id} ({_label(task)}): {self._who_works(task)}")
+        self._may_route(actor, task, "route")
         if queue and queue not in self.known_queues():
             raise InvalidInput(f"queue: unknown queue {queue!r}; known queues: {', '.join(self.known_queues())}")
         moving = bool(queue) and queue != task.queue
@@ -515,11 +533,11 @@ class Worklist:
             target = self.accounts.groups_of(to)
             if target is None:
                 raise InvalidInput(f"to: {to!r} is not an active user")
-            target_actor = Actor(to, target, bool(target & self.admin_groups))
+            target_actor = self._actor(to, target)
             dest_queue = destination.queue
-            if not self.can_work(target_actor, destination) and not self.supervises(actor, dest_queue):
-                why = self._who_works(destination)
-                raise Forbidden(f"{to} cannot work task {task_id} in queue {dest_queue!r}: {why}")
+            if not self.can_work(target_actor, destination):  # supervisors too: nobody gets work they may not do
+                self._refuse(target_actor, WORK, destination,
+                             f"{to} cannot work task {task_id} in queue {dest_queue!r}: {self._who_works(destination)}")
         routed = self.engine.route_task(
             task_id, by=actor.name, queue=queue if moving else None, assignee=to or None,
             # a task moved to another queue is worked by that queue's groups, not the old candidates
@@ -547,7 +565,8 @@ class Worklist:
         """Add a note to the task's history (anyone who may see the task)."""
         if not self.permissions(task_id, user).comment:
             task = self.engine.get_task(task_id)
-            raise Forbidden(f"{user} may not comment on task {task_id} ({_label(task)}): {self._who_works(task)}")
+            self._refuse(user, READ, task,
+                         f"{user} may not comment on task {task_id} ({_label(task)}): {self._who_works(task)}")
         return self.engine.comment_task(task_id, user, text)
 
     def pick_many(self, task_ids: Iterable[str], user: str) -> list[ItemResult]:
@@ -562,6 +581,23 @@ class Worklist:
         return _each(task_ids, lambda tid: self.route(tid, user, queue=queue, to=to))
 
     # -- helpers ------------------------------------------------------------------------
+    def _refuse(self, user: str | Actor, verb: str, task: HumanTaskView | WorkItem, message: str) -> NoReturn:
+        """Refuse with the missing queue permission named; when the queue permission is there and
+        the task's own rules (candidates) refuse, say so without naming a permission."""
+        decision = self.authz.decide(user, verb, _queue(task.queue))
+        if decision.allowed:
+            raise Forbidden(f"{message} (the task names who may work it)")
+        self.authz.deny(decision, message=message)
+
+    def _may_route(self, actor: Actor, task: HumanTaskView, verb: str) -> None:
+        """Refuse, naming the missing permission, what `may_route` does not allow."""
+        if self.may_route(actor, task):
+            return
+        if task.assignee is not None:
+            self._refuse(actor, SUPERVISE, task, self._picked_by_someone_else(actor, task, verb))
+        self._refuse(actor, WORK, task,
+                     f"{actor.name} may not {verb} task {task.id} ({_label(task)}): {self._who_works(task)}")
+
     def _open_task(self, task_id: str) -> HumanTaskView:
         task = self.engine.get_task(task_id)
         if task.state != "open":
@@ -569,11 +605,11 @@ class Worklist:
             raise Conflict(f"task {task_id} ({_label(task)}) is already {task.state}{who}")
         return task
 
-    def _picked_by_someone_else(self, task: HumanTaskView, verb: str) -> str:
+    def _picked_by_someone_else(self, actor: Actor, task: HumanTaskView, verb: str) -> str:
         info = self.queue_info(task.queue)
         who = f"groups {', '.join(info.supervisor_groups)}" if info.supervisor_groups else "nobody"
-        return (f"task {task.id} ({_label(task)}) is picked by {task.assignee}; only they or a supervisor of queue "
-                f"{task.queue!r} ({who}) or an admin may {verb} it")
+        return (f"{actor.name} may not {verb} task {task.id} ({_label(task)}): it is picked by {task.assignee}; "
+                f"only they or a supervisor of queue {task.queue!r} ({who}) or an admin may {verb} it")
 
     def _tell_previous_assignee(self, before: HumanTaskView, after: HumanTaskView, by: str) -> None:
         """Someone else moved a task its assignee had picked: the history says so (the engine records
@@ -607,7 +643,8 @@ class Worklist:
         eligible = _cg_matches(actor.principals)
         scopes = [[*base, _HT.c.queue == q, or_(_cg_empty(), eligible)] for q in self.member_queues(actor)]
         if UNASSIGNED not in self._queues:
-            scopes.append([*base, _HT.c.queue == UNASSIGNED] + ([] if actor.admin else [eligible]))
+            whole = actor.admin or any(not r.narrowable for r in self.authz.grants(actor, WORK, _queue(UNASSIGNED)))
+            scopes.append([*base, _HT.c.queue == UNASSIGNED] + ([] if whole else [eligible]))
         return scopes
 
     def _page(
@@ -779,6 +816,11 @@ def _item(values: Mapping[str, Any]) -> WorkItem:
     data["candidate_groups"] = list(data["candidate_groups"] or [])
     data["priority_label"] = priority_label(data["priority"]) if data["priority"] is not None else None
     return WorkItem(**data)
+
+
+def _queue(name: str | None) -> str:
+    """The permission resource of a queue."""
+    return f"queue:{name or UNASSIGNED}"
 
 
 def _label(task: HumanTaskView | WorkItem) -> str:

@@ -1,4 +1,4 @@
-"""Worklist commands: views, pick/release/route/comment, checked completion, users and tokens.
+"""Worklist commands: views, pick/release/route/comment and checked completion (users: users.py).
 
 Every command is a thin call into `worklists.service.Worklist` (or `Accounts`), the same
 API the HTTP API and the web pages use, so the checks and messages are the same everywhere.
@@ -28,13 +28,10 @@ from crmflow.cli import (
 )
 from crmflow.settings import build_worklist, lane_map
 from engine import Engine, InvalidInput
-from worklists.auth import Accounts
 from worklists.priority import parse_priority, priority_label
 from worklists.service import SORTS, ItemResult, Page, TaskFilter, Worklist
 
-users_app = typer.Typer(help="Users, their groups and API tokens.", no_args_is_help=True)
 work_app = typer.Typer(help="Work on tasks through the worklist checks.", no_args_is_help=True)
-app.add_typer(users_app, name="users")
 app.add_typer(work_app, name="work")
 
 TasksArg = Annotated[list[str], typer.Argument(help="Task id(s) or unique prefixes; several make a bulk operation.")]
@@ -269,93 +266,3 @@ def work_form(
     )
     head = render.fields([("form", form.form), ("title", form.title), ("instructions", form.instructions)])
     emit(ctx, as_json, form, f"{head}\n\n{table}")
-
-
-# -- users and tokens ------------------------------------------------------------------------
-@users_app.command("add")
-def users_add(
-    ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="Login name (what tasks record).")],
-    groups: Annotated[str, typer.Option("--groups", help="Comma-separated groups, e.g. sales,service.")] = "",
-    password: Annotated[str | None, typer.Option("--password", help="Password for the web login.")] = None,
-    display_name: Annotated[str | None, typer.Option("--display-name", help="Name shown on pages.")] = None,
-    email: Annotated[str | None, typer.Option("--email", help="Where task reminders are sent.")] = None,
-    db: DbOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Add a user; prints a new API token once (it is stored only as a hash)."""
-    group_names = [g.strip() for g in groups.split(",") if g.strip()]
-    with open_engine(ctx, db, with_handlers=False) as eng:
-        user, issued = Accounts(eng).add_user(
-            name, group_names, display_name=display_name, password=password, email=email
-        )
-    token = issued.token if issued else None
-    emit(
-        ctx, as_json, {"user": user, "token": token},
-        f"added user {user.name} (groups: {', '.join(user.groups) or '-'})\n"
-        f"API token (shown once, keep it safe): {token}",
-    )
-
-
-@users_app.command("email")
-def users_email(
-    ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="The user.")],
-    address: Annotated[str, typer.Argument(help="Email address for task reminders; '-' removes it.")],
-    db: DbOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Set where a user's task reminders (overdue, follow-up) are sent."""
-    with open_engine(ctx, db, with_handlers=False) as eng:
-        user = Accounts(eng).set_email(name, None if address.strip() == "-" else address)
-    emit(ctx, as_json, user, f"{user.name}: reminders go to {user.email}" if user.email
-         else f"{user.name}: no email, no reminders by mail")
-
-
-@users_app.command("timezone")
-def users_timezone(
-    ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="The user.")],
-    zone: Annotated[str, typer.Argument(help="IANA time zone, e.g. Europe/Berlin; '-' for UTC.")],
-    db: DbOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Set the time zone the web pages show a user's times in (UTC is on hover)."""
-    with open_engine(ctx, db, with_handlers=False) as eng:
-        user = Accounts(eng).set_time_zone(name, None if zone.strip() == "-" else zone)
-    emit(ctx, as_json, user, f"{user.name}: times shown in {user.time_zone or 'UTC'}")
-
-
-@users_app.command("list")
-def users_list(ctx: typer.Context, db: DbOpt = None, as_json: JsonOpt = False) -> None:
-    """List users and their groups."""
-    with open_engine(ctx, db, with_handlers=False) as eng:
-        users = Accounts(eng).list_users()
-    table = render.table(
-        users,
-        [("NAME", lambda u: u.name), ("DISPLAY NAME", lambda u: u.display_name),
-         ("GROUPS", lambda u: ", ".join(u.groups)), ("EMAIL", lambda u: u.email), ("ACTIVE", lambda u: u.active),
-         ("WEB LOGIN", lambda u: u.has_password)],
-        empty="(no users; crmflow users add NAME --groups ...)",
-    )
-    emit(ctx, as_json, users, table)
-
-
-@app.command()
-def token(
-    ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="The user the token is for.")],
-    label: Annotated[str | None, typer.Option("--label", help="What the token is for.")] = None,
-    revoke: Annotated[str | None, typer.Option("--revoke", help="Revoke this token id instead.")] = None,
-    db: DbOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Issue another API token for a user (printed once), or revoke one."""
-    with open_engine(ctx, db, with_handlers=False) as eng:
-        accounts = Accounts(eng)
-        if revoke:
-            info = accounts.revoke_token(revoke)
-            emit(ctx, as_json, info, f"revoked token {info.lookup} of {info.user}")
-            return
-        issued = accounts.issue_token(name, label)
-    emit(ctx, as_json, issued, f"API token for {name} (shown once, keep it safe): {issued.token}")

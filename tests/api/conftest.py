@@ -22,7 +22,7 @@ if str(WORKLIST_TESTS) not in sys.path:
     sys.path.insert(0, str(WORKLIST_TESTS))
 
 from api_support import Auth  # noqa: E402
-from worklist_support import FORMS, LANES_FILE, USERS, lane_process  # noqa: E402
+from worklist_support import FORMS, LANES_FILE, PERMISSIONS, USERS, lane_process  # noqa: E402
 
 from crmflow.server import create_app  # noqa: E402
 
@@ -46,7 +46,8 @@ def tokens(api_engine: Engine) -> dict[str, str]:
 
 @pytest.fixture
 def worklist(api_engine: Engine, tokens: dict[str, str]) -> Worklist:
-    return Worklist(api_engine, LaneMap.load(LANES_FILE), forms=Forms(FORMS), accounts=Accounts(api_engine))
+    return Worklist(api_engine, LaneMap.load(LANES_FILE), forms=Forms(FORMS), accounts=Accounts(api_engine),
+                    permissions=PERMISSIONS)
 
 
 @pytest.fixture

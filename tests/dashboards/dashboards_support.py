@@ -38,7 +38,9 @@ def demo_app(db_url: str, clock: ManualClock) -> Demo:
     clock.set(demo.story_start() + AFTER_STORY)
     engine = build_engine(db_url, clock)
     accounts = Accounts(engine)
-    _, issued = accounts.add_user(MANAGER, ["sales_managers"], password=PASSWORD, token_label="dashboards")
+    # one user who reads every area's reports (each manager group reads only its own: issue 21)
+    groups = ["sales_managers", "marketing_managers", "service_supervisors", "analysts"]
+    _, issued = accounts.add_user(MANAGER, groups, password=PASSWORD, token_label="dashboards")
     assert issued is not None
     worklist = Worklist(engine, LaneMap.load(demo.PROCESSES / "lanes.json"), accounts=accounts)
     app = create_app(engine, worklist, with_pages=True, settings=WebSettings(secret_key=SECRET))

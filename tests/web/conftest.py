@@ -12,7 +12,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from web_support import PASSWORD, Crm, Login, build_app, csrf_of
-from worklist_support import FORMS, LANES_FILE, USERS, lane_process
+from worklist_support import FORMS, LANES_FILE, PERMISSIONS, USERS, lane_process
 
 import worklists
 from engine import Engine
@@ -37,7 +37,8 @@ def accounts(web_engine: Engine) -> Accounts:
 
 @pytest.fixture
 def worklist(web_engine: Engine, accounts: Accounts) -> Worklist:
-    return Worklist(web_engine, LaneMap.load(LANES_FILE), forms=Forms(FORMS), accounts=accounts)
+    return Worklist(web_engine, LaneMap.load(LANES_FILE), forms=Forms(FORMS), accounts=accounts,
+                    permissions=PERMISSIONS)
 
 
 @pytest.fixture

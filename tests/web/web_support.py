@@ -40,7 +40,9 @@ def build_app(engine: Engine, worklist: Worklist) -> FastAPI:
         pages.install(app, {"secret_key": SECRET})
         app.include_router(pages.build_router(engine, worklist, {"secret_key": SECRET}))
         return app
-    return create_app(engine, worklist, with_pages=True, settings=WebSettings(secret_key=SECRET))
+    # these tests move the clock by days: logins must outlive them (tests/authz tests expiry)
+    settings = WebSettings(secret_key=SECRET, session_hours=24 * 365, session_idle_minutes=60 * 24 * 365)
+    return create_app(engine, worklist, with_pages=True, settings=settings)
 
 
 def csrf_of(html: str) -> str:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from worklist_support import FORMS, LANES_FILE, USERS, lane_process
+from worklist_support import FORMS, LANES_FILE, PERMISSIONS, USERS, lane_process
 
 import worklists
 from engine import Engine
@@ -36,7 +36,7 @@ def accounts(wl_engine: Engine) -> Accounts:
 
 @pytest.fixture
 def wl(wl_engine: Engine, lane_map: LaneMap, accounts: Accounts) -> Worklist:
-    return Worklist(wl_engine, lane_map, forms=Forms(FORMS), accounts=accounts)
+    return Worklist(wl_engine, lane_map, forms=Forms(FORMS), accounts=accounts, permissions=PERMISSIONS)
 
 
 @pytest.fixture

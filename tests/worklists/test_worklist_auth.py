@@ -56,7 +56,7 @@ def test_passwords(accounts):
     assert accounts.verify_password("ann", "wrong-pass") is None
     assert accounts.verify_password("nobody", "s3cret-pass") is None
     assert accounts.verify_password("bob", "anything") is None, "no password set: no web login"
-    with pytest.raises(InvalidInput, match="at least 8"):
+    with pytest.raises(InvalidInput, match="at least 10"):
         accounts.set_password("ann", "short")
 
 

@@ -118,7 +118,10 @@ def test_route_to_a_person(wl, task):
     assert (routed.queue, routed.assignee) == ("sales", "bob")
     with pytest.raises(Forbidden, match="sam cannot work task"):
         wl.route(task, "bob", to="sam")
-    assert wl.route(task, "mia", to="sam").assignee == "sam", "a supervisor may send it to anyone"
+    # issue 21: a supervisor may send it only to someone who may work it, like everybody else
+    with pytest.raises(Forbidden, match="sam cannot work task .*missing permission 'work' on 'queue:sales'"):
+        wl.route(task, "mia", to="sam")
+    assert wl.route(task, "mia", to="ann").assignee == "ann", "a supervisor routes bob's task to a colleague"
 
 
 def test_route_refusals(wl, task):

@@ -12,6 +12,7 @@ from engine import Engine
 
 HERE = Path(__file__).parent
 LANES_FILE = HERE / "lanes.json"
+PERMISSIONS = HERE / "permissions.yml"  # the rules these tests were written under (see the file)
 FORMS = HERE / "forms"
 
 # name → groups; mia supervises sales, root is an admin
