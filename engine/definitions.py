@@ -26,11 +26,12 @@ from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 
 from .errors import DefinitionError
 from .model_tree import find_tree
-from .xml import parse_file
+from .xml import parse_bytes, parse_file
 
 REGISTRY = BpmnWorkflowSerializer.configure(SPIFF_CONFIG)
 SERIALIZER = BpmnWorkflowSerializer(REGISTRY)
 DIAGRAM_SUFFIXES = (".bpmn", ".dmn")
+SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
 
 
 @dataclass
@@ -58,6 +59,17 @@ class ParsedProcess:
         return hashlib.sha256(self.spec_json.encode()).hexdigest()
 
 
+class ParsedSet(list):  # type: ignore[type-arg]
+    """The executable processes of one parse, plus the DMN files given (deploy stores them, so a
+    later deploy of a diagram alone can resolve its decisions against them)."""
+
+    dmn_files: list[SourceFile]
+
+    def __init__(self, processes: Iterable[ParsedProcess] = (), dmn_files: Iterable[SourceFile] = ()) -> None:
+        super().__init__(processes)
+        self.dmn_files = list(dmn_files)
+
+
 def find_diagram_files(paths: Iterable[Path]) -> list[Path]:
     """Expand directories into their diagram files; keep explicit files as given."""
     found: list[Path] = []
@@ -75,31 +87,54 @@ def find_diagram_files(paths: Iterable[Path]) -> list[Path]:
     return found
 
 
-def describe_validation_error(err: Exception, fallback_file: str | None = None) -> str:
-    """`file:line: message (element id)` for SpiffWorkflow's validation errors."""
+def describe_validation_error(err: Exception, fallback_file: str | None = None, tree: Any = None) -> str:
+    """`file:line: message (element id 'name')` for SpiffWorkflow's validation errors.
+
+    SpiffWorkflow looks for a `line_number` lxml never sets; the line is found again from the
+    element id in the parsed file."""
     file_name = getattr(err, "file_name", None) or fallback_file or "?"
-    line = getattr(err, "line_number", None) or getattr(err, "sourceline", None) or "?"
     element = getattr(err, "id", None) or getattr(err, "task_id", None)
+    line = getattr(err, "line_number", None) or getattr(err, "sourceline", None) or _line_of(tree, element) or "?"
     name = getattr(err, "name", None)
     message = str(getattr(err, "message", None) or err).strip().splitlines()[0] if str(err).strip() else repr(err)
     where = f" (element {element}{' ' + repr(name) if name else ''})" if element else ""
     return f"{file_name}:{line}: {message}{where}"
 
 
-def parse_diagrams(paths: Iterable[Path]) -> list[ParsedProcess]:
-    """Parse and validate diagram files; raise one `DefinitionError` naming file and element."""
+def called_decisions(tree: Any) -> set[str]:
+    """Decision ids a BPMN file's business-rule tasks call (spiffworkflow:calledDecisionId)."""
+    return {text for el in tree.getroot().iter(f"{{{SPIFF_NS}}}calledDecisionId")
+            if (text := "".join(el.itertext()).strip())}
+
+
+def _line_of(tree: Any, element_id: str | None) -> int | None:
+    if tree is None or not element_id:
+        return None
+    found = tree.getroot().xpath("//*[@id=$id]", id=element_id)
+    return found[0].sourceline if found else None
+
+
+def parse_diagrams(paths: Iterable[Path], deployed_dmn: dict[str, tuple[str, bytes]] | None = None) -> ParsedSet:
+    """Parse and validate diagram files; raise one `DefinitionError` naming file and element.
+
+    A business-rule task calling a decision that none of the given `.dmn` files defines is
+    resolved against `deployed_dmn` (decision id → latest deployed DMN file), so a diagram
+    can be redeployed alone.
+    """
     paths = list(paths)
     if (tree := find_tree(paths)) is not None:  # a spiff-arena process-model tree (issue 19)
         return tree.parse(paths)
     files = find_diagram_files(paths)
     parser = SpiffBpmnParser(validator=VALIDATOR)
     sources: dict[str, SourceFile] = {}
+    trees: dict[str, Any] = {}
     for path in files:
         tree, content = parse_file(path)
         kind = "dmn" if path.suffix == ".dmn" else "bpmn"
         if path.name in sources:
             raise DefinitionError(f"{path}: a second diagram file named {path.name!r}; file names must be unique")
         sources[path.name] = SourceFile(path.name, kind, content)
+        trees[path.name] = tree
         try:
             # The bare file name goes into the spec, so the same diagram deployed from
             # another folder or machine hashes the same.
@@ -108,9 +143,10 @@ def parse_diagrams(paths: Iterable[Path]) -> list[ParsedProcess]:
             else:
                 parser.add_bpmn_xml(tree, filename=path.name)
         except (ValidationException, SpiffWorkflowException) as err:
-            raise DefinitionError(describe_validation_error(err, str(path))) from None
+            raise DefinitionError(describe_validation_error(err, str(path), tree)) from None
         except Exception as err:  # lxml schema errors and parser bugs on odd input
             raise DefinitionError(f"{path}: {type(err).__name__}: {err}") from None
+    add_deployed_decisions(parser, sources, trees, deployed_dmn or {})
 
     processes: list[ParsedProcess] = []
     for process_id in parser.get_process_ids():
@@ -120,7 +156,7 @@ def parse_diagrams(paths: Iterable[Path]) -> list[ParsedProcess]:
             spec = parser.get_spec(process_id)
             subprocess_specs = parser.get_subprocess_specs(process_id)
         except (ValidationException, SpiffWorkflowException) as err:
-            raise DefinitionError(describe_validation_error(err, filename)) from None
+            raise DefinitionError(describe_validation_error(err, filename, trees.get(filename))) from None
         processes.append(
             ParsedProcess(
                 process_id=process_id,
@@ -133,7 +169,28 @@ def parse_diagrams(paths: Iterable[Path]) -> list[ParsedProcess]:
         )
     if not processes:
         raise DefinitionError("no executable process found (is isExecutable=\"true\" set on the process?)")
-    return processes
+    return ParsedSet(processes, [s for s in sources.values() if s.kind == "dmn"])
+
+
+def add_deployed_decisions(parser: SpiffBpmnParser, sources: dict[str, SourceFile], trees: dict[str, Any],
+                           deployed_dmn: dict[str, tuple[str, bytes]]) -> None:
+    """Give the parser the deployed DMN file of each called decision the given files lack."""
+    given = {d for name, s in sources.items() if s.kind == "dmn" for d in _decisions_in(trees[name])}
+    wanted = {d for name, s in sources.items() if s.kind == "bpmn" for d in called_decisions(trees[name])}
+    added: set[bytes] = set()
+    for decision in sorted(wanted - given):
+        if decision not in deployed_dmn:
+            continue
+        name, content = deployed_dmn[decision]
+        if content in added:
+            continue
+        added.add(content)
+        parser.add_dmn_xml(parse_bytes(content, name).getroot(), filename=name)
+
+
+def _decisions_in(tree: Any) -> set[str]:
+    return {el.get("id") for el in tree.getroot().iter()
+            if isinstance(el.tag, str) and el.tag.endswith("}decision") and el.get("id")}
 
 
 def message_start_names(spec: Any) -> list[str]:

@@ -37,6 +37,16 @@ class DefinitionError(EngineError):
     code = "definition_error"
 
 
+class DeployRefused(DefinitionError):
+    """Deploy found errors `crmflow validate` reports (refused unless forced); `diagnostics` lists them all."""
+
+    code = "deploy_refused"
+
+    def __init__(self, message: str, diagnostics: list) -> None:  # type: ignore[type-arg]
+        super().__init__(message)
+        self.diagnostics = diagnostics
+
+
 class NoSubscriber(EngineError):
     """A message was sent that no running instance or start event is waiting for."""
 

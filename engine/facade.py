@@ -22,11 +22,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from . import definitions, migration, outbox, start_timers
+from . import definitions, migration, outbox, start_timers, validation
 from . import instances as records
 from .clock import Clock, SystemClock, ensure_utc, frozen_time
 from .db import Database
-from .errors import Conflict, Forbidden, InvalidInput, NoSubscriber, NotFound
+from .errors import Conflict, DeployRefused, Forbidden, InvalidInput, NoSubscriber, NotFound
 from .instances import InstanceRecord
 from .metrics import Metrics
 from .models import (
@@ -47,6 +47,8 @@ from .services import HandlerRegistry
 from .state import SERIALIZER_VERSION
 from .task_dates import TASK_KINDS
 from .unit import Busy, Unit, run_in_unit
+from .validation import Report, ValidationContext, refusal_message
+from .validation.deployed import read_deployed
 from .views import (
     DeployResult,
     FiredTimer,
@@ -148,12 +150,38 @@ class Engine:
         return ensure_utc(self.clock.now())
 
     # -- definitions ------------------------------------------------------------------
-    def deploy(self, paths: Iterable[str | Path]) -> DeployResult:
-        """Store each changed process as a new version; unchanged ones keep theirs."""
-        parsed = definitions.parse_diagrams([Path(p) for p in paths])
+    def check(self, paths: Iterable[str | Path], context: ValidationContext | None = None) -> Report:
+        """What `crmflow validate` reports for `paths`, judged against this engine's handlers and
+        what it has deployed: the one check deploy runs before storing anything."""
+        context = context or ValidationContext()
+        if context.operations is None and (names := frozenset(self.registry.names())):
+            context.operations = names
+        with self.db.read() as session:
+            context.add_deployed(read_deployed(session))
+        context.engine_parse = True
+        return validation.validate([Path(p) for p in paths], context)
+
+    def deploy(self, paths: Iterable[str | Path], *, force: bool = False,
+               context: ValidationContext | None = None) -> DeployResult:
+        """Store each changed process as a new version; unchanged ones keep theirs.
+
+        Runs `check` first and refuses (`DeployRefused`, every error with file, line and element)
+        when it finds errors, unless `force`; its warnings come back in the result.
+        """
+        paths = [Path(p) for p in paths]
+        context = context or ValidationContext()
+        report = self.check(paths, context)
+        errors = [d for d in report.diagnostics if d.is_error]
+        if errors and not force:
+            raise DeployRefused(refusal_message(errors), report.diagnostics)
+        parsed = report.parsed
+        if parsed is None:  # forced past a refusal, or nothing executable: the parser says why
+            parsed = definitions.parse_diagrams(paths, context.deployed_dmn)
         now = self.now()
         results = []
         with self.db.write() as session:
+            for dmn in getattr(parsed, "dmn_files", []):
+                self._file_row(session, dmn, now).deployed_at = now  # the latest file of a decision wins
             for process in parsed:
                 latest = self._latest_version(session, process.process_id)
                 if latest is not None and latest.content_hash == process.content_hash:
@@ -180,7 +208,7 @@ class Engine:
                     new_spec = definitions.deserialize_spec(process.spec_json)[0]
                     view.changes = migration.diff_specs(previous, new_spec).to_dict()
                 results.append(view)
-        return DeployResult(results)
+        return DeployResult(results, [d for d in report.diagnostics if not d.is_error or force])
 
     @staticmethod
     def _schedule_start_timers(

@@ -149,6 +149,8 @@ class TickResult(View):
 @dataclass
 class DeployResult(View):
     versions: list[ProcessVersionView]
+    warnings: list[Any] = field(default_factory=list)
+    """The validator's warnings (and, on a forced deploy, its errors) as `Diagnostic`s."""
 
     @property
     def changed(self) -> list[ProcessVersionView]:

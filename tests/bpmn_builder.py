@@ -84,7 +84,8 @@ class Process:
         for f in self.flows:
             cond = (f'<bpmn:conditionExpression xsi:type="bpmn:tFormalExpression">{escape(f.condition)}'
                     "</bpmn:conditionExpression>") if f.condition else ""
-            out.append(f'<bpmn:sequenceFlow id="{f.id}" sourceRef="{f.source}" targetRef="{f.target}">{cond}'
+            label = f" name={quoteattr(f.condition)}" if f.condition else ""  # a condition is labelled (validate)
+            out.append(f'<bpmn:sequenceFlow id="{f.id}"{label} sourceRef="{f.source}" targetRef="{f.target}">{cond}'
                        "</bpmn:sequenceFlow>")
         out.append("</bpmn:process>")
         out.append(self._di())

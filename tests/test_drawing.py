@@ -427,7 +427,7 @@ def test_instance_marks_follow_a_running_instance(make_engine: Any, registry: Ha
 
     registry.register("accounts/lookup", lookup)
     eng: Engine = make_engine()
-    eng.deploy([MODELERS / "spiff_arena.bpmn"])
+    eng.deploy([MODELERS / "spiff_arena.bpmn"], force=True)  # as saved by the modeler: no form files
     process = "Process_request_reply_x7k2m9q"
     inst = eng.start(process, {"amount": 3, "account_id": 5, "request_id": "R-1"})
     marks = instance_marks(eng.get_instance(inst.id))

@@ -199,7 +199,7 @@ def test_failed_handler_writes_roll_back_but_the_incident_stays(engine, registry
 
 def test_unknown_operation_becomes_an_incident_naming_the_closest_handler(engine, registry, tmp_path):
     registry.register("sales/qualify_lead", lambda ctx, lead_id: None)
-    engine.deploy([_service_process("svc4", "sales/qualify_leads").write(tmp_path)])
+    engine.deploy([_service_process("svc4", "sales/qualify_leads").write(tmp_path)], force=True)  # validate refuses it
     inst = engine.start("svc4", {"lead_id": 1})
     message = inst.incidents[0].message
     assert "sales/qualify_leads" in message and "did you mean 'sales/qualify_lead'" in message

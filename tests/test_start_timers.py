@@ -55,7 +55,7 @@ def test_a_new_version_replaces_the_schedule(engine, tmp_path):
 
 
 def test_a_bad_start_expression_is_refused_at_deploy(engine, tmp_path):
-    with pytest.raises(DefinitionError, match="nightly_wave.bpmn: start event start"):
+    with pytest.raises(DefinitionError, match=r"nightly_wave.bpmn:\d+:0: error crmflow/timer start"):
         engine.deploy([nightly('"every night"').write(tmp_path)])
 
 

@@ -73,7 +73,7 @@ def test_a_timer_that_cannot_count_working_time_is_an_incident_naming_it(
     make_engine, tmp_path, working_time, duration, message
 ):
     engine = make_engine(working_time=working_time)
-    engine.deploy([business_process(duration=duration).write(tmp_path)])
+    engine.deploy([business_process(duration=duration).write(tmp_path)], force=True)  # validate refuses it
     inst = engine.start("first_response", {})
     [incident] = engine.list_incidents()
     assert incident.instance_id == inst.id and message in incident.message and "late" in incident.message

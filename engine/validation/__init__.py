@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from engine.errors import DefinitionError
 
@@ -31,6 +32,7 @@ __all__ = [
     "format_json",
     "format_text",
     "load_lane_map",
+    "refusal_message",
     "validate",
     "validate_paths",
 ]
@@ -43,6 +45,8 @@ PARSE_ELEMENT = re.compile(r"\s*\(element (?P<id>\S+?)(?: '(?P<name>.*)')?\)$")
 class Report:
     files: int
     diagnostics: list[Diagnostic]
+    parsed: Any = None
+    """The engine parser's `ParsedSet` when it ran and accepted the set (deploy stores it), else None."""
 
     @property
     def has_errors(self) -> bool:
@@ -55,8 +59,10 @@ def validate_paths(paths: Iterable[Path], context: ValidationContext | None = No
 
 
 def validate(paths: Iterable[Path], context: ValidationContext | None = None) -> Report:
+    """Every diagnostic for `paths`; `crmflow validate` prints them, `Engine.deploy` refuses on errors."""
     context = context or ValidationContext()
-    files, diagnostics = collect_files([Path(p) for p in paths])
+    paths = [Path(p) for p in paths]
+    files, diagnostics = collect_files(paths)
     diagnostics.extend(context.problems)
     documents: list[Document] = []
     for path in files:
@@ -68,9 +74,38 @@ def validate(paths: Iterable[Path], context: ValidationContext | None = None) ->
     workspace = Workspace(documents, context)
     for doc in documents:
         diagnostics.extend(_run_rules(doc, workspace))
+    parsed = None
+    if _in_model_tree(paths):  # the tree's parser resolves calls and decisions across its folders itself
+        diagnostics = [d for d in diagnostics if not _resolved_reference(d)]
     if context.engine_parse:
-        diagnostics.extend(engine_parse(documents, diagnostics))
-    return Report(len(files), _dedupe(sorted(diagnostics, key=sort_key)))
+        found, parsed = engine_parse(documents, diagnostics, context, paths)
+        diagnostics.extend(found)
+        if parsed is not None:  # the parser resolved every call and decision (a model tree reaches further)
+            diagnostics = [d for d in diagnostics if not _resolved_reference(d)]
+    return Report(len(files), _dedupe(sorted(diagnostics, key=sort_key)), parsed)
+
+
+def _in_model_tree(paths: list[Path]) -> bool:
+    from engine.model_tree import find_tree
+
+    try:
+        return find_tree(paths) is not None
+    except DefinitionError:  # paths from two trees: the parse step reports it
+        return True
+
+
+def _resolved_reference(d: Diagnostic) -> bool:
+    """A 'not among the validated files' finding the engine's parser has since resolved."""
+    return d.rule in ("crmflow/called-element", "crmflow/called-decision") and (
+        "not among the validated files" in d.message or "is not in any validated" in d.message)
+
+
+def refusal_message(errors: list[Diagnostic]) -> str:
+    """Deploy's refusal: a count, what to do, then every error as `crmflow validate` prints it."""
+    count = f"{len(errors)} error{'s' if len(errors) != 1 else ''}"
+    head = (f"deploy refused: {count} (the ones `crmflow validate` reports); fix them in the diagram, "
+            "or deploy with --force (API: force=True) to store it anyway")
+    return "\n".join([head, *(d.text() for d in errors)])
 
 
 def _run_rules(doc: Document, ws: Workspace) -> list[Diagnostic]:
@@ -100,29 +135,36 @@ def _dedupe(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
     return unique
 
 
-def engine_parse(documents: list[Document], found: list[Diagnostic]) -> list[Diagnostic]:
+def engine_parse(documents: list[Document], found: list[Diagnostic],
+                 context: ValidationContext | None = None,
+                 paths: list[Path] | None = None) -> tuple[list[Diagnostic], Any]:
     """Run SpiffWorkflow's parser (via `engine.definitions`) over the set; its refusal is one diagnostic.
 
-    Skipped when nothing in the set is executable (the not-executable warning says so), and
-    silent when the refusal is about an element another rule already reported as an error.
+    Returns (diagnostics, the parsed set or None). Skipped when nothing in the set is executable
+    (the not-executable warning says so), and silent when the refusal is about an element
+    another rule already reported as an error.
     """
     from engine.definitions import parse_diagrams
 
     deployable = [d for d in documents if d.path.suffix in DIAGRAM_SUFFIXES]
     if not any(d.kind == "bpmn" and any(p.get("isExecutable") == "true" for p in d.processes()) for d in deployable):
-        return []
+        return [], None
+    # The paths as given when they are folders and diagrams (what deploy has always parsed: a
+    # spiff-arena model tree is recognised from them), else the diagram files found.
+    given = paths and all(p.is_dir() or p.suffix in DIAGRAM_SUFFIXES for p in paths)
+    targets = paths if given else [d.path for d in deployable]
     try:
-        parse_diagrams([d.path for d in deployable])
+        parsed = parse_diagrams(targets, context.deployed_dmn if context else None)
     except DefinitionError as err:
         diagnostic = _parse_diagnostic(str(err), deployable)
     except Exception as err:  # a SpiffWorkflow bug on odd input is still a finding, not a traceback
         diagnostic = Diagnostic(deployable[0].file, 0, 0, ERROR, "crmflow/parse",
                                 f"SpiffWorkflow's parser failed: {type(err).__name__}: {err}")
     else:
-        return []
+        return [], parsed
     if _already_reported(diagnostic, found):
-        return []
-    return [diagnostic]
+        return [], None
+    return [diagnostic], None
 
 
 REFERENCE_RULES = frozenset({"crmflow/called-element", "crmflow/called-decision", "crmflow/reference"})

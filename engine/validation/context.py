@@ -26,11 +26,23 @@ class ValidationContext:
     deployed_processes: frozenset[str] = frozenset()
     deployed_messages: frozenset[str] = frozenset()
     """Names of messages some deployed process catches or starts on."""
+    deployed_dmn: dict[str, tuple[str, bytes]] = field(default_factory=dict)
+    """Decision id → (file name, content) of its latest deployed DMN file; deploy resolves against it."""
     processes_root: Path | None = None
     engine_parse: bool = True
     """Also run SpiffWorkflow's own parser over the set (rule crmflow/parse)."""
     problems: list[Diagnostic] = field(default_factory=list)
     """Problems found while building the context (an unreadable lanes.json), reported with the rest."""
+
+    @property
+    def deployed_decisions(self) -> frozenset[str]:
+        return frozenset(self.deployed_dmn)
+
+    def add_deployed(self, deployed: Any) -> None:
+        """Take what `deployed.read_deployed` found (processes, caught messages, DMN decisions)."""
+        self.deployed_processes = deployed.processes
+        self.deployed_messages = deployed.messages
+        self.deployed_dmn = dict(deployed.dmn)
 
     def lane_route(self, lane: Any) -> LaneRoute | None:
         if self.lanes is None:

@@ -259,8 +259,9 @@ def called_decisions(doc: Document, ws: Workspace) -> Iterator[Diagnostic]:
             yield doc.diag("crmflow/called-decision", "business rule task names no decision", node,
                            hint=("camunda:decisionRef is Camunda-specific; " if camunda else "")
                            + "add <spiffworkflow:calledDecisionId> with the DMN decision id")
-        elif decision not in ws.decision_ids:
-            yield doc.diag("crmflow/called-decision", f"decision {decision!r} is not in any validated .dmn file",
+        elif decision not in ws.decision_ids and decision not in ws.context.deployed_decisions:
+            yield doc.diag("crmflow/called-decision", f"decision {decision!r} is not in any validated .dmn file "
+                           "nor deployed",
                            node, hint=_suggest(decision, ws.decision_ids,
                                                "validate the .dmn file together with this diagram"))
 

@@ -141,6 +141,9 @@ def timers(doc: Document, ws: Workspace) -> Iterator[Diagnostic]:
                 yield doc.diag("crmflow/timer", "timer has no date, duration or cycle", node,
                                hint='add e.g. <bpmn:timeDuration>"P3D"</bpmn:timeDuration>')
                 continue
+            if _process_start(node):
+                yield from _start_schedule(doc, node, parts)
+                continue
             for part in parts:
                 kind = TIMER_KINDS[str(local(part))]
                 found = check_value_expression(text_of(part), kind)
@@ -148,6 +151,32 @@ def timers(doc: Document, ws: Workspace) -> Iterator[Diagnostic]:
                     message, hint = found
                     yield doc.diag("crmflow/timer", f"timer {kind}: {message}", node, hint=hint, at=part)
             yield from _business_hours(doc, node, parts)
+
+
+def _process_start(node: etree._Element) -> bool:
+    """A timer start event of a process itself (not of an event sub-process): deploy schedules it."""
+    parent = node.getparent()
+    return local(node) == "startEvent" and parent is not None and local(parent) == "process"
+
+
+def _start_schedule(doc: Document, node: etree._Element, parts: list[etree._Element]) -> Iterator[Diagnostic]:
+    """Judge a process's timer start with the very function deploy schedules it with (cron lines too)."""
+    from engine.clock import SystemClock
+    from engine.errors import DefinitionError
+    from engine.start_timers import first_schedule
+
+    for part in parts:
+        text = text_of(part)
+        if (bare := _unquoted(text)) is not None:
+            yield doc.diag("crmflow/timer", f"timer start: {bare} is not quoted: the engine evaluates timer fields "
+                           "as Python expressions", node, hint=f'write "{bare}" with the quotes', at=part)
+            continue
+        try:
+            first_schedule(text, SystemClock().now(), "timer start")
+        except DefinitionError as err:
+            message = str(err).removeprefix("timer start: ")
+            yield doc.diag("crmflow/timer", message, node, at=part,
+                           hint=f'e.g. {EXAMPLES["cycle"]} or "cron: 0 2 * * *" (UTC)')
 
 
 def _business_hours(doc: Document, node: etree._Element, parts: list[etree._Element]) -> Iterator[Diagnostic]:
