@@ -283,12 +283,32 @@ def deploy(
     paths: Annotated[
         list[Path] | None, typer.Argument(help="Diagram files or directories (default: processes/).")
     ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Deploy although `crmflow validate` finds errors (they are printed).")
+    ] = False,
     db: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Deploy diagrams: each changed process becomes a new version."""
-    with open_engine(ctx, db) as eng:
-        result = eng.deploy(paths or [Path("processes")])
+    """Deploy diagrams: each changed process becomes a new version.
+
+    Runs the checks of `crmflow validate` first and refuses on errors unless --force; warnings are printed."""
+    from engine.errors import DeployRefused
+
+    from .commands.validate import build_context
+
+    targets = paths or [Path("processes")]
+    context = build_context(ctx, targets, None, db, with_deployed=False)  # the engine adds what it deployed
+    try:
+        with open_engine(ctx, db) as eng:
+            result = eng.deploy(targets, force=force, context=context)
+    except DeployRefused as err:
+        for diagnostic in err.diagnostics:
+            typer.echo(diagnostic.text(), err=True)
+        first = str(err).splitlines()[0]
+        typer.echo(f"error: {first}", err=True)
+        raise typer.Exit(1) from None
+    for diagnostic in result.warnings:
+        typer.echo(diagnostic.text(), err=True)
     columns: list[render.Column] = [
         ("PROCESS", lambda v: v.process_id),
         ("VERSION", lambda v: v.version),

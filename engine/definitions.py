@@ -167,9 +167,10 @@ def parse_diagrams(paths: Iterable[Path], deployed_dmn: dict[str, tuple[str, byt
                 timer_starts=timer_start_events(spec),
             )
         )
-    if not processes:
+    dmn_files = [s for s in sources.values() if s.kind == "dmn"]
+    if not processes and not dmn_files:  # DMN files alone deploy: later diagrams call their decisions
         raise DefinitionError("no executable process found (is isExecutable=\"true\" set on the process?)")
-    return ParsedSet(processes, [s for s in sources.values() if s.kind == "dmn"])
+    return ParsedSet(processes, dmn_files)
 
 
 def add_deployed_decisions(parser: SpiffBpmnParser, sources: dict[str, SourceFile], trees: dict[str, Any],

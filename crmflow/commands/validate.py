@@ -14,12 +14,11 @@ from typing import Annotated
 
 import typer
 
-from crmflow.cli import DbOpt, JsonOpt, app, open_engine, wants_json
+from crmflow.cli import DbOpt, JsonOpt, app, one_line, open_engine, wants_json
 from crmflow.settings import DB_ENV, build_registry, lanes_file, processes_folder
 from engine import validation
 from engine.validation import WARNING, Diagnostic, ValidationContext, format_json, format_text, load_lane_map
-from engine.validation.parsing import CATCH_EVENTS, Document, bpmn_children, local
-from engine.xml import parse_bytes
+from engine.validation.deployed import read_deployed
 
 DEFAULT_DB_FILE = Path("crmflow.db")
 LANES_FILE = "lanes.json"
@@ -57,7 +56,11 @@ def validate(
         raise typer.Exit(1)
 
 
-def build_context(ctx: typer.Context, targets: list[Path], lanes: Path | None, db: str | None) -> ValidationContext:
+def build_context(ctx: typer.Context, targets: list[Path], lanes: Path | None, db: str | None,
+                  *, with_deployed: bool = True) -> ValidationContext:
+    """What only the composition root knows (handlers, lane map) and, for validate, what is deployed.
+
+    `crmflow deploy` passes the same context to `Engine.deploy`, which adds what it has deployed."""
     context = ValidationContext(processes_root=processes_folder())
     try:
         context.operations = frozenset(build_registry().names())
@@ -73,7 +76,7 @@ def build_context(ctx: typer.Context, targets: list[Path], lanes: Path | None, d
         if problem is not None:
             context.problems.append(problem)
     db_url = db or (ctx.obj or {}).get("db") or os.environ.get(DB_ENV)
-    if db_url or DEFAULT_DB_FILE.is_file():
+    if with_deployed and (db_url or DEFAULT_DB_FILE.is_file()):
         add_deployed(ctx, context, db_url)
     return context
 
@@ -87,32 +90,16 @@ def find_lane_map(targets: list[Path]) -> Path | None:
 
 
 def add_deployed(ctx: typer.Context, context: ValidationContext, db_url: str | None) -> None:
-    """Deployed process ids and the messages their latest versions catch, read-only."""
+    """Deployed process ids, the messages their latest versions catch and deployed decisions, read-only
+    (the reader deploy uses; a fresh database simply has nothing deployed)."""
     try:
-        with open_engine(ctx, db_url, with_handlers=False, auto_migrate=False) as eng:
-            latest = {v.process_id: v for v in eng.list_definitions()}
-            sources = {pid: eng.diagram_source(pid) for pid in latest}
+        with open_engine(ctx, db_url, with_handlers=False, auto_migrate=False) as eng, eng.db.read() as session:
+            deployed = read_deployed(session)
     except Exception as err:
         context.problems.append(Diagnostic(
             "(database)", 0, 0, WARNING, "crmflow/context",
-            f"could not read deployed definitions ({type(err).__name__}: {err}); "
+            f"could not read deployed definitions ({type(err).__name__}: {one_line(str(err))[:200]}); "
             "only the given files were considered",
         ))
         return
-    context.deployed_processes = frozenset(latest)
-    context.deployed_messages = frozenset(caught_messages(sources))
-
-
-def caught_messages(sources: dict[str, bytes]) -> set[str]:
-    names: set[str] = set()
-    for pid, content in sources.items():
-        try:
-            doc = Document(Path(f"{pid}.bpmn"), pid, "bpmn", parse_bytes(content, pid).getroot())
-        except Exception:  # an old deployed diagram we cannot read adds no catchers
-            continue
-        for _, node in doc.flow_nodes():
-            if local(node) in CATCH_EVENTS or local(node) == "receiveTask":
-                refs = [d.get("messageRef") for d in bpmn_children(node, "messageEventDefinition")]
-                refs.append(node.get("messageRef"))
-                names.update(n for ref in refs if (n := doc.message_name(ref)))
-    return names
+    context.add_deployed(deployed)

@@ -23,7 +23,7 @@ def baseline(pid: str = "p") -> Process:
 
 def name_flows(xml: str) -> str:
     """The builder leaves flows unnamed; conditional flows need a label (label-required)."""
-    return re.sub(r'<bpmn:sequenceFlow id="([^"]+)"', r'<bpmn:sequenceFlow id="\1" name="\1"', xml)
+    return re.sub(r'<bpmn:sequenceFlow id="([^"]+)"(?! name=)', r'<bpmn:sequenceFlow id="\1" name="\1"', xml)
 
 
 def write(folder: Path, process: Process | str, name: str | None = None, tweak=None) -> Path:
