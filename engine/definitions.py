@@ -26,11 +26,10 @@ from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 
 from .errors import DefinitionError
 from .model_tree import find_tree
-from .xml import parse_bytes, parse_file
+from .xml import DIAGRAM_SUFFIXES, diagram_kind, is_diagram, parse_bytes, parse_file
 
 REGISTRY = BpmnWorkflowSerializer.configure(SPIFF_CONFIG)
 SERIALIZER = BpmnWorkflowSerializer(REGISTRY)
-DIAGRAM_SUFFIXES = (".bpmn", ".dmn")
 SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
 
 
@@ -75,10 +74,10 @@ def find_diagram_files(paths: Iterable[Path]) -> list[Path]:
     found: list[Path] = []
     for path in paths:
         if path.is_dir():
-            found.extend(sorted(p for p in path.rglob("*") if p.suffix in DIAGRAM_SUFFIXES))
+            found.extend(sorted(p for p in path.rglob("*") if is_diagram(p) and p.is_file()))
         elif path.exists():
-            if path.suffix not in DIAGRAM_SUFFIXES:
-                raise DefinitionError(f"{path}: not a diagram (expected a .bpmn or .dmn file)")
+            if not is_diagram(path):
+                raise DefinitionError(f"{path}: not a diagram (expected a .bpmn, .bpmn20.xml or .dmn file)")
             found.append(path)
         else:
             raise DefinitionError(f"{path}: no such file or directory")
@@ -130,7 +129,7 @@ def parse_diagrams(paths: Iterable[Path], deployed_dmn: dict[str, tuple[str, byt
     trees: dict[str, Any] = {}
     for path in files:
         tree, content = parse_file(path)
-        kind = "dmn" if path.suffix == ".dmn" else "bpmn"
+        kind = diagram_kind(path) or "bpmn"
         if path.name in sources:
             raise DefinitionError(f"{path}: a second diagram file named {path.name!r}; file names must be unique")
         sources[path.name] = SourceFile(path.name, kind, content)
@@ -230,6 +229,7 @@ def deserialize_spec(spec_json: str) -> tuple[Any, dict[str, Any]]:
 
 
 __all__ = [
+    "DIAGRAM_SUFFIXES",
     "SERIALIZER_VERSION",
     "ParsedProcess",
     "deserialize_spec",

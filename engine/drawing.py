@@ -1129,10 +1129,12 @@ def render_svg(
     title: str | None = None,
     filename: str = "diagram.bpmn",
     trace_flows: bool = True,
+    diagram_id: str | None = None,
 ) -> str:
     """SVG of the diagram's layout, with `marks` (element id -> state) styled.
 
-    Draws the first BPMNDI plane, or the one for `process_id` (or its collaboration). A file
+    Draws the BPMNDiagram `diagram_id`, else the plane for `process_id` (or its collaboration),
+    else the main plane (the collaboration's or a process's, not a sub-process drill-down). A file
     with no layout gives a small SVG that says so. Hostile or broken XML raises `DefinitionError`;
     an unknown `process_id` too. With marks, sequence flows from a done element into a marked
     one are drawn as taken unless `trace_flows` is False.
@@ -1142,7 +1144,7 @@ def render_svg(
     root = parse_bytes(content, filename).getroot()
     if _local(root) != "definitions":
         raise DefinitionError(f"{filename}: not a BPMN file (the root element is <{_local(root) or '?'}>)")
-    plane = _pick_plane(root, process_id, filename)
+    plane = _pick_plane(root, process_id, filename, diagram_id)
     shown_title = _clean(title) if title else _default_title(root, plane, process_id)
     if plane is None or not any(_local(el) in ("BPMNShape", "BPMNEdge") for el in plane.iter()):
         return no_layout_svg(shown_title)
@@ -1189,11 +1191,42 @@ def _planes(root: Any) -> list[Any]:
     return [plane for diagram in _descendants(root, "BPMNDiagram") for plane in _children(diagram, "BPMNPlane")]
 
 
-def _pick_plane(root: Any, process_id: str | None, filename: str) -> Any:
-    """The first diagram's plane, or the one showing `process_id` (directly or as a pool)."""
+def _main_plane(root: Any, planes: list[Any]) -> Any:
+    """The plane of the whole model: a collaboration's, else a top-level (executable first) process's.
+
+    Modelers put one diagram per drilled-down sub-process in the file too, and not always last;
+    the first plane is often such a small sub-diagram (issue 22)."""
+    tops: dict[str, list[Any]] = {"collaboration": [], "process": []}
+    kinds = {el.get("id"): _local(el) for el in root if isinstance(el.tag, str) and el.get("id")}
+    executable = {el.get("id") for el in root if _local(el) == "process" and el.get("isExecutable") == "true"}
+    for plane in planes:
+        kind = kinds.get(plane.get("bpmnElement"))
+        if kind in tops:
+            tops[kind].append(plane)
+    processes = sorted(tops["process"], key=lambda pl: pl.get("bpmnElement") not in executable)
+    candidates = tops["collaboration"] + processes
+    return candidates[0] if candidates else (planes[0] if planes else None)
+
+
+def _diagram_plane(root: Any, diagram_id: str, filename: str) -> Any:
+    """The plane of the BPMNDiagram (or BPMNPlane) with id `diagram_id`."""
+    for diagram in _descendants(root, "BPMNDiagram"):
+        for plane in _children(diagram, "BPMNPlane"):
+            if diagram_id in (diagram.get("id"), plane.get("id")):
+                return plane
+    known = [d.get("id") for d in _descendants(root, "BPMNDiagram") if d.get("id")]
+    raise DefinitionError(f"{filename}: there is no diagram {diagram_id!r} in this file "
+                          f"(diagrams: {', '.join(known) or 'none'})")
+
+
+def _pick_plane(root: Any, process_id: str | None, filename: str, diagram_id: str | None = None) -> Any:
+    """The plane of `diagram_id`, else the one showing `process_id` (directly or as a pool), else the
+    main plane (collaboration or process, not a sub-process drill-down)."""
+    if diagram_id:
+        return _diagram_plane(root, diagram_id, filename)
     planes = _planes(root)
     if process_id is None:
-        return planes[0] if planes else None
+        return _main_plane(root, planes)
     index = _semantic_index(root)
     if process_id not in index:
         known = sorted(el.get("id") for el in _descendants(root, "process") if el.get("id"))

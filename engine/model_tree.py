@@ -33,11 +33,10 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 
 from .errors import DefinitionError
-from .xml import parse_file
+from .xml import diagram_kind, is_diagram, parse_file
 
 MODEL_FILE = "process_model.json"
 GROUP_FILE = "process_group.json"
-DIAGRAM_SUFFIXES = (".bpmn", ".dmn")
 FORM_PROPERTIES = ("formJsonSchemaFilename", "formUiSchemaFilename")
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
@@ -147,7 +146,7 @@ class ModelTree:
                                                 str(data.get("display_name") or path.parent.name)))
             elif path.name == MODEL_FILE:
                 self.models.append(self._model(path))
-            elif path.suffix in DIAGRAM_SUFFIXES:
+            elif is_diagram(path):
                 self.diagrams.append(path)
 
     def identifier(self, path: Path) -> str:
@@ -177,7 +176,7 @@ class ModelTree:
         chosen: list[Path] = []
         for given in (Path(p).resolve() for p in paths):
             if given.is_file():
-                if given.suffix not in DIAGRAM_SUFFIXES:
+                if not is_diagram(given):
                     raise DefinitionError(f"{given}: not a diagram (expected a .bpmn or .dmn file)")
                 chosen.append(given)
             else:
@@ -225,7 +224,7 @@ class ModelTree:
         for path in files:
             tree, content = parse_file(path)
             name = self.identifier(path)
-            kind = "dmn" if path.suffix == ".dmn" else "bpmn"
+            kind = diagram_kind(path) or "bpmn"
             sources[name] = defs.SourceFile(name, kind, content)
             try:
                 if kind == "dmn":

@@ -23,6 +23,26 @@ MAX_DEPTH = 256
 """libxml2's own nesting limit without XML_PARSE_HUGE (which we never set)."""
 
 
+BPMN_SUFFIXES = (".bpmn", ".bpmn20.xml")
+"""`.bpmn20.xml` is what Activiti, Flowable and older Camunda exports write."""
+DMN_SUFFIXES = (".dmn", ".dmn11.xml")
+DIAGRAM_SUFFIXES = BPMN_SUFFIXES + DMN_SUFFIXES
+
+
+def diagram_kind(path: Path | str) -> str | None:
+    """'bpmn' or 'dmn' by the file's name (`.bpmn`, `.bpmn20.xml`, `.dmn`, `.dmn11.xml`), else None."""
+    name = Path(path).name.lower()
+    if name.endswith(BPMN_SUFFIXES):
+        return "bpmn"
+    if name.endswith(DMN_SUFFIXES):
+        return "dmn"
+    return None
+
+
+def is_diagram(path: Path | str) -> bool:
+    return diagram_kind(path) is not None
+
+
 class XmlRefused(DefinitionError):
     """A diagram file was refused before or while parsing; `str()` is `file[:line]: reason`."""
 

@@ -71,28 +71,34 @@ def _summary(ctx: typer.Context, as_json: bool, target: Path, info: dict[str, An
 def draw(
     ctx: typer.Context,
     svg: SvgOpt,
-    diagram: Annotated[Path | None, typer.Argument(help="A .bpmn file (or leave out and give --process).")] = None,
+    diagram: Annotated[
+        Path | None, typer.Argument(help="A .bpmn / .bpmn20.xml file (or leave out and give --process).")
+    ] = None,
     process: Annotated[
         str | None, typer.Option("--process", help="Process id: which pool/plane of the file, or a deployed process.")
     ] = None,
     version: Annotated[
         int | None, typer.Option("--version", min=1, help="Deployed version (default: latest).")
     ] = None,
+    diagram_id: Annotated[
+        str | None, typer.Option("--diagram", help="BPMNDiagram id to draw (default: the main process or "
+                                                    "collaboration, not a sub-process drill-down).")
+    ] = None,
     db: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Draw a diagram's layout as SVG, from a file or from a deployed process version."""
+    """Draw a diagram's layout as SVG, from a file (.bpmn or .bpmn20.xml) or from a deployed process version."""
     if diagram is not None:
         if version is not None:
             raise CliError("--version applies to deployed processes; leave out the file to use it")
         xml = read_diagram(diagram)
-        picture = render_svg(xml, process_id=process, filename=str(diagram))
+        picture = render_svg(xml, process_id=process, filename=str(diagram), diagram_id=diagram_id)
         info: dict[str, Any] = {"source": str(diagram), "process_id": process}
     elif process:
         with open_engine(ctx, db, with_handlers=False) as eng:
             xml = eng.diagram_source(process, version)
         label = f"{process} v{version}" if version else f"{process} (latest)"
-        picture = render_svg(xml, process_id=process, filename=label)
+        picture = render_svg(xml, process_id=process, filename=label, diagram_id=diagram_id)
         info = {"source": "deployed", "process_id": process, "version": version}
     else:
         raise CliError("give a diagram file (crmflow draw FILE.bpmn --svg OUT.svg) or --process PROCESS_ID")

@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import DefinitionError
+from engine.xml import is_diagram
 
 from . import rules_engine, rules_expressions, rules_structure
 from .context import LaneRoute, ValidationContext, Workspace, load_lane_map
 from .diagnostics import ERROR, WARNING, Diagnostic, format_json, format_text, sort_key
-from .parsing import DIAGRAM_SUFFIXES, Document, collect_files, load
+from .parsing import Document, collect_files, load
 
 __all__ = [
     "ERROR",
@@ -146,12 +147,12 @@ def engine_parse(documents: list[Document], found: list[Diagnostic],
     """
     from engine.definitions import parse_diagrams
 
-    deployable = [d for d in documents if d.path.suffix in DIAGRAM_SUFFIXES]
+    deployable = [d for d in documents if is_diagram(d.path)]
     if not any(d.kind == "bpmn" and any(p.get("isExecutable") == "true" for p in d.processes()) for d in deployable):
         return [], None
     # The paths as given when they are folders and diagrams (what deploy has always parsed: a
     # spiff-arena model tree is recognised from them), else the diagram files found.
-    given = paths and all(p.is_dir() or p.suffix in DIAGRAM_SUFFIXES for p in paths)
+    given = paths and all(p.is_dir() or is_diagram(p) for p in paths)
     targets = paths if given else [d.path for d in deployable]
     try:
         parsed = parse_diagrams(targets, context.deployed_dmn if context else None)

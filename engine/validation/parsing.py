@@ -15,7 +15,7 @@ from pathlib import Path
 from lxml import etree
 
 from engine.errors import DefinitionError
-from engine.xml import XmlRefused, parse_file
+from engine.xml import DIAGRAM_SUFFIXES, XmlRefused, is_diagram, parse_file  # noqa: F401 (re-exported)
 
 from .diagnostics import ERROR, Diagnostic
 
@@ -32,7 +32,6 @@ DMN_NAMESPACES = frozenset({
     "https://www.omg.org/spec/DMN/20191111/MODEL/",
     "https://www.omg.org/spec/DMN/20230324/MODEL/",
 })
-DIAGRAM_SUFFIXES = (".bpmn", ".dmn")
 SKIPPED_DIRS = frozenset({"node_modules", "__pycache__"})
 
 START_EVENTS = frozenset({"startEvent"})
@@ -257,12 +256,12 @@ def collect_files(paths: Iterable[Path]) -> tuple[list[Path], list[Diagnostic]]:
         if path.is_dir():
             files = sorted(
                 p for p in path.rglob("*")
-                if p.suffix in DIAGRAM_SUFFIXES and p.is_file()
+                if is_diagram(p) and p.is_file()
                 and not any(part.startswith(".") or part in SKIPPED_DIRS for part in p.relative_to(path).parts[:-1])
             )
             if not files:
                 problems.append(Diagnostic(str(path), 0, 0, ERROR, "crmflow/not-bpmn",
-                                           "no .bpmn or .dmn files in this directory"))
+                                           "no .bpmn, .bpmn20.xml or .dmn files in this directory"))
             found.extend(files)
         elif path.is_file():
             found.append(path)

@@ -299,6 +299,26 @@ def message_catchers(doc: Document, ws: Workspace) -> Iterator[Diagnostic]:
                                     "validated set, or draw a message flow to the outside pool that receives it")
 
 
+MESSAGE_TASKS = ("receiveTask", "sendTask")
+
+
+def message_refs(doc: Document, ws: Workspace) -> Iterator[Diagnostic]:
+    """A message event or task must name its message: the engine correlates by that name, and
+    without one it cannot subscribe, start or send (issue 22: it crashed at start)."""
+    for _, node in doc.flow_nodes(executable_only=True):
+        kind = local(node)
+        definitions = bpmn_children(node, "messageEventDefinition")
+        missing = any(not (d.get("messageRef") or "").strip() for d in definitions)
+        if kind == "receiveTask" and not definitions and not (node.get("messageRef") or "").strip():
+            missing = True
+        if missing:
+            what = "message task" if kind in MESSAGE_TASKS else "message event"
+            yield doc.diag("crmflow/message-ref", f"{what} names no message (messageRef is missing): the engine "
+                           "cannot tell which message it waits for or sends", node,
+                           hint="pick or create the message in the modeler's properties panel "
+                                '(<bpmn:message id="..." name="..."/> and messageRef="...")')
+
+
 def references(doc: Document, ws: Workspace) -> Iterator[Diagnostic]:
     """Ids that point nowhere: a modeler would not load such a file, SpiffWorkflow fails on it obscurely."""
     for c in doc.containers():
@@ -337,4 +357,5 @@ RULES: list[tuple[str, Rule]] = [
     ("crmflow/called-element", called_elements),
     ("crmflow/called-decision", called_decisions),
     ("crmflow/message-no-catcher", message_catchers),
+    ("crmflow/message-ref", message_refs),
 ]
