@@ -302,10 +302,14 @@ def deploy(
         with open_engine(ctx, db) as eng:
             result = eng.deploy(targets, force=force, context=context)
     except DeployRefused as err:
+        errors = [d for d in err.diagnostics if d.is_error]
         for diagnostic in err.diagnostics:
-            typer.echo(diagnostic.text(), err=True)
-        first = str(err).splitlines()[0]
-        typer.echo(f"error: {first}", err=True)
+            if not (len(errors) == 1 and diagnostic.is_error):
+                typer.echo(diagnostic.text(), err=True)
+        if len(errors) == 1:  # one problem, one line (the CLI's usual `error:` form)
+            typer.echo(f"error: {errors[0].text()} — deploy refused: fix it, or deploy with --force", err=True)
+        else:
+            typer.echo(f"error: {str(err).splitlines()[0]}", err=True)
         raise typer.Exit(1) from None
     for diagnostic in result.warnings:
         typer.echo(diagnostic.text(), err=True)

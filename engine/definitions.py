@@ -31,6 +31,7 @@ from .xml import DIAGRAM_SUFFIXES, diagram_kind, is_diagram, parse_bytes, parse_
 REGISTRY = BpmnWorkflowSerializer.configure(SPIFF_CONFIG)
 SERIALIZER = BpmnWorkflowSerializer(REGISTRY)
 SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
+BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 
 
 @dataclass
@@ -140,6 +141,7 @@ def parse_diagrams(paths: Iterable[Path], deployed_dmn: dict[str, tuple[str, byt
             if kind == "dmn":
                 parser.add_dmn_xml(tree.getroot(), filename=path.name)
             else:
+                mark_not_executable(tree)
                 parser.add_bpmn_xml(tree, filename=path.name)
         except (ValidationException, SpiffWorkflowException) as err:
             raise DefinitionError(describe_validation_error(err, str(path), tree)) from None
@@ -168,8 +170,34 @@ def parse_diagrams(paths: Iterable[Path], deployed_dmn: dict[str, tuple[str, byt
         )
     dmn_files = [s for s in sources.values() if s.kind == "dmn"]
     if not processes and not dmn_files:  # DMN files alone deploy: later diagrams call their decisions
-        raise DefinitionError("no executable process found (is isExecutable=\"true\" set on the process?)")
+        raise DefinitionError(nothing_executable(trees))
     return ParsedSet(processes, dmn_files)
+
+
+def mark_not_executable(tree: Any) -> None:
+    """The one isExecutable rule (validate's): a process runs only when marked "true".
+
+    SpiffWorkflow treats a missing attribute as "true", so a documentation-only pool drawn
+    without it was parsed, and could block a deploy with an error validate never showed."""
+    for process in tree.getroot().iter(f"{{{BPMN_NS}}}process"):
+        if process.get("isExecutable") is None:
+            process.set("isExecutable", "false")
+
+
+def nothing_executable(trees: dict[str, Any]) -> str:
+    """The refusal of a deploy with no executable process, naming each pool that is not."""
+    pools = []
+    for name, tree in trees.items():
+        root = tree.getroot()
+        names = {p.get("processRef"): (p.get("name") or "").strip()
+                 for p in root.iter(f"{{{BPMN_NS}}}participant")}
+        for process in root.iter(f"{{{BPMN_NS}}}process"):
+            pid = process.get("id") or "?"
+            label = names.get(pid) or (process.get("name") or "").strip()
+            pools.append(f"{name}:{process.sourceline}: {'pool ' + repr(label) if label else 'process'} ({pid})")
+    listing = "; ".join(pools) or "the files hold no process"
+    return (f"no executable process found: {listing} — set isExecutable=\"true\" on the process to run "
+            "(in the modeler: the pool's or process's 'Executable' checkbox)")
 
 
 def add_deployed_decisions(parser: SpiffBpmnParser, sources: dict[str, SourceFile], trees: dict[str, Any],

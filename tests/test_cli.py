@@ -31,7 +31,7 @@ REVIEW_BPMN = """<?xml version="1.0" encoding="UTF-8"?>
     xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"
     id="defs_review" targetNamespace="http://crmflow.example/test">
   <bpmn:process id="lead_review" name="Lead review" isExecutable="true">
-    <bpmn:startEvent id="start"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:startEvent id="start" name="Start"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
     <bpmn:userTask id="review" name="Review lead">
       <bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing>
     </bpmn:userTask>
@@ -41,7 +41,7 @@ REVIEW_BPMN = """<?xml version="1.0" encoding="UTF-8"?>
         <bpmn:timeDuration xsi:type="bpmn:tFormalExpression">"PT1H"</bpmn:timeDuration>
       </bpmn:timerEventDefinition>
     </bpmn:intermediateCatchEvent>
-    <bpmn:endEvent id="end"><bpmn:incoming>f3</bpmn:incoming></bpmn:endEvent>
+    <bpmn:endEvent id="end" name="End"><bpmn:incoming>f3</bpmn:incoming></bpmn:endEvent>
     <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="review"/>
     <bpmn:sequenceFlow id="f2" sourceRef="review" targetRef="wait_hour"/>
     <bpmn:sequenceFlow id="f3" sourceRef="wait_hour" targetRef="end"/>
@@ -238,7 +238,7 @@ FLAKY_BPMN = """<?xml version="1.0" encoding="UTF-8"?>
     xmlns:spiffworkflow="http://spiffworkflow.org/bpmn/schema/1.0/core"
     id="defs_flaky" targetNamespace="http://crmflow.example/test">
   <bpmn:process id="flaky" name="Flaky call" isExecutable="true">
-    <bpmn:startEvent id="start"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:startEvent id="start" name="Start"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
     <bpmn:serviceTask id="call" name="Call CRM">
       <bpmn:extensionElements>
         <spiffworkflow:serviceTaskOperator id="test/flaky" resultVariable="answer">
@@ -249,7 +249,7 @@ FLAKY_BPMN = """<?xml version="1.0" encoding="UTF-8"?>
       </bpmn:extensionElements>
       <bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing>
     </bpmn:serviceTask>
-    <bpmn:endEvent id="end"><bpmn:incoming>f2</bpmn:incoming></bpmn:endEvent>
+    <bpmn:endEvent id="end" name="End"><bpmn:incoming>f2</bpmn:incoming></bpmn:endEvent>
     <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="call"/>
     <bpmn:sequenceFlow id="f2" sourceRef="call" targetRef="end"/>
   </bpmn:process>

@@ -77,17 +77,37 @@ def _vendor_service_hint(node: etree._Element) -> str:
 # -- not executable / unsupported ------------------------------------------------------------------
 
 
+def pool_label(doc: Document, process: etree._Element) -> str:
+    """`pool 'Customer' (process doc)`: how analysts find a process in the modeler."""
+    pid = process.get("id") or "?"
+    for participant in doc.root.iter(bpmn("participant")):
+        if participant.get("processRef") == pid and (participant.get("name") or "").strip():
+            return f"pool {participant.get('name').strip()!r} (process {pid})"
+    name = (process.get("name") or "").strip()
+    return f"process {name!r} ({pid})" if name else f"process {pid}"
+
+
 def not_executable(doc: Document, ws: Workspace) -> Iterator[Diagnostic]:
+    """One rule for validate and deploy: only a process marked isExecutable="true" is checked and run
+    (SpiffWorkflow alone would run one without the attribute; deploy marks those not executable)."""
     processes = doc.processes()
     if not processes:
         yield doc.diag("crmflow/not-executable", "file contains no process: the engine has nothing to run",
                        doc.root, severity=WARNING, element_id="")
-    elif not any(is_true(p.get("isExecutable")) for p in processes):
-        first = processes[0]
+        return
+    idle = [p for p in processes if not is_true(p.get("isExecutable")) and bpmn_children(p)]
+    if len(idle) == len(processes) or not any(is_true(p.get("isExecutable")) for p in processes):
+        labels = ", ".join(pool_label(doc, p) for p in processes)
         yield doc.diag("crmflow/not-executable",
-                       "no process in this file is executable: the engine will not deploy it; "
+                       f"no process in this file is executable ({labels}): the engine will not deploy it; "
                        "engine checks (handlers, expressions, forms, timers) were skipped",
-                       first, severity=WARNING, hint='set isExecutable="true" on the process to run it')
+                       processes[0], severity=WARNING, hint='set isExecutable="true" on the process to run it')
+        return
+    for process in idle:
+        yield doc.diag("crmflow/not-executable",
+                       f"{pool_label(doc, process)} is not executable (isExecutable is not \"true\"): the engine "
+                       "neither checks nor runs it, and deploy leaves it out", process, severity=WARNING,
+                       hint='fine for a documentation-only pool; set isExecutable="true" to run it')
 
 
 def unsupported_elements(doc: Document, ws: Workspace) -> Iterator[Diagnostic]:
