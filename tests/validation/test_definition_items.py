@@ -55,8 +55,9 @@ def test_message_event_without_message_ref_is_refused_with_element_and_line(
     kind, element_id, body = NO_REF[where]
     p = Process("no_ref", "No message ref")
     p.node("start", "startEvent", "Start", body if kind == "startEvent" else "")
-    p.node("wait", "intermediateCatchEvent", "Wait", body if element_id == "wait" else "<bpmn:timerEventDefinition>"
-           '<bpmn:timeDuration xsi:type="bpmn:tFormalExpression">"PT1H"</bpmn:timeDuration></bpmn:timerEventDefinition>')
+    hour = ('<bpmn:timerEventDefinition><bpmn:timeDuration xsi:type="bpmn:tFormalExpression">"PT1H"'
+            "</bpmn:timeDuration></bpmn:timerEventDefinition>")
+    p.node("wait", "intermediateCatchEvent", "Wait", body if element_id == "wait" else hour)
     p.node("end", "endEvent", "End", body if kind == "endEvent" else "").chain("start", "wait", "end")
     path = write(tmp_path / "d", p)
     found = [d for d in validate([path]).diagnostics if d.rule == "crmflow/message-ref"]

@@ -74,7 +74,7 @@ def test_cli_deploy_prints_the_errors_and_exits_1_unless_forced(tmp_path: Path,
     refused = CliRunner().invoke(app, ["deploy", str(path), "--db", db])
     assert refused.exit_code == 1, refused.output
     assert re.search(r"scripted\.bpmn:\d+:0: error crmflow/expression calc", refused.output)
-    assert "error: deploy refused: 1 error" in refused.output
+    assert refused.output.count("error crmflow/expression") == 1 and "deploy refused" in refused.output
     assert "Traceback" not in refused.output
     forced = CliRunner().invoke(app, ["deploy", str(path), "--db", db, "--force"])
     assert forced.exit_code == 0, forced.output
