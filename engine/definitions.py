@@ -24,6 +24,7 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 
+from . import camunda
 from .errors import DefinitionError
 from .model_tree import find_tree
 from .xml import DIAGRAM_SUFFIXES, diagram_kind, is_diagram, parse_bytes, parse_file
@@ -142,6 +143,7 @@ def parse_diagrams(paths: Iterable[Path], deployed_dmn: dict[str, tuple[str, byt
                 parser.add_dmn_xml(tree.getroot(), filename=path.name)
             else:
                 mark_not_executable(tree)
+                camunda.adopt(tree)
                 parser.add_bpmn_xml(tree, filename=path.name)
         except (ValidationException, SpiffWorkflowException) as err:
             raise DefinitionError(describe_validation_error(err, str(path), tree)) from None

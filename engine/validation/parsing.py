@@ -14,6 +14,7 @@ from pathlib import Path
 
 from lxml import etree
 
+from engine import camunda
 from engine.errors import DefinitionError
 from engine.xml import DIAGRAM_SUFFIXES, XmlRefused, is_diagram, parse_file  # noqa: F401 (re-exported)
 
@@ -290,6 +291,7 @@ def load(path: Path) -> Document | Diagnostic:
     tag = root.tag if isinstance(root.tag, str) else ""
     namespace, _, name = tag[1:].partition("}") if tag.startswith("{") else ("", "", tag)
     if name == "definitions" and namespace == BPMN_NS:
+        camunda.adopt(tree)  # Camunda user-task attributes are checked as the properties they become
         return Document(path, file, "bpmn", root)
     if name == "definitions" and namespace in DMN_NAMESPACES:
         return Document(path, file, "dmn", root)

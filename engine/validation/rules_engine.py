@@ -339,6 +339,40 @@ def message_refs(doc: Document, ws: Workspace) -> Iterator[Diagnostic]:
                                 '(<bpmn:message id="..." name="..."/> and messageRef="...")')
 
 
+CAMUNDA_HINTS = {
+    "camunda:formData": "crmflow shows JSON Schema forms; save this schema beside the diagram and name it with "
+                        "a formJsonSchemaFilename property: {schema}",
+    "camunda:formKey": "name a JSON Schema file with a formJsonSchemaFilename property instead",
+    "camunda:class": "call a registered handler: <spiffworkflow:serviceTaskOperator id=\"area/action\">",
+    "camunda:expression": "call a registered handler: <spiffworkflow:serviceTaskOperator id=\"area/action\">",
+    "camunda:delegateExpression": "call a registered handler: <spiffworkflow:serviceTaskOperator ...>",
+    "camunda:decisionRef": "name the decision with <spiffworkflow:calledDecisionId>",
+    "camunda:inputOutput": "map data in a script task or with spiffworkflow:preScript/postScript",
+    "camunda:executionListener": "model the listener's work as a task (script or service) in the flow",
+    "camunda:taskListener": "model the listener's work as a task (script or service) in the flow",
+    "camunda:in": "a call activity shares its data with the called process; map it in scripts",
+    "camunda:out": "a call activity shares its data with the called process; map it in scripts",
+}
+
+
+def camunda_constructs(doc: Document, ws: Workspace) -> Iterator[Diagnostic]:
+    """Every Camunda construct crmflow does not run, per element and line (issue 22 item 8). The
+    honoured user-task attributes are not listed: they become crmflow task properties."""
+    from engine.camunda import form_schema, unsupported
+
+    for _, node in doc.flow_nodes(executable_only=True):
+        for construct, holder in unsupported(node):
+            if construct == "camunda:decisionRef" and local(node) == "businessRuleTask":
+                continue  # crmflow/called-decision already says what to do
+            hint = CAMUNDA_HINTS.get(construct, "crmflow ignores it; model the behaviour with BPMN elements "
+                                                "or spiffworkflow extensions")
+            if construct == "camunda:formData":
+                hint = hint.format(schema=json.dumps(form_schema(node), separators=(",", ":")))
+            what = ("camunda:formData: crmflow does not show Camunda's generated forms" if construct ==
+                    "camunda:formData" else f"{construct} is a Camunda construct crmflow does not run")
+            yield doc.diag("crmflow/camunda", what, node, severity=WARNING, hint=hint, at=holder)
+
+
 def references(doc: Document, ws: Workspace) -> Iterator[Diagnostic]:
     """Ids that point nowhere: a modeler would not load such a file, SpiffWorkflow fails on it obscurely."""
     for c in doc.containers():
@@ -378,4 +412,5 @@ RULES: list[tuple[str, Rule]] = [
     ("crmflow/called-decision", called_decisions),
     ("crmflow/message-no-catcher", message_catchers),
     ("crmflow/message-ref", message_refs),
+    ("crmflow/camunda", camunda_constructs),
 ]
