@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,11 +96,33 @@ def describe_validation_error(err: Exception, fallback_file: str | None = None, 
     element id in the parsed file."""
     file_name = getattr(err, "file_name", None) or fallback_file or "?"
     element = getattr(err, "id", None) or getattr(err, "task_id", None)
-    line = getattr(err, "line_number", None) or getattr(err, "sourceline", None) or _line_of(tree, element) or "?"
     name = getattr(err, "name", None)
     message = str(getattr(err, "message", None) or err).strip().splitlines()[0] if str(err).strip() else repr(err)
+    if not element and tree is not None and (called := re.search(r"The process '([^']+)' was not found", message)):
+        found = tree.getroot().xpath("//*[@calledElement=$c]", c=called[1])
+        if found:
+            element, name = found[0].get("id"), found[0].get("name")
+    line = getattr(err, "line_number", None) or getattr(err, "sourceline", None) or _line_of(tree, element) or "?"
+    message = _plain_words(message, getattr(err, "tag", "") or "")
     where = f" (element {element}{' ' + repr(name) if name else ''})" if element else ""
     return f"{file_name}:{line}: {message}{where}"
+
+
+def _plain_words(message: str, tag: str) -> str:
+    """SpiffWorkflow's refusals in words an analyst can act on (issue 22 item 10)."""
+    kind = tag.split(":")[-1] or "element"
+    if "no support implemented for this task type" in message:
+        return f"the engine cannot execute a {kind}; replace it (see `crmflow validate` for the element's hint)"
+    if 'No DMN Diagram available with id "None"' in message:
+        return ("business rule task names no decision: add <spiffworkflow:calledDecisionId> with the DMN "
+                "decision id (camunda:decisionRef is Camunda-specific)")
+    if (missing := re.search(r'No DMN Diagram available with id "([^"]+)"', message)) is not None:
+        return (f"decision {missing[1]!r} is not in the deployed files nor among those given: deploy its .dmn "
+                "file with this diagram, or first")
+    if (called := re.search(r"The process '([^']+)' was not found", message)) is not None:
+        return (f"called process {called[1]!r} is not among the files given: deploy the diagram that defines it "
+                "together with this one")
+    return message
 
 
 def called_decisions(tree: Any) -> set[str]:

@@ -121,11 +121,28 @@ def check_value_expression(text: str, kind: str) -> tuple[str, str | None] | Non
                     f"write e.g. {EXAMPLES.get(kind, '')}")
         problem = iso_problem(value, kind)
         return (problem, f"e.g. {EXAMPLES.get(kind, '')}") if problem else None
+    if tree is not None and _gives_timedelta(tree.body):
+        return ("the expression gives a timedelta, but a timer needs an ISO 8601 string (SpiffWorkflow "
+                "fails on it with \"'datetime.timedelta' object has no attribute 'lower'\")",
+                f'write the duration as text, e.g. {EXAMPLES.get(kind, "")}, or f"PT{{hours}}H"')
     problems = expression_problems(text.strip(), "eval")
     if problems:
         return ("expression does not compile: " + "; ".join(problems),
                 foreign_language_hint(text) or f"a quoted ISO 8601 value, e.g. {EXAMPLES.get(kind, '')}")
     return None
+
+
+def _gives_timedelta(node: ast.expr) -> bool:
+    """`timedelta(...)`, or arithmetic of it: a value no timer parser takes."""
+    if isinstance(node, ast.Call):
+        func = node.func
+        return (isinstance(func, ast.Name) and func.id == "timedelta") or (
+            isinstance(func, ast.Attribute) and func.attr == "timedelta")
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Mult, ast.Add, ast.Sub)):
+        sides = (node.left, node.right)
+        return all(_gives_timedelta(x) or isinstance(x, ast.Constant) for x in sides) and any(
+            _gives_timedelta(x) for x in sides)
+    return False
 
 
 # -- rules ---------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from bpmn_builder import Process
+from bpmn_builder import Process, timer_duration
 from typer.testing import CliRunner
 from validation_helpers import write
 
@@ -225,3 +225,53 @@ def test_validate_on_a_fresh_database_prints_no_sql_error(tmp_path: Path, cli_ho
     assert result.exit_code == 0, result.output
     assert "no such table" not in result.output and "OperationalError" not in result.output
     assert "crmflow/context" not in result.output
+
+
+# -- item 10: clear messages --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("expression", ["timedelta(days=3)", "timedelta(hours=1) * 2"])
+def test_a_timer_giving_a_timedelta_is_named_at_validate(expression: str, eng: Engine, tmp_path: Path) -> None:
+    p = Process("td", "Timedelta timer")
+    p.node("start", "startEvent", "Start").node("wait", "intermediateCatchEvent", "Wait", timer_duration(expression))
+    p.node("end", "endEvent", "End").chain("start", "wait", "end")
+    path = write(tmp_path / "d", p)
+    [found] = [d for d in validate([path]).diagnostics if d.rule == "crmflow/timer"]
+    assert "gives a timedelta" in found.message and found.element_id == "wait" and found.line > 0
+    with pytest.raises(DeployRefused, match="gives a timedelta"):
+        eng.deploy([path])
+
+
+FORCED = {
+    "complex": ("cx", "complexGateway", "", "", r"the engine cannot execute a complexGateway"),
+    "decision": ("rule", "businessRuleTask", "", ' xmlns:camunda="http://camunda.org/schema/1.0/bpmn" '
+                 'camunda:decisionRef="d1"', r"business rule task names no decision: add <spiffworkflow:calledDec"),
+    "call": ("callit", "callActivity", "", ' calledElement="nowhere"', r"called process 'nowhere' is not among"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FORCED))
+def test_parser_refusals_name_file_line_element_and_what_to_do(case: str, eng: Engine, tmp_path: Path) -> None:
+    element_id, kind, body, attrs, words = FORCED[case]
+    p = Process("forced", "Forced")
+    p.node("start", "startEvent", "Start").node(element_id, kind, "Thing", body, attrs=attrs)
+    p.node("end", "endEvent", "End").chain("start", element_id, "end")
+    path = write(tmp_path / "d", p)
+    line = line_of(path, element_id)
+    with pytest.raises(DefinitionError, match=rf"forced\.bpmn:{line}: {words}.*\(element {element_id} 'Thing'\)"):
+        eng.deploy([path], force=True)  # past validate's refusal: the parser's own words, made plain
+
+
+# -- item 13: map() and filter() -------------------------------------------------------------------------
+
+
+def test_map_and_filter_pass_validate_and_run(eng: Engine, tmp_path: Path) -> None:
+    script = "doubled = list(map(lambda v: v * 2, items))\nkept = list(filter(None, items))"
+    p = Process("mapper", "Mapper")
+    p.node("start", "startEvent", "Start").node("calc", "scriptTask", "Calc", f"<bpmn:script>{script}</bpmn:script>")
+    p.node("end", "endEvent", "End").chain("start", "calc", "end")
+    path = write(tmp_path / "d", p)
+    assert [d for d in validate([path]).diagnostics if d.is_error] == []
+    eng.deploy([path])
+    data = eng.get_instance(eng.start("mapper", {"items": [0, 1, 2]}).id).data
+    assert data["doubled"] == [0, 2, 4] and data["kept"] == [1, 2]
