@@ -23,8 +23,8 @@ START = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def eng(tmp_path: Path):
-    engine = Engine(f"sqlite:///{tmp_path / 'camunda.db'}", clock=ManualClock(START))
+def eng(db_url: str):
+    engine = Engine(db_url, clock=ManualClock(START))  # SQLite, or PostgreSQL with CRMFLOW_TEST_DB
     yield engine
     engine.close()
 

@@ -23,8 +23,8 @@ ELEMENTS = Path(__file__).parents[1] / "diagrams" / "elements"
 
 
 @pytest.fixture
-def eng(tmp_path: Path):
-    engine = Engine(f"sqlite:///{tmp_path / 'items.db'}")
+def eng(db_url: str):
+    engine = Engine(db_url)  # SQLite, or PostgreSQL with CRMFLOW_TEST_DB
     yield engine
     engine.close()
 
