@@ -18,9 +18,7 @@ import os
 from pathlib import Path
 
 import worklists
-from engine import Clock, Engine, HandlerRegistry
-from engine.arena_helpers import use_directory
-from engine.facade import TaskRouter
+from engine import Clock, Engine, HandlerRegistry, TaskRouter, use_directory
 from engine.lanes import lanes_file_in
 from worklists.forms import Forms
 from worklists.permissions import PERMISSIONS_ENV

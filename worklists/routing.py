@@ -19,19 +19,18 @@ engine's `task_router`. Its rules, in order:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from engine import HumanTaskInfo, TaskRouter
 from engine.lanes import UNASSIGNED, LaneMapError, LaneRoute
 from engine.lanes import LaneMap as _EngineLaneMap
-from engine.projections import HumanTaskInfo
 
 __all__ = ["UNASSIGNED", "USER_PREFIX", "LaneMap", "LaneMapError", "LaneRoute", "QueueInfo", "TaskRouter",
            "lane_owners", "make_router"]
 
 USER_PREFIX = "user:"
-TaskRouter = Callable[[HumanTaskInfo, str], None]
 
 
 @dataclass(frozen=True)
