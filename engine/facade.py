@@ -154,7 +154,7 @@ class Engine:
         """What `crmflow validate` reports for `paths`, judged against this engine's handlers and
         what it has deployed: the one check deploy runs before storing anything."""
         context = context or ValidationContext()
-        if context.operations is None and (names := frozenset(self.registry.names())):
+        if context.operations is None and context.check_handlers and (names := frozenset(self.registry.names())):
             context.operations = names
         with self.db.read() as session:
             context.add_deployed(read_deployed(session))

@@ -21,6 +21,9 @@ __all__ = ["LaneRoute", "ValidationContext", "Workspace", "load_lane_map"]
 class ValidationContext:
     operations: frozenset[str] | None = None
     """Registered handler operation names; None = unknown (the handler rule is skipped)."""
+    check_handlers: bool = True
+    """False: `Engine.check` does not fill `operations` from its registry (scenario tests, where an
+    operation left unmocked is meant to become an incident at run time)."""
     lanes: dict[str, LaneRoute] | None = None
     """Lane name or id (case-insensitive) → route; None = no lane map (the lane rule is skipped)."""
     deployed_processes: frozenset[str] = frozenset()
