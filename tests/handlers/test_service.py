@@ -827,7 +827,7 @@ def test_no_entitlement_routes_to_the_error_boundary_through_the_engine(tmp_path
         f"sqlite:///{tmp_path / 'e.db'}", registry=registry, clock=ManualClock(START), migrations=[handlers.MIGRATIONS]
     )
     try:
-        eng.deploy([tmp_path / "case.bpmn"])
+        eng.deploy([tmp_path / "case.bpmn"], force=True)  # a bare diagram (no layout, no names) on purpose
         inst = eng.start("svc_smoke", {"title": "Printer broken", "email": "bob@example.com"})
         assert (inst.status, inst.incidents) == ("completed", [])
         assert inst.data["resolved"]["status"] == "Information Provided"
