@@ -78,7 +78,7 @@ def deal(api_engine: Engine, tmp_path: Path) -> str:
             instructions="Call {{ customer }} about {{ topic }}",
         )
     )
-    api_engine.deploy([path])
+    api_engine.deploy([path], force=True)  # its form lives in the API's forms folder, not beside the diagram
     return "deal"
 
 

@@ -153,7 +153,7 @@ def test_missing_form_file_still_shows_the_task(
 
     path = tmp_path / "noform.bpmn"
     path.write_text(lane_process("noform", [("ask", "Sales", {"formJsonSchemaFilename": "missing.json"})]))
-    api_engine.deploy([path])
+    api_engine.deploy([path], force=True)  # a missing form on purpose
     task = api_engine.start("noform").open_tasks[0].id
     body = client.get(f"/api/v1/tasks/{task}", headers=auth("ann")).json()
     assert body["form"] is None and "missing.json" in body["form_error"]

@@ -81,7 +81,7 @@ def deal(web_engine: Engine, tmp_path: Path) -> str:
             instructions="Call {{ customer }} about {{ topic }}",
         )
     )
-    web_engine.deploy([path])
+    web_engine.deploy([path], force=True)  # its form lives in the forms folder, not beside the diagram
     return "deal"
 
 

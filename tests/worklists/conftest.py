@@ -46,7 +46,7 @@ def deploy(wl_engine: Engine, tmp_path: Path) -> Callable[..., None]:
     def _deploy(pid: str, tasks: list[tuple[str, str | None, dict[str, str]]], instructions: str = "") -> None:
         path = tmp_path / f"{pid}.bpmn"
         path.write_text(lane_process(pid, tasks, instructions))
-        wl_engine.deploy([path])
+        wl_engine.deploy([path], force=True)  # forms live in the forms folder, not beside the diagram
 
     return _deploy
 
