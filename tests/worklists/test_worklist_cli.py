@@ -49,7 +49,7 @@ def seeded(db: str, tmp_path: Path) -> dict[str, str]:
     path = tmp_path / "deal.bpmn"
     path.write_text(lane_process("deal", [("qualify", "Sales", {"formJsonSchemaFilename": "discount.json"}),
                                           ("invoice", "Billing", {})]))
-    ok(db, "deploy", str(path))
+    ok(db, "deploy", str(path), "--force")  # its form lives in the forms folder, not beside the diagram
     ids = {}
     for key in ("C-1", "C-2"):
         started = json.loads(ok(db, "start", "deal", "--key", key, "--data", '{"customer": "ACME"}',
