@@ -33,6 +33,7 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 
 from .errors import DefinitionError
+from .element_rewrites import prepare_bpmn
 from .xml import parse_file
 
 MODEL_FILE = "process_model.json"
@@ -227,6 +228,8 @@ class ModelTree:
             name = self.identifier(path)
             kind = "dmn" if path.suffix == ".dmn" else "bpmn"
             sources[name] = defs.SourceFile(name, kind, content)
+            if kind == "bpmn":
+                prepare_bpmn(tree, str(path))
             try:
                 if kind == "dmn":
                     parser.add_dmn_xml(tree.getroot(), filename=name)

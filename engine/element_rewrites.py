@@ -1,0 +1,37 @@
+"""What the diagram says that SpiffWorkflow 3.2's parser drops, carried into the spec.
+
+Each `.bpmn` tree is adjusted here, just before parsing, so both deploy paths (plain files
+and process-model trees) run the same elements:
+
+- link throw/catch pairs become the sequence flow they stand for (`links`);
+- a start event inside an event sub-process keeps its `isInterrupting` (the parser
+  ignores it) as the `spiffworkflow:interrupting` extension, read by `event_subprocesses`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lxml import etree
+
+from .links import BPMN_NS, NS, join_link_pairs
+
+SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
+
+
+def mark_event_subprocess_starts(tree: Any) -> None:
+    """Store each event sub-process start event's `isInterrupting` (default true) as an extension."""
+    for start in tree.getroot().xpath("//bpmn:subProcess[@triggeredByEvent='true']/bpmn:startEvent", namespaces=NS):
+        interrupting = (start.get("isInterrupting") or "true").strip().lower() != "false"
+        ext = start.find(f"{{{BPMN_NS}}}extensionElements")
+        if ext is None:
+            ext = etree.Element(f"{{{BPMN_NS}}}extensionElements")
+            start.insert(0, ext)  # extensionElements comes first in every flow node
+        mark = etree.SubElement(ext, f"{{{SPIFF_NS}}}interrupting")
+        mark.text = "true" if interrupting else "false"
+
+
+def prepare_bpmn(tree: Any, filename: str) -> None:
+    """Adjust a parsed `.bpmn` tree in place before SpiffWorkflow parses it."""
+    join_link_pairs(tree, filename)
+    mark_event_subprocess_starts(tree)
