@@ -291,11 +291,6 @@ def test_thrown_message_needs_a_catcher(tmp_path: Path) -> None:
 # -- unsupported, not executable, SpiffWorkflow's parser ------------------------------------------------
 
 
-@pytest.mark.parametrize(("kind", "body", "attrs", "expected"), [
-    ("intermediateThrowEvent", "<bpmn:compensateEventDefinition/>", "", "compensation"),
-    ("task", "", ' isForCompensation="true"', "compensation"),
-    ("adHocSubProcess", '<bpmn:task id="t1" name="T1"/>', ' ordering="Sequential"', "sequential ad-hoc"),
-])
 def test_link_events_are_supported(tmp_path: Path) -> None:
     """A paired link throw/catch runs (engine.links): no unsupported-element diagnostic."""
     pair = ('<bpmn:intermediateThrowEvent id="t" name="T"><bpmn:linkEventDefinition name="x"/>'
@@ -304,6 +299,11 @@ def test_link_events_are_supported(tmp_path: Path) -> None:
     assert "crmflow/unsupported-element" not in rules(check(write(tmp_path, with_node("subProcess", pair))))
 
 
+@pytest.mark.parametrize(("kind", "body", "attrs", "expected"), [
+    ("intermediateThrowEvent", "<bpmn:compensateEventDefinition/>", "", "compensation"),
+    ("task", "", ' isForCompensation="true"', "compensation"),
+    ("adHocSubProcess", '<bpmn:task id="t1" name="T1"/>', ' ordering="Sequential"', "sequential ad-hoc"),
+])
 def test_unsupported_elements(tmp_path: Path, kind: str, body: str, attrs: str, expected: str) -> None:
     found = of_rule(check(write(tmp_path, with_node(kind, body, attrs=attrs))), "crmflow/unsupported-element")
     assert found and expected in found[0].message, [d.text() for d in found]
