@@ -21,14 +21,21 @@ SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
 
 def mark_event_subprocess_starts(tree: Any) -> None:
     """Store each event sub-process start event's `isInterrupting` (default true) as an extension."""
+    for esp in tree.getroot().xpath("//bpmn:subProcess[@triggeredByEvent='true']", namespaces=NS):
+        _extension(esp, "eventSubprocess", "true")  # the serializer restores it as a plain sub-process
     for start in tree.getroot().xpath("//bpmn:subProcess[@triggeredByEvent='true']/bpmn:startEvent", namespaces=NS):
         interrupting = (start.get("isInterrupting") or "true").strip().lower() != "false"
-        ext = start.find(f"{{{BPMN_NS}}}extensionElements")
-        if ext is None:
-            ext = etree.Element(f"{{{BPMN_NS}}}extensionElements")
-            start.insert(0, ext)  # extensionElements comes first in every flow node
-        mark = etree.SubElement(ext, f"{{{SPIFF_NS}}}interrupting")
-        mark.text = "true" if interrupting else "false"
+        _extension(start, "interrupting", "true" if interrupting else "false")
+
+
+def _extension(node: Any, name: str, value: str) -> None:
+    """Add `<spiffworkflow:name>value</...>`, which the parser keeps in the spec's `extensions`."""
+    ext = node.find(f"{{{BPMN_NS}}}extensionElements")
+    if ext is None:
+        ext = etree.Element(f"{{{BPMN_NS}}}extensionElements")
+        node.insert(0, ext)  # extensionElements comes first in every flow node
+    mark = etree.SubElement(ext, f"{{{SPIFF_NS}}}{name}")
+    mark.text = value
 
 
 def prepare_bpmn(tree: Any, filename: str) -> None:

@@ -22,6 +22,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
 from SpiffWorkflow.util.task import TaskState
 
 from .clock import ensure_utc
+from .event_subprocesses import message_triggers
 
 
 def all_workflows(workflow: Any) -> list[Any]:
@@ -212,6 +213,11 @@ def subscriptions(workflow: Any) -> list[SubscriptionInfo]:
             if isinstance(sub, MessageEventDefinition):
                 key = correlation_key(task.workflow, sub)
                 found.append(SubscriptionInfo(str(task.id), task.task_spec.bpmn_id, sub.name, key))
+    for scope, _, start in message_triggers(workflow):  # event sub-processes, anchored on their scope
+        definition = start.event_definition
+        found.append(SubscriptionInfo(
+            str(scope.task_tree.id), start.bpmn_id, definition.name, correlation_key(scope, definition)
+        ))
     return found
 
 

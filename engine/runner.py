@@ -24,6 +24,7 @@ from SpiffWorkflow.spiff.specs.event_definitions import ErrorEventDefinition
 from SpiffWorkflow.util.task import TaskState
 
 from .clock import frozen_time
+from .event_subprocesses import settle as settle_event_subprocesses
 from .history import HistoryRecorder, data_delta, is_visible
 from .projections import due_from_value
 from .pruning import compress_all
@@ -145,7 +146,7 @@ class Runner:
         wf = self.workflow
         since_prune = 0
         while True:
-            progressed = False
+            progressed = settle_event_subprocesses(wf)
             for sp in sorted(wf.get_active_subprocesses(), key=lambda s: s.depth, reverse=True):
                 ran = self._run_all(sp)
                 progressed = progressed or ran > 0

@@ -20,6 +20,7 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from . import event_subprocesses
 from . import instances as records
 from . import projections as proj
 from . import task_dates
@@ -134,6 +135,15 @@ class Unit:
         from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 
         task = self.find_task(task_id)
+        if event_subprocesses.is_anchor(task):
+            with self._engine_time():
+                started = event_subprocesses.trigger_message(task, message, payload)
+            if started is None:
+                raise Conflict(f"no event sub-process of instance {self.instance.id} waits for '{message}' any more")
+            self.recorder.record(
+                "message_received", self.now, started, delta={"set": jsonable(payload)} if payload else None
+            )
+            return
         if task.state != TaskState.WAITING:
             raise Conflict(f"{task.task_spec.bpmn_id} in instance {self.instance.id} no longer waits for '{message}'")
         definition = task.task_spec.event_definition

@@ -1,0 +1,182 @@
+"""Event sub-processes: armed while their scope runs, interrupting when the diagram says so.
+
+SpiffWorkflow 3.2 starts an event sub-process with a timer start together with its scope
+and one with a message (signal, ...) start only when its own event manager catches the
+event, which crmflow's message correlation never asks it to do; and it ignores
+`isInterrupting`. So here:
+
+- `message_triggers` lists the message starts of the event sub-processes of every running
+  scope; `projections.subscriptions` projects them as subscriptions anchored on the
+  scope's root task, and `trigger_message` starts the event sub-process on delivery;
+- `settle` (called by the runner's loop) cancels the rest of the scope once an
+  interrupting event sub-process has been triggered, and cancels the event sub-processes
+  still waiting for their start event once the scope's own flow has finished (so an
+  instance does not wait forever on a timer start nobody needs any more).
+
+Whether a start event interrupts comes from the `spiffworkflow:interrupting` extension
+that `element_rewrites` adds before parsing (true unless the diagram says false).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from SpiffWorkflow.bpmn import BpmnEvent
+from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
+from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import EventSubprocess
+from SpiffWorkflow.util.task import TaskState
+
+SETTLED = "crmflow_event_subprocess_settled"
+ACTIVE = TaskState.READY | TaskState.WAITING | TaskState.STARTED
+
+
+def is_event_subprocess(spec: Any) -> bool:
+    extensions = getattr(spec, "extensions", None) or {}
+    return isinstance(spec, EventSubprocess) or extensions.get("eventSubprocess") == "true"
+
+
+def is_interrupting(start_spec: Any) -> bool:
+    extensions = getattr(start_spec, "extensions", None) or {}
+    return str(extensions.get("interrupting", "true")).strip().lower() != "false"
+
+
+def _event_starts(top: Any, esp_spec: Any) -> list[Any]:
+    sub_spec = top.subprocess_specs.get(esp_spec.spec)
+    if sub_spec is None:
+        return []
+    return [s for s in sub_spec.task_specs.values() if isinstance(s, StartEvent)]
+
+
+def _scopes(top: Any) -> list[Any]:
+    """Running workflows (the instance and its sub-processes) that can hold event sub-processes."""
+    return [wf for wf in [top, *top.subprocesses.values()] if not wf.is_completed()]
+
+
+def _running_interrupter(wf: Any) -> bool:
+    """An interrupting event sub-process of this scope has been triggered: nothing else is armed."""
+    for task in wf.tasks.values():
+        if is_event_subprocess(task.task_spec) and task.internal_data.get(SETTLED) == "interrupted":
+            return True
+    return False
+
+
+def message_triggers(top: Any) -> Iterator[tuple[Any, str, Any]]:
+    """(scope workflow, event sub-process spec name, message start spec) for every armed one."""
+    for wf in _scopes(top):
+        trigger_specs = getattr(wf.spec.start, "trigger_specs", None) or []
+        if not trigger_specs or _running_interrupter(wf):
+            continue
+        for name in trigger_specs:
+            esp_spec = wf.spec.task_specs.get(name)
+            if esp_spec is None:
+                continue
+            for start in _event_starts(top, esp_spec):
+                if isinstance(start.event_definition, MessageEventDefinition):
+                    yield wf, name, start
+
+
+def is_anchor(task: Any) -> bool:
+    """The root task of a scope: where event sub-process subscriptions are anchored."""
+    return task.parent is None
+
+
+def trigger_message(anchor: Any, message: str, payload: dict[str, Any]) -> Any | None:
+    """Start the event sub-process of `anchor`'s scope whose message start catches `message`;
+    return its start event task (None when none is armed for it)."""
+    wf = anchor.workflow
+    top = wf.top_workflow
+    for scope, name, start in message_triggers(top):
+        if scope is not wf or start.event_definition.name != message:
+            continue
+        child_id = wf.spec.start.trigger_wf(wf.task_tree, name)
+        sub = top.subprocesses.get(child_id)
+        if sub is None:
+            return None
+        start_task = next(
+            (t for t in sub.tasks.values() if t.task_spec.name == start.name and t.state == TaskState.WAITING), None
+        )
+        if start_task is None:
+            return None
+        event = BpmnEvent(start.event_definition, payload=payload, correlations=dict(wf.correlations))
+        start_task.task_spec.catch(start_task, event)
+        start_task.task_spec._update(start_task)
+        if getattr(start.event_definition, "message_var", None) is None and payload:
+            start_task.data.update(payload)
+        return start_task
+    return None
+
+
+# -- the runner's part ----------------------------------------------------------------------
+
+
+def _triggered_start(top: Any, esp_task: Any) -> Any | None:
+    """The event start of the event sub-process run by `esp_task`, once its event has come."""
+    sub = top.subprocesses.get(esp_task.id)
+    if sub is None:
+        return None
+    for task in sub.tasks.values():
+        if isinstance(task.task_spec, StartEvent) and task.state in (
+            TaskState.READY, TaskState.STARTED, TaskState.COMPLETED
+        ):
+            return task
+    return None
+
+
+def _cancel_all_but(task: Any, keep: Any) -> None:
+    """Cancel `task`'s branch, except the path down to `keep`."""
+    if task is keep:
+        return
+    ancestor = keep.parent
+    while ancestor is not None and ancestor is not task:
+        ancestor = ancestor.parent
+    if ancestor is task:
+        for child in list(task.children):
+            _cancel_all_but(child, keep)
+    else:
+        task.cancel()
+
+
+def _esp_tasks(wf: Any) -> list[Any]:
+    return [t for t in wf.tasks.values() if is_event_subprocess(t.task_spec)]
+
+
+def settle(top: Any) -> bool:
+    """Interrupt scopes of triggered interrupting event sub-processes; retire idle ones.
+    True when anything changed."""
+    changed = False
+    for wf in _scopes(top):
+        esps = _esp_tasks(wf)
+        if not esps:
+            continue
+        idle = []
+        for esp in esps:
+            if esp.internal_data.get(SETTLED) or esp.state == TaskState.CANCELLED:
+                continue
+            start = _triggered_start(top, esp)
+            if start is None:
+                if not esp.has_state(TaskState.FINISHED_MASK):
+                    idle.append(esp)
+                continue
+            if is_interrupting(start.task_spec):
+                esp.internal_data[SETTLED] = "interrupted"
+                _cancel_all_but(wf.task_tree, esp)
+            else:
+                esp.internal_data[SETTLED] = "running"
+            changed = True
+        if idle and _own_flow_finished(wf, esps):
+            for esp in idle:
+                if not esp.has_state(TaskState.FINISHED_MASK):
+                    esp.cancel()
+                    changed = True
+    return changed
+
+
+def _own_flow_finished(wf: Any, esps: list[Any]) -> bool:
+    """Nothing of the scope is active but event sub-processes still waiting for their start."""
+    idle_ids = {t.id for t in esps if not t.internal_data.get(SETTLED)}
+    for task in wf.tasks.values():
+        if task.id not in idle_ids and task.has_state(ACTIVE):
+            return False  # the flow, or a triggered event sub-process, still runs
+    return True
