@@ -146,12 +146,18 @@ def settle(top: Any) -> bool:
     """Interrupt scopes of triggered interrupting event sub-processes; retire idle ones.
     True when anything changed."""
     changed = False
-    for wf in _scopes(top):
+    for wf in [top, *top.subprocesses.values()]:
         esps = _esp_tasks(wf)
         if not esps:
             continue
         idle = []
         for esp in esps:
+            if esp.state == TaskState.COMPLETED and esp.internal_data.get(SETTLED) in ("interrupted", "running"):
+                # Started by an event, it ends in the scope's End, past the join that carries
+                # the flow's data into the process: carry its data there too.
+                wf.data.update(esp.data)
+                esp.internal_data[SETTLED] = "done"
+                changed = True
             if esp.internal_data.get(SETTLED) or esp.state == TaskState.CANCELLED:
                 continue
             start = _triggered_start(top, esp)
