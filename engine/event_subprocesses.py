@@ -68,13 +68,22 @@ def message_triggers(top: Any) -> Iterator[tuple[Any, str, Any]]:
         trigger_specs = getattr(wf.spec.start, "trigger_specs", None) or []
         if not trigger_specs or _running_interrupter(wf):
             continue
-        for name in trigger_specs:
+        for name in dict.fromkeys(trigger_specs):  # the parser may list one twice
             esp_spec = wf.spec.task_specs.get(name)
             if esp_spec is None:
                 continue
             for start in _event_starts(top, esp_spec):
                 if isinstance(start.event_definition, MessageEventDefinition):
                     yield wf, name, start
+
+
+def is_own_start(task: Any) -> bool:
+    """A start event inside an event sub-process: its scope's anchor subscribes for it."""
+    wf = task.workflow
+    if not isinstance(task.task_spec, StartEvent) or wf.parent_task_id is None:
+        return False
+    parent = wf.top_workflow.get_task_from_id(wf.parent_task_id)
+    return parent is not None and is_event_subprocess(parent.task_spec)
 
 
 def is_anchor(task: Any) -> bool:

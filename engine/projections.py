@@ -22,7 +22,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
 from SpiffWorkflow.util.task import TaskState
 
 from .clock import ensure_utc
-from .event_subprocesses import message_triggers
+from .event_subprocesses import is_own_start, message_triggers
 
 
 def all_workflows(workflow: Any) -> list[Any]:
@@ -204,7 +204,7 @@ def subscriptions(workflow: Any) -> list[SubscriptionInfo]:
     found = []
     for task in iter_tasks(workflow, TaskState.WAITING):
         definition = getattr(task.task_spec, "event_definition", None)
-        if definition is None:
+        if definition is None or is_own_start(task):
             continue
         candidates = (
             definition.event_definitions if isinstance(definition, MultipleEventDefinition) else [definition]
