@@ -185,13 +185,30 @@ def settle(top: Any) -> bool:
                 if not esp.has_state(TaskState.FINISHED_MASK):
                     esp.cancel()
                     changed = True
+            for join in [t for t in wf.tasks.values() if t.task_spec.name.endswith(".EndJoin")]:
+                if join.state == TaskState.WAITING:
+                    join.task_spec._update(join)  # it waited for the retired ones too
+        changed = _hand_back(wf) or changed
     return changed
+
+
+def _hand_back(wf: Any) -> bool:
+    """A sub-process that ended through an event sub-process (its own End cancelled) lets the
+    task that runs it go on, as its normal end would."""
+    if wf.parent_task_id is None or not wf.is_completed():
+        return False
+    parent = wf.top_workflow.get_task_from_id(wf.parent_task_id)
+    if parent is None or parent.state != TaskState.STARTED:
+        return False
+    parent.task_spec._on_subworkflow_completed(wf, parent)
+    return True
 
 
 def _own_flow_finished(wf: Any, esps: list[Any]) -> bool:
     """Nothing of the scope is active but event sub-processes still waiting for their start."""
     idle_ids = {t.id for t in esps if not t.internal_data.get(SETTLED)}
     for task in wf.tasks.values():
-        if task.id not in idle_ids and task.has_state(ACTIVE):
+        closing = task.task_spec.name == "End" or task.task_spec.name.endswith(".EndJoin")
+        if task.id not in idle_ids and not closing and task.has_state(ACTIVE):
             return False  # the flow, or a triggered event sub-process, still runs
     return True
