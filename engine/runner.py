@@ -24,6 +24,7 @@ from SpiffWorkflow.spiff.specs.event_definitions import ErrorEventDefinition
 from SpiffWorkflow.util.task import TaskState
 
 from .clock import frozen_time
+from .conditions import refresh as refresh_conditions
 from .event_subprocesses import settle as settle_event_subprocesses
 from .history import HistoryRecorder, data_delta, is_visible
 from .projections import due_from_value
@@ -162,6 +163,7 @@ class Runner:
                 since_prune = 0
             if not progressed:
                 self._refresh_timers()
+                refresh_conditions(wf)
                 if not self._any_ready():
                     break
         compress_all(wf)

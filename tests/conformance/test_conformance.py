@@ -141,6 +141,20 @@ def test_esp_timer_retired(make_engine: Callable[..., Engine], clock: ManualCloc
     assert "mark_timed_out" not in run.completed(i)
 
 
+# -- conditional events ------------------------------------------------------------------------
+
+
+def test_conditional_reevaluated(run: Run) -> None:
+    i = run.start({"approved": False})
+    assert "when_approved" not in run.completed(i)  # false on arrival: it waits
+    run.complete(i, "approve", {"approved": True})  # another branch changes the data
+    inst = run.show(i)
+    assert inst.status == "completed"
+    done = run.completed(i)
+    assert done.index("approve") < done.index("when_approved") < done.index("ship")
+    assert inst.data["shipped"] is True
+
+
 # -- the support table ------------------------------------------------------------------------
 
 
