@@ -32,8 +32,8 @@ from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 
-from .errors import DefinitionError
 from .element_rewrites import prepare_bpmn
+from .errors import DefinitionError
 from .xml import parse_file
 
 MODEL_FILE = "process_model.json"

@@ -20,10 +20,9 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import event_subprocesses
+from . import event_subprocesses, task_dates
 from . import instances as records
 from . import projections as proj
-from . import task_dates
 from .clock import ensure_utc, frozen_time
 from .errors import Conflict, NotFound
 from .history import HistoryRecorder, jsonable
