@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from . import definitions, migration, outbox, start_timers
+from . import definitions, migration, outbox, signals, start_timers
 from . import instances as records
 from .clock import Clock, SystemClock, ensure_utc, frozen_time
 from .db import Database
@@ -56,6 +56,7 @@ from .views import (
     InstanceDetail,
     InstanceView,
     ProcessVersionView,
+    SignalView,
     SubscriptionView,
     TickResult,
     TimerView,
@@ -600,7 +601,7 @@ class Engine:
         stmt = (
             select(MessageSubscription, Instance.business_key)
             .join(Instance, Instance.id == MessageSubscription.instance_id)
-            .where(MessageSubscription.message_name == message)
+            .where(MessageSubscription.message_name == message, MessageSubscription.kind == "message")
         )
         if source is not None:
             stmt = stmt.where(MessageSubscription.instance_id != source.id)
@@ -626,7 +627,8 @@ class Engine:
             unit = self._start_in(session, starter.process_id, {}, key, None, now)
             start = session.scalars(
                 select(MessageSubscription).where(
-                    MessageSubscription.instance_id == unit.instance.id, MessageSubscription.message_name == message
+                    MessageSubscription.instance_id == unit.instance.id, MessageSubscription.message_name == message,
+                    MessageSubscription.kind == "message",
                 )
             ).first()
             if start is not None:
@@ -661,6 +663,69 @@ class Engine:
                     data_delta={"message": message, "reason": str(err)},
                 )
             )
+
+    # -- signals ------------------------------------------------------------------------
+    def signal(self, name: str, data: dict[str, Any] | str | None = None) -> SignalView:
+        """Broadcast a signal: every instance waiting on it catches it (each in its own unit of
+        work), and every deployed process with a signal start event of that name starts."""
+        if not isinstance(name, str) or not name.strip():
+            raise InvalidInput("a signal needs a name (as in the diagram's signal definition)")
+        payload = parse_data(data)
+        now = self.now()
+        result = SignalView(name)
+        with self.db.read() as session:
+            waiting = sorted(set(session.scalars(
+                select(MessageSubscription.instance_id).where(
+                    MessageSubscription.kind == signals.KIND, MessageSubscription.message_name == name
+                )
+            )))
+            starters = [v.process_id for v in self._latest_versions(session)
+                        if name in signals.signal_starts(self.specs_for(session, v.id).spec)]
+        for instance_id in waiting:
+            caught: list[int] = []
+            try:
+                with self._conflicts_as_errors(), self.db.write() as session:
+                    run_in_unit(
+                        self, session, instance_id, now, lambda u: caught.append(u.deliver_signal(name, payload))
+                    )
+            except (Conflict, NotFound):
+                continue  # it ended (or moved on) since the subscriptions were read
+            if caught and caught[0]:
+                result.delivered.append(instance_id)
+        for process_id in starters:
+            with self._conflicts_as_errors(), self.db.write() as session:
+                result.started.append(self._start_by_signal(session, process_id, name, payload, now))
+        return result
+
+    def _start_by_signal(
+        self, session: Session, process_id: str, name: str, payload: dict[str, Any], now: datetime
+    ) -> int:
+        unit = self._start_in(session, process_id, {}, None, None, now)
+        run_in_unit(self, session, unit.instance.id, now, lambda u: u.deliver_signal(name, payload))
+        return unit.instance.id
+
+    def broadcast_thrown_signal(
+        self, session: Session, name: str, payload: dict[str, Any] | None, source: InstanceRecord, now: datetime
+    ) -> None:
+        """A signal thrown by one instance (and not only caught inside it) reaches every other
+        instance waiting on it, in the same transaction; it starts no new instances, so one
+        process cannot start itself without end. Only the event's payload expression is sent
+        along, not the thrower's data."""
+        waiting = sorted(set(session.scalars(
+            select(MessageSubscription.instance_id).where(
+                MessageSubscription.kind == signals.KIND, MessageSubscription.message_name == name,
+                MessageSubscription.instance_id != source.id,
+            )
+        )))
+        for instance_id in waiting:
+            try:
+                with session.begin_nested():
+                    run_in_unit(self, session, instance_id, now, lambda u: u.deliver_signal(name, payload))
+            except (Conflict, NotFound) as err:
+                session.add(HistoryEntry(
+                    instance_id=source.id, at=now, event="signal_unhandled", element_id=None,
+                    data_delta={"signal": name, "instance": instance_id, "reason": str(err)},
+                ))
 
     def _latest_versions(self, session: Session) -> list[ProcessVersion]:
         newest = (
@@ -898,7 +963,9 @@ class Engine:
                 subscriptions=[
                     SubscriptionView(s.instance_id, s.element_id, s.message_name, s.correlation_key)
                     for s in session.scalars(
-                        select(MessageSubscription).where(MessageSubscription.instance_id == inst.id)
+                        select(MessageSubscription).where(
+                            MessageSubscription.instance_id == inst.id, MessageSubscription.kind == "message"
+                        )
                     )
                 ],
                 incidents=[

@@ -20,7 +20,7 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import event_subprocesses, task_dates
+from . import event_subprocesses, signals, task_dates
 from . import instances as records
 from . import projections as proj
 from .clock import ensure_utc, frozen_time
@@ -155,6 +155,15 @@ class Unit:
         if getattr(definition, "message_var", None) is None and payload:
             task.data.update(payload)
         self.recorder.record("message_received", self.now, task, delta={"set": jsonable(payload)} if payload else None)
+
+    def deliver_signal(self, name: str, payload: dict[str, Any] | None) -> int:
+        """Hand a broadcast signal to every task of this instance waiting for it."""
+        with self._engine_time():
+            caught = signals.deliver(self.workflow, name, payload)
+        if caught:
+            delta = {"signal": name, **({"set": jsonable(payload)} if payload else {})}
+            self.recorder.record("signal_received", self.now, delta=delta)
+        return caught
 
     @contextmanager
     def _engine_time(self) -> Iterator[None]:
@@ -450,9 +459,15 @@ class Unit:
 
     def _sync_subscriptions(self) -> None:
         inst = self.instance
-        desired = {(s.task_id, s.message_name): s for s in proj.subscriptions(self.workflow)}
+        desired: dict[tuple[str, str, str], Any] = {
+            ("message", s.task_id, s.message_name): s for s in proj.subscriptions(self.workflow)
+        }
+        for wait in signals.signal_waits(self.workflow):
+            desired[(signals.KIND, wait.task_id, wait.signal_name)] = proj.SubscriptionInfo(
+                wait.task_id, wait.element_id, wait.signal_name, None
+            )
         existing = {} if not self.had_waits else {
-            (row.task_id, row.message_name): row
+            (row.kind or "message", row.task_id, row.message_name): row
             for row in self.session.scalars(
                 select(MessageSubscription).where(MessageSubscription.instance_id == inst.id)
             )
@@ -472,14 +487,21 @@ class Unit:
                     message_name=info.message_name,
                     correlation_key=info.correlation_key,
                     created_at=self.now,
+                    kind=key[0],
                 )
                 self.session.add(row)
-            self.subscription_rows.append(row)
+            if key[0] == "message":  # the instance view lists what it waits for by message
+                self.subscription_rows.append(row)
 
     def _deliver_thrown_messages(self, events: list[Any]) -> None:
-        """Messages thrown here that no task of this instance caught go to other instances."""
+        """Messages thrown here that no task of this instance caught go to other instances;
+        so do signals, to every instance waiting on them."""
         for event in events:
             name = getattr(event.event_definition, "name", None)
+            if name and type(event.event_definition).__name__ == "SignalEventDefinition":
+                payload = event.payload if isinstance(event.payload, dict) else None
+                self.engine.broadcast_thrown_signal(self.session, name, payload, self.instance, self.now)
+                continue
             if not name or type(event.event_definition).__name__ != "MessageEventDefinition":
                 continue
             self.engine.deliver_thrown(self.session, name, event.payload, self.instance, self.now)

@@ -34,6 +34,10 @@ CASES = [
     Case("esp_timer_interrupting", "Event sub-process, timer start", "interrupting, top level"),
     Case("esp_timer_noninterrupting", "Event sub-process, timer start", "non-interrupting, top level"),
     Case("esp_timer_retired", "Event sub-process, timer start", "scope ends before the timer: retired"),
+    Case("signal_end_interrupts_boundary", "Signal end event", "interrupts a sibling's signal boundary event"),
+    Case("signal_catch_broadcast", "Signal intermediate catch event", "broadcast to every waiting instance"),
+    Case("signal_start", "Signal start event", "started by a broadcast signal"),
+    Case("signal_throw_broadcast", "Signal end event", "thrown to other instances"),
     Case("conditional_reevaluated", "Conditional intermediate catch event", "re-evaluated on data change"),
 ]
 

@@ -141,6 +141,47 @@ def test_esp_timer_retired(make_engine: Callable[..., Engine], clock: ManualCloc
     assert "mark_timed_out" not in run.completed(i)
 
 
+# -- signals -----------------------------------------------------------------------------------
+
+
+def test_signal_end_interrupts_boundary(run: Run) -> None:
+    i = run.start()
+    inst = run.show(i)
+    assert inst.status == "completed" and run.open_tasks(i) == []
+    done = run.completed(i)
+    assert done.index("send_stop") < done.index("stopped") < done.index("note_stop")
+    assert "work" not in done
+    assert inst.data["was_stopped"] is True
+
+
+def test_signal_catch_broadcast(run: Run) -> None:
+    first, second = run.start(), run.start()
+    assert run.show(first).status == "waiting"
+    sent = run.make_engine().signal("price_list_changed", {"list_name": "2027"})
+    assert sorted(sent.delivered) == [first, second] and sent.started == []
+    for i in (first, second):
+        inst = run.show(i)
+        assert inst.status == "completed" and inst.data["repriced"] is True and inst.data["list_name"] == "2027"
+        assert run.completed(i) == ["start", "wait_prices", "reprice", "end"]
+
+
+def test_signal_start(run: Run) -> None:
+    sent = run.make_engine().signal("price_list_changed", {"list_name": "2027"})
+    assert sent.delivered == [] and len(sent.started) == 1
+    inst = run.show(sent.started[0])
+    assert inst.status == "completed" and inst.data["notified"] == "2027"
+    assert run.completed(inst.id) == ["prices_changed", "notify", "end"]
+
+
+def test_signal_throw_broadcast(run: Run) -> None:
+    run.make_engine().deploy([DIAGRAMS / "signal_catch_broadcast.bpmn"])
+    waiting = run.make_engine().start("signal_catch_broadcast", {}).id
+    thrower = run.start()
+    assert run.show(thrower).status == "completed"
+    assert run.show(waiting).status == "completed"
+    assert "reprice" in run.completed(waiting)
+
+
 # -- conditional events ------------------------------------------------------------------------
 
 
