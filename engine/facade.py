@@ -686,7 +686,8 @@ class Engine:
             try:
                 with self._conflicts_as_errors(), self.db.write() as session:
                     run_in_unit(
-                        self, session, instance_id, now, lambda u: caught.append(u.deliver_signal(name, payload))
+                        self, session, instance_id, now,
+                        lambda u, caught=caught: caught.append(u.deliver_signal(name, payload)),
                     )
             except (Conflict, NotFound):
                 continue  # it ended (or moved on) since the subscriptions were read
