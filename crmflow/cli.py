@@ -442,6 +442,23 @@ def message(
 
 
 @app.command()
+def signal(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Signal name, as in the diagram.")],
+    data: DataOpt = None,
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Broadcast a signal to every instance waiting on it, and start processes with that signal start."""
+    payload = parse_json_object(data)
+    with open_engine(ctx, db) as eng:
+        sent = eng.signal(name, data=payload)
+    reached = ", ".join(map(str, sent.delivered)) or "none"
+    started = ", ".join(map(str, sent.started)) or "none"
+    emit(ctx, as_json, sent, f"signal {name!r}: caught by instances {reached}; started instances {started}")
+
+
+@app.command()
 def incidents(
     ctx: typer.Context,
     show_all: Annotated[bool, typer.Option("--all", help="Resolved incidents too.")] = False,

@@ -26,7 +26,15 @@ from sqlalchemy.exc import StatementError
 
 from engine import Engine, EngineError, InvalidInput, NotFound
 from engine.drawing import instance_marks, render_svg
-from engine.views import HistoryView, HumanTaskView, IncidentView, InstanceDetail, InstanceView, ProcessVersionView
+from engine.views import (
+    HistoryView,
+    HumanTaskView,
+    IncidentView,
+    InstanceDetail,
+    InstanceView,
+    ProcessVersionView,
+    SignalView,
+)
 
 from .auth import UserView
 from .forms import RenderedForm
@@ -130,6 +138,15 @@ class StartRequest(BaseModel):
     process_id: Name
     data: JsonObject = Field(default_factory=dict, description="Process variables to start with.")
     business_key: Name | None = Field(default=None, description="The CRM record this instance is about.")
+
+
+class SignalRequest(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"name": "price_list_changed", "data": {"list_name": "2027"}}]}
+    )
+
+    name: Name = Field(description="The BPMN signal name.")
+    data: JsonObject = Field(default_factory=dict, description="Fields given to every catching event.")
 
 
 class MessageRequest(BaseModel):
@@ -479,6 +496,14 @@ def build_router(engine: Engine, worklist: Worklist) -> APIRouter:
         Nobody waiting: 404 (type no-subscriber); several waiting: 409 (give a key)."""
         worklist.authz.require(user, SEND, f"message:{body.name}", doing=f"send message {body.name}")
         return engine.correlate(body.name, key=body.key, data=body.data)
+
+    @router.post("/signals", response_model=SignalView, tags=["messages"], responses=errors(403),
+                 dependencies=[guard.inside("send", "message:{name}", "the body names the signal")])
+    def send_signal(user: User, body: SignalRequest) -> SignalView:
+        """Broadcast a signal to every instance waiting on it and start the processes it starts.
+        Sending a signal needs the same permission as sending a message of that name."""
+        worklist.authz.require(user, SEND, f"message:{body.name}", doing=f"send signal {body.name}")
+        return engine.signal(body.name, data=body.data)
 
     # -- incidents ----------------------------------------------------------------------
     @router.get("/incidents", response_model=list[IncidentView], tags=["incidents"], responses=errors(),

@@ -190,6 +190,9 @@ PROBES: dict[tuple[str, str], list[Probe]] = {
     ("POST", "/api/v1/messages"): [
         Probe(json=lambda w, u: {"name": "case_reply", "key": "CASE-NONE"},
               expect=lambda w, u: w.file_allows(u, "send", "message:case_reply"))],
+    ("POST", "/api/v1/signals"): [
+        Probe(json=lambda w, u: {"name": "case_reply"},
+              expect=lambda w, u: w.file_allows(u, "send", "message:case_reply"))],
     ("GET", "/api/v1/incidents"): [Probe(check=only_readable_incidents)],
     ("POST", "/api/v1/incidents/{incident_id}/retry"): [Probe(params=lambda w: {"incident_id": w.incident_id})],
     ("GET", "/api/v1/problems/{kind}"): [Probe(params=lambda w: {"kind": "forbidden"})],
