@@ -181,6 +181,8 @@ def timers(workflow: Any) -> list[TimerInfo]:
         )
         for sub in candidates:
             if isinstance(sub, TimerEventDefinition):
+                if already_seen(task, sub):
+                    break  # a parallel multiple event still waiting for its other events
                 due = due_from_value(task.internal_data.get("event_value"))
                 if due is not None:
                     found.append(
@@ -188,6 +190,14 @@ def timers(workflow: Any) -> list[TimerInfo]:
                     )
                 break
     return found
+
+
+def already_seen(task: Any, definition: Any) -> bool:
+    """A parallel multiple catch event has already caught this one of its events."""
+    spec_definition = getattr(task.task_spec, "event_definition", None)
+    if not isinstance(spec_definition, MultipleEventDefinition) or not spec_definition.parallel:
+        return False
+    return any(event.event_definition == definition for event in task.internal_data.get("seen_events", []))
 
 
 # -- message subscriptions --------------------------------------------------------

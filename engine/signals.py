@@ -28,9 +28,15 @@ class SignalWait:
     signal_name: str
 
 
-def _signal_names(definition: Any) -> list[str]:
+def _signal_names(definition: Any, task: Any = None) -> list[str]:
+    """Signals `definition` waits for (those a parallel multiple event has already caught left out)."""
+    from .projections import already_seen
+
     candidates = definition.event_definitions if isinstance(definition, MultipleEventDefinition) else [definition]
-    return [d.name for d in candidates if isinstance(d, SignalEventDefinition) and d.name]
+    return [
+        d.name for d in candidates
+        if isinstance(d, SignalEventDefinition) and d.name and not (task is not None and already_seen(task, d))
+    ]
 
 
 def signal_waits(workflow: Any) -> list[SignalWait]:
@@ -43,7 +49,7 @@ def signal_waits(workflow: Any) -> list[SignalWait]:
             definition = getattr(task.task_spec, "event_definition", None)
             if definition is None:
                 continue
-            for name in _signal_names(definition):
+            for name in _signal_names(definition, task):
                 found.append(SignalWait(str(task.id), task.task_spec.bpmn_id, name))
     return found
 

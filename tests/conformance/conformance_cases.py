@@ -38,6 +38,8 @@ CASES = [
     Case("signal_catch_broadcast", "Signal intermediate catch event", "broadcast to every waiting instance"),
     Case("signal_start", "Signal start event", "started by a broadcast signal"),
     Case("signal_throw_broadcast", "Signal end event", "thrown to other instances"),
+    Case("parallel_multiple_catch", "Parallel multiple intermediate catch event",
+         "signal and timer, either first; each disarmed once caught"),
     Case("conditional_reevaluated", "Conditional intermediate catch event", "re-evaluated on data change"),
 ]
 

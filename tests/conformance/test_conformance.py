@@ -182,6 +182,28 @@ def test_signal_throw_broadcast(run: Run) -> None:
     assert "reprice" in run.completed(waiting)
 
 
+# -- parallel multiple catch -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("timer_first", [True, False], ids=["timer_first", "signal_first"])
+def test_parallel_multiple_catch(make_engine: Callable[..., Engine], clock: ManualClock, timer_first: bool) -> None:
+    run = Run(make_engine, clock, "parallel_multiple_catch")
+    i = run.start()
+    assert [t.element_id for t in run.show(i).timers] == ["signed_and_due"]
+    if timer_first:
+        run.later(timedelta(hours=2))
+        assert run.show(i).status == "waiting" and run.show(i).timers == []  # fired: no longer armed
+        assert run.make_engine().signal("books_open").delivered == [i]
+    else:
+        assert run.make_engine().signal("books_open").delivered == [i]
+        assert run.show(i).status == "waiting"
+        assert run.make_engine().signal("books_open").delivered == []  # caught: no longer armed
+        run.later(timedelta(hours=2))
+    inst = run.show(i)
+    assert inst.status == "completed" and inst.data["invoiced"] is True
+    assert run.completed(i) == ["start", "signed_and_due", "invoice", "end"]
+
+
 # -- conditional events ------------------------------------------------------------------------
 
 
