@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from SpiffWorkflow.bpmn import BpmnEvent
+from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import SignalEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import EventSubprocess
@@ -62,8 +63,9 @@ def _running_interrupter(wf: Any) -> bool:
     return False
 
 
-def message_triggers(top: Any) -> Iterator[tuple[Any, str, Any]]:
-    """(scope workflow, event sub-process spec name, message start spec) for every armed one."""
+def triggers(top: Any, kinds: type | tuple[type, ...]) -> Iterator[tuple[Any, str, Any]]:
+    """(scope workflow, event sub-process spec name, start spec) of every armed event
+    sub-process whose start event's definition is one of `kinds`."""
     for wf in _scopes(top):
         trigger_specs = getattr(wf.spec.start, "trigger_specs", None) or []
         if not trigger_specs or _running_interrupter(wf):
@@ -73,8 +75,17 @@ def message_triggers(top: Any) -> Iterator[tuple[Any, str, Any]]:
             if esp_spec is None:
                 continue
             for start in _event_starts(top, esp_spec):
-                if isinstance(start.event_definition, MessageEventDefinition):
+                if isinstance(start.event_definition, kinds):
                     yield wf, name, start
+
+
+def message_triggers(top: Any) -> Iterator[tuple[Any, str, Any]]:
+    return triggers(top, MessageEventDefinition)
+
+
+def armed(top: Any) -> bool:
+    """Any event sub-process armed for a message or a signal (they have subscription rows)."""
+    return next(triggers(top, (MessageEventDefinition, SignalEventDefinition)), None) is not None
 
 
 def is_own_start(task: Any) -> bool:
@@ -95,26 +106,42 @@ def trigger_message(anchor: Any, message: str, payload: dict[str, Any]) -> Any |
     """Start the event sub-process of `anchor`'s scope whose message start catches `message`;
     return its start event task (None when none is armed for it)."""
     wf = anchor.workflow
-    top = wf.top_workflow
-    for scope, name, start in message_triggers(top):
-        if scope is not wf or start.event_definition.name != message:
-            continue
-        child_id = wf.spec.start.trigger_wf(wf.task_tree, name)
-        sub = top.subprocesses.get(child_id)
-        if sub is None:
-            return None
-        start_task = next(
-            (t for t in sub.tasks.values() if t.task_spec.name == start.name and t.state == TaskState.WAITING), None
-        )
-        if start_task is None:
-            return None
-        event = BpmnEvent(start.event_definition, payload=payload, correlations=dict(wf.correlations))
-        start_task.task_spec.catch(start_task, event)
-        start_task.task_spec._update(start_task)
-        if getattr(start.event_definition, "message_var", None) is None and payload:
-            start_task.data.update(payload)
-        return start_task
+    for scope, name, start in message_triggers(wf.top_workflow):
+        if scope is wf and start.event_definition.name == message:
+            return start_event_subprocess(scope, name, start, payload)
     return None
+
+
+def start_event_subprocess(wf: Any, name: str, start: Any, payload: dict[str, Any] | None) -> Any | None:
+    """Create the event sub-process `name` in scope `wf` and hand its start event the event."""
+    top = wf.top_workflow
+    # Like SpiffWorkflow's `trigger_wf`, but without adding the sub-process to the start
+    # task's outputs: the spec is shared (cached per version), and every later instance
+    # would start the event sub-process with its main flow.
+    esp_spec, spec_start, spec_end = wf.spec.task_specs[name], wf.spec.start, wf.spec.end
+    if spec_start.name not in esp_spec._inputs:
+        esp_spec._inputs.append(spec_start.name)
+    if spec_end not in esp_spec.outputs:
+        esp_spec.connect(spec_end)
+    child = wf.task_tree._add_child(esp_spec, TaskState.FUTURE)
+    child.triggered = True
+    child.task_spec._update(child)
+    sub = top.subprocesses.get(child.id)
+    if sub is None:
+        return None
+    start_task = next(
+        (t for t in sub.tasks.values() if t.task_spec.name == start.name and t.state == TaskState.WAITING), None
+    )
+    if start_task is None:
+        return None
+    event = BpmnEvent(start.event_definition, payload=payload, correlations=dict(wf.correlations))
+    start_task.task_spec.catch(start_task, event)
+    start_task.task_spec._update(start_task)
+    if getattr(start.event_definition, "message_var", None) is None and getattr(
+        start.event_definition, "variable", None
+    ) is None and payload:
+        start_task.data.update(payload)
+    return start_task
 
 
 # -- the runner's part ----------------------------------------------------------------------

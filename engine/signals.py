@@ -18,6 +18,8 @@ from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDef
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.util.task import TaskState
 
+from . import event_subprocesses
+
 KIND = "signal"
 
 
@@ -47,10 +49,12 @@ def signal_waits(workflow: Any) -> list[SignalWait]:
             if task.state != TaskState.WAITING:
                 continue
             definition = getattr(task.task_spec, "event_definition", None)
-            if definition is None:
+            if definition is None or event_subprocesses.is_own_start(task):
                 continue
             for name in _signal_names(definition, task):
                 found.append(SignalWait(str(task.id), task.task_spec.bpmn_id, name))
+    for scope, _, start in event_subprocesses.triggers(workflow, SignalEventDefinition):
+        found.append(SignalWait(str(scope.task_tree.id), start.bpmn_id, start.event_definition.name))
     return found
 
 
@@ -68,6 +72,18 @@ def deliver(workflow: Any, name: str, payload: dict[str, Any] | None) -> int:
 
     The payload (a JSON object) is merged into each catching task's data, as SpiffWorkflow
     does with a signal thrown inside the instance."""
+    starting = [
+        (scope, esp, start) for scope, esp, start in event_subprocesses.triggers(workflow, SignalEventDefinition)
+        if start.event_definition.name == name
+    ]
+    caught = _catch(workflow, name, payload)
+    for scope, esp, start in starting:  # armed before this signal came
+        if event_subprocesses.start_event_subprocess(scope, esp, start, payload) is not None:
+            caught += 1
+    return caught
+
+
+def _catch(workflow: Any, name: str, payload: dict[str, Any] | None) -> int:
     waiting = _waiting_for(workflow, name)
     if not waiting:
         return 0

@@ -81,7 +81,7 @@ class Unit:
         self.had_waits = any(
             t.state == TaskState.WAITING and getattr(t.task_spec, "event_definition", None) is not None
             for t in waiting
-        ) or (not new and next(event_subprocesses.message_triggers(self.workflow), None) is not None)
+        ) or (not new and event_subprocesses.armed(self.workflow))
         self.refresh_task_rows = False  # after a migration: names, lanes, forms may have changed
         # What the instance waits on once saved, kept to answer the caller without re-reading.
         self.open_task_rows: list[HumanTask] = []

@@ -31,6 +31,7 @@ CASES = [
     Case("esp_message_interrupting", "Event sub-process, message start", "interrupting, top level"),
     Case("esp_message_noninterrupting", "Event sub-process, message start", "non-interrupting, top level"),
     Case("esp_message_in_subprocess", "Event sub-process, message start", "interrupting, inside a sub-process"),
+    Case("esp_signal_interrupting", "Event sub-process, signal start", "interrupting, top level"),
     Case("esp_timer_interrupting", "Event sub-process, timer start", "interrupting, top level"),
     Case("esp_timer_noninterrupting", "Event sub-process, timer start", "non-interrupting, top level"),
     Case("esp_timer_retired", "Event sub-process, timer start", "scope ends before the timer: retired"),

@@ -52,9 +52,13 @@ class Run:
         self.make_engine().fire_due_timers()
 
 
+DIAGRAM_OF = {"esp_trigger_leaves_the_spec_alone": "esp_message_interrupting"}
+
+
 @pytest.fixture
 def run(make_engine: Callable[..., Engine], clock: ManualClock, request: pytest.FixtureRequest) -> Run:
-    return Run(make_engine, clock, request.node.name.removeprefix("test_"))
+    name = request.node.name.removeprefix("test_")
+    return Run(make_engine, clock, DIAGRAM_OF.get(name, name))
 
 
 # -- link events ------------------------------------------------------------------------------
@@ -88,6 +92,26 @@ def test_esp_message_interrupting(run: Run) -> None:
     assert "work" not in run.completed(i) and "end" not in run.completed(i)
     assert {"cancel_received", "mark_cancelled", "cancel_end"} <= set(run.completed(i))
     assert inst.data["cancelled"] is True and inst.data["reason"] == "late"
+
+
+def test_esp_signal_interrupting(run: Run) -> None:
+    i = run.start()
+    assert run.make_engine().signal("cancel_all").delivered == [i]
+    inst = run.show(i)
+    assert inst.status == "completed" and run.open_tasks(i) == []
+    assert "work" not in run.completed(i) and inst.data["cancelled"] is True
+
+
+def test_esp_trigger_leaves_the_spec_alone(run: Run) -> None:
+    """One engine (one cached spec): triggering an event sub-process in one instance does not
+    make the next instance start it with its main flow."""
+    eng = run.make_engine()
+    first = eng.start("esp_message_interrupting", {}, business_key="a").id
+    eng.correlate("cancel_order", key="a")
+    second = eng.start("esp_message_interrupting", {}, business_key="b")
+    assert [t.element_id for t in second.open_tasks] == ["work"]
+    assert [s.element_id for s in second.subscriptions] == ["cancel_received"]
+    assert "mark_cancelled" not in run.completed(second.id) and run.show(first).status == "completed"
 
 
 def test_esp_message_noninterrupting(run: Run) -> None:
