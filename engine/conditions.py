@@ -16,6 +16,9 @@ from typing import Any
 from SpiffWorkflow.bpmn.specs.event_definitions.conditional import ConditionalEventDefinition
 from SpiffWorkflow.util.task import TaskState
 
+from . import event_subprocesses
+
+REMEMBERED = "crmflow_conditional_starts"
 WATCHED = TaskState.READY | TaskState.WAITING | TaskState.STARTED | TaskState.COMPLETED
 
 
@@ -28,17 +31,49 @@ def newest_data(workflow: Any) -> dict[str, Any]:
     return data
 
 
+def _holds(task: Any, expression: str, data: dict[str, Any]) -> bool:
+    before = task.data
+    task.data = {**before, **data}
+    try:
+        return bool(task.workflow.script_engine.evaluate(
+            task, expression, external_context=task.workflow.data_objects
+        ))
+    except Exception:  # noqa: BLE001 - a condition that cannot be evaluated yet does not hold
+        return False
+    finally:
+        task.data = before
+
+
+def refresh_event_subprocesses(workflow: Any, latest: dict[str, Any]) -> bool:
+    """Start event sub-processes whose conditional start just became true (false -> true:
+    a condition that stays true does not start another one)."""
+    started = False
+    for scope, name, start in event_subprocesses.triggers(workflow, ConditionalEventDefinition):
+        memory = scope.task_tree.internal_data.setdefault(REMEMBERED, {})
+        holds = _holds(scope.task_tree, start.event_definition.expression, latest)
+        if holds and not memory.get(start.name):
+            start_task = event_subprocesses.start_event_subprocess(scope, name, start, None)
+            if start_task is not None and start_task.state == TaskState.WAITING:
+                # Its condition holds on the newest data (its own is the scope's older copy).
+                start_task.data = {**start_task.data, **latest}
+                start_task._ready()
+            started = True
+        memory[start.name] = holds
+    return started
+
+
 def refresh(workflow: Any) -> bool:
     """Fire the waiting conditional events whose condition now holds; True when any fired."""
+    started = refresh_event_subprocesses(workflow, newest_data(workflow))
     waiting = [
         t for wf in [workflow, *workflow.subprocesses.values()] for t in wf.tasks.values()
         if t.state == TaskState.WAITING
         and isinstance(getattr(t.task_spec, "event_definition", None), ConditionalEventDefinition)
     ]
     if not waiting:
-        return False
+        return started
     latest = newest_data(workflow)
-    fired = False
+    fired = started
     for task in waiting:
         before = task.data
         task.data = {**before, **latest}

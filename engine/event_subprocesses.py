@@ -123,17 +123,18 @@ def start_event_subprocess(wf: Any, name: str, start: Any, payload: dict[str, An
         esp_spec._inputs.append(spec_start.name)
     if spec_end not in esp_spec.outputs:
         esp_spec.connect(spec_end)
+    from .conditions import newest_data
+
     child = wf.task_tree._add_child(esp_spec, TaskState.FUTURE)
     child.triggered = True
+    child.data = newest_data(top)  # it works on the instance as it is now, not as it started
     child.task_spec._update(child)
     sub = top.subprocesses.get(child.id)
     if sub is None:
         return None
-    start_task = next(
-        (t for t in sub.tasks.values() if t.task_spec.name == start.name and t.state == TaskState.WAITING), None
-    )
-    if start_task is None:
-        return None
+    start_task = next((t for t in sub.tasks.values() if t.task_spec.name == start.name), None)
+    if start_task is None or start_task.state != TaskState.WAITING:
+        return start_task  # e.g. a conditional start whose condition already holds
     event = BpmnEvent(start.event_definition, payload=payload, correlations=dict(wf.correlations))
     start_task.task_spec.catch(start_task, event)
     start_task.task_spec._update(start_task)

@@ -114,6 +114,43 @@ def test_esp_trigger_leaves_the_spec_alone(run: Run) -> None:
     assert "mark_cancelled" not in run.completed(second.id) and run.show(first).status == "completed"
 
 
+def test_esp_error_top(run: Run) -> None:
+    i = run.start()
+    inst = run.show(i)
+    assert inst.status == "completed" and inst.data["refused"] is True
+    assert {"refused", "mark_refused", "refused_end"} <= set(run.completed(i))
+    assert "end" not in run.completed(i)
+
+
+def test_esp_conditional_interrupting(run: Run) -> None:
+    i = run.start({"cancel_requested": False})
+    assert run.open_tasks(i) == ["review", "work"]  # false at the start: not triggered
+    run.complete(i, "review", {"cancel_requested": True})  # the data changes: it triggers
+    inst = run.show(i)
+    assert inst.status == "completed" and run.open_tasks(i) == []
+    assert "work" not in run.completed(i) and inst.data["cancelled"] is True
+
+
+def test_esp_conditional_noninterrupting(run: Run) -> None:
+    i = run.start({"cancel_requested": False})
+    run.complete(i, "review", {"cancel_requested": True})
+    assert run.open_tasks(i) == ["work"]
+    assert run.completed(i).count("mark_cancelled") == 1
+    run.complete(i, "work", {"note": "still true"})  # stays true: no second start
+    inst = run.show(i)
+    assert inst.status == "completed" and run.completed(i).count("mark_cancelled") == 1
+
+
+def test_esp_timer_in_subprocess(run: Run) -> None:
+    i = run.start()
+    assert [t.element_id for t in run.show(i).timers] == ["stop_received"]
+    run.later(timedelta(hours=2))
+    inst = run.show(i)
+    assert inst.status == "completed" and run.open_tasks(i) == []
+    done = run.completed(i)
+    assert "check" not in done and done.index("mark_stopped") < done.index("after_review")
+
+
 def test_esp_message_noninterrupting(run: Run) -> None:
     i = run.start(key="o2")
     run.correlate("cancel_order", key="o2")
