@@ -14,6 +14,7 @@ from typing import Any
 
 from lxml import etree
 
+from .errors import DefinitionError
 from .links import BPMN_NS, NS, join_link_pairs
 
 SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
@@ -38,7 +39,30 @@ def _extension(node: Any, name: str, value: str) -> None:
     mark.text = value
 
 
+REFUSED = {
+    "complexGateway": ("the engine cannot execute a complex gateway",
+                       "use an inclusive gateway (conditions on the flows) or an exclusive one"),
+    "compensateEventDefinition": ("the engine does not execute compensation",
+                                  "model the undo step explicitly, e.g. after an error boundary event"),
+}
+
+
+def refuse_unsupported(tree: Any, filename: str) -> None:
+    """Refuse, with file, line and element, what the engine would skip or mis-run
+    (the same elements and words as validate's crmflow/unsupported-element rule)."""
+    problems = []
+    for el in tree.getroot().iter(f"{{{BPMN_NS}}}*"):
+        kind = etree.QName(el).localname
+        if kind in REFUSED or (kind != "association" and el.get("isForCompensation") == "true"):
+            node = el.getparent() if kind == "compensateEventDefinition" else el
+            message, hint = REFUSED.get(kind, REFUSED["compensateEventDefinition"])
+            problems.append(f"{filename}:{node.sourceline}: {message} (element {node.get('id')}); {hint}")
+    if problems:
+        raise DefinitionError("\n".join(problems))
+
+
 def prepare_bpmn(tree: Any, filename: str) -> None:
     """Adjust a parsed `.bpmn` tree in place before SpiffWorkflow parses it."""
+    refuse_unsupported(tree, filename)
     join_link_pairs(tree, filename)
     mark_event_subprocess_starts(tree)

@@ -353,6 +353,12 @@ def global_elements(doc: Document) -> Iterator[Diagnostic]:
 def single_event_definition(doc: Document) -> Iterator[Diagnostic]:
     for _, node in doc.flow_nodes():
         if local(node) in EVENTS and len(definition_kinds(node)) > 1:
+            if (node.get("parallelMultiple") or "").strip().lower() == "true":
+                # The engine runs it (it waits for every one of its events): say so, do not refuse.
+                yield doc.diag("single-event-definition", "Event has multiple event definitions; it waits for "
+                               "all of them (parallel multiple)", node, severity=WARNING,
+                               hint="fine if every trigger must have come; otherwise split it")
+                continue
             yield doc.diag("single-event-definition", "Event has multiple event definitions", node,
                            hint="split it into one event per trigger")
 

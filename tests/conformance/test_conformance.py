@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conformance_cases import CASES, README, block, readme_block
+from conformance_cases import CASES, README, Case, block, readme_block
 
-from engine import Engine, ManualClock
+from engine import DefinitionError, Engine, ManualClock
+from engine.validation import validate
 
 DIAGRAMS = Path(__file__).parent / "diagrams"
 
@@ -52,7 +53,8 @@ class Run:
         self.make_engine().fire_due_timers()
 
 
-DIAGRAM_OF = {"esp_trigger_leaves_the_spec_alone": "esp_message_interrupting"}
+DIAGRAM_OF = {"esp_trigger_leaves_the_spec_alone": "esp_message_interrupting",
+              "esp_timer_retired": "esp_timer_interrupting"}
 
 
 @pytest.fixture
@@ -279,12 +281,39 @@ def test_conditional_reevaluated(run: Run) -> None:
     assert inst.data["shipped"] is True
 
 
+# -- refused elements: validate and deploy both name the element and its line ------------------
+
+
+@pytest.mark.parametrize(("name", "element", "line", "words"), [
+    ("refused_complex_gateway", "decide", 5, "complex gateway"),
+    ("refused_compensation", "undo", 6, "compensation"),
+])
+def test_refused(make_engine: Callable[..., Engine], name: str, element: str, line: int, words: str) -> None:
+    path = DIAGRAMS / f"{name}.bpmn"
+    found = [d for d in validate([path]).diagnostics if d.is_error and d.rule == "crmflow/unsupported-element"]
+    assert [(d.element_id, d.line) for d in found] == [(element, line)] and words in found[0].message
+    with pytest.raises(DefinitionError) as refused:
+        make_engine().deploy([path])
+    assert f"{name}.bpmn:{line}:" in str(refused.value) and element in str(refused.value)
+    assert words in str(refused.value)
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.status == "supported"], ids=lambda c: c.name)
+def test_supported_diagram_validates(case: Case) -> None:
+    """Each supported diagram passes `crmflow validate` (so a deploy that runs its checks takes it)."""
+    path = DIAGRAMS / f"{DIAGRAM_OF.get(case.name, case.name)}.bpmn"
+    errors = [f"{d.line}: {d.rule}: {d.message}" for d in validate([path]).diagnostics if d.is_error]
+    assert errors == []
+
+
 # -- the support table ------------------------------------------------------------------------
 
 
 def test_every_case_has_a_test() -> None:
     names = {n.removeprefix("test_") for n in globals() if n.startswith("test_")}
     assert {c.name for c in CASES if c.status == "supported"} <= names
+    refused = {c.name for c in CASES if c.status == "refused"}
+    assert refused == {p[0] for p in test_refused.pytestmark[0].args[1]}
 
 
 def test_readme_table_matches() -> None:
