@@ -64,7 +64,8 @@ def refresh_event_subprocesses(workflow: Any, latest: dict[str, Any]) -> bool:
 
 def refresh(workflow: Any) -> bool:
     """Fire the waiting conditional events whose condition now holds; True when any fired."""
-    started = refresh_event_subprocesses(workflow, newest_data(workflow))
+    conditional_starts = next(event_subprocesses.triggers(workflow, ConditionalEventDefinition), None)
+    started = conditional_starts is not None and refresh_event_subprocesses(workflow, newest_data(workflow))
     waiting = [
         t for wf in [workflow, *workflow.subprocesses.values()] for t in wf.tasks.values()
         if t.state == TaskState.WAITING

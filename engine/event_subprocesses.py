@@ -50,25 +50,17 @@ def _event_starts(top: Any, esp_spec: Any) -> list[Any]:
     return [s for s in sub_spec.task_specs.values() if isinstance(s, StartEvent)]
 
 
-def _scopes(top: Any) -> list[Any]:
-    """Running workflows (the instance and its sub-processes) that can hold event sub-processes."""
-    return [wf for wf in [top, *top.subprocesses.values()] if not wf.is_completed()]
-
-
 def _running_interrupter(wf: Any) -> bool:
     """An interrupting event sub-process of this scope has been triggered: nothing else is armed."""
-    for task in wf.tasks.values():
-        if is_event_subprocess(task.task_spec) and task.internal_data.get(SETTLED) == "interrupted":
-            return True
-    return False
+    return any(t.internal_data.get(SETTLED) == "interrupted" for t in _esp_tasks(wf))
 
 
 def triggers(top: Any, kinds: type | tuple[type, ...]) -> Iterator[tuple[Any, str, Any]]:
     """(scope workflow, event sub-process spec name, start spec) of every armed event
     sub-process whose start event's definition is one of `kinds`."""
-    for wf in _scopes(top):
+    for wf in [top, *top.subprocesses.values()]:
         trigger_specs = getattr(wf.spec.start, "trigger_specs", None) or []
-        if not trigger_specs or _running_interrupter(wf):
+        if not trigger_specs or wf.is_completed() or _running_interrupter(wf):
             continue
         for name in dict.fromkeys(trigger_specs):  # the parser may list one twice
             esp_spec = wf.spec.task_specs.get(name)
@@ -175,7 +167,18 @@ def _cancel_all_but(task: Any, keep: Any) -> None:
         task.cancel()
 
 
+def _has_esps(spec: Any) -> bool:
+    """Whether a process spec has event sub-processes at all (remembered on the shared spec)."""
+    known = getattr(spec, "_crmflow_has_esps", None)
+    if known is None:
+        known = any(is_event_subprocess(s) for s in spec.task_specs.values())
+        spec._crmflow_has_esps = known
+    return known
+
+
 def _esp_tasks(wf: Any) -> list[Any]:
+    if not _has_esps(wf.spec):
+        return []  # the common case: nothing to look for in the task map
     return [t for t in wf.tasks.values() if is_event_subprocess(t.task_spec)]
 
 
