@@ -47,6 +47,7 @@ CASES = [
     Case("parallel_multiple_catch", "Parallel multiple intermediate catch event",
          "signal and timer, either first; each disarmed once caught"),
     Case("conditional_reevaluated", "Conditional intermediate catch event", "re-evaluated on data change"),
+    Case("conditional_boundary", "Conditional boundary event", "interrupting, re-evaluated on data change"),
     Case("refused_complex_gateway", "Complex gateway", "any", "refused"),
     Case("refused_compensation", "Compensation (events, handlers)", "any", "refused"),
 ]

@@ -245,6 +245,15 @@ def test_signal_throw_broadcast(run: Run) -> None:
     assert "reprice" in run.completed(waiting)
 
 
+def test_conditional_boundary(run: Run) -> None:
+    i = run.start({"escalate": False})
+    assert run.open_tasks(i) == ["review", "work"]
+    run.complete(i, "review", {"escalate": True})  # a sibling branch changes the data
+    inst = run.show(i)
+    assert inst.status == "completed" and run.open_tasks(i) == []
+    assert "work" not in run.completed(i) and inst.data["handed_over"] is True
+
+
 # -- parallel multiple catch -------------------------------------------------------------------
 
 
