@@ -1,17 +1,19 @@
 """Event sub-processes: armed while their scope runs, interrupting when the diagram says so.
 
-SpiffWorkflow 3.2 starts an event sub-process with a timer start together with its scope
-and one with a message (signal, ...) start only when its own event manager catches the
-event, which crmflow's message correlation never asks it to do; and it ignores
-`isInterrupting`. So here:
+SpiffWorkflow 3.2 starts an event sub-process with a timer start together with its scope,
+and one with a message, signal or conditional start only when its own event manager
+catches such an event at the top level, which crmflow's correlation and broadcasts never
+ask it to do; and it ignores `isInterrupting`. So here:
 
-- `message_triggers` lists the message starts of the event sub-processes of every running
-  scope; `projections.subscriptions` projects them as subscriptions anchored on the
-  scope's root task, and `trigger_message` starts the event sub-process on delivery;
+- `triggers` lists the armed event starts of every running scope (the instance and its
+  sub-processes); projections make message starts subscriptions and `signals` makes
+  signal starts signal waits, anchored on the scope's root task; `trigger_message`,
+  `signals.deliver` and `conditions` start the event sub-process (`start_event_subprocess`);
 - `settle` (called by the runner's loop) cancels the rest of the scope once an
-  interrupting event sub-process has been triggered, and cancels the event sub-processes
-  still waiting for their start event once the scope's own flow has finished (so an
-  instance does not wait forever on a timer start nobody needs any more).
+  interrupting event sub-process has been triggered, hands a sub-process ended that way
+  back to its parent, and cancels the event sub-processes still waiting for their start
+  once the scope's own flow has finished (so an instance does not wait forever on a timer
+  start nobody needs any more).
 
 Whether a start event interrupts comes from the `spiffworkflow:interrupting` extension
 that `element_rewrites` adds before parsing (true unless the diagram says false).
