@@ -23,16 +23,13 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from . import definitions, migration, operations, outbox, start_timers
-from . import retention as retention_
 from . import instances as records
+from . import retention as retention_
 from .clock import Clock, SystemClock, ensure_utc, frozen_time
 from .db import Database
 from .errors import Conflict, Forbidden, InvalidInput, NoSubscriber, NotFound
 from .instances import InstanceRecord
 from .metrics import Metrics
-from .modification import ModificationPlan
-from .operations import CleanupResult
-from .retention import Retention
 from .models import (
     DefinitionFile,
     HistoryEntry,
@@ -45,8 +42,11 @@ from .models import (
     StartTimer,
     Timer,
 )
+from .modification import ModificationPlan
+from .operations import CleanupResult
 from .outbox import DeliveryReport, Sender
 from .projections import HumanTaskInfo
+from .retention import Retention
 from .services import HandlerRegistry
 from .state import SERIALIZER_VERSION
 from .task_dates import TASK_KINDS

@@ -86,7 +86,8 @@ def plan(workflow: Any, instance_id: int, cancel_element: str | None, start_elem
     if cancel_element:
         cancel_tasks = [t for t in active if t.task_spec.bpmn_id == cancel_element]
         if not cancel_tasks:
-            result.reasons.append(f"no token at '{cancel_element}'; active: {', '.join(result.active_before) or 'none'}")
+            shown = ", ".join(result.active_before) or "none"
+            result.reasons.append(f"no token at '{cancel_element}'; active: {shown}")
         result.cancel = _labels(cancel_tasks) or [cancel_element]
     reset_to, forward_spec, anchor = None, None, None
     if start_element:
