@@ -104,6 +104,8 @@ def plan(workflow: Any, instance_id: int, cancel_element: str | None, start_elem
         elif not cancel_tasks:
             result.reasons.append(f"'{start_element}' has not run in this instance: moving forward needs the "
                                   "element whose token moves there (cancel at)")
+        elif spec.name not in cancel_tasks[0].workflow.spec.task_specs:
+            result.reasons.append(f"'{start_element}' is in another (sub)process than '{cancel_element}'")
         elif len(cancel_tasks) > 1:
             result.reasons.append(f"{len(cancel_tasks)} tokens at '{cancel_element}'; a forward move takes one")
         else:
@@ -178,11 +180,8 @@ def _replace(anchor: Any, spec: Any) -> Any:
     parent = top.parent
     data = copy.deepcopy(anchor.data)
     wf._remove_task(top.id)
-    inputs = [i for i in spec.inputs if isinstance(i, BoundaryEventSplit)]
-    target = wf.spec.task_specs.get(inputs[0].name) if inputs else spec
-    if target is None or target.name not in wf.spec.task_specs:
-        wf_spec = wf.spec
-        target = wf_spec.task_specs.get(spec.name, spec)
+    splits = [i for i in spec.inputs if isinstance(i, BoundaryEventSplit)]
+    target = splits[0] if splits else spec  # an activity with boundary events starts at their split
     child = parent._add_child(target, TaskState.FUTURE)
     child.data = data
     child.task_spec._predict(child, mask=TaskState.PREDICTED_MASK | TaskState.FUTURE)
