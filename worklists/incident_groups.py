@@ -34,7 +34,8 @@ def _process_of(engine: Engine, instance_ids: set[int]) -> dict[int, str]:
     if not instance_ids:
         return {}
     with engine.db.read() as session:
-        return dict(session.execute(select(Instance.id, Instance.process_id).where(Instance.id.in_(instance_ids))))
+        rows = session.execute(select(Instance.id, Instance.process_id).where(Instance.id.in_(instance_ids)))
+        return {iid: pid for iid, pid in rows}
 
 
 def incident_groups(engine: Engine, worklist: Worklist, user: Any) -> list[IncidentGroup]:
