@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, select, true, update
 
+from .clock import ensure_utc
 from .errors import InvalidInput
 from .models import HistoryEntry, HumanTask, Incident, Instance, Job, MessageSubscription, OutboxMessage, Timer
 from .operations import CleanupResult
@@ -70,7 +71,7 @@ def cleanup(engine: Engine, retention: Retention, now: datetime | None = None, d
             batch: int = BATCH, max_batches: int = 20) -> CleanupResult:
     """Remove finished instances past their retention, `batch` per transaction, at most
     `max_batches` batches per call (the worker calls again on its next pass)."""
-    now = now or engine.now()
+    now = ensure_utc(now) if now else engine.now()
     result = CleanupResult(dry_run=dry_run)
     with engine.db.read() as session:
         processes = list(session.scalars(select(Instance.process_id).distinct()))
