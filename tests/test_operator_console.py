@@ -240,3 +240,21 @@ def test_retention_is_read_from_text_with_clear_errors():
         Retention.parse(None, "lead_to_invoice")
     with pytest.raises(InvalidInput, match="at least 1 day"):
         Retention.parse("0")
+
+
+def test_the_worker_s_scheduler_cleans_up_history_between_its_passes(repair, clock):
+    from engine.scheduler import Scheduler
+
+    gone = repair.cancel_instance(start_at_qualify(repair, "OLD")[0], reason="old").id
+    clock.advance(timedelta(days=3))
+    scheduler = Scheduler(repair, retention=Retention(default_days=2), cleanup_every=10 * 86400)
+    scheduler._run()
+    assert repair.list_instances() == [], f"instance {gone} past its retention is removed"
+    kept = repair.cancel_instance(start_at_qualify(repair, "NEW")[0], reason="new").id
+    clock.advance(timedelta(days=3))
+    scheduler._run()
+    assert [i.id for i in repair.list_instances()] == [kept], "not before the next cleanup interval"
+    clock.advance(timedelta(days=7))
+    scheduler._run()
+    assert repair.list_instances() == []
+    assert scheduler.errors == []
