@@ -133,7 +133,7 @@ def search(engine: Engine, worklist: Worklist, user: Any, q: InstanceQuery) -> S
     joined = select(Instance.status, func.count()).join(ProcessVersion, ProcessVersion.id == Instance.version_id)
     column, descending = SORTS[q.sort]
     with engine.db.read() as session:
-        counts = dict(session.execute(joined.where(*conditions).group_by(Instance.status)).tuples())
+        counts = {s: n for s, n in session.execute(joined.where(*conditions).group_by(Instance.status))}
         stmt = (select(Instance, ProcessVersion.version).join(ProcessVersion, ProcessVersion.id == Instance.version_id)
                 .where(*conditions))
         if q.status:

@@ -94,6 +94,9 @@ class World:
         self.engine.suspend_instance(iid, user="admin")
         return iid
 
+    def incident_instance(self) -> int:
+        return next(i.instance_id for i in self.engine.list_incidents("all") if i.id == self.incident_id)
+
     def case_timer(self) -> int:
         """A pending timer (the case task's due date) of a fresh case instance."""
         iid = self.engine.start("case_resolution", {"customer": "Due", "due": "P1D"}, business_key=f"CASE-{_next()}").id

@@ -114,6 +114,11 @@ def only_readable_incident_groups(w: World, user: str, r: httpx.Response) -> Non
     assert shown == expected, user
 
 
+def page_lists_only_readable_incidents(w: World, user: str, r: httpx.Response) -> None:
+    shown = f"#{w.incident_id}<" in r.text
+    assert shown == w.file_allows(user, READ, "instances:quick_campaign"), user
+
+
 def only_readable_reports(w: World, user: str, r: httpx.Response) -> None:
     shown = {rep["area"] for rep in r.json()}
     areas = {rep.area for rep in reports.REPORTS.values()}
@@ -255,6 +260,26 @@ PROBES: dict[tuple[str, str], list[Probe]] = {
         Probe(params=lambda w: {"instance_id": w.case_instance},
               expect=lambda w, u: w.file_allows(u, READ, "instances:case_resolution"))],
     ("GET", "/dashboards"): [Probe(check=only_readable_dashboards)],
+    # -- the console's pages (issue 16)
+    ("GET", "/console/incidents"): [Probe(check=page_lists_only_readable_incidents)],
+    ("GET", "/console/instances"): [Probe(params=lambda w: {"process": "case_resolution"})],
+    ("GET", "/console/timers"): [Probe()],
+    ("POST", "/console/incidents/retry-group"): [
+        Probe(form=lambda w, u: {"process_id": "quick_campaign", "element_id": "send"},
+              expect=lambda w, u: w.file_allows(u, OPERATE, "instances:quick_campaign"))],
+    ("POST", "/console/timers/{timer_id}/fire"): [
+        Probe(params=lambda w: {"timer_id": w.case_timer()}, form=lambda w, u: {},
+              expect=lambda w, u: w.file_allows(u, OPERATE, "instances:case_resolution"))],
+    ("POST", "/instances/{instance_id}/{action}"): [
+        Probe(params=lambda w: {"instance_id": w.fresh_case(), "action": "cancel"}, form=lambda w, u: {"reason": "x"}),
+        Probe(params=lambda w: {"instance_id": w.fresh_case(), "action": "suspend"}, form=lambda w, u: {}),
+        Probe(params=lambda w: {"instance_id": w.suspended_case(), "action": "resume"}, form=lambda w, u: {}),
+        Probe(params=lambda w: {"instance_id": w.fresh_case(), "action": "variables"},
+              form=lambda w, u: {"variables": '{"customer": "Changed"}'}),
+        Probe(params=lambda w: {"instance_id": w.fresh_case(), "action": "modify"},
+              form=lambda w, u: {"start_at": "work", "dry_run": "1"}),
+        Probe(params=lambda w: {"instance_id": w.incident_instance(), "action": "retry"},
+              form=lambda w, u: {"incident_id": str(w.incident_id)})],
     ("GET", "/dashboards/{area}/{name}.csv"): [Probe(params=lambda w: {"area": "sales", "name": "pipeline"})],
     ("GET", "/dashboards/{area}"): [Probe(params=lambda w: {"area": "sales"}),
                                     Probe(params=lambda w: {"area": "process"})],
