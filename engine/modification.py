@@ -154,7 +154,20 @@ def apply(workflow: Any, move: _Move) -> list[Any]:
         started.append(_rekey(move.reset_to))
     if move.anchor is not None and move.forward_spec is not None:
         started.append(_replace(move.anchor, move.forward_spec))
+    _forget_removed_waits(workflow)
     return started
+
+
+def _forget_removed_waits(workflow: Any) -> None:
+    """SpiffWorkflow's event manager keeps the catch events it waits on; drop those the move
+    removed or cancelled (a removed boundary timer would otherwise still be refreshed)."""
+    manager = getattr(workflow, "event_manager", None)
+    if manager is None:
+        return
+    manager.tasks = {
+        t.id: t for t in manager.tasks.values()
+        if t.workflow.tasks.get(t.id) is t and t.state & TaskState.NOT_FINISHED_MASK
+    }
 
 
 def _rekey(task: Any) -> Any:

@@ -258,3 +258,26 @@ def test_the_worker_s_scheduler_cleans_up_history_between_its_passes(repair, clo
     scheduler._run()
     assert repair.list_instances() == []
     assert scheduler.errors == []
+
+
+def test_moving_back_from_a_task_with_a_boundary_timer_drops_the_timer(engine, tmp_path, clock):
+    from bpmn_builder import timer_cycle
+
+    p = Process("followed", "Followed")
+    p.node("start", "startEvent").node("a", "userTask", "Qualify lead").node("b", "userTask", "Work")
+    p.node("remind", "boundaryEvent", "Every day", timer_cycle('"R/P1D"'), row=1, attrs=' attachedToRef="b"')
+    p.node("note", "scriptTask", "Note", script("reminded = True"), row=1).node("end2", "endEvent", row=1)
+    p.node("end", "endEvent").chain("start", "a", "b", "end")
+    p.chain("remind", "note", "end2")
+    engine.deploy([p.write(tmp_path)])
+    inst = engine.start("followed")
+    inst = engine.complete_task(inst.open_tasks[0].id, user="ann")
+    assert [t.element_id for t in inst.timers] == ["remind"]
+    done = engine.modify_instance(inst.id, start_at="a", user="olga")
+    assert done.allowed
+    moved = engine.get_instance(inst.id)
+    assert [t.element_id for t in moved.open_tasks] == ["a"] and moved.timers == []
+    clock.advance(timedelta(days=2))
+    assert engine.tick().timers_fired == []
+    again = engine.complete_task(moved.open_tasks[0].id, user="ann")
+    assert [t.element_id for t in again.open_tasks] == ["b"] and [t.element_id for t in again.timers] == ["remind"]
