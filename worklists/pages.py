@@ -345,6 +345,9 @@ EVENT_LABELS = {
     "incident": "Incident", "incident_resolved": "Incident resolved", "error_thrown": "Error thrown",
     "instance_completed": "Instance completed", "instance_terminated": "Instance terminated", "warning": "Warning",
     "claimed": "Picked", "released": "Released", "routed": "Routed", "comment": "Comment",
+    "instance_cancelled": "Cancelled", "instance_suspended": "Suspended", "instance_resumed": "Resumed",
+    "variables_edited": "Variables edited", "instance_modified": "Token moved", "timer_fired_now": "Timer fired now",
+    "migrated": "Migrated",
 }  # fmt: skip
 
 
