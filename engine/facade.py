@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from . import definitions, migration, operations, outbox, start_timers
+from . import definitions, heatmap, migration, operations, outbox, start_timers
 from . import instances as records
 from . import retention as retention_
 from .clock import Clock, SystemClock, ensure_utc, frozen_time
@@ -774,6 +774,16 @@ class Engine:
 
     def fire_timer_now(self, timer_id: int, user: str | None = None) -> InstanceDetail:
         return operations.fire_timer(self, timer_id, user)
+
+    def element_counts(self, process_id: str, version: int) -> dict[str, int]:
+        """element id → unfinished instances of that version at it (for the heatmap)."""
+        with self.db.read() as session:
+            return heatmap.element_counts(session, process_id, version)
+
+    def version_counts(self, process_id: str) -> dict[int, dict[str, int]]:
+        """version → status → number of instances."""
+        with self.db.read() as session:
+            return heatmap.version_counts(session, process_id)
 
     def cleanup_history(self, retention: Retention | None = None, now: datetime | None = None,
                         dry_run: bool = False, batch: int = 50) -> CleanupResult:

@@ -17,17 +17,19 @@ from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from engine import EngineError, InvalidInput
+from engine import EngineError, InvalidInput, NotFound, heatmap
 from engine.clock import ensure_utc
+from engine.drawing import render_svg
 from engine.modification import ModificationPlan
 
 from .incident_groups import incident_groups, retry_group
 from .instance_search import SORTS, STATUSES, InstanceQuery, search
-from .permissions import OPERATE
+from .permissions import OPERATE, READ
 
 if TYPE_CHECKING:
     from .pages import _Pages
 
+FINISHED = ("completed", "terminated", "cancelled")
 ACTIONS = ("cancel", "suspend", "resume", "variables", "modify", "retry")
 
 
@@ -61,6 +63,13 @@ class ConsolePages:
         r.add_api_route("/console/timers", self.timers, methods=["GET"], response_class=html, dependencies=[listed])
         r.add_api_route("/console/timers/{timer_id}/fire", self.fire, methods=["POST"],
                         dependencies=[guard.inside(OPERATE, "instances:{timer_id}", "the timer's instance's process")])
+        r.add_api_route("/console/processes", self.processes, methods=["GET"], response_class=html,
+                        dependencies=[guard.login("only processes the caller may read (process:ID)")])
+        r.add_api_route("/console/processes/{process_id}", self.process, methods=["GET"], response_class=html,
+                        dependencies=[guard.need(READ, "process:{process_id}")])
+        r.add_api_route("/console/processes/{process_id}/migrate", self.migrate, methods=["POST"],
+                        dependencies=[guard.need(OPERATE, "instances:{process_id}",
+                                                 doing="migrate the instances of {process_id}")])
         r.add_api_route("/instances/{instance_id}/{action}", self.action, methods=["POST"],
                         dependencies=[guard.need_instance(OPERATE)])
 
@@ -160,6 +169,70 @@ class ConsolePages:
             return self.p._refusal(request, user, err, heading="Timers")
         return RedirectResponse(form.get("back") or "/console/timers", status_code=303)
 
+    # -- processes ------------------------------------------------------------------------------------
+    def processes(self, request: Request) -> HTMLResponse:
+        user = self.p._user(request)
+        versions = self.engine.list_definitions()
+        readable = set(self.wl.authz.filter_names(user, READ, "process", {v.process_id for v in versions}))
+        rows = []
+        for pid in sorted(readable):
+            mine = [v for v in versions if v.process_id == pid]
+            counts = self.engine.version_counts(pid)
+            rows.append({"process_id": pid, "name": mine[-1].name, "latest": max(v.version for v in mine),
+                         "versions": len(mine), "instances": sum(sum(c.values()) for c in counts.values()),
+                         "running": sum(n for c in counts.values() for s, n in c.items() if s not in FINISHED)})
+        return self.p._render(request, "console_processes.html", heading="Processes", rows=rows,
+                              counts=self.p._counts(user))
+
+    def process(self, request: Request, process_id: str) -> HTMLResponse:
+        user = self.p._user(request)
+        try:
+            versions = self.engine.list_definitions(process_id)
+            if not versions:
+                raise NotFound(f"process '{process_id}' is not deployed")
+            raw = request.query_params.get("version", "")
+            chosen = int(raw) if raw.isdigit() else versions[-1].version
+            if chosen not in {v.version for v in versions}:
+                raise NotFound(f"process '{process_id}' has no version {chosen}")
+            counts = self.engine.version_counts(process_id)
+            at = self.engine.element_counts(process_id, chosen)
+            xml = self.engine.diagram_source(process_id, chosen)
+            svg = scaled(heatmap.overlay(render_svg(xml, process_id=process_id), at))
+        except EngineError as err:
+            return self.p._refusal(request, user, err, heading="Process")
+        may_migrate = self.wl.authz.decide(self.wl.authz.principals(user), OPERATE,
+                                           f"instances:{process_id}").allowed
+        return self.p._render(request, "console_process.html", heading=process_id, process_id=process_id,
+                              versions=versions, chosen=chosen, version_counts=counts, element_counts=at, svg=svg,
+                              may_migrate=may_migrate, migration=request.session.pop("migration", None),
+                              counts=self.p._counts(user))
+
+    async def migrate(self, request: Request, process_id: str) -> Response:
+        user = self.p._user(request)
+        back = f"/console/processes/{process_id}"
+        form, ok = await self._form(request)
+        if not ok:
+            return self._expired(request, back)
+        raw, dry = form.get("to_version", ""), form.get("dry_run") == "1"
+        target = int(raw) if raw.isdigit() else None
+        try:
+            plans = await run_in_threadpool(
+                lambda: self.engine.migrate_all(process_id, target, dry_run=dry, user=user))
+        except EngineError as err:
+            self.p._flash(request, str(err), "error")
+            return RedirectResponse(back, status_code=303)
+        moving = [p for p in plans if p.allowed]
+        if dry:
+            request.session["migration"] = {
+                "to_version": target or (plans[0].to_version if plans else None), "moving": len(moving),
+                "refused": [{"instance_id": p.instance_id, "reasons": p.reasons[:3]} for p in plans
+                            if not p.allowed][:20],
+                "refused_count": len(plans) - len(moving)}
+            return RedirectResponse(back + "#migrate", status_code=303)
+        self.p._flash(request, f"Migrated {len(moving)} instance(s); {len(plans) - len(moving)} stayed "
+                               "(the dry run lists why).")
+        return RedirectResponse(back, status_code=303)
+
     # -- instance actions ---------------------------------------------------------------------------
     async def action(self, request: Request, instance_id: str, action: str) -> Response:
         user = self.p._user(request)
@@ -225,6 +298,12 @@ class ConsolePages:
             "variables_json": json.dumps(detail.data, indent=2, ensure_ascii=False, default=str),
             "elements": _elements(self.engine, detail.process_id, detail.version),
         }
+
+
+def scaled(svg: str, scale: float = 0.6) -> str:
+    from .pages import scaled_svg
+
+    return scaled_svg(svg, scale)
 
 
 def _done(action: str, result: Any) -> str:

@@ -264,6 +264,10 @@ PROBES: dict[tuple[str, str], list[Probe]] = {
     ("GET", "/console/incidents"): [Probe(check=page_lists_only_readable_incidents)],
     ("GET", "/console/instances"): [Probe(params=lambda w: {"process": "case_resolution"})],
     ("GET", "/console/timers"): [Probe()],
+    ("GET", "/console/processes"): [Probe()],
+    ("GET", "/console/processes/{process_id}"): [Probe(params=lambda w: {"process_id": "case_resolution"})],
+    ("POST", "/console/processes/{process_id}/migrate"): [
+        Probe(params=lambda w: {"process_id": "case_resolution"}, form=lambda w, u: {"dry_run": "1"})],
     ("POST", "/console/incidents/retry-group"): [
         Probe(form=lambda w, u: {"process_id": "quick_campaign", "element_id": "send"},
               expect=lambda w, u: w.file_allows(u, OPERATE, "instances:quick_campaign"))],

@@ -79,3 +79,31 @@ def test_the_timers_page_highlights_overdue_and_fires_one(login, start_deal, web
     ann = login("ann")
     other = web_engine.list_timers()[0]
     assert post(ann, f"/console/timers/{other.id}/fire", page="/").status_code == 403
+
+
+def test_processes_page_shows_counts_a_heatmap_and_migrates_after_a_dry_run(login, start_deal, web_engine,
+                                                                            tmp_path):
+    from worklist_support import lane_process
+
+    for key in ("D-1", "D-2", "D-3"):
+        start_deal(key)
+    path = tmp_path / "v2" / "deal.bpmn"
+    path.parent.mkdir()
+    path.write_text(lane_process("deal", [("qualify", "Sales", {}), ("invoice", "Billing", {})],
+                                 instructions="Version two: call {{ customer }}"))
+    web_engine.deploy([path])
+    root = login("root")
+    listing = text_of(root.get("/console/processes").text)
+    assert "deal" in listing
+    html = root.get("/console/processes/deal", params={"version": "1"}).text
+    assert re.search(r'class="heat" data-element-id="qualify" data-count="3"', html), "the heatmap"
+    assert "waiting 3" in text_of(html)
+    r = post(root, "/console/processes/deal/migrate", {"to_version": "2", "dry_run": "1"}, page="/console/processes")
+    page = text_of(follow(root, r).text)
+    assert "3 instance(s) would move to version 2" in page
+    assert all(i.version == 1 for i in web_engine.list_instances()), "a dry run moves nothing"
+    r = post(root, "/console/processes/deal/migrate", {"to_version": "2", "dry_run": "0"}, page="/console/processes")
+    assert "Migrated 3 instance(s)" in text_of(follow(root, r).text)
+    assert all(i.version == 2 for i in web_engine.list_instances())
+    ann = login("ann")
+    assert post(ann, "/console/processes/deal/migrate", {"to_version": "1"}).status_code == 403
