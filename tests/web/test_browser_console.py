@@ -178,3 +178,10 @@ def test_an_admin_repairs_suspends_cancels_and_moves_instances(crm: Crm, clock, 
     expect(page.locator(".flash-ok")).to_contain_text("Moved")
     assert [t.element_id for t in crm.engine.get_instance(again).open_tasks] == ["qualify_task"]
     page.screenshot(path=str(shots / "console-moved.png"), full_page=True)
+
+    # -- the processes page: where the instances are, as a heatmap on the diagram
+    page.get_by_role("link", name="Console").click()
+    page.get_by_role("navigation", name="Console").get_by_role("link", name="Processes").click()
+    page.get_by_role("link", name="lead_to_invoice").click()
+    expect(page.locator("rect.heat[data-element-id='qualify_task']")).to_have_count(1)
+    page.screenshot(path=str(shots / "console-heatmap.png"), full_page=True)
