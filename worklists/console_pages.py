@@ -252,7 +252,7 @@ class ConsolePages:
             "modify": lambda: self.engine.modify_instance(
                 iid, form.get("cancel_at") or None, form.get("start_at") or None,
                 dry_run=form.get("dry_run") == "1", user=user, reason=reason),
-            "retry": lambda: self.engine.retry_incident(int(form.get("incident_id") or 0)),
+            "retry": lambda: self._retry(iid, form.get("incident_id") or ""),
         }
         try:
             result = await run_in_threadpool(handlers[action])
@@ -271,6 +271,13 @@ class ConsolePages:
             return RedirectResponse(back, status_code=303)
         self.p._flash(request, _done(action, result))
         return RedirectResponse(back, status_code=303)
+
+    def _retry(self, iid: int, raw: str) -> Any:
+        """Retry an open incident of this instance (the permission was checked on this instance)."""
+        ids = {i.id for i in self.engine.list_incidents("open", instance_id=iid)}
+        if not raw.isdigit() or int(raw) not in ids:
+            raise InvalidInput(f"incident {raw[:20]!r} is not an open incident of instance {iid}")
+        return self.engine.retry_incident(int(raw))
 
     def _variables(self, iid: int, user: str, form: dict[str, str]) -> Any:
         """The whole variables document as edited: changed and new names are set, deleted ones removed."""

@@ -107,3 +107,22 @@ def test_processes_page_shows_counts_a_heatmap_and_migrates_after_a_dry_run(logi
     assert all(i.version == 2 for i in web_engine.list_instances())
     ann = login("ann")
     assert post(ann, "/console/processes/deal/migrate", {"to_version": "1"}).status_code == 403
+
+
+def test_retry_on_an_instance_page_takes_only_that_instance_s_incidents(login, start_deal, web_engine, tmp_path):
+    from bpmn_builder import Process, script
+
+    p = Process("calc", "Calc")
+    p.node("start", "startEvent").node("divide", "scriptTask", "Divide", script("total = 1 / 0"))
+    p.node("end", "endEvent").chain("start", "divide", "end")
+    web_engine.deploy([p.write(tmp_path)])
+    failing = web_engine.start("calc").id
+    [incident] = web_engine.list_incidents()
+    other = web_engine.get_task(start_deal("D-9")).instance_id
+    root = login("root")
+    r = post(root, f"/instances/{other}/retry", {"incident_id": str(incident.id)}, page=f"/instances/{other}")
+    assert f"is not an open incident of instance {other}" in text_of(follow(root, r).text)
+    assert web_engine.list_incidents()[0].attempts == 1, "not retried"
+    r = post(root, f"/instances/{failing}/retry", {"incident_id": str(incident.id)}, page=f"/instances/{failing}")
+    assert "Retried" in text_of(follow(root, r).text)
+    assert web_engine.list_incidents()[0].attempts == 2
