@@ -25,6 +25,7 @@ from worklists.pages import (
     TEMPLATES,
     build_fields,
     csrf_token,
+    delta_text,
     install_time_filters,
     logged_in_user,
     setting,
@@ -57,6 +58,7 @@ class _Workbench:
         self.title = setting(settings, "title", "crmflow") or "crmflow"
         self.templates = Jinja2Templates(directory=str(TEMPLATES))
         install_time_filters(self.templates.env)
+        self.templates.env.filters["delta"] = delta_text  # _macros.html (the form fields) uses it
         self.templates.env.globals.update(static=STATIC_PATH)
         self.router = r = APIRouter()
         guard = Guard(worklist.authz, self._user)
