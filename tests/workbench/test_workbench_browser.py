@@ -40,18 +40,18 @@ DRAW = """() => {
   const pool = reg.get('lead_to_invoice_pool'), host = reg.get('qualify_task');
   const shape = (type, extra) => factory.createShape(Object.assign({type: type}, extra || {}));
   const stale = modeling.createShape(shape('bpmn:BoundaryEvent', {eventDefinitionType: 'bpmn:TimerEventDefinition'}),
-                                     {x: 1340, y: 270}, host, {attach: true});
+                                     {x: 1310, y: 190}, host, {attach: true});
   modeling.updateProperties(stale, {id: 'lead_gone_stale', name: 'Lead stale for 90 days', cancelActivity: false});
-  const review = modeling.createShape(shape('bpmn:UserTask'), {x: 1450, y: 340}, pool);
+  const review = modeling.createShape(shape('bpmn:UserTask'), {x: 1440, y: 100}, pool);
   modeling.updateProperties(review, {id: 'review_stale_lead', name: 'Review stale lead'});
   const late = modeling.createShape(shape('bpmn:BoundaryEvent', {eventDefinitionType: 'bpmn:TimerEventDefinition'}),
-                                    {x: 1470, y: 380}, review, {attach: true});
+                                    {x: 1460, y: 140}, review, {attach: true});
   modeling.updateProperties(late, {id: 'review_overdue', name: 'Review overdue'});
-  const note = modeling.createShape(shape('bpmn:ServiceTask'), {x: 1620, y: 340}, pool);
+  const note = modeling.createShape(shape('bpmn:ServiceTask'), {x: 1590, y: 100}, pool);
   modeling.updateProperties(note, {id: 'note_stale_lead', name: 'Mark lead contacted'});
-  const done = modeling.createShape(shape('bpmn:EndEvent'), {x: 1760, y: 340}, pool);
+  const done = modeling.createShape(shape('bpmn:EndEvent'), {x: 1700, y: 100}, pool);
   modeling.updateProperties(done, {id: 'stale_reviewed', name: 'Stale lead reviewed'});
-  const dropped = modeling.createShape(shape('bpmn:EndEvent'), {x: 1560, y: 410}, pool);
+  const dropped = modeling.createShape(shape('bpmn:EndEvent'), {x: 1540, y: 172}, pool);
   modeling.updateProperties(dropped, {id: 'review_dropped', name: 'Review dropped'});
   modeling.connect(stale, review); modeling.connect(review, note); modeling.connect(note, done);
   modeling.connect(late, dropped);
@@ -113,6 +113,12 @@ def select_element(page: object, element_id: str) -> None:
                   "m.get('elementRegistry').get(id)); }", element_id)
 
 
+def look_at_the_change(page: object) -> None:
+    """Zoom the canvas to the new elements (the whole diagram is too wide to read) for the screenshots."""
+    page.evaluate("() => { const c = window.workbench.modeler.get('canvas'); c.zoom(1.0); "
+                  "c.viewbox(Object.assign(c.viewbox(), {x: 1000, y: 20})); }")
+
+
 def settle(page: object) -> None:
     """Wait for the debounced live check to have answered for the current diagram."""
     before = page.evaluate("window.workbench.checks")
@@ -139,6 +145,7 @@ def test_an_analyst_edits_tests_and_deploys_lead_to_invoice(bench: WorkbenchWorl
     overlay = page.locator(".djs-overlay .wb-overlay-error").filter(has_text="sales/no_such_operation")
     expect(overlay).to_be_visible()
     assert page.locator('[data-element-id="note_stale_lead"].wb-has-error').count() == 1
+    look_at_the_change(page)
     page.screenshot(path=str(shots / "2-live-error.png"))
 
     # the user task: a form and candidate groups; its timer and the stale timer: expressions

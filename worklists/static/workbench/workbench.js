@@ -67,7 +67,12 @@
       li.appendChild(document.createTextNode(" " + (d.element_id ? d.element_id + (d.name ? " \"" + d.name + "\"" : "") + ": " : "") + d.message));
       if (d.hint) { li.appendChild(el("span", { "class": "hint" }, " — " + d.hint)); }
       if (d.element_id && registry.get(d.element_id)) {
-        li.addEventListener("click", function () { modeler.get("selection").select(registry.get(d.element_id)); });
+        li.addEventListener("click", function () {
+          var shape = registry.get(d.element_id);
+          if (canvas.zoom() < 0.6) { canvas.zoom(1.0); }
+          canvas.scrollToElement(shape);
+          modeler.get("selection").select(shape);
+        });
         (per[d.element_id] = per[d.element_id] || []).push(d);
       }
       problemsList.appendChild(li);
