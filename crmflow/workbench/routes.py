@@ -64,7 +64,7 @@ class _Workbench:
         guard = Guard(worklist.authz, self._user)
         edit = guard.need(DEPLOY, "process:{process_id}", doing="edit process {process_id}")
         tables = guard.need(DEPLOY, "process:*", "decision tables are shared by the processes that call them",
-                            doing="edit decision table {name}")
+                            doing="edit decision table {table}")
         base = "/workbench/processes/{process_id}"
         r.add_api_route("/workbench", self.index, methods=["GET"], response_class=HTMLResponse,
                         dependencies=[guard.login("lists only the processes the user may deploy")])
@@ -79,11 +79,11 @@ class _Workbench:
         r.add_api_route(base + "/deploy", self.deploy, methods=["POST"], dependencies=[edit])
         r.add_api_route(base + "/form-preview", self.form_preview, methods=["GET"], response_class=HTMLResponse,
                         dependencies=[edit])
-        r.add_api_route("/workbench/decisions/{name}", self.decision_page, methods=["GET"],
+        r.add_api_route("/workbench/decisions/{table}", self.decision_page, methods=["GET"],
                         response_class=HTMLResponse, dependencies=[tables])
-        r.add_api_route("/workbench/decisions/{name}/source", self.decision_source, methods=["GET"],
+        r.add_api_route("/workbench/decisions/{table}/source", self.decision_source, methods=["GET"],
                         dependencies=[tables])
-        r.add_api_route("/workbench/decisions/{name}/drafts", self.save_decision, methods=["POST"],
+        r.add_api_route("/workbench/decisions/{table}/drafts", self.save_decision, methods=["POST"],
                         dependencies=[tables])
 
     # -- plumbing -------------------------------------------------------------------------------
@@ -246,7 +246,8 @@ class _Workbench:
             return _problem(_status(err), str(err))
 
     # -- decision tables ---------------------------------------------------------------------------
-    def decision_page(self, request: Request, name: str) -> HTMLResponse:
+    def decision_page(self, request: Request, table: str) -> HTMLResponse:
+        name = table
         self._user(request)
         if name not in catalog.decision_files(self.processes):
             return self._render(request, "message.html", 404, heading="No such decision table",
@@ -254,7 +255,8 @@ class _Workbench:
         return self._render(request, "workbench/decision.html", heading=f"Decision table · {name}", name=name,
                             drafts=self.drafts.list(f"dmn:{name}"))
 
-    def decision_source(self, request: Request, name: str) -> Response:
+    def decision_source(self, request: Request, table: str) -> Response:
+        name = table
         path = catalog.decision_files(self.processes).get(name)
         draft = request.query_params.get("draft")
         if draft:
@@ -267,7 +269,8 @@ class _Workbench:
             return _problem(404, f"there is no {name}.dmn in {self.processes}")
         return Response(path.read_bytes(), media_type="application/xml")
 
-    async def save_decision(self, request: Request, name: str) -> JSONResponse:
+    async def save_decision(self, request: Request, table: str) -> JSONResponse:
+        name = table
         user = self._user(request)
         posted = await self._posted_xml(request)
         if isinstance(posted, JSONResponse):
