@@ -184,12 +184,15 @@ def test_an_analyst_edits_tests_and_deploys_lead_to_invoice(bench: WorkbenchWorl
     assert page.locator(".wb-scenario.wb-failed").count() == 0
     page.screenshot(path=str(shots / "5-scenarios.png"), full_page=True)
 
+    inquiry = {"email": "old@acme.example", "company_name": "Acme", "topic": "CRM", "lead_source": "Web"}
+    running = bench.engine.start("lead_to_invoice", {"inquiry": inquiry}, business_key="WB-0", user="web").id
     page.get_by_role("button", name="Preview deploy").click()
     expect(page.locator("#wb-preview-result")).to_contain_text("review_stale_lead")
     page.get_by_role("button", name="Deploy", exact=True).click()
     result = page.locator("#wb-deploy-result")
     expect(result).to_contain_text(f"Deployed lead_to_invoice version {before + 1} (by ada")
-    expect(result).to_contain_text("Migration dry run")
+    expect(result).to_contain_text("Added: lead_gone_stale, note_stale_lead, review_dropped, review_overdue")
+    expect(result).to_contain_text(f"instance {running}: can move to version {before + 1}")
     page.screenshot(path=str(shots / "6-deployed.png"), full_page=True)
 
     inquiry = {"email": "new@acme.example", "company_name": "Acme", "topic": "CRM", "lead_source": "Web"}
@@ -226,3 +229,22 @@ def test_an_analyst_edits_tests_and_deploys_lead_to_invoice(bench: WorkbenchWorl
                          env={**os.environ, "CRMFLOW_DB": f"sqlite:///{tmp_path / 'none.db'}"}, timeout=120)
     assert cli.returncode == 0, cli.stdout + cli.stderr
     assert not [e for e in page.js_errors if "favicon" not in e], page.js_errors
+
+
+def test_an_analyst_edits_a_decision_table_and_previews_a_form(page: object, shots: Path) -> None:
+    expect = sync_api.expect
+    log_in(page, "ada")
+    page.goto("/workbench")
+    page.get_by_role("link", name="discount_approval.dmn").click()
+    expect(page.locator("#dmn-status")).to_contain_text("Opened discount_approval.dmn")
+    expect(page.locator("#dmn-canvas .tjs-table")).to_be_visible()
+    page.screenshot(path=str(shots / "8-decision-table.png"), full_page=True)
+    page.get_by_role("button", name="Save draft").click()
+    expect(page.locator("#dmn-status")).to_contain_text("Saved draft #")
+    expect(page.locator("#dmn-download")).to_be_visible()
+    page.goto("/workbench/processes/lead_to_invoice/form-preview?form=forms/qualify_lead.json")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Form preview · forms/qualify_lead.json")
+    expect(page.get_by_label("Decision")).to_be_visible()
+    page.screenshot(path=str(shots / "9-form-preview.png"), full_page=True)
+    # dmn-js's production bundle itself logs Inferno's "minified development build" notice
+    assert not [e for e in page.js_errors if "favicon" not in e and "Inferno" not in e], page.js_errors

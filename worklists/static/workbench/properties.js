@@ -123,7 +123,7 @@
         operator.id = name;
         ensureParameters(operator, moddle, ctx.catalog.operations[name] || []);
         ctx.changed(true);
-      }, "(choose a registered operation)"), "The handlers `crmflow handlers` lists."));
+      }, "(choose a registered operation)"), "The registered handlers (crmflow handlers lists them); parameters come from their signatures."));
     if (!op) { return; }
     out.push(field("Result variable", textInput(op.resultVariable, function (v) { op.resultVariable = v || undefined; ctx.changed(); })));
     var wanted = ctx.catalog.operations[op.id] || [];

@@ -189,11 +189,12 @@
   function changesList(changes) {
     var box = el("div", { "class": "wb-diff" });
     if (!changes) { box.appendChild(el("p", {}, "No earlier version: this is the first.")); return box; }
-    Object.keys(changes).forEach(function (k) {
-      var v = changes[k];
-      var text = Array.isArray(v) ? (v.length ? v.join(", ") : "none") : JSON.stringify(v);
-      box.appendChild(el("p", {}, k + ": " + text));
-    });
+    var changed = changes.changed || {};
+    [["Added", changes.added || []], ["Removed", changes.removed || []],
+     ["Changed", Object.keys(changed).map(function (id) { return id + " (" + changed[id].join(", ") + ")"; })]]
+      .forEach(function (row) {
+        box.appendChild(el("p", {}, row[0] + ": " + (row[1].length ? row[1].join(", ") : "none")));
+      });
     return box;
   }
 
