@@ -69,6 +69,21 @@ def shots(tmp_path: Path) -> Path:
     return folder
 
 
+#: a strict policy a deployment may send: the workbench must work without inline or eval'd script
+CSP = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self'"
+
+
+def with_csp(app: object) -> object:
+    """The app behind a Content-Security-Policy header (a violation shows as a console error)."""
+    async def wrapped(scope: dict, receive: object, send: object) -> None:
+        async def send_with_csp(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", []).append((b"content-security-policy", CSP.encode()))
+            await send(message)
+        await app(scope, receive, send_with_csp)  # type: ignore[operator]
+    return wrapped
+
+
 @pytest.fixture(scope="module")
 def server(bench: WorkbenchWorld) -> Iterator[str]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -76,7 +91,7 @@ def server(bench: WorkbenchWorld) -> Iterator[str]:
     sock.bind(("127.0.0.1", 0))
     sock.listen(64)
     port = sock.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(bench.app, log_level="warning", lifespan="on"))
+    srv = uvicorn.Server(uvicorn.Config(with_csp(bench.app), log_level="warning", lifespan="on"))
     thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{port}"
@@ -122,7 +137,7 @@ def look_at_the_change(page: object) -> None:
 def settle(page: object) -> None:
     """Wait for the debounced live check to have answered for the current diagram."""
     before = page.evaluate("window.workbench.checks")
-    page.wait_for_function(f"window.workbench.checks > {before}")
+    page.wait_for_function(f"() => window.workbench.checks > {before}")
 
 
 def test_an_analyst_edits_tests_and_deploys_lead_to_invoice(bench: WorkbenchWorld, page: object, shots: Path,
@@ -132,7 +147,7 @@ def test_an_analyst_edits_tests_and_deploys_lead_to_invoice(bench: WorkbenchWorl
     log_in(page, "ada")
     page.get_by_role("link", name="Workbench").click()
     page.get_by_role("link", name="lead_to_invoice").click()
-    page.wait_for_function("window.workbench && window.workbench.ready")
+    page.wait_for_function("() => window.workbench && window.workbench.ready")
     status = page.locator("#wb-status")
     expect(status).to_contain_text("No errors")
     page.screenshot(path=str(shots / "1-opened.png"))
@@ -218,10 +233,10 @@ def test_an_analyst_edits_tests_and_deploys_lead_to_invoice(bench: WorkbenchWorl
     assert xml.count("<spiffworkflow:instructionsForEndUser>") == 3
     draft_id = page.evaluate("window.workbench.draft.id")
     page.goto("/workbench/processes/lead_to_invoice")
-    page.wait_for_function("window.workbench && window.workbench.ready")
+    page.wait_for_function("() => window.workbench && window.workbench.ready")
     page.locator("#wb-source").select_option(f"draft={draft_id}")
     page.get_by_role("button", name="Open").click()
-    page.wait_for_function(f"window.workbench.opened === 'draft {draft_id} by ada'")
+    page.wait_for_function(f"() => window.workbench.opened === 'draft {draft_id} by ada'")
     expect(status).to_contain_text("No errors")
     assert page.evaluate("!!window.workbench.modeler.get('elementRegistry').get('review_overdue')")
     page.screenshot(path=str(shots / "7-reopened.png"))
