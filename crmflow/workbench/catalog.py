@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from engine import HandlerRegistry
+from engine.lanes import LaneMap, LaneMapError, lane_key
 from engine.validation.parsing import local
 from engine.xml import parse_bytes
 
@@ -100,3 +101,16 @@ def decision_files(processes: Path) -> dict[str, Path]:
     """DMN file stem → file (`discount_approval` → processes/discount_approval.dmn)."""
     return {p.stem: p for p in sorted(processes.glob("*.dmn"))}
 
+
+
+def lanes(processes: Path) -> dict[str, dict[str, Any]]:
+    """Lane name (as matched: lower case) → its queue and groups from `lanes.json` (empty when absent)."""
+    path = processes / "lanes.json"
+    if not path.is_file():
+        return {}
+    try:
+        lane_map = LaneMap.load(path)
+    except LaneMapError:  # the live check reports the broken file
+        return {}
+    return {lane_key(name): {"queue": r.queue, "groups": list(r.groups), "supervisors": list(r.supervisors)}
+            for name, r in lane_map.lanes.items()}

@@ -190,7 +190,7 @@ class _Workbench:
         return JSONResponse({
             "operations": {name: [p.to_dict() for p in params] for name, params in ops.items()},
             "forms": catalog.forms(self.processes), **catalog.names_in_use(sources),
-            "decisions": sorted(catalog.decision_files(self.processes)),
+            "decisions": sorted(catalog.decision_files(self.processes)), "lanes": catalog.lanes(self.processes),
         })
 
     async def check(self, request: Request, process_id: str) -> JSONResponse:

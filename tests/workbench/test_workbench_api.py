@@ -53,6 +53,7 @@ def test_the_analyst_opens_the_file_a_version_and_the_catalog(ada: TestClient) -
     catalog = ada.get(BASE + "/catalog").json()
     assert {"name": "lead_id", "type": "int", "required": True} in catalog["operations"]["sales/mark_lead_contacted"]
     assert "forms/qualify_lead.json" in catalog["forms"] and "quote_accepted" in catalog["messages"]
+    assert catalog["lanes"]["sales"] == {"queue": "sales", "groups": ["sales"], "supervisors": ["sales_managers"]}
 
 
 def test_the_live_check_marks_an_unregistered_operation_with_a_hint(ada: TestClient) -> None:

@@ -151,6 +151,8 @@ def test_an_analyst_edits_tests_and_deploys_lead_to_invoice(bench: WorkbenchWorl
     status = page.locator("#wb-status")
     expect(status).to_contain_text("No errors")
     page.screenshot(path=str(shots / "1-opened.png"))
+    select_element(page, "lane_sales")
+    expect(page.locator("#wb-props")).to_contain_text("Queue sales: worked by sales; supervised by sales_managers")
 
     page.evaluate(DRAW)
     settle(page)

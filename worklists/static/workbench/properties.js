@@ -241,6 +241,14 @@
         ctx.modeling.updateProperties(element, { scriptFormat: bo.scriptFormat || "python", script: v });
       }, 8)));
     }
+    if (type === "bpmn:Lane") {
+      var route = (ctx.catalog.lanes || {})[(bo.name || bo.id || "").trim().toLowerCase()] ||
+        (ctx.catalog.lanes || {})[(bo.id || "").toLowerCase()];
+      out.push(el("p", { "class": route ? "" : "wb-error", text: route
+        ? "Queue " + route.queue + ": worked by " + (route.groups.join(", ") || "nobody") + (route.supervisors.length
+          ? "; supervised by " + route.supervisors.join(", ") : "") + " (processes/lanes.json)."
+        : "Not in processes/lanes.json: its user tasks land in the unassigned queue. Name the lane as in the lane map, or add it there." }));
+    }
     if (type === "bpmn:ReceiveTask" || type === "bpmn:SendTask") { messageRef(bo, bo, ctx, out); }
     (bo.eventDefinitions || []).forEach(function (def) {
       if (def.$type === "bpmn:TimerEventDefinition") { timer(bo, def, ctx, out); }
