@@ -151,6 +151,12 @@ def test_an_analyst_edits_tests_and_deploys_lead_to_invoice(bench: WorkbenchWorl
     status = page.locator("#wb-status")
     expect(status).to_contain_text("No errors")
     page.screenshot(path=str(shots / "1-opened.png"))
+    original = (PROCESSES / "lead_to_invoice.bpmn").read_text(encoding="utf-8")
+    resaved = page.evaluate("async () => (await window.workbench.modeler.saveXML({format: true})).xml")
+    for tag in ("serviceTaskOperator", "parameter ", "property ", "preScript", "instructionsForEndUser",
+                "messageVariable", "calledDecisionId", "bpmndi:BPMNShape", "bpmndi:BPMNEdge", "di:waypoint"):
+        assert resaved.count("<" + (tag if ":" in tag else "spiffworkflow:" + tag)) == \
+            original.count("<" + (tag if ":" in tag else "spiffworkflow:" + tag)), f"{tag} kept on save"
     select_element(page, "lane_sales")
     expect(page.locator("#wb-props")).to_contain_text("Queue sales: worked by sales; supervised by sales_managers")
 
@@ -162,6 +168,7 @@ def test_an_analyst_edits_tests_and_deploys_lead_to_invoice(bench: WorkbenchWorl
     overlay = page.locator(".djs-overlay .wb-overlay-error").filter(has_text="sales/no_such_operation")
     expect(overlay).to_be_visible()
     assert page.locator('[data-element-id="note_stale_lead"].wb-has-error').count() == 1
+    expect(page.get_by_role("button", name="Deploy", exact=True)).to_be_disabled()
     look_at_the_change(page)
     page.screenshot(path=str(shots / "2-live-error.png"))
 

@@ -213,7 +213,10 @@
       f.$parent = def;
       def[kind] = f;
       ctx.changed();
-    }, "timer"), "A Python expression, e.g. \"P2D\" (quoted) or \"P\" + str(days) + \"D\"; business hours: set a business calendar."));
+    }, "timer"), "A Python expression, e.g. \"P2D\" (quoted) or \"P\" + str(days) + \"D\"."));
+    out.push(field("Business calendar", textInput(property(bo, ctx.moddle, "businessCalendar"), function (v) {
+      setProperty(bo, ctx.moddle, "businessCalendar", v); ctx.changed();
+    }, "businessCalendar"), "An expression naming a calendar, e.g. \"support\": the duration counts its open hours only."));
   }
 
   function messageRef(bo, holder, ctx, out) {

@@ -47,6 +47,9 @@
       state.lastCheck = r.data;
       state.checks += 1;
       showProblems(r.data.diagnostics);
+      var deploy = document.getElementById("wb-deploy");
+      deploy.disabled = r.data.errors > 0;
+      deploy.title = r.data.errors ? "Fix the errors marked on the diagram first" : "";
       say(r.data.errors ? r.data.errors + " error(s), " + r.data.warnings + " warning(s): deploying is blocked until the errors are fixed"
         : "No errors" + (r.data.warnings ? ", " + r.data.warnings + " warning(s)" : "") + ": ready to test and deploy",
         r.data.errors ? "error" : "ok");
