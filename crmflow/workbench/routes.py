@@ -236,8 +236,11 @@ class _Workbench:
         posted = await self._posted_xml(request)
         if isinstance(posted, JSONResponse):
             return posted
+        def may_deploy(other: str) -> None:
+            self.wl.authz.require(user, DEPLOY, f"process:{other}", doing=f"deploy process {other}")
+
         return await self._json(deploying.deploy, self.engine, self.drafts, self.processes, process_id,
-                                self._file_name(process_id, posted[0]), posted[1], user)
+                                self._file_name(process_id, posted[0]), posted[1], user, may_deploy)
 
     async def _json(self, func: Any, *args: Any) -> JSONResponse:
         try:

@@ -126,3 +126,26 @@ def test_decision_tables_and_the_form_preview(ada: TestClient) -> None:
     preview = ada.get(BASE + "/form-preview?form=forms/qualify_lead.json")
     assert preview.status_code == 200 and "Decision" in preview.text
     assert ada.get(BASE + "/form-preview?form=../permissions.yml").status_code == 404
+
+
+def test_a_draft_deploys_only_the_process_of_its_page(bench: WorkbenchWorld, ada: TestClient) -> None:
+    other = (PROCESSES / "case_resolution.bpmn").read_text(encoding="utf-8")
+    versions = len(bench.engine.list_definitions("case_resolution"))
+    status, refused = post(ada, "/deploy", other.replace('name="Case resolution"', 'name="Cases"'))
+    assert status in (404, 409), refused  # a second case_resolution among the files, or no lead_to_invoice
+    assert len(bench.engine.list_definitions("case_resolution")) == versions
+
+
+def test_a_diagram_with_a_call_activity_deploys_with_the_process_it_calls(bench: WorkbenchWorld,
+                                                                          ada: TestClient) -> None:
+    handover = (PROCESSES / "campaign_handover.bpmn").read_text(encoding="utf-8")
+    assert "callActivity" in handover
+    token = csrf(ada)
+    before = max(v.version for v in bench.engine.list_definitions("campaign_handover"))
+    l2i = [v.version for v in bench.engine.list_definitions("lead_to_invoice")]
+    changed = handover.replace('name="Lead to invoice" calledElement', 'name="Sell: lead to invoice" calledElement')
+    assert changed != handover
+    r = ada.post("/workbench/processes/campaign_handover/deploy", data={"csrf": token, "xml": changed})
+    assert r.status_code == 200, r.text
+    assert r.json()["version"] == before + 1
+    assert [v.version for v in bench.engine.list_definitions("lead_to_invoice")] == l2i, "the callee stays as deployed"
