@@ -10,7 +10,7 @@ cancelled token's data. `plan` says what would happen (a dry run shows it); `app
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -18,26 +18,11 @@ from SpiffWorkflow.bpmn.specs.control import BoundaryEventSplit
 from SpiffWorkflow.util.task import TaskState
 
 from . import projections as proj
-from .views import View
+from .views import ModificationPlan
 
 ACTIVE = TaskState.READY | TaskState.WAITING | TaskState.STARTED | TaskState.ERROR
 #: elements a forward move may start at: activities and catch events (not gateways, not joins)
 _FORWARD_KINDS = ("Task", "Activity", "CallActivity", "SubWorkflow", "Event")
-
-
-@dataclass
-class ModificationPlan(View):
-    """What a modification does (or, in a dry run, would do)."""
-
-    instance_id: int
-    allowed: bool
-    dry_run: bool
-    reasons: list[str] = field(default_factory=list)
-    cancel: list[str] = field(default_factory=list)  # elements whose tokens go
-    start: str | None = None  # the element that becomes active
-    how: str | None = None  # "back" (it ran before: reset) or "forward" (it has not run)
-    active_before: list[str] = field(default_factory=list)
-    active_after: list[str] = field(default_factory=list)
 
 
 def _label(task: Any) -> str:

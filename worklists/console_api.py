@@ -14,8 +14,7 @@ from sqlalchemy import select
 
 from engine import Engine, InvalidInput
 from engine.models import Instance, Timer
-from engine.modification import ModificationPlan
-from engine.views import InstanceDetail, InstanceView, TimerView
+from engine.views import InstanceDetail, InstanceView, ModificationPlan, TimerView
 
 from .auth import UserView
 from .incident_groups import IncidentGroup, incident_groups, retry_group

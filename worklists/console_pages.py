@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from engine import EngineError, InvalidInput, NotFound, heatmap
 from engine.clock import ensure_utc
 from engine.drawing import render_svg
-from engine.modification import ModificationPlan
+from engine.views import ModificationPlan
 
 from .incident_groups import incident_groups, retry_group
 from .instance_search import SORTS, STATUSES, InstanceQuery, search

@@ -15,7 +15,7 @@ import typer
 from crmflow import render
 from crmflow.cli import DbOpt, JsonOpt, UserOpt, app, emit, instance_summary, parse_json_object, parse_time
 from crmflow.commands.worklist import need_user, open_worklist
-from engine.retention import Retention
+from engine import Retention
 from worklists.incident_groups import incident_groups, retry_group
 from worklists.permissions import OPERATE
 

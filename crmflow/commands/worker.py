@@ -17,9 +17,8 @@ from typing import Annotated
 import typer
 
 from crmflow.cli import DbOpt, app, open_engine
-from engine import Engine
+from engine import Engine, Retention
 from engine.outbox import Sender
-from engine.retention import Retention
 from engine.scheduler import Scheduler
 from engine.views import TickResult
 
