@@ -44,6 +44,10 @@ from SpiffWorkflow.bpmn.script_engine.python_environment import (
     TaskDataEnvironment,
 )
 
+from . import sandbox_cheap, sandbox_limits, script_scope
+from .sandbox_worker import LimitExceeded, run_limited
+from .script_data import DataProblem, check_data
+
 __all__ = [
     "MAX_INT_BITS",
     "MAX_RANGE",
@@ -681,6 +685,8 @@ _GUARDS: dict[str, Any] = {
     "_print_fn_": _sandbox_print,
 }
 
+_CHEAP_GUARDS = sandbox_cheap.cheap_guards(_GUARDS)
+
 # --- compile-time policy ------------------------------------------------------------------------
 
 _BINOP_GUARDS: dict[type[ast.operator], str] = {
@@ -892,7 +898,18 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
         if external_context:
             my_globals.update(external_context)
         my_globals.update(context)
-        my_globals.update(_GUARDS)  # last: data can't replace a guard
+        limits = sandbox_limits.current()
+        if not limits.isolation:
+            return self._eval_here(code, my_globals, _GUARDS)
+        if sandbox_cheap.is_cheap(expression):  # bounded by its text: stays in-process
+            try:
+                return self._eval_here(code, my_globals, _CHEAP_GUARDS)
+            except sandbox_cheap.NeedsIsolation:
+                pass  # its arithmetic outgrew the cheap bounds: again, in a bounded child
+        return _isolated(self._eval_here, (code, my_globals, _GUARDS), limits, "expression")
+
+    def _eval_here(self, code: types.CodeType, my_globals: dict, guards: dict[str, Any]) -> Any:
+        my_globals.update(guards)  # last: data can't replace a guard
         saved = _enter(self.time_limit)
         try:
             return eval(code, my_globals)
@@ -902,6 +919,16 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
     def execute(self, script: str, context: dict, external_context: dict | None = None) -> bool:
         code = _compiled(script, "exec")
         self.check_for_overwrite(context, external_context or {})
+        limits = sandbox_limits.current()
+        if not limits.isolation:
+            self._exec_here(code, context, external_context)
+            return True
+        result = _isolated(self._exec_here, (code, context, external_context), limits, "script")
+        context.clear()
+        context.update(result)
+        return True
+
+    def _exec_here(self, code: types.CodeType, context: dict, external_context: dict | None) -> dict:
         my_globals = copy.copy(self.globals)
         self._prepare_context(context)
         my_globals.update(external_context or {})
@@ -913,7 +940,11 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
         finally:
             _leave(saved)
             self._remove_globals_and_functions_from_context(context, external_context)
-        return True
+        try:
+            check_data(context)  # a generator or a 5,000-digit int would fail only when saved
+        except DataProblem as err:
+            raise SandboxError(f"the script left {err}") from None
+        return context
 
     def call_service(self, context: dict, **kwargs: Any) -> Any:
         raise NotImplementedError("the engine's script engine overrides call_service")
@@ -947,7 +978,40 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
             )
 
 
+def _isolated(fn: Callable[..., Any], args: tuple[Any, ...], limits: sandbox_limits.SandboxLimits, what: str) -> Any:
+    """Run `fn(*args)` in a child bounded by `limits` (engine/sandbox_worker.py); the child's
+    error is raised here as if raised at its script line, an overrun as a SandboxError."""
+    call = script_scope.current()
+    if call is not None:
+        try:
+            call.context()  # built here, so the child never touches the database session
+        except Exception:  # noqa: BLE001 - the helpers report a missing context themselves
+            pass
+    parent_functions = {name: _BUILTINS[name] for name in NEEDS_DATABASE if name in _BUILTINS}
+    try:
+        result, error, line = run_limited(
+            _in_child, (fn, args, tuple(parent_functions)), limits, what=what, parent_functions=parent_functions
+        )
+    except LimitExceeded as err:
+        raise SandboxError(str(err)) from None
+    if error is None:
+        return result
+    if line > 0:  # a frame named <string> at that line: SpiffWorkflow reports the script line
+        exec(compile("\n" * (line - 1) + "raise _crmflow_error_", "<string>", "exec"), {"_crmflow_error_": error})
+    raise error
+
+
+def _in_child(fn: Callable[..., Any], args: tuple[Any, ...], parent_names: tuple[str, ...]) -> Any:
+    """Inside the child: helpers that read the database ask the parent, then run `fn`."""
+    from .sandbox_worker import call_parent
+
+    for name in parent_names:
+        _BUILTINS[name] = functools.wraps(_BUILTINS[name])(functools.partial(call_parent, name))
+    return fn(*args)
+
+
 # spiff-arena's script environment (issue 19): its modules and helper functions join the builtins.
 from .script_env import install as _install_script_env  # noqa: E402 - needs the names above
 
 _install_script_env(_BUILTINS, _MODULES, _MODULE_ATTRS, _TYPE_STAND_INS)
+from .arena_helpers import NEEDS_DATABASE  # noqa: E402 - helpers the child asks the parent to run
