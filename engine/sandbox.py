@@ -923,17 +923,27 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
         if not limits.isolation:
             self._exec_here(code, context, external_context)
             return True
+        if sandbox_cheap.is_cheap_script(script):  # a few assignments: stays in-process
+            snapshot = dict(context)
+            try:
+                self._exec_here(code, context, external_context, _CHEAP_GUARDS)
+                return True
+            except sandbox_cheap.NeedsIsolation:
+                context.clear()  # it only rebinds names: the shallow copy undoes it
+                context.update(snapshot)
         result = _isolated(self._exec_here, (code, context, external_context), limits, "script")
         context.clear()
         context.update(result)
         return True
 
-    def _exec_here(self, code: types.CodeType, context: dict, external_context: dict | None) -> dict:
+    def _exec_here(
+        self, code: types.CodeType, context: dict, external_context: dict | None, guards: dict[str, Any] = _GUARDS
+    ) -> dict:
         my_globals = copy.copy(self.globals)
         self._prepare_context(context)
         my_globals.update(external_context or {})
         context.update(my_globals)
-        context.update(_GUARDS)
+        context.update(guards)
         saved = _enter(self.time_limit)
         try:
             exec(code, context)

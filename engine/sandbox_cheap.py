@@ -124,6 +124,67 @@ def _mod(a: Any, b: Any) -> Any:
     return a % b
 
 
+def _iadd(a: Any, b: Any) -> Any:
+    if isinstance(a, (str, bytes, list, tuple)) and isinstance(b, (str, bytes, list, tuple)):
+        if len(a) + len(b) > MAX_CHEAP_SEQUENCE:
+            raise NeedsIsolation
+    a += b  # lists grow in place, as with the full guard
+    return a
+
+
+_INPLACE = {"+=": _iadd, "*=": _mul, "**=": _pow, "<<=": _lshift, "%=": _mod}
+
+
 def cheap_guards(guards: dict[str, Any]) -> dict[str, Any]:
     """The sandbox's guards with the arithmetic ones replaced by the cheap (smaller) ones."""
-    return {**guards, "_mul_": _mul, "_pow_": _pow, "_add_": _add, "_lshift_": _lshift, "_mod_": _mod}
+    full_inplace = guards["_inplacevar_"]
+
+    def inplacevar(op: str, target: Any, value: Any) -> Any:
+        cheap = _INPLACE.get(op)
+        return cheap(target, value) if cheap is not None else full_inplace(op, target, value)
+
+    return {**guards, "_mul_": _mul, "_pow_": _pow, "_add_": _add, "_lshift_": _lshift, "_mod_": _mod,
+            "_inplacevar_": inplacevar}
+
+
+_STATEMENTS = (ast.Assign, ast.AugAssign, ast.If, ast.Pass, ast.Store)
+
+
+def _cheap_statement(node: ast.stmt) -> bool:
+    if isinstance(node, ast.Assign):
+        return all(isinstance(t, ast.Name) for t in node.targets)
+    if isinstance(node, ast.AugAssign):
+        return isinstance(node.target, ast.Name)
+    if isinstance(node, ast.If):
+        return all(_cheap_statement(s) for s in (*node.body, *node.orelse))
+    return isinstance(node, ast.Pass)
+
+
+@functools.lru_cache(maxsize=4096)
+def is_cheap_script(script: str) -> bool:
+    """True for a short script of assignments to plain names (and ifs) of cheap expressions,
+    e.g. ``round = round + 1``. It only rebinds top-level names, so a shallow copy of the data
+    undoes it when its arithmetic outgrows the cheap bounds and it must run again in a child."""
+    try:
+        tree = ast.parse(script)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+    if not all(_cheap_statement(s) for s in tree.body):
+        return False
+    count = 0
+    for node in ast.walk(tree):
+        count += 1
+        if count > MAX_NODES:
+            return False
+        if isinstance(node, ast.Module | ast.stmt | ast.Store):
+            continue
+        if not isinstance(node, _NODES):
+            return False
+        if isinstance(node, ast.Call):
+            func = node.func
+            if isinstance(func, ast.Name):
+                if func.id not in CHEAP_CALLS:
+                    return False
+            elif not (isinstance(func, ast.Attribute) and func.attr in CHEAP_METHODS):
+                return False
+    return True
