@@ -898,14 +898,14 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
         if external_context:
             my_globals.update(external_context)
         my_globals.update(context)
-        limits = sandbox_limits.current()
-        if not limits.isolation:
-            return self._eval_here(code, my_globals, _GUARDS)
         if sandbox_cheap.is_cheap(expression):  # bounded by its text: stays in-process
             try:
                 return self._eval_here(code, my_globals, _CHEAP_GUARDS)
             except sandbox_cheap.NeedsIsolation:
                 pass  # its arithmetic outgrew the cheap bounds: again, in a bounded child
+        limits = sandbox_limits.current()  # after the cheap path: reading the environment costs µs
+        if not limits.isolation:
+            return self._eval_here(code, my_globals, _GUARDS)
         return _isolated(self._eval_here, (code, my_globals, _GUARDS), limits, "expression")
 
     def _eval_here(self, code: types.CodeType, my_globals: dict, guards: dict[str, Any]) -> Any:
@@ -919,10 +919,6 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
     def execute(self, script: str, context: dict, external_context: dict | None = None) -> bool:
         code = _compiled(script, "exec")
         self.check_for_overwrite(context, external_context or {})
-        limits = sandbox_limits.current()
-        if not limits.isolation:
-            self._exec_here(code, context, external_context)
-            return True
         if sandbox_cheap.is_cheap_script(script):  # a few assignments: stays in-process
             snapshot = dict(context)
             try:
@@ -931,6 +927,10 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
             except sandbox_cheap.NeedsIsolation:
                 context.clear()  # it only rebinds names: the shallow copy undoes it
                 context.update(snapshot)
+        limits = sandbox_limits.current()
+        if not limits.isolation:
+            self._exec_here(code, context, external_context)
+            return True
         result = _isolated(self._exec_here, (code, context, external_context), limits, "script")
         context.clear()
         context.update(result)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import math
 import os
 from collections.abc import Iterator
@@ -72,12 +73,22 @@ def current() -> SandboxLimits:
     forced = _override.get()
     if forced is not None:
         return forced
-    wall = os.environ.get("CRMFLOW_SANDBOX_WALL_SECONDS", "").strip()
+    return _from_environment(tuple(os.environ.get(name, "") for name in _NAMES))
+
+
+_NAMES = ("CRMFLOW_SANDBOX_CPU_SECONDS", "CRMFLOW_SANDBOX_MEMORY_MB", "CRMFLOW_SANDBOX_WALL_SECONDS",
+          "CRMFLOW_SANDBOX_ISOLATION")
+
+
+@functools.lru_cache(maxsize=32)
+def _from_environment(raw: tuple[str, ...]) -> SandboxLimits:
+    """Parsed once per distinct setting (every evaluation asks)."""
+    wall = raw[2].strip()
     return SandboxLimits(
-        cpu_seconds=_number("CRMFLOW_SANDBOX_CPU_SECONDS", DEFAULT_CPU_SECONDS),
-        memory_mb=int(_number("CRMFLOW_SANDBOX_MEMORY_MB", DEFAULT_MEMORY_MB)),
-        wall_seconds=_number("CRMFLOW_SANDBOX_WALL_SECONDS", 0) if wall else None,
-        isolation=os.environ.get("CRMFLOW_SANDBOX_ISOLATION", "on").strip().lower() not in ("off", "0", "no", "false"),
+        cpu_seconds=_number(_NAMES[0], DEFAULT_CPU_SECONDS),
+        memory_mb=int(_number(_NAMES[1], DEFAULT_MEMORY_MB)),
+        wall_seconds=_number(_NAMES[2], 0) if wall else None,
+        isolation=raw[3].strip().lower() not in ("off", "0", "no", "false"),
     )
 
 
