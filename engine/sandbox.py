@@ -8,9 +8,10 @@ expressions therefore run here instead: compiled by RestrictedPython with a stri
 writes to foreign objects, unlisted imports and single operations that would allocate
 absurd amounts of memory or CPU.
 
-What this is not: a hard resource jail. Loops are cut off by a wall-clock budget
-(``time_limit``), single operations are size-checked, but a script can still burn a few
-hundred MB or a CPU core until the budget runs out. Workers should run with OS limits too.
+The guards alone are not a hard resource jail (C code such as ``repr`` of a shared structure
+runs unchecked), so code that is not provably cheap (engine/sandbox_cheap.py) runs in a forked
+child bounded by the operating system (engine/sandbox_worker.py, limits in
+engine/sandbox_limits.py, docs/limits.md).
 """
 
 from __future__ import annotations
