@@ -382,9 +382,10 @@ class Unit:
             self.recorder.record("warning", self.now, task, delta={"business_calendar": calendar, "error": str(err)})
             return None
 
-    def _evaluate_quietly(self, task: Any, expression: str) -> Any:
+    def _evaluate_quietly(self, task: Any, expression: str, convert: Any = None) -> Any:
         try:
-            return self.evaluate(task, expression)
+            value = self.evaluate(task, expression)
+            return value if convert is None else convert(value)  # a value unfit for its field warns too
         except Exception as err:  # noqa: BLE001 - a bad routing expression must not lose the task
             self.recorder.record("warning", self.now, task, delta={"expression": expression, "error": str(err)})
             return None
