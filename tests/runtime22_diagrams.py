@@ -1,0 +1,47 @@
+"""Regenerate the issue-22 runtime regression diagrams (tests/diagrams/runtime22/).
+
+Run `python tests/runtime22_diagrams.py` after changing a shape here; the .bpmn files are
+committed so they open in a modeler and the tests read them as any diagram.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bpmn_builder import Process, service, timer_duration
+
+FOLDER = Path(__file__).parent / "diagrams" / "runtime22"
+
+# The timer expression yields garbage until CRMFLOW_ENV says "fixed" (a data fix stand-in).
+GARBAGE_UNTIL_FIXED = '"PT1H" if get_env() == "fixed" else "not a duration"'
+
+
+def charge_then_bad_timer() -> Process:
+    """start → charge (service) → wait (timer whose expression does not parse) → end."""
+    p = Process("charge_then_bad_timer", "Charge then bad timer")
+    p.node("start", "startEvent")
+    p.node("charge", "serviceTask", "Charge customer", service("pay/charge", "receipt", amount="amount"))
+    p.node("wait", "intermediateCatchEvent", "Wait an hour", timer_duration(GARBAGE_UNTIL_FIXED))
+    p.node("end", "endEvent")
+    return p.chain("start", "charge", "wait", "end")
+
+
+def charge_then_bad_boundary() -> Process:
+    """start → charge (service) → review (service) with a bad timer boundary → end."""
+    p = Process("charge_then_bad_boundary", "Charge then bad boundary")
+    p.node("start", "startEvent")
+    p.node("charge", "serviceTask", "Charge customer", service("pay/charge", "receipt", amount="amount"))
+    p.node("review", "userTask", "Review payment")
+    p.node("late", "boundaryEvent", "Too late", timer_duration(GARBAGE_UNTIL_FIXED), row=1,
+           attrs=' attachedToRef="review"')
+    p.node("end", "endEvent")
+    p.node("escalated", "endEvent", "Escalated", row=1)
+    p.chain("start", "charge", "review", "end")
+    return p.flow("late", "escalated")
+
+
+ALL = [charge_then_bad_timer, charge_then_bad_boundary]
+
+if __name__ == "__main__":
+    for build in ALL:
+        print(build().write(FOLDER))

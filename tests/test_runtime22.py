@@ -1,0 +1,58 @@
+"""Issue 22's runtime defects, each on a small diagram in tests/diagrams/runtime22/.
+
+Runs on SQLite, and on PostgreSQL when CRMFLOW_TEST_DB names one (see conftest.py).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from engine import Engine, HandlerRegistry
+
+FOLDER = Path(__file__).parent / "diagrams" / "runtime22"
+
+
+@pytest.fixture
+def charges(registry: HandlerRegistry) -> list[int]:
+    """Every call of the charging handler: its effects commit with the step."""
+    calls: list[int] = []
+
+    def charge(ctx, amount):
+        calls.append(amount)
+        return {"charged": amount}
+
+    registry.register("pay/charge", charge)
+    return calls
+
+
+@pytest.mark.parametrize("diagram", ["charge_then_bad_timer", "charge_then_bad_boundary"])
+def test_failing_next_element_books_the_incident_on_itself_and_retry_never_recharges(
+    engine: Engine, charges: list[int], monkeypatch: pytest.MonkeyPatch, diagram: str
+) -> None:
+    monkeypatch.delenv("CRMFLOW_ENV", raising=False)
+    engine.deploy([FOLDER / f"{diagram}.bpmn"])
+    failing = "wait" if diagram == "charge_then_bad_timer" else "late"
+
+    inst = engine.start(diagram, {"amount": 40})
+    assert inst.status == "incident"
+    [incident] = inst.incidents
+    assert incident.element_id == failing, incident
+    assert charges == [40]
+
+    again = engine.retry_incident(incident.id)  # not fixed yet: fails again, still no new charge
+    assert again.status == "incident"
+    assert charges == [40]
+    [incident] = engine.list_incidents(instance_id=inst.id)
+    assert (incident.element_id, incident.attempts) == (failing, 2)
+
+    monkeypatch.setenv("CRMFLOW_ENV", "fixed")
+    fixed = engine.retry_incident(incident.id)
+    assert fixed.status == "waiting"
+    assert charges == [40]
+    assert engine.list_incidents(instance_id=inst.id) == []
+    assert [t.element_id for t in engine.list_timers()] == [failing]
+    events = [(h.event, h.element_id) for h in engine.get_instance(inst.id).history]
+    assert events.count(("completed", "charge")) == 1
+    assert ("incident_resolved", failing) in events
