@@ -26,6 +26,7 @@ from SpiffWorkflow.bpmn.specs.mixins.script_task import ScriptEngineTask
 from SpiffWorkflow.spiff.specs.event_definitions import ErrorEventDefinition
 from SpiffWorkflow.util.task import TaskIterator, TaskState
 
+from . import call_depth
 from .clock import frozen_time
 from .history import HistoryRecorder, data_delta, is_visible
 from .projections import due_from_value
@@ -125,12 +126,14 @@ class Runner:
         blocked: set[str] | None = None,
         max_steps: int = 200_000,
         on_step: Callable[[Any], None] | None = None,
+        max_call_depth: int = call_depth.DEFAULT_MAX_CALL_DEPTH,
     ) -> None:
         self.workflow = workflow
         self.recorder = recorder
         self.now = now
         self.blocked = blocked if blocked is not None else set()
         self.max_steps = max_steps
+        self.max_call_depth = max_call_depth
         self.steps = 0
         self.failures: list[Failure] = []
         self.retrying: set[str] = set()
@@ -317,6 +320,7 @@ class Runner:
     def set_up(self, task: Any) -> bool:
         """Let `task` react to its predecessor (SpiffWorkflow's `_update`); a failure is its incident."""
         try:
+            call_depth.check(task, self.max_call_depth)
             task.task_spec._update(task)
         except Exception as exc:  # noqa: BLE001 - every failure becomes an incident, never a crash
             self._setup_failed(task, unwrap(exc))
@@ -328,7 +332,7 @@ class Runner:
         task.internal_data[SETUP_FAILED] = True
         self.blocked.add(str(task.id))
         kind, message = describe(error)
-        self.failures.append(Failure(task, error, kind, f"setting up failed: {message}"))
+        self.failures.append(Failure(task, error, kind, f"could not be set up: {message}"))
 
     def retry_setup(self) -> None:
         """Retried incidents of tasks that failed while being set up: set them up again."""

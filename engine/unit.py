@@ -95,6 +95,7 @@ class Unit:
             now,
             blocked=set(self.open_incidents),
             max_steps=engine.max_steps,
+            max_call_depth=engine.max_call_depth,
         )
 
     # -- helpers for facade operations ----------------------------------------------

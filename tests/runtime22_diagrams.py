@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bpmn_builder import Process, service, timer_duration
+from bpmn_builder import Process, script, service, timer_duration
 
 FOLDER = Path(__file__).parent / "diagrams" / "runtime22"
 
@@ -40,7 +40,17 @@ def charge_then_bad_boundary() -> Process:
     return p.flow("late", "escalated")
 
 
-ALL = [charge_then_bad_timer, charge_then_bad_boundary]
+def calls_itself() -> Process:
+    """start → count (script) → again (call activity calling this very process) → end."""
+    p = Process("calls_itself", "Calls itself")
+    p.node("start", "startEvent")
+    p.node("count", "scriptTask", "Count", script("level = get_task_data_value('level', 0) + 1"))
+    p.node("again", "callActivity", "Call myself", attrs=' calledElement="calls_itself"')
+    p.node("end", "endEvent")
+    return p.chain("start", "count", "again", "end")
+
+
+ALL = [charge_then_bad_timer, charge_then_bad_boundary, calls_itself]
 
 if __name__ == "__main__":
     for build in ALL:

@@ -56,3 +56,22 @@ def test_failing_next_element_books_the_incident_on_itself_and_retry_never_recha
     events = [(h.event, h.element_id) for h in engine.get_instance(inst.id).history]
     assert events.count(("completed", "charge")) == 1
     assert ("incident_resolved", failing) in events
+
+
+def test_a_process_calling_itself_stops_at_the_call_depth_limit(make_engine) -> None:
+    engine = make_engine(max_call_depth=5, max_steps=5_000)  # the step budget keeps a regression short
+    engine.deploy([FOLDER / "calls_itself.bpmn"])
+    inst = engine.start("calls_itself")
+    assert inst.status == "incident"
+    [incident] = inst.incidents
+    assert incident.element_id == "again"
+    assert "depth 6" in incident.message and "limit of 5" in incident.message
+    assert incident.error_type == "CallDepthExceeded"
+
+
+def test_the_default_call_depth_limit_is_fifty(make_engine) -> None:
+    engine = make_engine()
+    engine.deploy([FOLDER / "calls_itself.bpmn"])
+    inst = engine.start("calls_itself")
+    [incident] = inst.incidents
+    assert (incident.element_id, "limit of 50" in incident.message) == ("again", True)
