@@ -267,11 +267,27 @@ class Runner:
         task.internal_data.pop(RAN, None)
         if str(task.id) in self.retrying:
             self.recorder.record("incident_resolved", self.now, task)
+        self._record_interrupted(task)
         if is_visible(task):
             self.recorder.record(event, self.now, task, user=user, delta=data_delta(before, task.data))
         if self.on_step is not None:
             self.on_step(task)
         return True
+
+    def _record_interrupted(self, boundary: Any) -> None:
+        """An interrupting boundary event that fired ended its activity: the history says so.
+
+        SpiffWorkflow just cancels the activity (a subprocess ended by an error or escalation
+        end event, a task whose deadline passed), and once the tree is pruned the history is
+        the only record that it ran and how it ended.
+        """
+        spec = boundary.task_spec
+        split = boundary.parent
+        if not isinstance(spec, BoundaryEvent) or not spec.cancel_activity or split is None:
+            return
+        for main in split.children:
+            if not isinstance(main.task_spec, BoundaryEvent) and main.state == TaskState.CANCELLED and is_visible(main):
+                self.recorder.record("cancelled", self.now, main, delta={"interrupted_by": spec.bpmn_id})
 
     def _fail(self, task: Any, error: BaseException) -> None:
         """Leave `task` READY and blocked, with a Failure that becomes its incident."""

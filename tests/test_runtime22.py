@@ -75,3 +75,27 @@ def test_the_default_call_depth_limit_is_fifty(make_engine) -> None:
     inst = engine.start("calls_itself")
     [incident] = inst.incidents
     assert (incident.element_id, "limit of 50" in incident.message) == ("again", True)
+
+
+ELEMENTS = Path(__file__).parent / "diagrams" / "elements"
+
+
+@pytest.mark.parametrize(
+    ("diagram", "process", "task", "data", "subprocess", "boundary"),
+    [
+        ("error_end_subprocess", "el_error_sub", "check_docs", {"docs_complete": False}, "verify", "docs_missing"),
+        ("escalation_end_interrupting", "el_escalation_end", "assess", {}, "handle_claim", "claim_escalated"),
+    ],
+)
+def test_a_subprocess_ended_by_an_interrupting_boundary_has_its_entry_in_the_history(
+    engine: Engine, diagram: str, process: str, task: str, data: dict, subprocess: str, boundary: str
+) -> None:
+    engine.deploy([ELEMENTS / f"{diagram}.bpmn"])
+    inst = engine.start(process)
+    [open_task] = [t for t in engine.list_tasks(instance_id=inst.id) if t.element_id == task]
+    engine.complete_task(open_task.id, "ann", data)
+    history = engine.history(inst.id)
+    ended = [h for h in history if h.element_id == subprocess]
+    assert [(h.event, h.data_delta) for h in ended] == [("cancelled", {"interrupted_by": boundary})]
+    events = [(h.event, h.element_id) for h in history]
+    assert events.index(("cancelled", subprocess)) < events.index(("completed", boundary))
