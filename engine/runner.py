@@ -50,6 +50,16 @@ def mark_run(task: Any) -> None:
     task.internal_data[RAN] = True
 
 
+def add_form_data(task: Any, data: dict[str, Any]) -> None:
+    """A person's form data: nested under the user task's `spiffworkflow:variableName` when
+    it has one (as spiff-arena does), else merged into the task data at the top level."""
+    variable = (getattr(task.task_spec, "variable", None) or "").strip()
+    if variable:
+        task.data[variable] = data
+    else:
+        task.data.update(data)
+
+
 class StepBudgetExceeded(Exception):
     """An instance ran more automatic steps in one call than allowed (an endless loop?)."""
 
@@ -240,7 +250,7 @@ class Runner:
         in_place = isinstance(task.task_spec, ScriptEngineTask) or getattr(task.task_spec, "prescript", None)
         before = copy.deepcopy(task.data) if in_place else dict(task.data)
         if data:
-            task.data.update(data)
+            add_form_data(task, data)
         if not has_run(task):  # a task whose own work ran already only completes on a retry
             try:
                 retval = task.task_spec._run(task)

@@ -50,7 +50,30 @@ def calls_itself() -> Process:
     return p.chain("start", "count", "again", "end")
 
 
-ALL = [charge_then_bad_timer, charge_then_bad_boundary, calls_itself]
+def form_in_variable() -> Process:
+    """start → order (user task whose form data lands under `order`) → total (script) → end."""
+    p = Process("form_in_variable", "Form in a variable")
+    p.node("start", "startEvent")
+    p.node("order", "userTask", "Order pizza",
+           "<bpmn:extensionElements><spiffworkflow:variableName>order</spiffworkflow:variableName>"
+           "</bpmn:extensionElements>")
+    p.node("total", "scriptTask", "Total", script("total = order['count'] * 12"))
+    p.node("end", "endEvent")
+    return p.chain("start", "order", "total", "end")
+
+
+def form_with_empty_variable() -> Process:
+    """An empty `variableName` (what spiff-arena's modeler writes by default): data stays top level."""
+    p = Process("form_with_empty_variable", "Form, empty variable")
+    p.node("start", "startEvent")
+    p.node("order", "userTask", "Order pizza",
+           "<bpmn:extensionElements><spiffworkflow:variableName /></bpmn:extensionElements>")
+    p.node("total", "scriptTask", "Total", script("total = count * 12"))
+    p.node("end", "endEvent")
+    return p.chain("start", "order", "total", "end")
+
+
+ALL = [form_in_variable, form_with_empty_variable, charge_then_bad_timer, charge_then_bad_boundary, calls_itself]
 
 if __name__ == "__main__":
     for build in ALL:

@@ -99,3 +99,19 @@ def test_a_subprocess_ended_by_an_interrupting_boundary_has_its_entry_in_the_his
     assert [(h.event, h.data_delta) for h in ended] == [("cancelled", {"interrupted_by": boundary})]
     events = [(h.event, h.element_id) for h in history]
     assert events.index(("cancelled", subprocess)) < events.index(("completed", boundary))
+
+
+@pytest.mark.parametrize(
+    ("diagram", "expected"),
+    [
+        ("form_in_variable", {"order": {"count": 2, "topping": "olive"}, "total": 24}),
+        ("form_with_empty_variable", {"count": 2, "topping": "olive", "total": 24}),
+    ],
+)
+def test_user_task_variable_name_nests_the_form_data(engine: Engine, diagram: str, expected: dict) -> None:
+    engine.deploy([FOLDER / f"{diagram}.bpmn"])
+    inst = engine.start(diagram)
+    [task] = engine.list_tasks(instance_id=inst.id)
+    done = engine.complete_task(task.id, "ann", {"count": 2, "topping": "olive"})
+    assert done.status == "completed"
+    assert engine.get_instance(inst.id).data == expected
