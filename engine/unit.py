@@ -139,7 +139,11 @@ class Unit:
             raise Conflict(f"{task.task_spec.bpmn_id} in instance {self.instance.id} no longer waits for '{message}'")
         definition = task.task_spec.event_definition
         if isinstance(definition, MultipleEventDefinition):
-            definition = next(d for d in definition.event_definitions if getattr(d, "name", None) == message)
+            definition = next((d for d in proj.awaited(task, definition) if getattr(d, "name", None) == message), None)
+            if definition is None:
+                raise Conflict(
+                    f"{task.task_spec.bpmn_id} in instance {self.instance.id} already received '{message}'"
+                )
         event = BpmnEvent(definition, payload=payload, correlations=dict(task.workflow.correlations))
         with self._engine_time():
             task.task_spec.catch(task, event)

@@ -73,7 +73,43 @@ def form_with_empty_variable() -> Process:
     return p.chain("start", "order", "total", "end")
 
 
-ALL = [form_in_variable, form_with_empty_variable, charge_then_bad_timer, charge_then_bad_boundary, calls_itself]
+MESSAGES = ('<bpmn:message id="msg_web" name="lead_from_web" />'
+            '<bpmn:message id="msg_phone" name="lead_from_phone" />')
+
+
+def messages(*refs: str) -> str:
+    return "".join(f'<bpmn:messageEventDefinition messageRef="{ref}" />' for ref in refs)
+
+
+def either_message_starts() -> Process:
+    """A multiple start event: a lead from the web OR from the phone starts the process."""
+    p = Process("either_message_starts", "Either message starts", root_elements=MESSAGES)
+    p.node("lead_in", "startEvent", "Lead received", messages("msg_web", "msg_phone"))
+    p.node("qualify", "userTask", "Qualify lead")
+    p.node("end", "endEvent")
+    return p.chain("lead_in", "qualify", "end")
+
+
+def both_messages_needed() -> Process:
+    """A parallel-multiple catch: waits for the web form AND the phone call, each once."""
+    p = Process("both_messages_needed", "Both messages needed", root_elements=MESSAGES)
+    p.node("start", "startEvent")
+    p.node("both", "intermediateCatchEvent", "Web and phone", messages("msg_web", "msg_phone"),
+           attrs=' parallelMultiple="true"')
+    p.node("qualify", "userTask", "Qualify lead")
+    p.node("end", "endEvent")
+    return p.chain("start", "both", "qualify", "end")
+
+
+ALL = [
+    either_message_starts,
+    both_messages_needed,
+    form_in_variable,
+    form_with_empty_variable,
+    charge_then_bad_timer,
+    charge_then_bad_boundary,
+    calls_itself,
+]
 
 if __name__ == "__main__":
     for build in ALL:

@@ -115,3 +115,30 @@ def test_user_task_variable_name_nests_the_form_data(engine: Engine, diagram: st
     done = engine.complete_task(task.id, "ann", {"count": 2, "topping": "olive"})
     assert done.status == "completed"
     assert engine.get_instance(inst.id).data == expected
+
+
+@pytest.mark.parametrize("message", ["lead_from_web", "lead_from_phone"])
+def test_a_multiple_start_event_starts_on_either_message(engine: Engine, message: str) -> None:
+    engine.deploy([FOLDER / "either_message_starts.bpmn"])
+    inst = engine.correlate(message, "lead-1", {"who": "bob"})
+    assert (inst.status, inst.business_key) == ("waiting", "lead-1")
+    assert [t.element_id for t in engine.list_tasks(instance_id=inst.id)] == ["qualify"]
+    assert engine.get_instance(inst.id).data == {"who": "bob"}
+
+
+def test_a_parallel_multiple_catch_takes_each_message_once(engine: Engine) -> None:
+    from engine import NoSubscriber
+
+    engine.deploy([FOLDER / "both_messages_needed.bpmn"])
+    inst = engine.start("both_messages_needed", business_key="lead-2")
+    assert sorted(s.message_name for s in inst.subscriptions) == ["lead_from_phone", "lead_from_web"]
+
+    after_web = engine.correlate("lead_from_web", "lead-2", {"web": 1})
+    assert [s.message_name for s in after_web.subscriptions] == ["lead_from_phone"]
+    with pytest.raises(NoSubscriber):
+        engine.correlate("lead_from_web", "lead-2", {"web": 2})
+
+    done = engine.correlate("lead_from_phone", "lead-2", {"phone": 1})
+    assert done.subscriptions == []
+    assert [t.element_id for t in engine.list_tasks(instance_id=inst.id)] == ["qualify"]
+    assert engine.get_instance(inst.id).data == {"web": 1, "phone": 1}
