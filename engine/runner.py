@@ -26,7 +26,7 @@ from SpiffWorkflow.bpmn.specs.mixins.script_task import ScriptEngineTask
 from SpiffWorkflow.spiff.specs.event_definitions import ErrorEventDefinition
 from SpiffWorkflow.util.task import TaskIterator, TaskState
 
-from . import call_depth
+from . import call_depth, timer_values
 from .clock import frozen_time
 from .history import HistoryRecorder, data_delta, is_visible
 from .projections import due_from_value
@@ -36,6 +36,7 @@ from .services import BpmnError
 
 PRUNE_EVERY = 30
 TIMER_KINDS = (TimerEventDefinition, MultipleEventDefinition)
+SELF_EXPLAINING = (call_depth.CallDepthExceeded, timer_values.TimerValueError)  # messages name element and fix
 
 
 RAN = "crmflow_ran"  # internal data: the task's own work (handler, script) ran and committed
@@ -347,6 +348,7 @@ class Runner:
         """Let `task` react to its predecessor (SpiffWorkflow's `_update`); a failure is its incident."""
         try:
             call_depth.check(task, self.max_call_depth)
+            timer_values.check(task)
             task.task_spec._update(task)
         except Exception as exc:  # noqa: BLE001 - every failure becomes an incident, never a crash
             self._setup_failed(task, unwrap(exc))
@@ -356,9 +358,12 @@ class Runner:
 
     def _setup_failed(self, task: Any, error: BaseException) -> None:
         task.internal_data[SETUP_FAILED] = True
+        if isinstance(getattr(task.task_spec, "event_definition", None), TimerEventDefinition):
+            task.internal_data.pop("event_value", None)  # a date timer keeps a value it could not parse
         self.blocked.add(str(task.id))
         kind, message = describe(error)
-        self.failures.append(Failure(task, error, kind, f"could not be set up: {message}"))
+        message = str(error) if isinstance(error, SELF_EXPLAINING) else f"could not be set up: {message}"
+        self.failures.append(Failure(task, error, kind, message))
 
     def retry_setup(self) -> None:
         """Retried incidents of tasks that failed while being set up: set them up again."""

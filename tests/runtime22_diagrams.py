@@ -7,6 +7,7 @@ committed so they open in a modeler and the tests read them as any diagram.
 from __future__ import annotations
 
 from pathlib import Path
+from xml.sax.saxutils import escape
 
 from bpmn_builder import Process, script, service, timer_duration
 
@@ -101,7 +102,35 @@ def both_messages_needed() -> Process:
     return p.chain("start", "both", "qualify", "end")
 
 
+def timer_kind(kind: str, expression: str) -> str:
+    return (f'<bpmn:timerEventDefinition><bpmn:{kind} xsi:type="bpmn:tFormalExpression">{escape(expression)}'
+            f"</bpmn:{kind}></bpmn:timerEventDefinition>")
+
+
+def garbage_timer(kind: str) -> Process:
+    """start → wait (a timer of `kind` on the start data's `when`) → end."""
+    p = Process(f"garbage_{kind}", f"Timer {kind} from data")
+    p.node("start", "startEvent")
+    p.node("wait", "intermediateCatchEvent", "Wait", timer_kind(kind, "when"))
+    p.node("end", "endEvent")
+    return p.chain("start", "wait", "end")
+
+
+def date_timer_fixed_later() -> Process:
+    """A date timer whose value does not parse until CRMFLOW_ENV says "fixed"."""
+    p = Process("date_timer_fixed_later", "Date timer, fixed later")
+    p.node("start", "startEvent")
+    p.node("wait", "intermediateCatchEvent", "Wait for the date",
+           timer_kind("timeDate", '"2026-01-06T12:00:00+00:00" if get_env() == "fixed" else "tomorrow"'))
+    p.node("end", "endEvent")
+    return p.chain("start", "wait", "end")
+
+
 ALL = [
+    lambda: garbage_timer("timeDuration"),
+    lambda: garbage_timer("timeDate"),
+    lambda: garbage_timer("timeCycle"),
+    date_timer_fixed_later,
     either_message_starts,
     both_messages_needed,
     form_in_variable,

@@ -65,7 +65,8 @@ def test_a_process_calling_itself_stops_at_the_call_depth_limit(make_engine) -> 
     assert inst.status == "incident"
     [incident] = inst.incidents
     assert incident.element_id == "again"
-    assert "depth 6" in incident.message and "limit of 5" in incident.message
+    assert incident.message.startswith("again would start") and "depth 6" in incident.message
+    assert "limit of 5" in incident.message
     assert incident.error_type == "CallDepthExceeded"
 
 
@@ -142,3 +143,49 @@ def test_a_parallel_multiple_catch_takes_each_message_once(engine: Engine) -> No
     assert done.subscriptions == []
     assert [t.element_id for t in engine.list_tasks(instance_id=inst.id)] == ["qualify"]
     assert engine.get_instance(inst.id).data == {"web": 1, "phone": 1}
+
+
+@pytest.mark.parametrize(
+    ("kind", "value", "expected"),
+    [
+        ("timeDuration", "P", "is not an ISO 8601 duration"),
+        ("timeDuration", "", "is not an ISO 8601 duration"),
+        ("timeDuration", "-PT1H", "is not an ISO 8601 duration"),
+        ("timeDuration", 42, "is not an ISO 8601 duration"),
+        ("timeDate", "P", "is not an ISO 8601 date-time"),
+        ("timeDate", "tomorrow", "is not an ISO 8601 date-time"),
+        ("timeCycle", "R3/P", "is not an ISO 8601 repeating interval"),
+        ("timeCycle", "PT1H", "is not an ISO 8601 repeating interval"),
+    ],
+)
+def test_a_timer_with_a_garbage_value_is_an_incident_naming_it(
+    engine: Engine, kind: str, value: object, expected: str
+) -> None:
+    engine.deploy([FOLDER / f"garbage_{kind}.bpmn"])
+    inst = engine.start(f"garbage_{kind}", {"when": value})
+    assert inst.status == "incident", "a garbage timer must never let the instance run on"
+    [incident] = inst.incidents
+    assert incident.element_id == "wait"
+    assert incident.message.startswith(f"timer wait: its expression 'when' gave {value!r}")
+    assert expected in incident.message
+
+
+def test_a_good_zero_duration_still_fires_at_once(engine: Engine) -> None:
+    engine.deploy([FOLDER / "garbage_timeDuration.bpmn"])
+    assert engine.start("garbage_timeDuration", {"when": "PT0S"}).status == "completed"
+
+
+def test_a_date_timer_whose_value_is_fixed_recovers_on_retry(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import UTC, datetime
+
+    monkeypatch.delenv("CRMFLOW_ENV", raising=False)
+    engine.deploy([FOLDER / "date_timer_fixed_later.bpmn"])
+    inst = engine.start("date_timer_fixed_later")
+    [incident] = inst.incidents
+    assert (incident.element_id, "gave 'tomorrow'" in incident.message) == ("wait", True)
+    monkeypatch.setenv("CRMFLOW_ENV", "fixed")
+    fixed = engine.retry_incident(incident.id)
+    assert fixed.status == "waiting"
+    assert [(t.element_id, t.due_at) for t in fixed.timers] == [("wait", datetime(2026, 1, 6, 12, tzinfo=UTC))]
