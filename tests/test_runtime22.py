@@ -58,6 +58,23 @@ def test_failing_next_element_books_the_incident_on_itself_and_retry_never_recha
     assert ("incident_resolved", failing) in events
 
 
+def test_an_incident_whose_element_was_cancelled_is_closed(
+    engine: Engine, charges: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bad boundary timer fails; the person still finishes the review, which cancels the
+    boundary event: its incident can never be retried, so it must not stay open."""
+    monkeypatch.delenv("CRMFLOW_ENV", raising=False)
+    engine.deploy([FOLDER / "charge_then_bad_boundary.bpmn"])
+    inst = engine.start("charge_then_bad_boundary", {"amount": 40})
+    [review] = engine.list_tasks(instance_id=inst.id)
+    done = engine.complete_task(review.id, "ann")
+    assert done.status == "completed"
+    assert engine.list_incidents(instance_id=inst.id) == []
+    [closed] = engine.list_incidents(state="resolved", instance_id=inst.id)
+    assert closed.element_id == "late"
+    assert charges == [40]
+
+
 def test_a_process_calling_itself_stops_at_the_call_depth_limit(make_engine) -> None:
     engine = make_engine(max_call_depth=5, max_steps=5_000)  # the step budget keeps a regression short
     engine.deploy([FOLDER / "calls_itself.bpmn"])
