@@ -126,7 +126,21 @@ def date_timer_fixed_later() -> Process:
     return p.chain("start", "wait", "end")
 
 
+def charge_with_missing_output() -> Process:
+    """The charge handler runs, then the task's own completion fails: its declared data
+    output `confirmation` is never set."""
+    io = ('<bpmn:ioSpecification id="charge_io"><bpmn:dataOutput id="confirmation" name="confirmation" />'
+          '<bpmn:inputSet id="charge_in" /><bpmn:outputSet id="charge_out">'
+          "<bpmn:dataOutputRefs>confirmation</bpmn:dataOutputRefs></bpmn:outputSet></bpmn:ioSpecification>")
+    p = Process("charge_with_missing_output", "Charge, missing output")
+    p.node("start", "startEvent")
+    p.node("charge", "serviceTask", "Charge customer", service("pay/charge", "receipt", amount="amount") + io)
+    p.node("end", "endEvent")
+    return p.chain("start", "charge", "end")
+
+
 ALL = [
+    charge_with_missing_output,
     lambda: garbage_timer("timeDuration"),
     lambda: garbage_timer("timeDate"),
     lambda: garbage_timer("timeCycle"),

@@ -58,6 +58,18 @@ def test_failing_next_element_books_the_incident_on_itself_and_retry_never_recha
     assert ("incident_resolved", failing) in events
 
 
+def test_a_task_whose_own_completion_fails_is_not_run_again_on_retry(engine: Engine, charges: list[int]) -> None:
+    """The handler ran and committed; the task's data output is missing: the retry only
+    tries to complete the task again, it never charges twice."""
+    engine.deploy([FOLDER / "charge_with_missing_output.bpmn"])
+    inst = engine.start("charge_with_missing_output", {"amount": 40})
+    [incident] = inst.incidents
+    assert (incident.element_id, "Missing data ouput" in incident.message) == ("charge", True)
+    assert engine.retry_incident(incident.id).status == "incident"
+    assert engine.retry_incident(incident.id).status == "incident"
+    assert charges == [40]
+
+
 def test_an_incident_whose_element_was_cancelled_is_closed(
     engine: Engine, charges: list[int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
