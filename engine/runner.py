@@ -51,6 +51,14 @@ def mark_run(task: Any) -> None:
     task.internal_data[RAN] = True
 
 
+def boundary_failed(task: Any) -> bool:
+    """One of the activity's boundary events failed while being set up (it has an incident)."""
+    split = task.parent
+    if split is None or not isinstance(split.task_spec, BoundaryEventSplit):
+        return False
+    return any(s is not task and s.internal_data.get(SETUP_FAILED) for s in split.children)
+
+
 def add_form_data(task: Any, data: dict[str, Any]) -> None:
     """A person's form data: nested under the user task's `spiffworkflow:variableName` when
     it has one (as spiff-arena does), else merged into the task data at the top level."""
@@ -158,6 +166,8 @@ class Runner:
         for t in wf.tasks.values():
             if t.state != TaskState.READY or t.task_spec.manual or str(t.id) in self.blocked:
                 continue
+            if boundary_failed(t):
+                continue  # it would run without the deadline or error path its diagram gives it
             if is_async(t.task_spec) and str(t.id) not in self.released:
                 # Asynchronous: the step commits first; a worker runs it as a job later.
                 self.deferred.add(str(t.id))

@@ -139,7 +139,21 @@ def charge_with_missing_output() -> Process:
     return p.chain("start", "charge", "end")
 
 
+def capture_with_bad_deadline() -> Process:
+    """start → capture (service) with a bad timer boundary → end: capture waits for its deadline."""
+    p = Process("capture_with_bad_deadline", "Capture with a bad deadline")
+    p.node("start", "startEvent")
+    p.node("capture", "serviceTask", "Capture payment", service("pay/charge", "receipt", amount="amount"))
+    p.node("late", "boundaryEvent", "Too late", timer_duration(GARBAGE_UNTIL_FIXED), row=1,
+           attrs=' attachedToRef="capture"')
+    p.node("end", "endEvent")
+    p.node("escalated", "endEvent", "Escalated", row=1)
+    p.chain("start", "capture", "end")
+    return p.flow("late", "escalated")
+
+
 ALL = [
+    capture_with_bad_deadline,
     charge_with_missing_output,
     lambda: garbage_timer("timeDuration"),
     lambda: garbage_timer("timeDate"),

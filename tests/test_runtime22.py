@@ -58,6 +58,20 @@ def test_failing_next_element_books_the_incident_on_itself_and_retry_never_recha
     assert ("incident_resolved", failing) in events
 
 
+def test_an_activity_waits_while_its_boundary_timer_has_an_incident(
+    engine: Engine, charges: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CRMFLOW_ENV", raising=False)
+    engine.deploy([FOLDER / "capture_with_bad_deadline.bpmn"])
+    inst = engine.start("capture_with_bad_deadline", {"amount": 40})
+    [incident] = inst.incidents
+    assert incident.element_id == "late"
+    assert charges == [], "the service must not run without the deadline its diagram gives it"
+    monkeypatch.setenv("CRMFLOW_ENV", "fixed")
+    assert engine.retry_incident(incident.id).status == "completed"
+    assert charges == [40]
+
+
 def test_a_task_whose_own_completion_fails_is_not_run_again_on_retry(engine: Engine, charges: list[int]) -> None:
     """The handler ran and committed; the task's data output is missing: the retry only
     tries to complete the task again, it never charges twice."""
