@@ -142,8 +142,12 @@ def parse_diagrams(paths: Iterable[Path]) -> list[ParsedProcess]:
 def message_start_names(spec: Any) -> list[str]:
     names = []
     for task_spec in spec.task_specs.values():
-        if isinstance(task_spec, StartEvent) and isinstance(task_spec.event_definition, MessageEventDefinition):
-            names.append(task_spec.event_definition.name)
+        if not isinstance(task_spec, StartEvent):
+            continue
+        definition = task_spec.event_definition  # a multiple start event starts on any of its messages
+        for sub in getattr(definition, "event_definitions", None) or [definition]:
+            if isinstance(sub, MessageEventDefinition):
+                names.append(sub.name)
     return sorted(set(names))
 
 

@@ -25,6 +25,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from . import definitions, heatmap, migration, operations, outbox, signals, start_timers
 from . import instances as records
 from . import retention as retention_
+from .call_depth import DEFAULT_MAX_CALL_DEPTH
 from .clock import Clock, SystemClock, ensure_utc, frozen_time
 from .db import Database
 from .errors import Conflict, Forbidden, InvalidInput, NoSubscriber, NotFound
@@ -127,6 +128,7 @@ class Engine:
         clock: Clock | None = None,
         *,
         max_steps: int = 200_000,
+        max_call_depth: int = DEFAULT_MAX_CALL_DEPTH,
         auto_migrate: bool = True,
         migrations: list[Path] | None = None,
         task_router: TaskRouter | None = None,
@@ -136,6 +138,7 @@ class Engine:
         self.registry = registry or HandlerRegistry()
         self.clock = clock or SystemClock()
         self.max_steps = max_steps
+        self.max_call_depth = max_call_depth  # nesting of call activities (engine/call_depth.py)
         self.task_router = task_router
         self.working_time = working_time  # business-hours timers (engine/working_time.py)
         self.metrics = Metrics()

@@ -179,10 +179,7 @@ def timers(workflow: Any) -> list[TimerInfo]:
         definition = getattr(task.task_spec, "event_definition", None)
         if definition is None:
             continue
-        candidates = (
-            definition.event_definitions if isinstance(definition, MultipleEventDefinition) else [definition]
-        )
-        for sub in candidates:
+        for sub in awaited(task, definition):
             if isinstance(sub, TimerEventDefinition):
                 if already_seen(task, sub):
                     break  # a parallel multiple event still waiting for its other events
@@ -219,10 +216,7 @@ def subscriptions(workflow: Any) -> list[SubscriptionInfo]:
         definition = getattr(task.task_spec, "event_definition", None)
         if definition is None or is_own_start(task):
             continue
-        candidates = (
-            definition.event_definitions if isinstance(definition, MultipleEventDefinition) else [definition]
-        )
-        for sub in candidates:
+        for sub in awaited(task, definition):
             if isinstance(sub, MessageEventDefinition):
                 key = correlation_key(task.workflow, sub)
                 found.append(SubscriptionInfo(str(task.id), task.task_spec.bpmn_id, sub.name, key))
@@ -232,6 +226,19 @@ def subscriptions(workflow: Any) -> list[SubscriptionInfo]:
             str(scope.task_tree.id), start.bpmn_id, definition.name, correlation_key(scope, definition)
         ))
     return found
+
+
+def awaited(task: Any, definition: Any) -> list[Any]:
+    """The event definitions `task` still waits for: a parallel-multiple catch needs each of
+    its events once, so one it already received is no longer awaited."""
+    if not isinstance(definition, MultipleEventDefinition):
+        return [definition]
+    remaining = list(definition.event_definitions)
+    if definition.parallel:
+        for event in task.internal_data.get("seen_events", []):
+            if event.event_definition in remaining:
+                remaining.remove(event.event_definition)
+    return remaining
 
 
 def correlation_key(workflow: Any, definition: Any) -> str | None:

@@ -96,6 +96,7 @@ class Unit:
             now,
             blocked=set(self.open_incidents),
             max_steps=engine.max_steps,
+            max_call_depth=engine.max_call_depth,
         )
 
     # -- helpers for facade operations ----------------------------------------------
@@ -148,7 +149,11 @@ class Unit:
             raise Conflict(f"{task.task_spec.bpmn_id} in instance {self.instance.id} no longer waits for '{message}'")
         definition = task.task_spec.event_definition
         if isinstance(definition, MultipleEventDefinition):
-            definition = next(d for d in definition.event_definitions if getattr(d, "name", None) == message)
+            definition = next((d for d in proj.awaited(task, definition) if getattr(d, "name", None) == message), None)
+            if definition is None:
+                raise Conflict(
+                    f"{task.task_spec.bpmn_id} in instance {self.instance.id} already received '{message}'"
+                )
         event = BpmnEvent(definition, payload=payload, correlations=dict(task.workflow.correlations))
         with self._engine_time():
             task.task_spec.catch(task, event)
@@ -326,6 +331,29 @@ class Unit:
                 incident.state = "resolved"  # the runner recorded it in the history
                 incident.resolved_at = self.now
                 incident.next_retry_at = None
+        self._close_moot_incidents(failed_ids)
+
+    def _close_moot_incidents(self, failed_ids: set[str]) -> None:
+        """An incident whose element no longer waits (cancelled by a boundary event, or the
+        instance ended meanwhile) cannot be retried: it is closed, and the history says why."""
+        completed = self.workflow.is_completed()
+        for task_id, incident in self.open_incidents.items():
+            if incident.state != "open" or task_id in failed_ids or not task_id:
+                continue
+            try:
+                task = self.workflow.get_task_from_id(UUID(task_id))
+            except Exception:  # noqa: BLE001 - pruned: it finished
+                task = None
+            if not completed and task is not None and not task.has_state(TaskState.FINISHED_MASK):
+                continue
+            incident.state = "resolved"
+            incident.resolved_at = self.now
+            incident.next_retry_at = None
+            self.recorder.record(
+                "incident_resolved", self.now, task,
+                element=(incident.element_id, incident.element_name, None),
+                delta={"reason": f"{incident.element_id} no longer waits: it was cancelled or the instance ended"},
+            )
 
     def _sync_human_tasks(self, completed: bool) -> None:
         inst = self.instance
