@@ -5,7 +5,16 @@ The `Engine` facade is the one way in; handlers plug in through a `HandlerRegist
 
 from . import upstream  # noqa: F401 - SpiffWorkflow workarounds, applied on import
 from .clock import Clock, ManualClock, SystemClock
-from .errors import Conflict, DefinitionError, EngineError, Forbidden, InvalidInput, NoSubscriber, NotFound
+from .errors import (
+    Conflict,
+    DefinitionError,
+    EngineError,
+    Forbidden,
+    InvalidInput,
+    NoSubscriber,
+    NotFound,
+    StoreBusy,
+)
 from .facade import Engine
 from .services import BpmnError, HandlerRegistry, ServiceContext
 
@@ -23,5 +32,6 @@ __all__ = [
     "NoSubscriber",
     "NotFound",
     "ServiceContext",
+    "StoreBusy",
     "SystemClock",
 ]

@@ -25,7 +25,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from engine import Conflict, DefinitionError, EngineError, Forbidden, InvalidInput, NoSubscriber, NotFound
+from engine import Conflict, DefinitionError, EngineError, Forbidden, InvalidInput, NoSubscriber, NotFound, StoreBusy
+from engine.input_checks import InputRefused
 
 from .forms import FormInvalid
 
@@ -80,11 +81,15 @@ KINDS: dict[str, tuple[int, str, str]] = {
     "no-subscriber": (404, "No subscriber", "No instance waits for this message and no process starts with it."),
     "method-not-allowed": (405, "Method not allowed", "The path exists but not with this HTTP method."),
     "conflict": (409, "Conflict", "The target changed state (picked, completed) or the request was ambiguous."),
+    "payload-too-large": (413, "Payload too large", "The request body is larger than the server's limit "
+                          "($CRMFLOW_MAX_BODY_BYTES); send less data."),
     "unsupported-media-type": (415, "Unsupported media type", "Send JSON bodies as application/json."),
     "invalid-input": (422, "Invalid input", "A parameter or body field is malformed; `errors` names it."),
     "form-invalid": (422, "Form data invalid", "The submitted data fails the task's form; `errors` names each field."),
     "definition-error": (422, "Definition error", "A BPMN/DMN definition cannot be used."),
     "unavailable": (503, "Unavailable", "The service cannot reach its database."),
+    "busy": (503, "Busy, retry", "The database was locked by other work for too long; nothing was changed. "
+             "Retry after the seconds in `Retry-After`."),
     "internal-error": (500, "Internal error", "A bug: it has been logged. Please report it."),
 }
 _BY_STATUS = {status: name for name, (status, _, _) in reversed(KINDS.items())}
@@ -95,7 +100,7 @@ def kind_for(err: EngineError) -> str:
     for cls, name in (
         (FormInvalid, "form-invalid"), (NoSubscriber, "no-subscriber"), (NotFound, "not-found"),
         (Forbidden, "forbidden"), (Conflict, "conflict"), (DefinitionError, "definition-error"),
-        (InvalidInput, "invalid-input"),
+        (InvalidInput, "invalid-input"), (StoreBusy, "busy"),
     ):
         if isinstance(err, cls):
             return name
@@ -184,12 +189,17 @@ def install(app: FastAPI) -> None:
         assert isinstance(exc, EngineError)
         kind = kind_for(exc)
         detail = str(exc) or type(exc).__name__
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, StoreBusy) else None
         if not is_api_path(request.url.path):
-            return _html(KINDS[kind][0], KINDS[kind][1], detail)
+            page = _html(KINDS[kind][0], KINDS[kind][1], detail)
+            page.headers.update(headers or {})
+            return page
         errors = None
         if isinstance(exc, FormInvalid):
             errors = [FieldProblem(field=e.field, message=e.message) for e in exc.errors]
-        return problem_response(kind, detail, instance=request.url.path, errors=errors,
+        elif isinstance(exc, InputRefused):
+            errors = [FieldProblem(field=exc.field, message=exc.message)]
+        return problem_response(kind, detail, instance=request.url.path, errors=errors, headers=headers,
                                 missing_permission=getattr(exc, "permission", None))
 
     async def on_problem(request: Request, exc: Exception) -> Response:
