@@ -14,6 +14,7 @@ permission. Routes are plain `def`s: FastAPI runs them in its thread pool, as th
 
 import math
 import re
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -507,9 +508,20 @@ def build_router(engine: Engine, worklist: Worklist) -> APIRouter:
     return router
 
 
-def build_ops_router(engine: Engine) -> APIRouter:
-    """`/healthz` and `/metrics`, without authentication (for probes and Prometheus)."""
+def build_ops_router(engine: Engine, metrics_token: str | None = None) -> APIRouter:
+    """`/healthz` (no authentication, for probes) and `/metrics` (for Prometheus: open, or with
+    `metrics_token` only for `Authorization: Bearer TOKEN`)."""
     router = APIRouter(tags=["operations"], dependencies=[Depends(plain_query)])
+    scraper = HTTPBearer(auto_error=False, description="The metrics token ($CRMFLOW_METRICS_TOKEN), if set.")
+
+    def metrics_caller(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(scraper)]) -> None:
+        if metrics_token is None:
+            return
+        given = credentials.credentials if credentials else ""
+        if not secrets.compare_digest(given.encode(), metrics_token.encode()):
+            raise ProblemError("unauthorized", "/metrics needs the metrics token: send 'Authorization: Bearer "
+                               "TOKEN' ($CRMFLOW_METRICS_TOKEN on the server)",
+                               headers={"WWW-Authenticate": 'Bearer realm="crmflow-metrics"'})
 
     @router.get("/healthz", response_model=Health, responses={503: {"model": Problem}},
                 dependencies=[public("probes")])
@@ -521,9 +533,12 @@ def build_ops_router(engine: Engine) -> APIRouter:
             raise ProblemError("unavailable", f"database unreachable: {type(err).__name__}") from err
         return Health(status="ok", database=engine.db.url.split("@")[-1].split("://")[0])
 
-    @router.get("/metrics", response_class=Response, dependencies=[public("Prometheus scrapes; counts only")],
+    @router.get("/metrics", response_class=Response,
+                dependencies=[public("Prometheus scrapes; counts only; the metrics token when configured"),
+                              Depends(metrics_caller)],
                 responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}},
-                                 "description": "Prometheus text exposition."}})
+                                 "description": "Prometheus text exposition."},
+                           **openapi_problem_responses(401)})
     def metrics() -> Response:
         return Response(engine.metrics_text(), media_type="text/plain; version=0.0.4")
 

@@ -258,7 +258,7 @@ def _a(types: Any) -> str:
     names = {"integer": "a whole number", "number": "a number", "string": "text", "boolean": "true or false",
              "object": "an object", "array": "a list", "null": "empty"}
     if isinstance(types, list):
-        return " or ".join(names.get(t, t) for t in types)
+        return " or ".join(names.get(t, str(t)) for t in types)  # any list: messages are built eagerly
     return names.get(types, str(types))
 
 

@@ -159,7 +159,8 @@ _HINTS = {404: "The address may be mistyped, or the task or instance it named is
           405: "This address exists, but not for that kind of request."}
 
 
-def _html(status: int, title: str, detail: str) -> HTMLResponse:
+def html_page(status: int, title: str, detail: str) -> HTMLResponse:
+    """A small page in the pages' style saying what went wrong (for browsers)."""
     from html import escape
 
     hint = _HINTS.get(status, "")
@@ -191,7 +192,7 @@ def install(app: FastAPI) -> None:
         detail = str(exc) or type(exc).__name__
         headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, StoreBusy) else None
         if not is_api_path(request.url.path):
-            page = _html(KINDS[kind][0], KINDS[kind][1], detail)
+            page = html_page(KINDS[kind][0], KINDS[kind][1], detail)
             page.headers.update(headers or {})
             return page
         errors = None
@@ -212,7 +213,7 @@ def install(app: FastAPI) -> None:
         errors = validation_problems(exc)
         detail = "; ".join(f"{e.field}: {e.message}" for e in errors) or "the request is not valid"
         if not is_api_path(request.url.path):
-            return _html(422, "Invalid input", detail)
+            return html_page(422, "Invalid input", detail)
         return problem_response("invalid-input", detail, instance=request.url.path, errors=errors)
 
     async def on_http(request: Request, exc: Exception) -> Response:
@@ -227,7 +228,7 @@ def install(app: FastAPI) -> None:
                     detail = f"There is no page at {request.url.path}."
                 elif exc.status_code == 405:
                     detail = f"{request.method} is not allowed on {request.url.path}."
-                return _html(exc.status_code, KINDS[kind][1], detail)
+                return html_page(exc.status_code, KINDS[kind][1], detail)
         if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
             # not UTF-8 or not JSON at all: the same answer as malformed JSON (422, body named)
             return problem_response("invalid-input", "body: not a readable JSON document", instance=request.url.path,
@@ -283,7 +284,7 @@ class CatchAll:
             if is_api_path(path):
                 response: Response = problem_response("internal-error", detail, instance=path)
             else:
-                response = _html(500, "Internal error", detail)
+                response = html_page(500, "Internal error", detail)
             await response(scope, receive, send)
 
 
