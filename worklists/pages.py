@@ -41,6 +41,7 @@ from starlette.datastructures import FormData
 from engine import Conflict, Engine, EngineError, Forbidden, InvalidInput, NotFound
 from engine.clock import ensure_utc
 from engine.drawing import instance_marks, render_svg
+from engine.input_checks import InputRefused
 from engine.views import InstanceDetail
 
 from .forms import FormInvalid, RenderedForm
@@ -672,6 +673,15 @@ class ListQuery:
     problems: list[str]
 
 
+MAX_PAGE = 10**6  # a page number beyond any list; larger ones are not worth a database round trip
+
+
+def _whole(text: str) -> int | None:
+    """A small positive whole number typed in the address bar, or None ("²" is a digit to
+    `str.isdigit`, not to `int`; 10**20 is no page)."""
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 9 and int(text) > 0 else None
+
+
 def read_list_query(params: Mapping[str, str]) -> ListQuery:
     raw = {k: str(params.get(k, "")).strip() for k in
            ("process", "key", "due", "priority", "sla", "q", "sort", "cursor", "page", "limit", "picked")}
@@ -695,8 +705,8 @@ def read_list_query(params: Mapping[str, str]) -> ListQuery:
         raw["sla"] = ""
     sort = raw["sort"] if raw["sort"] in SORTS else "due"
     raw["sort"] = sort
-    limit = int(raw["limit"]) if raw["limit"].isdigit() and int(raw["limit"]) in PAGE_SIZES else DEFAULT_PAGE_SIZE
-    page = int(raw["page"]) if raw["page"].isdigit() and int(raw["page"]) > 0 else 1
+    limit = _whole(raw["limit"]) if _whole(raw["limit"]) in PAGE_SIZES else DEFAULT_PAGE_SIZE
+    page = min(_whole(raw["page"]) or 1, MAX_PAGE)
     picked = {"yes": True, "no": False}.get(raw["picked"])
     filters = TaskFilter(
         process=raw["process"] or None, business_key=raw["key"] or None, due_before=due, priority_up_to=prio,
@@ -1066,6 +1076,9 @@ class _Pages:
         except FormInvalid as err:
             errors = _errors_by_field(err, data)
             return self._task_page(request, user, task_id, status=422, field_errors=errors, raw=form)
+        except InputRefused as err:  # e.g. text that is not valid Unicode: shown at its field
+            field = err.field.removeprefix("data.")
+            return self._task_page(request, user, task_id, status=422, field_errors={field: err.message}, raw=form)
         except EngineError as err:
             return self._task_page(request, user, task_id, status=_status_of(err), error=str(err), raw=form)
         key = f" ({task.business_key})" if task.business_key else ""
@@ -1107,7 +1120,7 @@ class _Pages:
     # -- the instance page ----------------------------------------------------------------
     def instance(self, request: Request, instance_id: str) -> HTMLResponse:
         user = self._user(request)
-        if not instance_id.isdigit():
+        if not (instance_id.isascii() and instance_id.isdigit() and 0 < int(instance_id) <= 2**31 - 1):
             return self._refusal(request, user, NotFound(f"instance {instance_id!r} does not exist"), "Instance")
         try:
             detail = self.engine.get_instance(int(instance_id), with_history=True)
