@@ -512,13 +512,14 @@ def build_ops_router(engine: Engine, metrics_token: str | None = None) -> APIRou
     """`/healthz` (no authentication, for probes) and `/metrics` (for Prometheus: open, or with
     `metrics_token` only for `Authorization: Bearer TOKEN`)."""
     router = APIRouter(tags=["operations"], dependencies=[Depends(plain_query)])
-    scraper = HTTPBearer(auto_error=False, description="The metrics token ($CRMFLOW_METRICS_TOKEN), if set.")
 
-    def metrics_caller(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(scraper)]) -> None:
+    def metrics_caller(request: Request) -> None:
+        """Read from the request, not declared as a parameter: the header is needed only when a
+        token is configured, which the OpenAPI document (401) cannot say per deployment."""
         if metrics_token is None:
             return
-        given = credentials.credentials if credentials else ""
-        if not secrets.compare_digest(given.encode(), metrics_token.encode()):
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not secrets.compare_digest(given.strip().encode(), metrics_token.encode()):
             raise ProblemError("unauthorized", "/metrics needs the metrics token: send 'Authorization: Bearer "
                                "TOKEN' ($CRMFLOW_METRICS_TOKEN on the server)",
                                headers={"WWW-Authenticate": 'Bearer realm="crmflow-metrics"'})
