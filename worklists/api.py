@@ -34,7 +34,7 @@ from .forms import RenderedForm
 from .permissions import OPERATE, READ, SEND, START
 from .permissions.routes import Guard, public
 from .priority import parse_priority
-from .problems import Problem, ProblemError, explain, openapi_problem_responses
+from .problems import Problem, ProblemError, explain, openapi_problem_responses, without_server_paths
 from .service import MAX_LIMIT, Counts, ItemResult, Page, Permissions, TaskFilter, WorkItem, Worklist
 
 PREFIX = "/api/v1"
@@ -347,7 +347,7 @@ def build_router(engine: Engine, worklist: Worklist) -> APIRouter:
         try:
             form = worklist.form(task_id, user.name)
         except (NotFound, InvalidInput) as err:
-            form_error = str(err)
+            form_error = without_server_paths(str(err))
         return TaskDetail(task=item, permissions=permissions, form=form, form_error=form_error)
 
     @router.post("/tasks/{task_id}/pick", response_model=HumanTaskView, tags=["tasks"],

@@ -94,7 +94,7 @@ class Forms:
     def path_of(self, name: str) -> Path:
         path = (self.root / name).resolve()
         if not path.is_relative_to(self.root.resolve()):
-            raise InvalidInput(f"form {name!r} is outside the forms folder {self.root}")
+            raise InvalidInput(f"form {name!r} is outside the forms folder ({self.root.name}/)")
         return path
 
     def schema(self, name: str) -> dict[str, Any]:
@@ -103,7 +103,7 @@ class Forms:
         try:
             mtime = path.stat().st_mtime
         except OSError:
-            raise NotFound(f"form {name!r} not found under {self.root}") from None
+            raise NotFound(f"form {name!r} not found in the forms folder ({self.root.name}/)") from None
         cached = self._cache.get(name)
         if cached is None or cached[0] != mtime:
             try:

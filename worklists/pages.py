@@ -51,6 +51,7 @@ from .lookups import MAX_OPTIONS, Option
 from .permissions import READ, READ_DATA
 from .permissions.routes import Guard, public
 from .priority import parse_priority, priority_label
+from .problems import without_server_paths
 from .service import SORTS, Page, TaskFilter, WorkItem, Worklist
 from .sessions import COOKIE, SecureCookieOnHttps, SessionLimits, SessionStore
 from .sla import STATUSES as SLA_STATUS_NAMES
@@ -827,7 +828,8 @@ class _Pages:
 
     def _refusal(self, request: Request, user: str | None, err: EngineError, heading: str = "Not possible") -> Any:
         counts = self._counts(user) if user else None
-        return self._render(request, "message.html", _status_of(err), heading=heading, message=str(err), counts=counts)
+        return self._render(request, "message.html", _status_of(err), heading=heading,
+                            message=without_server_paths(str(err)), counts=counts)
 
     def _counts(self, user: str) -> Any:
         """The sidebar: counts per queue, and which queue pages this user may open."""
@@ -1029,7 +1031,7 @@ class _Pages:
         try:
             message = await run_in_threadpool(handlers[action])
         except EngineError as err:
-            status, text = _status_of(err), str(err)
+            status, text = _status_of(err), without_server_paths(str(err))
             return await run_in_threadpool(
                 lambda: self._task_page(request, user, task_id, status=status, error=text))
         self._flash(request, message)
@@ -1080,7 +1082,8 @@ class _Pages:
             field = err.field.removeprefix("data.")
             return self._task_page(request, user, task_id, status=422, field_errors={field: err.message}, raw=form)
         except EngineError as err:
-            return self._task_page(request, user, task_id, status=_status_of(err), error=str(err), raw=form)
+            return self._task_page(request, user, task_id, status=_status_of(err),
+                                   error=without_server_paths(str(err)), raw=form)
         key = f" ({task.business_key})" if task.business_key else ""
         failed = [i for i in after.incidents if i.state == "open"]
         if failed:  # the form was fine, but a step after it failed: say so, and show where
@@ -1142,7 +1145,7 @@ class _Pages:
             return {"svg": svg, "marks": marks, "error": None}
         except (EngineError, ValueError) as err:
             log.warning("diagram of instance %s: %s", detail.id, err)
-            return {"svg": None, "marks": {}, "error": str(err)}
+            return {"svg": None, "marks": {}, "error": without_server_paths(str(err))}
 
 
 def _filtered(f: TaskFilter) -> bool:

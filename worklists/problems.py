@@ -14,6 +14,8 @@ API always answers with problem documents.
 from __future__ import annotations
 
 import logging
+import os
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -107,14 +109,33 @@ def kind_for(err: EngineError) -> str:
     return "bad-request"
 
 
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.:/-])(/[\w.-]+)((?:/[\w.@+-]+)+)")
+
+
+def without_server_paths(text: str) -> str:
+    """`text` with the server's absolute file paths cut to their last part (`/srv/crm/forms/x.json`
+    → `x.json`): where the server keeps its files is nobody's business. URL paths (`/api/v1/...`,
+    `/tasks/...`) stay: only paths whose top folder exists on this machine are cut."""
+    def cut(match: re.Match[str]) -> str:
+        top = match.group(1)
+        if not os.path.isdir(top):
+            return match.group(0)
+        return match.group(2).rstrip("/").rsplit("/", 1)[-1]
+
+    return _ABSOLUTE_PATH.sub(cut, text) if "/" in text else text
+
+
 def problem_response(
     kind: str, detail: str, *, instance: str | None = None, errors: Sequence[FieldProblem] | None = None,
     status: int | None = None, headers: dict[str, str] | None = None, missing_permission: str | None = None,
 ) -> JSONResponse:
     code, title, _ = KINDS[kind]
+    if errors is not None:
+        errors = [FieldProblem(field=e.field, message=without_server_paths(e.message)) for e in errors]
     doc = Problem(
-        type=TYPE_BASE + kind, title=title, status=status or code, detail=detail, instance=instance,
-        errors=list(errors) if errors is not None else None, missing_permission=missing_permission,
+        type=TYPE_BASE + kind, title=title, status=status or code, detail=without_server_paths(detail),
+        instance=instance, errors=list(errors) if errors is not None else None,
+        missing_permission=missing_permission,
     )
     return JSONResponse(
         doc.model_dump(exclude_none=True), status_code=doc.status, headers=headers, media_type=MEDIA_TYPE
@@ -164,6 +185,7 @@ def html_page(status: int, title: str, detail: str) -> HTMLResponse:
     from html import escape
 
     hint = _HINTS.get(status, "")
+    detail = without_server_paths(detail)
     body = (
         "<!doctype html><html lang=en><head><meta charset=utf-8>"
         "<meta name=viewport content=\"width=device-width, initial-scale=1\">"
