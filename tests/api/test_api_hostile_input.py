@@ -154,3 +154,17 @@ def test_metrics_can_require_a_token(api_engine: Engine, worklist: Worklist) -> 
         resp = client.get("/metrics", headers={"Authorization": "Bearer s3cret-metrics"})
         assert resp.status_code == 200 and "crmflow_" in resp.text
         assert client.get("/healthz").status_code == 200  # probes stay open
+
+
+def test_error_messages_carry_no_absolute_server_paths(tmp_path) -> None:
+    from engine import NotFound
+    from worklists.forms import Forms
+    from worklists.problems import problem_response, without_server_paths
+
+    with pytest.raises(NotFound) as err:
+        Forms(tmp_path).schema("nope.json")
+    assert str(tmp_path) not in str(err.value) and "nope.json" in str(err.value)
+    leaked = f"cannot open {tmp_path}/forms/x.json; see /api/v1/docs or /tasks/abc"
+    assert without_server_paths(leaked) == "cannot open x.json; see /api/v1/docs or /tasks/abc"
+    body = json.loads(problem_response("not-found", leaked).body)
+    assert str(tmp_path) not in body["detail"]
