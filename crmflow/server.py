@@ -41,6 +41,7 @@ from worklists.service import Worklist
 log = logging.getLogger(__name__)
 SECRET_ENV = "CRMFLOW_SECRET_KEY"
 METRICS_TOKEN_ENV = "CRMFLOW_METRICS_TOKEN"
+SECURE_COOKIE_ENV = "CRMFLOW_SECURE_COOKIE"
 PAGES_MODULE = "worklists.pages"
 
 
@@ -57,7 +58,8 @@ class WebSettings:
     """What the pages need beyond the engine and worklist."""
 
     secret_key: str = field(default_factory=lambda: os.environ.get(SECRET_ENV) or secrets.token_urlsafe(32))
-    https_only: bool = False  # Secure cookie always; otherwise only on responses served over HTTPS
+    https_only: bool = field(default_factory=lambda: os.environ.get(SECURE_COOKIE_ENV, "").lower() in ("1", "true"))
+    """The session cookie is `Secure` always ($CRMFLOW_SECURE_COOKIE=1); otherwise only on responses over HTTPS."""
     title: str = "crmflow"
     same_site: str = "lax"  # the session cookie's SameSite
     session_hours: float | None = None  # a login's lifetime (None: $CRMFLOW_SESSION_HOURS, else 8)
