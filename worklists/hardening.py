@@ -25,7 +25,7 @@ from engine.input_checks import BYTES_ENV, DEPTH_ENV, InputLimits
 from .problems import FieldProblem, html_page, is_api_path, problem_response, wants_html
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
-       "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
+       "font-src 'self' data:; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
 HEADERS = {
     "Content-Security-Policy": CSP,
     "X-Frame-Options": "DENY",
