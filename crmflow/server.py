@@ -111,6 +111,9 @@ def create_app(
     app.include_router(reports_api.build_router(engine, worklist))
     if with_pages and _include_pages(app, engine, worklist, web):
         app.include_router(dashboards.build_router(engine, worklist, web), include_in_schema=False)
+        from crmflow import workbench  # the analysts' modeler; needs the pages' sessions
+
+        app.include_router(workbench.build_router(engine, worklist, web), include_in_schema=False)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     configured = InputLimits.configured()
     limits = InputLimits(web.max_body_bytes or configured.max_bytes, web.max_json_depth or configured.max_depth)

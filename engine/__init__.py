@@ -1,6 +1,8 @@
 """crmflow's BPMN runtime on SpiffWorkflow. Knows nothing of CRM.
 
-The `Engine` facade is the one way in; handlers plug in through a `HandlerRegistry`.
+The `Engine` facade is the one way in. Plug-in points are exported here too: handlers through a
+`HandlerRegistry`, worklist routing through a `TaskRouter` (called with a `HumanTaskInfo`), the
+spiff-arena user helpers through a `UserDirectory` given to `use_directory`.
 """
 
 from . import upstream  # noqa: F401 - SpiffWorkflow workarounds, applied on import
@@ -15,8 +17,13 @@ from .errors import (
     NotFound,
     StoreBusy,
 )
-from .facade import Engine
+from .facade import Engine, TaskRouter
+from .projections import HumanTaskInfo
 from .services import BpmnError, HandlerRegistry, ServiceContext
+
+# isort: split
+# after the facade: arena_helpers and the sandbox import each other, the facade loads them in order
+from .arena_helpers import UserDirectory, use_directory
 
 __all__ = [
     "BpmnError",
@@ -27,6 +34,7 @@ __all__ = [
     "EngineError",
     "Forbidden",
     "HandlerRegistry",
+    "HumanTaskInfo",
     "InvalidInput",
     "ManualClock",
     "NoSubscriber",
@@ -34,4 +42,7 @@ __all__ = [
     "ServiceContext",
     "StoreBusy",
     "SystemClock",
+    "TaskRouter",
+    "UserDirectory",
+    "use_directory",
 ]
