@@ -19,6 +19,7 @@ from .errors import (
 )
 from .facade import Engine, TaskRouter
 from .projections import HumanTaskInfo
+from .retention import Retention
 from .services import BpmnError, HandlerRegistry, ServiceContext
 
 # isort: split
@@ -39,6 +40,7 @@ __all__ = [
     "ManualClock",
     "NoSubscriber",
     "NotFound",
+    "Retention",
     "ServiceContext",
     "StoreBusy",
     "SystemClock",
