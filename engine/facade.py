@@ -29,6 +29,7 @@ from .call_depth import DEFAULT_MAX_CALL_DEPTH
 from .clock import Clock, SystemClock, ensure_utc, frozen_time
 from .db import Database
 from .errors import Conflict, Forbidden, InvalidInput, NoSubscriber, NotFound
+from .input_checks import BYTES_ENV, DEPTH_ENV, InputLimits, InputRefused, check_data, check_text
 from .instances import InstanceRecord
 from .metrics import Metrics
 from .models import (
@@ -102,20 +103,29 @@ class _NothingDue(Exception):
 
 
 def parse_data(data: Any) -> dict[str, Any]:
-    """Accept a dict or a JSON object string; anything else is the caller's mistake."""
+    """Accept a dict or a JSON object string; anything else is the caller's mistake. The data
+    must pass `input_checks.check_data` (valid Unicode, bounded depth and size)."""
     if data is None or data == "":
         return {}
     if isinstance(data, str):
+        check_text(data, "data")
+        limits = InputLimits.configured()
+        if len(data.encode("utf-8")) > limits.max_bytes:
+            raise InputRefused("data", f"is {len(data.encode('utf-8'))} bytes; the limit is {limits.max_bytes} "
+                                       f"({BYTES_ENV})")
         try:
             data = json.loads(data)
         except json.JSONDecodeError as err:
             raise InvalidInput(f"data is not valid JSON: {err.msg} at line {err.lineno} column {err.colno}") from None
+        except RecursionError:
+            raise InputRefused("data", f"is nested deeper than {limits.max_depth} levels (the limit, "
+                                       f"{DEPTH_ENV})") from None
     if not isinstance(data, dict):
         raise InvalidInput(f"data must be a JSON object like {{\"amount\": 10}}, not {type(data).__name__}")
     bad = [k for k in data if not isinstance(k, str) or not k.isidentifier() or k.startswith("_")]
     if bad:
-        raise InvalidInput(f"data field name(s) {', '.join(map(repr, bad))} are not usable as process variables")
-    return data
+        raise InvalidInput(f"data field name(s) {', '.join(map(ascii, bad))} are not usable as process variables")
+    return check_data(data, "data")
 
 
 class Engine:
@@ -437,6 +447,8 @@ class Engine:
     ) -> InstanceView:
         """Start the latest version of a process and run it until it waits."""
         payload = parse_data(data)
+        check_text(process_id, "process_id")
+        check_text(business_key, "business_key")
         with self.db.write() as session:
             unit = self._start_in(session, process_id, payload, business_key, user, self.now())
             return unit.view()
@@ -583,6 +595,7 @@ class Engine:
         """A note on a task, kept in the instance's history."""
         if not text or not text.strip():
             raise InvalidInput("a comment needs some text")
+        check_text(text, "text")
         now = self.now()
         with self.db.write() as session:
             row = self._task_row(session, task_id)
@@ -620,6 +633,8 @@ class Engine:
         """Deliver a message to the instance waiting for it (by business or correlation key),
         or start a process whose start event catches it."""
         payload = parse_data(data)
+        check_text(message, "name")
+        check_text(key, "key")
         now = self.now()
         with self._conflicts_as_errors(), self.db.write() as session:
             return self._correlate_in(session, message, key, payload, now, source=None).view()

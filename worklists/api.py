@@ -14,6 +14,7 @@ permission. Routes are plain `def`s: FastAPI runs them in its thread pool, as th
 
 import math
 import re
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -42,7 +43,7 @@ from .forms import RenderedForm
 from .permissions import OPERATE, READ, SEND, START
 from .permissions.routes import Guard, public
 from .priority import parse_priority
-from .problems import Problem, ProblemError, explain, openapi_problem_responses
+from .problems import Problem, ProblemError, explain, openapi_problem_responses, without_server_paths
 from .service import MAX_LIMIT, Counts, ItemResult, Page, Permissions, TaskFilter, WorkItem, Worklist
 
 PREFIX = "/api/v1"
@@ -364,7 +365,7 @@ def build_router(engine: Engine, worklist: Worklist) -> APIRouter:
         try:
             form = worklist.form(task_id, user.name)
         except (NotFound, InvalidInput) as err:
-            form_error = str(err)
+            form_error = without_server_paths(str(err))
         return TaskDetail(task=item, permissions=permissions, form=form, form_error=form_error)
 
     @router.post("/tasks/{task_id}/pick", response_model=HumanTaskView, tags=["tasks"],
@@ -536,9 +537,21 @@ def build_router(engine: Engine, worklist: Worklist) -> APIRouter:
     return router
 
 
-def build_ops_router(engine: Engine) -> APIRouter:
-    """`/healthz` and `/metrics`, without authentication (for probes and Prometheus)."""
+def build_ops_router(engine: Engine, metrics_token: str | None = None) -> APIRouter:
+    """`/healthz` (no authentication, for probes) and `/metrics` (for Prometheus: open, or with
+    `metrics_token` only for `Authorization: Bearer TOKEN`)."""
     router = APIRouter(tags=["operations"], dependencies=[Depends(plain_query)])
+
+    def metrics_caller(request: Request) -> None:
+        """Read from the request, not declared as a parameter: the header is needed only when a
+        token is configured, which the OpenAPI document (401) cannot say per deployment."""
+        if metrics_token is None:
+            return
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not secrets.compare_digest(given.strip().encode(), metrics_token.encode()):
+            raise ProblemError("unauthorized", "/metrics needs the metrics token: send 'Authorization: Bearer "
+                               "TOKEN' ($CRMFLOW_METRICS_TOKEN on the server)",
+                               headers={"WWW-Authenticate": 'Bearer realm="crmflow-metrics"'})
 
     @router.get("/healthz", response_model=Health, responses={503: {"model": Problem}},
                 dependencies=[public("probes")])
@@ -550,9 +563,12 @@ def build_ops_router(engine: Engine) -> APIRouter:
             raise ProblemError("unavailable", f"database unreachable: {type(err).__name__}") from err
         return Health(status="ok", database=engine.db.url.split("@")[-1].split("://")[0])
 
-    @router.get("/metrics", response_class=Response, dependencies=[public("Prometheus scrapes; counts only")],
+    @router.get("/metrics", response_class=Response,
+                dependencies=[public("Prometheus scrapes; counts only; the metrics token when configured"),
+                              Depends(metrics_caller)],
                 responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}},
-                                 "description": "Prometheus text exposition."}})
+                                 "description": "Prometheus text exposition."},
+                           **openapi_problem_responses(401)})
     def metrics() -> Response:
         return Response(engine.metrics_text(), media_type="text/plain; version=0.0.4")
 

@@ -27,7 +27,7 @@ from worklists.permissions import OPERATE, READ, START, SUPERVISE
 from worklists.permissions.routes import RoutePermission, declared_permissions, route_permission
 
 #: routes the framework adds (documentation, static files): public, outside the permission model
-FRAMEWORK = {"/api/v1/openapi.json", "/api/v1/docs", "/docs/oauth2-redirect", "/static"}
+FRAMEWORK = {"/api/v1/openapi.json", "/api/v1/docs", "/api/v1/docs/init.js", "/docs/oauth2-redirect", "/static"}
 
 Params = Callable[[World], dict[str, Any]]
 Body = Callable[[World, str], dict[str, Any]]
