@@ -7,9 +7,19 @@ spiff-arena user helpers through a `UserDirectory` given to `use_directory`.
 
 from . import upstream  # noqa: F401 - SpiffWorkflow workarounds, applied on import
 from .clock import Clock, ManualClock, SystemClock
-from .errors import Conflict, DefinitionError, EngineError, Forbidden, InvalidInput, NoSubscriber, NotFound
+from .errors import (
+    Conflict,
+    DefinitionError,
+    EngineError,
+    Forbidden,
+    InvalidInput,
+    NoSubscriber,
+    NotFound,
+    StoreBusy,
+)
 from .facade import Engine, TaskRouter
 from .projections import HumanTaskInfo
+from .retention import Retention
 from .services import BpmnError, HandlerRegistry, ServiceContext
 
 # isort: split
@@ -30,7 +40,9 @@ __all__ = [
     "ManualClock",
     "NoSubscriber",
     "NotFound",
+    "Retention",
     "ServiceContext",
+    "StoreBusy",
     "SystemClock",
     "TaskRouter",
     "UserDirectory",

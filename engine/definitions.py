@@ -26,6 +26,7 @@ from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 
 from . import camunda
+from .element_rewrites import prepare_bpmn
 from .errors import DefinitionError
 from .model_tree import find_tree
 from .xml import DIAGRAM_SUFFIXES, diagram_kind, is_diagram, parse_bytes, parse_file
@@ -159,6 +160,8 @@ def parse_diagrams(paths: Iterable[Path], deployed_dmn: dict[str, tuple[str, byt
             raise DefinitionError(f"{path}: a second diagram file named {path.name!r}; file names must be unique")
         sources[path.name] = SourceFile(path.name, kind, content)
         trees[path.name] = tree
+        if kind == "bpmn":
+            prepare_bpmn(tree, str(path))
         try:
             # The bare file name goes into the spec, so the same diagram deployed from
             # another folder or machine hashes the same.
@@ -249,8 +252,12 @@ def _decisions_in(tree: Any) -> set[str]:
 def message_start_names(spec: Any) -> list[str]:
     names = []
     for task_spec in spec.task_specs.values():
-        if isinstance(task_spec, StartEvent) and isinstance(task_spec.event_definition, MessageEventDefinition):
-            names.append(task_spec.event_definition.name)
+        if not isinstance(task_spec, StartEvent):
+            continue
+        definition = task_spec.event_definition  # a multiple start event starts on any of its messages
+        for sub in getattr(definition, "event_definitions", None) or [definition]:
+            if isinstance(sub, MessageEventDefinition):
+                names.append(sub.name)
     return sorted(set(names))
 
 

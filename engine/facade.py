@@ -22,11 +22,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from . import definitions, migration, outbox, start_timers, validation
+from . import definitions, heatmap, migration, operations, outbox, signals, start_timers, validation
 from . import instances as records
+from . import retention as retention_
+from .call_depth import DEFAULT_MAX_CALL_DEPTH
 from .clock import Clock, SystemClock, ensure_utc, frozen_time
 from .db import Database
 from .errors import Conflict, DeployRefused, Forbidden, InvalidInput, NoSubscriber, NotFound
+from .input_checks import BYTES_ENV, DEPTH_ENV, InputLimits, InputRefused, check_data, check_text
 from .instances import InstanceRecord
 from .metrics import Metrics
 from .models import (
@@ -41,8 +44,11 @@ from .models import (
     StartTimer,
     Timer,
 )
+from .modification import ModificationPlan
+from .operations import CleanupResult
 from .outbox import DeliveryReport, Sender
 from .projections import HumanTaskInfo
+from .retention import Retention
 from .services import HandlerRegistry
 from .state import SERIALIZER_VERSION
 from .task_dates import TASK_KINDS
@@ -58,6 +64,7 @@ from .views import (
     InstanceDetail,
     InstanceView,
     ProcessVersionView,
+    SignalView,
     SubscriptionView,
     TickResult,
     TimerView,
@@ -88,25 +95,39 @@ class LoadedVersion:
     version: int
 
 
+def _not_suspended(instance_id: Any) -> Any:
+    """Background work (timers, jobs, automatic retries) leaves suspended instances alone."""
+    return instance_id.not_in(select(Instance.id).where(Instance.status == "suspended"))
+
+
 class _NothingDue(Exception):
     """Another scheduler fired this instance's timers first; nothing to do."""
 
 
 def parse_data(data: Any) -> dict[str, Any]:
-    """Accept a dict or a JSON object string; anything else is the caller's mistake."""
+    """Accept a dict or a JSON object string; anything else is the caller's mistake. The data
+    must pass `input_checks.check_data` (valid Unicode, bounded depth and size)."""
     if data is None or data == "":
         return {}
     if isinstance(data, str):
+        check_text(data, "data")
+        limits = InputLimits.configured()
+        if len(data.encode("utf-8")) > limits.max_bytes:
+            raise InputRefused("data", f"is {len(data.encode('utf-8'))} bytes; the limit is {limits.max_bytes} "
+                                       f"({BYTES_ENV})")
         try:
             data = json.loads(data)
         except json.JSONDecodeError as err:
             raise InvalidInput(f"data is not valid JSON: {err.msg} at line {err.lineno} column {err.colno}") from None
+        except RecursionError:
+            raise InputRefused("data", f"is nested deeper than {limits.max_depth} levels (the limit, "
+                                       f"{DEPTH_ENV})") from None
     if not isinstance(data, dict):
         raise InvalidInput(f"data must be a JSON object like {{\"amount\": 10}}, not {type(data).__name__}")
     bad = [k for k in data if not isinstance(k, str) or not k.isidentifier() or k.startswith("_")]
     if bad:
-        raise InvalidInput(f"data field name(s) {', '.join(map(repr, bad))} are not usable as process variables")
-    return data
+        raise InvalidInput(f"data field name(s) {', '.join(map(ascii, bad))} are not usable as process variables")
+    return check_data(data, "data")
 
 
 class Engine:
@@ -119,6 +140,7 @@ class Engine:
         clock: Clock | None = None,
         *,
         max_steps: int = 200_000,
+        max_call_depth: int = DEFAULT_MAX_CALL_DEPTH,
         auto_migrate: bool = True,
         migrations: list[Path] | None = None,
         task_router: TaskRouter | None = None,
@@ -128,6 +150,7 @@ class Engine:
         self.registry = registry or HandlerRegistry()
         self.clock = clock or SystemClock()
         self.max_steps = max_steps
+        self.max_call_depth = max_call_depth  # nesting of call activities (engine/call_depth.py)
         self.task_router = task_router
         self.working_time = working_time  # business-hours timers (engine/working_time.py)
         self.metrics = Metrics()
@@ -209,6 +232,24 @@ class Engine:
                     view.changes = migration.diff_specs(previous, new_spec).to_dict()
                 results.append(view)
         return DeployResult(results, [d for d in report.diagnostics if not d.is_error or force])
+
+    def preview_deploy(self, paths: Iterable[str | Path]) -> DeployResult:
+        """What `deploy` would store, stored nowhere: each process with `changed` and, when a
+        version exists, its element diff against the latest (the workbench shows it before deploying)."""
+        parsed = definitions.parse_diagrams([Path(p) for p in paths])
+        results = []
+        with self.db.read() as session:
+            for process in parsed:
+                latest = self._latest_version(session, process.process_id)
+                if latest is None:
+                    results.append(ProcessVersionView(process.process_id, process.name, 1, process.content_hash,
+                                                      process.source.name, self.now(), changed=True))
+                    continue
+                view = self._version_view(session, latest, changed=latest.content_hash != process.content_hash)
+                new_spec = definitions.deserialize_spec(process.spec_json)[0]
+                view.changes = migration.diff_specs(self.specs_for(session, latest.id).spec, new_spec).to_dict()
+                results.append(view)
+        return DeployResult(results)
 
     @staticmethod
     def _schedule_start_timers(
@@ -313,7 +354,7 @@ class Engine:
             record = records.load(session, instance_id, lock=not self.db.is_sqlite)
             if record is None:
                 raise NotFound(f"instance {instance_id} does not exist")
-            if record.status in ("completed", "terminated"):
+            if record.status in ("completed", "terminated", "cancelled"):
                 raise Conflict(f"instance {instance_id} has already {record.status}; only running instances move")
             target = self._version_row(session, record.process_id, to_version)
             current = self.specs_for(session, record.version_id)
@@ -348,7 +389,7 @@ class Engine:
         with self.db.read() as session:
             ids = list(session.scalars(
                 select(Instance.id).where(
-                    Instance.process_id == process_id, Instance.status.not_in(("completed", "terminated"))
+                    Instance.process_id == process_id, Instance.status.not_in(("completed", "terminated", "cancelled"))
                 ).order_by(Instance.id)
             ))
         return [self.migrate(i, to_version, dry_run=dry_run, user=user) for i in ids]
@@ -434,6 +475,8 @@ class Engine:
     ) -> InstanceView:
         """Start the latest version of a process and run it until it waits."""
         payload = parse_data(data)
+        check_text(process_id, "process_id")
+        check_text(business_key, "business_key")
         with self.db.write() as session:
             unit = self._start_in(session, process_id, payload, business_key, user, self.now())
             return unit.view()
@@ -580,6 +623,7 @@ class Engine:
         """A note on a task, kept in the instance's history."""
         if not text or not text.strip():
             raise InvalidInput("a comment needs some text")
+        check_text(text, "text")
         now = self.now()
         with self.db.write() as session:
             row = self._task_row(session, task_id)
@@ -617,6 +661,8 @@ class Engine:
         """Deliver a message to the instance waiting for it (by business or correlation key),
         or start a process whose start event catches it."""
         payload = parse_data(data)
+        check_text(message, "name")
+        check_text(key, "key")
         now = self.now()
         with self._conflicts_as_errors(), self.db.write() as session:
             return self._correlate_in(session, message, key, payload, now, source=None).view()
@@ -628,7 +674,7 @@ class Engine:
         stmt = (
             select(MessageSubscription, Instance.business_key)
             .join(Instance, Instance.id == MessageSubscription.instance_id)
-            .where(MessageSubscription.message_name == message)
+            .where(MessageSubscription.message_name == message, MessageSubscription.kind == "message")
         )
         if source is not None:
             stmt = stmt.where(MessageSubscription.instance_id != source.id)
@@ -654,7 +700,8 @@ class Engine:
             unit = self._start_in(session, starter.process_id, {}, key, None, now)
             start = session.scalars(
                 select(MessageSubscription).where(
-                    MessageSubscription.instance_id == unit.instance.id, MessageSubscription.message_name == message
+                    MessageSubscription.instance_id == unit.instance.id, MessageSubscription.message_name == message,
+                    MessageSubscription.kind == "message",
                 )
             ).first()
             if start is not None:
@@ -690,6 +737,70 @@ class Engine:
                 )
             )
 
+    # -- signals ------------------------------------------------------------------------
+    def signal(self, name: str, data: dict[str, Any] | str | None = None) -> SignalView:
+        """Broadcast a signal: every instance waiting on it catches it (each in its own unit of
+        work), and every deployed process with a signal start event of that name starts."""
+        if not isinstance(name, str) or not name.strip():
+            raise InvalidInput("a signal needs a name (as in the diagram's signal definition)")
+        payload = parse_data(data)
+        now = self.now()
+        result = SignalView(name)
+        with self.db.read() as session:
+            waiting = sorted(set(session.scalars(
+                select(MessageSubscription.instance_id).where(
+                    MessageSubscription.kind == signals.KIND, MessageSubscription.message_name == name
+                )
+            )))
+            starters = [v.process_id for v in self._latest_versions(session)
+                        if name in signals.signal_starts(self.specs_for(session, v.id).spec)]
+        for instance_id in waiting:
+            caught: list[int] = []
+            try:
+                with self._conflicts_as_errors(), self.db.write() as session:
+                    run_in_unit(
+                        self, session, instance_id, now,
+                        lambda u, caught=caught: caught.append(u.deliver_signal(name, payload)),
+                    )
+            except (Conflict, NotFound):
+                continue  # it ended (or moved on) since the subscriptions were read
+            if caught and caught[0]:
+                result.delivered.append(instance_id)
+        for process_id in starters:
+            with self._conflicts_as_errors(), self.db.write() as session:
+                result.started.append(self._start_by_signal(session, process_id, name, payload, now))
+        return result
+
+    def _start_by_signal(
+        self, session: Session, process_id: str, name: str, payload: dict[str, Any], now: datetime
+    ) -> int:
+        unit = self._start_in(session, process_id, {}, None, None, now)
+        run_in_unit(self, session, unit.instance.id, now, lambda u: u.deliver_signal(name, payload))
+        return unit.instance.id
+
+    def broadcast_thrown_signal(
+        self, session: Session, name: str, payload: dict[str, Any] | None, source: InstanceRecord, now: datetime
+    ) -> None:
+        """A signal thrown by one instance (and not only caught inside it) reaches every other
+        instance waiting on it, in the same transaction; it starts no new instances, so one
+        process cannot start itself without end. Only the event's payload expression is sent
+        along, not the thrower's data."""
+        waiting = sorted(set(session.scalars(
+            select(MessageSubscription.instance_id).where(
+                MessageSubscription.kind == signals.KIND, MessageSubscription.message_name == name,
+                MessageSubscription.instance_id != source.id,
+            )
+        )))
+        for instance_id in waiting:
+            try:
+                with session.begin_nested():
+                    run_in_unit(self, session, instance_id, now, lambda u: u.deliver_signal(name, payload))
+            except (Conflict, NotFound) as err:
+                session.add(HistoryEntry(
+                    instance_id=source.id, at=now, event="signal_unhandled", element_id=None,
+                    data_delta={"signal": name, "instance": instance_id, "reason": str(err)},
+                ))
+
     def _latest_versions(self, session: Session) -> list[ProcessVersion]:
         newest = (
             select(ProcessVersion.process_id, func.max(ProcessVersion.version).label("v"))
@@ -708,7 +819,7 @@ class Engine:
             due = list(
                 session.execute(
                     select(Timer.instance_id, func.min(Timer.due_at))
-                    .where(Timer.state == "pending", Timer.due_at <= now)
+                    .where(Timer.state == "pending", Timer.due_at <= now, _not_suspended(Timer.instance_id))
                     .group_by(Timer.instance_id)
                     .order_by(func.min(Timer.due_at))
                     .limit(limit)
@@ -768,6 +879,47 @@ class Engine:
 
             return run_in_unit(self, session, incident.instance_id, now, retry, precheck=still_open).view()
 
+    # -- the operator console: one-line delegations to engine/operations.py, modification.py, retention.py
+    def cancel_instance(self, instance_id: int, user: str | None = None, reason: str | None = None) -> InstanceDetail:
+        """End an instance for good (tasks, timers, subscriptions, jobs go); `reason` is required."""
+        return operations.cancel(self, instance_id, user, reason)
+
+    def suspend_instance(self, instance_id: int, user: str | None = None, reason: str | None = None) -> InstanceDetail:
+        """Hold an instance: no timers, jobs, completions or messages until resumed."""
+        return operations.suspend(self, instance_id, user, reason)
+
+    def resume_instance(self, instance_id: int, user: str | None = None, reason: str | None = None) -> InstanceDetail:
+        return operations.resume(self, instance_id, user, reason)
+
+    def edit_variables(self, instance_id: int, values: Any = None, remove: list[str] | None = None,
+                       user: str | None = None, reason: str | None = None) -> InstanceDetail:
+        """Set/remove process variables; the history keeps old and new values."""
+        return operations.edit_variables(self, instance_id, values, remove, user, reason)
+
+    def modify_instance(self, instance_id: int, cancel_at: str | None = None, start_at: str | None = None,
+                        dry_run: bool = False, user: str | None = None,
+                        reason: str | None = None) -> ModificationPlan:
+        """Cancel the token at one element and/or start at another; `dry_run` only plans."""
+        return operations.modify(self, instance_id, cancel_at, start_at, dry_run, user, reason)
+
+    def fire_timer_now(self, timer_id: int, user: str | None = None) -> InstanceDetail:
+        return operations.fire_timer(self, timer_id, user)
+
+    def element_counts(self, process_id: str, version: int) -> dict[str, int]:
+        """element id → unfinished instances of that version at it (for the heatmap)."""
+        with self.db.read() as session:
+            return heatmap.element_counts(session, process_id, version)
+
+    def version_counts(self, process_id: str) -> dict[int, dict[str, int]]:
+        """version → status → number of instances."""
+        with self.db.read() as session:
+            return heatmap.version_counts(session, process_id)
+
+    def cleanup_history(self, retention: Retention | None = None, now: datetime | None = None,
+                        dry_run: bool = False, batch: int = 50) -> CleanupResult:
+        """Remove finished instances older than their retention, in small batches."""
+        return retention_.cleanup(self, retention or Retention(), now, dry_run, batch)
+
     def retry_due_incidents(self, now: datetime | None = None, limit: int = 100) -> list[int]:
         """Automatic retries whose backoff has passed; returns the incident ids tried."""
         now = ensure_utc(now) if now else self.now()
@@ -775,7 +927,8 @@ class Engine:
             ids = list(
                 session.scalars(
                     select(Incident.id)
-                    .where(Incident.state == "open", Incident.retries_left > 0, Incident.next_retry_at <= now)
+                    .where(Incident.state == "open", Incident.retries_left > 0, Incident.next_retry_at <= now,
+                           _not_suspended(Incident.instance_id))
                     .order_by(Incident.next_retry_at)
                     .limit(limit)
                 )
@@ -816,7 +969,8 @@ class Engine:
         with self.db.write() as session:
             stmt = (
                 select(Job)
-                .where(Job.due_at <= now, (Job.lease_expires_at.is_(None)) | (Job.lease_expires_at < now))
+                .where(Job.due_at <= now, (Job.lease_expires_at.is_(None)) | (Job.lease_expires_at < now),
+                       _not_suspended(Job.instance_id))
                 .order_by(Job.due_at, Job.id)
                 .limit(limit)
             )
@@ -861,11 +1015,13 @@ class Engine:
     def next_due_at(self) -> datetime | None:
         """When the scheduler next has work: the earliest pending timer or automatic retry."""
         with self.db.read() as session:
-            timer = session.scalar(select(func.min(Timer.due_at)).where(Timer.state == "pending"))
+            timer = session.scalar(select(func.min(Timer.due_at)).where(
+                Timer.state == "pending", _not_suspended(Timer.instance_id)))
             retry = session.scalar(
-                select(func.min(Incident.next_retry_at)).where(Incident.state == "open", Incident.retries_left > 0)
+                select(func.min(Incident.next_retry_at)).where(Incident.state == "open", Incident.retries_left > 0,
+                                                                _not_suspended(Incident.instance_id))
             )
-            job = session.scalar(select(func.min(Job.due_at)))
+            job = session.scalar(select(func.min(Job.due_at)).where(_not_suspended(Job.instance_id)))
             start = session.scalar(select(func.min(StartTimer.next_due_at)).where(StartTimer.state == "active"))
         found = [ensure_utc(t) for t in (timer, retry, job, start) if t is not None]
         return min(found) if found else None
@@ -926,7 +1082,9 @@ class Engine:
                 subscriptions=[
                     SubscriptionView(s.instance_id, s.element_id, s.message_name, s.correlation_key)
                     for s in session.scalars(
-                        select(MessageSubscription).where(MessageSubscription.instance_id == inst.id)
+                        select(MessageSubscription).where(
+                            MessageSubscription.instance_id == inst.id, MessageSubscription.kind == "message"
+                        )
                     )
                 ],
                 incidents=[

@@ -108,6 +108,15 @@ class HistoryView(View):
 
 
 @dataclass
+class SignalView(View):
+    """Where a broadcast signal went: instances that caught it and instances it started."""
+
+    signal: str
+    delivered: list[int] = field(default_factory=list)
+    started: list[int] = field(default_factory=list)
+
+
+@dataclass
 class InstanceView(View):
     id: int
     process_id: str
@@ -155,3 +164,18 @@ class DeployResult(View):
     @property
     def changed(self) -> list[ProcessVersionView]:
         return [v for v in self.versions if v.changed]
+
+
+@dataclass
+class ModificationPlan(View):
+    """What a modification does (or, in a dry run, would do)."""
+
+    instance_id: int
+    allowed: bool
+    dry_run: bool
+    reasons: list[str] = field(default_factory=list)
+    cancel: list[str] = field(default_factory=list)  # elements whose tokens go
+    start: str | None = None  # the element that becomes active
+    how: str | None = None  # "back" (it ran before: reset) or "forward" (it has not run)
+    active_before: list[str] = field(default_factory=list)
+    active_after: list[str] = field(default_factory=list)

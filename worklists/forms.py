@@ -19,11 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import TemplateError
-from jinja2.sandbox import SandboxedEnvironment
 from jsonschema import Draft202012Validator, FormatChecker, validators
 from jsonschema.exceptions import SchemaError, ValidationError
 
 from engine import InvalidInput, NotFound
+from engine.templating import BoundedEnvironment, TemplateLimitError
+from engine.templating import render as bounded_render
 from engine.views import View
 
 from .lookups import KEYWORD as LOOKUP
@@ -38,7 +39,7 @@ def _for_people(value: Any) -> Any:
     return "" if value is None else value
 
 
-_env = SandboxedEnvironment(autoescape=False, finalize=_for_people)
+_env = BoundedEnvironment(autoescape=False, finalize=_for_people)
 
 
 @dataclass
@@ -76,7 +77,9 @@ def render_text(text: str | None, data: Mapping[str, Any]) -> str | None:
     if not text or "{" not in text:
         return text
     try:
-        return _env.from_string(text).render(**dict(data))
+        return bounded_render(_env, text, dict(data))
+    except TemplateLimitError as err:  # say why the text is not filled in
+        return f"{text}\n\n(This text was not filled in: {err}.)"
     except TemplateError:
         return text
     except Exception:  # sandbox violations and errors raised by the data itself
@@ -94,7 +97,7 @@ class Forms:
     def path_of(self, name: str) -> Path:
         path = (self.root / name).resolve()
         if not path.is_relative_to(self.root.resolve()):
-            raise InvalidInput(f"form {name!r} is outside the forms folder {self.root}")
+            raise InvalidInput(f"form {name!r} is outside the forms folder ({self.root.name}/)")
         return path
 
     def schema(self, name: str) -> dict[str, Any]:
@@ -103,7 +106,7 @@ class Forms:
         try:
             mtime = path.stat().st_mtime
         except OSError:
-            raise NotFound(f"form {name!r} not found under {self.root}") from None
+            raise NotFound(f"form {name!r} not found in the forms folder ({self.root.name}/)") from None
         cached = self._cache.get(name)
         if cached is None or cached[0] != mtime:
             try:
@@ -258,7 +261,7 @@ def _a(types: Any) -> str:
     names = {"integer": "a whole number", "number": "a number", "string": "text", "boolean": "true or false",
              "object": "an object", "array": "a list", "null": "empty"}
     if isinstance(types, list):
-        return " or ".join(names.get(t, t) for t in types)
+        return " or ".join(names.get(t, str(t)) for t in types)  # any list: messages are built eagerly
     return names.get(types, str(types))
 
 

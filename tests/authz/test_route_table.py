@@ -23,11 +23,11 @@ from authz_world import PICKER, World
 from fastapi.routing import iter_route_contexts
 
 from handlers import reports
-from worklists.permissions import READ, START, SUPERVISE
+from worklists.permissions import OPERATE, READ, START, SUPERVISE
 from worklists.permissions.routes import RoutePermission, declared_permissions, route_permission
 
 #: routes the framework adds (documentation, static files): public, outside the permission model
-FRAMEWORK = {"/api/v1/openapi.json", "/api/v1/docs", "/docs/oauth2-redirect", "/static"}
+FRAMEWORK = {"/api/v1/openapi.json", "/api/v1/docs", "/api/v1/docs/init.js", "/docs/oauth2-redirect", "/static"}
 
 Params = Callable[[World], dict[str, Any]]
 Body = Callable[[World, str], dict[str, Any]]
@@ -101,10 +101,38 @@ def only_readable_incidents(w: World, user: str, r: httpx.Response) -> None:
     assert shown == expected, user
 
 
+def only_readable_timers(w: World, user: str, r: httpx.Response) -> None:
+    processes = {t.instance_id: w.engine.get_instance(t.instance_id, with_history=False).process_id
+                 for t in w.engine.list_timers()}
+    shown = {processes[t["instance_id"]] for t in r.json()}
+    assert shown <= readable_processes(w, user), user
+
+
+def only_readable_incident_groups(w: World, user: str, r: httpx.Response) -> None:
+    shown = {i for g in r.json() for i in g["incident_ids"]}
+    expected = {w.incident_id} if w.file_allows(user, READ, "instances:quick_campaign") else set()
+    assert shown == expected, user
+
+
+def page_lists_only_readable_incidents(w: World, user: str, r: httpx.Response) -> None:
+    shown = f"#{w.incident_id}<" in r.text
+    assert shown == w.file_allows(user, READ, "instances:quick_campaign"), user
+
+
 def only_readable_reports(w: World, user: str, r: httpx.Response) -> None:
     shown = {rep["area"] for rep in r.json()}
     areas = {rep.area for rep in reports.REPORTS.values()}
     assert shown == {a for a in areas if w.file_allows(user, READ, f"reports:{a}")}, user
+
+
+def L2I(w: World) -> dict[str, Any]:
+    return {"process_id": "lead_to_invoice"}
+
+
+def only_deployable_processes(w: World, user: str, r: httpx.Response) -> None:
+    for pid in ("lead_to_invoice", "case_resolution"):
+        linked = f'href="/workbench/processes/{pid}"' in r.text
+        assert linked == w.file_allows(user, "deploy", f"process:{pid}"), (user, pid)
 
 
 def only_readable_dashboards(w: World, user: str, r: httpx.Response) -> None:
@@ -190,8 +218,29 @@ PROBES: dict[tuple[str, str], list[Probe]] = {
     ("POST", "/api/v1/messages"): [
         Probe(json=lambda w, u: {"name": "case_reply", "key": "CASE-NONE"},
               expect=lambda w, u: w.file_allows(u, "send", "message:case_reply"))],
+    ("POST", "/api/v1/signals"): [
+        Probe(json=lambda w, u: {"name": "case_reply"},
+              expect=lambda w, u: w.file_allows(u, "send", "message:case_reply"))],
     ("GET", "/api/v1/incidents"): [Probe(check=only_readable_incidents)],
     ("POST", "/api/v1/incidents/{incident_id}/retry"): [Probe(params=lambda w: {"incident_id": w.incident_id})],
+    # -- the operator console (issue 16): operate on instances:PROCESS
+    ("POST", "/api/v1/instances/{instance_id}/cancel"): [
+        Probe(params=lambda w: {"instance_id": w.fresh_case()}, json=lambda w, u: {"reason": "probe"})],
+    ("POST", "/api/v1/instances/{instance_id}/suspend"): [
+        Probe(params=lambda w: {"instance_id": w.fresh_case()}, json=lambda w, u: {})],
+    ("POST", "/api/v1/instances/{instance_id}/resume"): [
+        Probe(params=lambda w: {"instance_id": w.suspended_case()}, json=lambda w, u: {})],
+    ("POST", "/api/v1/instances/{instance_id}/variables"): [
+        Probe(params=lambda w: {"instance_id": w.fresh_case()}, json=lambda w, u: {"set": {"note": u}})],
+    ("POST", "/api/v1/instances/{instance_id}/modify"): [
+        Probe(params=lambda w: {"instance_id": w.fresh_case()},
+              json=lambda w, u: {"cancel_at": "work", "start_at": "work", "dry_run": True})],
+    ("GET", "/api/v1/timers"): [Probe(check=only_readable_timers)],
+    ("POST", "/api/v1/timers/{timer_id}/fire"): [Probe(params=lambda w: {"timer_id": w.case_timer()})],
+    ("GET", "/api/v1/incidents/groups"): [Probe(check=only_readable_incident_groups)],
+    ("POST", "/api/v1/incidents/retry-group"): [
+        Probe(json=lambda w, u: {"process_id": "quick_campaign", "element_id": "send"},
+              expect=lambda w, u: w.file_allows(u, OPERATE, "instances:quick_campaign"))],
     ("GET", "/api/v1/problems/{kind}"): [Probe(params=lambda w: {"kind": "forbidden"})],
     ("GET", "/healthz"): [Probe()],
     ("GET", "/metrics"): [Probe()],
@@ -224,9 +273,52 @@ PROBES: dict[tuple[str, str], list[Probe]] = {
         Probe(params=lambda w: {"instance_id": w.case_instance},
               expect=lambda w, u: w.file_allows(u, READ, "instances:case_resolution"))],
     ("GET", "/dashboards"): [Probe(check=only_readable_dashboards)],
+    # -- the console's pages (issue 16)
+    ("GET", "/console/incidents"): [Probe(check=page_lists_only_readable_incidents)],
+    ("GET", "/console/instances"): [Probe(params=lambda w: {"process": "case_resolution"})],
+    ("GET", "/console/timers"): [Probe()],
+    ("GET", "/console/processes"): [Probe()],
+    ("GET", "/console/processes/{process_id}"): [Probe(params=lambda w: {"process_id": "case_resolution"})],
+    ("POST", "/console/processes/{process_id}/migrate"): [
+        Probe(params=lambda w: {"process_id": "case_resolution"}, form=lambda w, u: {"dry_run": "1"})],
+    ("POST", "/console/incidents/retry-group"): [
+        Probe(form=lambda w, u: {"process_id": "quick_campaign", "element_id": "send"},
+              expect=lambda w, u: w.file_allows(u, OPERATE, "instances:quick_campaign"))],
+    ("POST", "/console/timers/{timer_id}/fire"): [
+        Probe(params=lambda w: {"timer_id": w.case_timer()}, form=lambda w, u: {},
+              expect=lambda w, u: w.file_allows(u, OPERATE, "instances:case_resolution"))],
+    ("POST", "/instances/{instance_id}/{action}"): [
+        Probe(params=lambda w: {"instance_id": w.fresh_case(), "action": "cancel"}, form=lambda w, u: {"reason": "x"}),
+        Probe(params=lambda w: {"instance_id": w.fresh_case(), "action": "suspend"}, form=lambda w, u: {}),
+        Probe(params=lambda w: {"instance_id": w.suspended_case(), "action": "resume"}, form=lambda w, u: {}),
+        Probe(params=lambda w: {"instance_id": w.fresh_case(), "action": "variables"},
+              form=lambda w, u: {"variables": '{"customer": "Changed"}'}),
+        Probe(params=lambda w: {"instance_id": w.fresh_case(), "action": "modify"},
+              form=lambda w, u: {"start_at": "work", "dry_run": "1"}),
+        Probe(params=lambda w: {"instance_id": w.incident_instance(), "action": "retry"},
+              form=lambda w, u: {"incident_id": str(w.incident_id)})],
     ("GET", "/dashboards/{area}/{name}.csv"): [Probe(params=lambda w: {"area": "sales", "name": "pipeline"})],
     ("GET", "/dashboards/{area}"): [Probe(params=lambda w: {"area": "sales"}),
                                     Probe(params=lambda w: {"area": "process"})],
+    # -- the analyst workbench (crmflow.workbench): deploy on the process; POSTs without a diagram
+    # are refused with 422 after the permission check, so nothing is saved or deployed here
+    ("GET", "/workbench"): [Probe(check=only_deployable_processes)],
+    ("GET", "/workbench/processes/{process_id}"): [Probe(params=L2I)],
+    ("GET", "/workbench/processes/{process_id}/source"): [Probe(params=L2I)],
+    ("GET", "/workbench/processes/{process_id}/catalog"): [Probe(params=L2I)],
+    ("POST", "/workbench/processes/{process_id}/check"): [Probe(params=L2I, form=lambda w, u: {})],
+    ("POST", "/workbench/processes/{process_id}/drafts"): [Probe(params=L2I, form=lambda w, u: {})],
+    ("GET", "/workbench/processes/{process_id}/drafts/{draft_id}/file"): [
+        Probe(params=lambda w: {"process_id": "case_resolution", "draft_id": "999999"})],
+    ("POST", "/workbench/processes/{process_id}/scenarios"): [Probe(params=L2I, form=lambda w, u: {})],
+    ("POST", "/workbench/processes/{process_id}/preview"): [Probe(params=L2I, form=lambda w, u: {})],
+    ("POST", "/workbench/processes/{process_id}/deploy"): [Probe(params=L2I, form=lambda w, u: {})],
+    ("GET", "/workbench/processes/{process_id}/form-preview"): [
+        Probe(params=lambda w: {**L2I(w), "form": "forms/qualify_lead.json"})],
+    ("GET", "/workbench/decisions/{table}"): [Probe(params=lambda w: {"table": "discount_approval"})],
+    ("GET", "/workbench/decisions/{table}/source"): [Probe(params=lambda w: {"table": "discount_approval"})],
+    ("POST", "/workbench/decisions/{table}/drafts"): [
+        Probe(params=lambda w: {"table": "discount_approval"}, form=lambda w, u: {})],
 }
 
 
@@ -255,9 +347,11 @@ def expected(world: World, user: str, declared: RoutePermission, probe: Probe, p
 def resolve(world: World, template: str, params: dict[str, Any]) -> str:
     """The declared resource for these parameters, worked out here (not by the app's resolvers)."""
     incidents = {i.id: i.instance_id for i in world.engine.list_incidents("all")}
+    timers = {t.id: t.instance_id for t in world.engine.list_timers(state="all")}
     values = {
         "instance_id": lambda v: world.engine.get_instance(int(v), with_history=False).process_id,
         "incident_id": lambda v: world.engine.get_instance(incidents[int(v)], with_history=False).process_id,
+        "timer_id": lambda v: world.engine.get_instance(timers[int(v)], with_history=False).process_id,
         "name": lambda v: reports.REPORTS[v].area,
     }
     out = template
