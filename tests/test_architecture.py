@@ -41,6 +41,7 @@ ENGINE_PUBLIC = {
     "engine.xml",  # hardened XML parsing
     "engine.validation",  # the analysts' rule engine and its documents
     "engine.templating",  # user-written templates rendered under the sandbox's hard limits
+    "engine.input_checks",  # the one set of limits on data from users (Unicode, size, depth)
 }
 
 #: packages outside engine/ allowed to read the tables directly (reports and filtered lists)
