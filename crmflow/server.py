@@ -30,7 +30,9 @@ from fastapi.staticfiles import StaticFiles
 
 from engine import Engine
 from worklists import dashboards, problems, reports_api
-from worklists.api import PREFIX, build_ops_router, build_router
+from worklists.api import PREFIX
+from worklists.workspace import api as workspace_api
+from worklists.workspace import pages as workspace_pages, build_ops_router, build_router
 from worklists.service import Worklist
 
 log = logging.getLogger(__name__)
@@ -97,8 +99,10 @@ def create_app(
     app.include_router(build_router(engine, worklist))
     app.include_router(build_ops_router(engine))
     app.include_router(reports_api.build_router(engine, worklist))
+    app.include_router(workspace_api.build_router(engine, worklist))
     if with_pages and _include_pages(app, engine, worklist, web):
         app.include_router(dashboards.build_router(engine, worklist, web), include_in_schema=False)
+        app.include_router(workspace_pages.build_router(engine, worklist, web), include_in_schema=False)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 
