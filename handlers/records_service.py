@@ -224,7 +224,8 @@ def _convert(ent: Entity, name: str, raw: Any) -> Any:
                 raise DomainError(f"{name} of a {ent.singular} is at most {length} characters")
             return value
     except (ValueError, InvalidOperation):
-        raise DomainError(f"{name} of a {ent.singular}: {raw!r} is not a valid {type(kind).__name__.lower()}")
+        raise DomainError(
+            f"{name} of a {ent.singular}: {raw!r} is not a valid {type(kind).__name__.lower()}") from None
     return text  # JSON (criteria) as given
 
 

@@ -80,7 +80,8 @@ def build_router(engine: Engine, worklist: Worklist) -> APIRouter:
     def ent_of(slug: str) -> rs.Entity:
         ent = rs.BY_SLUG.get(slug)
         if ent is None:
-            raise NotFound(f"there are no records called {slug!r}; the record types are {', '.join(sorted(rs.BY_SLUG))}")
+            raise NotFound(f"there are no records called {slug!r}; "
+                           f"the record types are {', '.join(sorted(rs.BY_SLUG))}")
         return ent
 
     def run(work: Any) -> Any:
@@ -196,7 +197,8 @@ def build_router(engine: Engine, worklist: Worklist) -> APIRouter:
         """Log a call, email or appointment on a record; the caller owns it (My activities)."""
         ent = ent_of(entity)
         worklist.authz.require(user, EDIT, "records:activity", doing=f"log an activity on {ent.singular} {record_id}")
-        worklist.authz.require(user, READ, f"records:{ent.name}", doing=f"log an activity on {ent.singular} {record_id}")
+        worklist.authz.require(user, READ, f"records:{ent.name}",
+                               doing=f"log an activity on {ent.singular} {record_id}")
 
         def work() -> dict[str, Any]:
             with engine.db.write() as session:

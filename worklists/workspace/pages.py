@@ -130,7 +130,8 @@ class _WorkspacePages:
     def _entity(self, slug: str) -> rs.Entity:
         ent = rs.BY_SLUG.get(slug)
         if ent is None:
-            raise NotFound(f"there are no records called {slug!r}; the record types are {', '.join(sorted(rs.BY_SLUG))}")
+            raise NotFound(f"there are no records called {slug!r}; "
+                           f"the record types are {', '.join(sorted(rs.BY_SLUG))}")
         return ent
 
     @staticmethod
@@ -231,7 +232,7 @@ class _WorkspacePages:
             return [(p.id, p.name) for p in rs.list_records(session, rs.ENTITIES["price_list"], limit=200)[0]]
 
     async def create(self, request: Request, entity: str) -> Response:
-        user = self._user(request)
+        self._user(request)
         form = await request.form()
         try:
             ent = self._entity(entity)
