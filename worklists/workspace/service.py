@@ -49,7 +49,7 @@ class StartForm:
     process_id: str
     title: str
     form: str  # the form's file name
-    variable: str  # where the submitted data goes in the new instance
+    variable: str  # the variable the submitted data goes in ("": merged into the start data)
     schema: dict[str, Any]
 
 
@@ -116,7 +116,7 @@ class Workspace:
                 name = props.get("formJsonSchemaFilename")
                 if name and self.forms is not None:
                     schema = self.forms.schema(name)
-                    variable = str(props.get("startFormVariable") or "start")
+                    variable = str(props.get("startFormVariable") or "")
                     return StartForm(process_id, STARTABLE[process_id], name, variable, schema)
         raise NotFound(f"the start event of {process_id} names no form (formJsonSchemaFilename)")
 
@@ -124,7 +124,7 @@ class Workspace:
         """Validate the form data and start the process with it (permission checked by the caller)."""
         assert self.forms is not None
         clean = self.forms.validate(form.form, data)
-        return self.engine.start(form.process_id, {form.variable: clean}, user=user)
+        return self.engine.start(form.process_id, {form.variable: clean} if form.variable else clean, user=user)
 
     def startable(self, user: str) -> dict[str, str]:
         deployed = {v.process_id for v in self.engine.list_definitions()}
