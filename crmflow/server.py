@@ -30,10 +30,9 @@ from fastapi.staticfiles import StaticFiles
 
 from engine import Engine
 from worklists import dashboards, problems, reports_api
-from worklists.api import PREFIX
+from worklists.api import PREFIX, build_ops_router, build_router
 from worklists.service import Worklist
 from worklists.workspace import api as workspace_api
-from worklists.workspace import build_ops_router, build_router
 from worklists.workspace import pages as workspace_pages
 
 log = logging.getLogger(__name__)

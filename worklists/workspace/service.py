@@ -30,7 +30,8 @@ BPMN = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"
 SPIFF = "{http://spiffworkflow.org/bpmn/schema/1.0/core}"
 #: the start forms the web offers (process id → title); each names its form on its start event
 STARTABLE = {"lead_to_invoice": "New lead", "case_resolution": "New case", "campaign_execution": "New campaign"}
-RUNNING_SCAN = 500  # running instances looked at for a customer's processes
+RUNNING_SCAN = 500
+LIVE = ("running", "waiting", "suspended")  # instances not ended  # running instances looked at for a customer's processes
 SEARCHED = ("account", "contact", "lead", "opportunity", "case", "quote", "order", "invoice", "product",
             "knowledge_article", "contract", "campaign")
 
@@ -85,7 +86,8 @@ class Workspace:
         if not wanted:
             return []
         found = []
-        for inst in self.engine.list_instances(status="running", limit=RUNNING_SCAN):
+        live = [i for status in LIVE for i in self.engine.list_instances(status=status, limit=RUNNING_SCAN)]
+        for inst in sorted(live, key=lambda i: i.id):
             detail = self.engine.get_instance(inst.id, with_history=False)
             hits = set(record_refs(detail.data)) & wanted
             if hits:
