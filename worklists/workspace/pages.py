@@ -29,18 +29,22 @@ from ..pages import (
     STATIC_PATH,
     TEMPLATES,
     build_fields,
+    compact,
     csrf_token,
+    delta_text,
     fmt_money,
     fmt_span,
     install_time_filters,
     logged_in_user,
     parse_submission,
+    readable,
     setting,
     show_value,
     zone_of,
 )
 from ..permissions import EDIT, READ
 from ..permissions.routes import Guard
+from ..priority import priority_label
 from ..service import Worklist
 from .service import Workspace, customer, domain_to_engine
 
@@ -65,7 +69,8 @@ class _WorkspacePages:
         self.templates = Jinja2Templates(directory=str(TEMPLATES))
         env = self.templates.env
         install_time_filters(env)
-        env.filters.update(money=fmt_money, show=show_value, until=self._until)
+        env.filters.update(money=fmt_money, show=show_value, until=self._until, span=fmt_span, compact=compact,
+                           delta=delta_text, readable=readable, priority=priority_label)
         env.globals.update(static=STATIC_PATH, entities=rs.ENTITIES)
         self.router = r = APIRouter()
         guard = Guard(worklist.authz, self._user, resolvers={"entity": entity_permission})
