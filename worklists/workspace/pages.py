@@ -48,6 +48,7 @@ from ..priority import priority_label
 from ..service import Worklist
 from .service import Workspace, customer, domain_to_engine
 
+IN_360 = {"case", "opportunity", "quote", "order", "invoice", "contact"}
 _STATUS = {"NotFound": 404, "Forbidden": 403, "Conflict": 409, "InvalidInput": 422, "FormInvalid": 422}
 
 
@@ -201,6 +202,8 @@ class _WorkspacePages:
         owner = self.ws.owner_of(ent.name, rid) if ent.lifecycle is not None else None
         running = self.ws.running_on(c360.refs) if c360 is not None else ([owner] if owner else [])
         running = [p for p in running if self.wl.instances.may(user, READ, p.instance.id)]
+        if c360 is not None:  # the 360's panels show these already
+            related = [(o, rows) for o, rows in related if o.name not in IN_360]
         fields = [(k, v) for k, v in values.items() if k not in ("label", "id")]
         return self._render(request, "record.html", heading=f"{ent.singular.capitalize()} {values['label']}", ent=ent,
                             rid=rid, values=values, fields=fields, related=related, moves=moves, owner=owner,

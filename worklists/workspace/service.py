@@ -9,6 +9,7 @@ processes keep them; a lifecycle move such a process owns is done by completing 
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,6 +53,7 @@ class StartForm:
     form: str  # the form's file name
     variable: str  # the variable the submitted data goes in ("": merged into the start data)
     schema: dict[str, Any]
+    key_prefix: str  # business keys of web starts: PREFIX-YYYYMMDD-xxxxxx (findable in queues and search)
 
 
 @dataclass
@@ -119,14 +121,17 @@ class Workspace:
                 if name and self.forms is not None:
                     schema = self.forms.schema(name)
                     variable = str(props.get("startFormVariable") or "")
-                    return StartForm(process_id, STARTABLE[process_id], name, variable, schema)
+                    prefix = str(props.get("startBusinessKeyPrefix") or process_id.upper())
+                    return StartForm(process_id, STARTABLE[process_id], name, variable, schema, prefix)
         raise NotFound(f"the start event of {process_id} names no form (formJsonSchemaFilename)")
 
     def start(self, user: str, form: StartForm, data: Mapping[str, Any]) -> InstanceView:
         """Validate the form data and start the process with it (permission checked by the caller)."""
         assert self.forms is not None
         clean = self.forms.validate(form.form, data)
-        return self.engine.start(form.process_id, {form.variable: clean} if form.variable else clean, user=user)
+        key = f"{form.key_prefix}-{self.engine.now():%Y%m%d}-{secrets.token_hex(3).upper()}"
+        return self.engine.start(form.process_id, {form.variable: clean} if form.variable else clean,
+                                 business_key=key, user=user)
 
     def startable(self, user: str) -> dict[str, str]:
         deployed = {v.process_id for v in self.engine.list_definitions()}
