@@ -235,6 +235,11 @@ def _apply(ent: Entity, record: Any, values: Mapping[str, Any]) -> None:
         allowed = ", ".join(ent.editable) or "nothing (the processes keep these records)"
         raise DomainError(f"a {ent.singular} has no settable field {', '.join(unknown)}; settable: {allowed}")
     for name, raw in values.items():
+        column = ent.model.__table__.columns[name]
+        if (raw is None or (isinstance(raw, str) and not raw.strip())) and column.default is not None:
+            if getattr(record, name, None) is None:
+                setattr(record, name, column.default.arg)  # left empty: the column's default ("each")
+            continue
         setattr(record, name, _convert(ent, name, raw))
     if hasattr(record, "email_normalized") and "email" in values:
         record.email_normalized = normalize_email(record.email) if record.email else None
