@@ -22,8 +22,8 @@ import pytest
 from authz_world import PICKER, World
 from fastapi.routing import iter_route_contexts
 
-from handlers import reports
 from handlers import records_service as rs
+from handlers import reports
 from worklists.permissions import READ, START, SUPERVISE
 from worklists.permissions.routes import RoutePermission, declared_permissions, route_permission
 
@@ -232,7 +232,7 @@ PROBES: dict[tuple[str, str], list[Probe]] = {
     ("GET", "/api/v1/reports/{name}"): [Probe(params=lambda w: {"name": "cases-open"}),
                                         Probe(params=lambda w: {"name": "instances"})],
     # -- the CRM workspace (records:ENTITY)
-    ("GET", "/api/v1/records/{entity}"): [Probe(params=lambda w: {"entity": e}) for e in ("accounts", "cases",
+    ("GET", "/api/v1/records/{entity}"): [Probe(params=lambda w, e=e: {"entity": e}) for e in ("accounts", "cases",
                                                                                           "products", "invoices")],
     ("POST", "/api/v1/records/{entity}"): [Probe(params=lambda w: {"entity": "products"}, json=new_product),
                                            Probe(params=lambda w: {"entity": "accounts"},

@@ -147,5 +147,5 @@ def test_an_admin_adds_a_product_with_a_price_and_the_quote_form_offers_it(
     task = next(t for t in world.engine.list_tasks(instance_id=world.lead_instance)
                 if t.element_id == "work_opportunity")
     page.goto(f"/tasks/{task.id}")
-    expect(page.locator(f'option[value="CRM-AI"]').first).to_have_count(1)
+    expect(page.locator('option[value="CRM-AI"]').first).to_have_count(1)
     page.screenshot(path=str(shots / "admin-quote-form.png"), full_page=True)

@@ -32,7 +32,7 @@ SPIFF = "{http://spiffworkflow.org/bpmn/schema/1.0/core}"
 #: the start forms the web offers (process id → title); each names its form on its start event
 STARTABLE = {"lead_to_invoice": "New lead", "case_resolution": "New case", "campaign_execution": "New campaign"}
 RUNNING_SCAN = 500
-LIVE = ("running", "waiting", "suspended")  # instances not ended  # running instances looked at for a customer's processes
+LIVE = ("running", "waiting", "suspended")  # instances not ended
 SEARCHED = ("account", "contact", "lead", "opportunity", "case", "quote", "order", "invoice", "product",
             "knowledge_article", "contract", "campaign")
 
