@@ -26,6 +26,7 @@ CREATE: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
                   {"end_date": "2027-03-31"}),
     "marketing-lists": ({"name": "DACH prospects", "member_type": "lead"}, {"name": "DACH prospects 2026"}),
     "resources": ({"name": "Beamer 2", "resource_kind": "equipment", "capacity": 1}, {"capacity": 2}),
+    "competitors": ({"name": "Dynamics 365", "website": "https://example.com"}, {"strengths": "ecosystem"}),
     "territories": ({"name": "Nordics", "sales_queue": "Sales Nordics"}, {"sales_queue": "Sales North"}),
 }
 KEPT_BY_PROCESSES = ("leads", "opportunities", "quotes", "orders", "invoices", "cases", "campaigns", "activities")
