@@ -72,7 +72,11 @@ def build_router(engine: Engine, worklist: Worklist) -> APIRouter:
                                headers={"WWW-Authenticate": f'{challenge}, error="invalid_token"'})
         return user
 
-    User = Annotated[UserView, Depends(current_user)]
+    def records_here(user: Annotated[UserView, Depends(current_user)]) -> UserView:
+        ws.require_records()
+        return user
+
+    User = Annotated[UserView, Depends(records_here)]
     guard = Guard(worklist.authz, current_user, resolvers={"entity": entity_permission})
     read, edit = guard.need(READ, "records:{entity}"), guard.need(EDIT, "records:{entity}")
     problems = openapi_problem_responses(401, 403, 404, 422)

@@ -18,7 +18,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
-from engine import Engine, EngineError, NotFound
+from engine import Conflict, Engine, EngineError, NotFound
 from engine.clock import ensure_utc
 from handlers import activities as acts
 from handlers import records_service as rs
@@ -102,7 +102,9 @@ class _WorkspacePages:
 
     # -- plumbing -------------------------------------------------------------------------------
     def _user(self, request: Request) -> str:
-        return logged_in_user(request, self.wl.accounts)
+        user = logged_in_user(request, self.wl.accounts)
+        self.ws.require_records()
+        return user
 
     def _until(self, value: datetime | None) -> str:
         if value is None:
@@ -306,7 +308,7 @@ class _WorkspacePages:
         owner = await run_in_threadpool(self.ws.owner_of, ent.name, rid)
         if owner is not None:
             tasks = ", ".join(f"“{t.name or t.element_id}” (/tasks/{t.id})" for t in owner.tasks) or "its next task"
-            return self._problem(request, DomainError(
+            return self._problem(request, Conflict(
                 f"{ent.singular} #{rid} is kept by {owner.instance.process_id} instance {owner.instance.id}: "
                 f"change it by completing {tasks}"), heading="Kept by a process")
         state, _, status = str(form.get("move", "")).partition("|")

@@ -80,6 +80,17 @@ class Workspace:
         self.engine = engine
         self.authz = authz
         self.forms = forms
+        self._records_here = False
+
+    def require_records(self) -> None:
+        """A 404 naming the cause on a database without the CRM records (an engine-only deployment)."""
+        if not self._records_here:
+            from sqlalchemy import inspect
+
+            self._records_here = inspect(self.engine.db.read_engine).has_table("crm_activity")
+        if not self._records_here:
+            raise NotFound("the CRM records are not in this database: run crmflow db upgrade with the CRM handlers "
+                           "installed")
 
     # -- processes on records ---------------------------------------------------------------------
     def running_on(self, refs: Mapping[str, set[int]]) -> list[RunningProcess]:
