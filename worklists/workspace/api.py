@@ -189,7 +189,7 @@ def build_router(engine: Engine, worklist: Worklist) -> APIRouter:
             for p in ws.running_on(refs) if worklist.instances.may(user, READ, p.instance.id)]
         return out
 
-    @router.get("/activities/mine", responses=openapi_problem_responses(401),
+    @router.get("/activities/mine", responses=openapi_problem_responses(401, 404, 422),
                 dependencies=[guard.login("the caller's own activities")])
     def my_activities(user: User) -> dict[str, Any]:
         rows, overdue = ws.my_activities(user.name)
@@ -211,7 +211,7 @@ def build_router(engine: Engine, worklist: Worklist) -> APIRouter:
                 return rs.as_dict(rs.ENTITIES["activity"], a)
         return run(work)
 
-    @router.get("/search", responses=openapi_problem_responses(401),
+    @router.get("/search", responses=openapi_problem_responses(401, 404, 422),
                 dependencies=[guard.login("only records the caller may read; instances by read on instances")])
     def search(user: User, q: str = "") -> list[dict[str, Any]]:
         return [{"label": h.label, "url": h.url, "detail": h.detail, "entity": h.entity.name if h.entity else None}
