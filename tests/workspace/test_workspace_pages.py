@@ -28,7 +28,8 @@ def test_each_role_sees_only_its_record_types(world: WorkspaceWorld) -> None:
     index = ann.get("/records").text
     assert 'href="/records/leads"' in index and 'href="/records/cases"' not in index
     refused = ann.get("/records/cases")
-    assert refused.status_code == 403 and "missing permission &#x27;read&#x27; on &#x27;records:case&#x27;" in refused.text
+    assert refused.status_code == 403
+    assert "missing permission &#x27;read&#x27; on &#x27;records:case&#x27;" in refused.text
     assert 'href="/start/lead_to_invoice"' in index and 'href="/start/case_resolution"' not in index
     assert browser(world, "sue").get("/start/lead_to_invoice").status_code == 403
 
