@@ -103,6 +103,9 @@ def create_app(
     if with_pages and _include_pages(app, engine, worklist, web):
         app.include_router(dashboards.build_router(engine, worklist, web), include_in_schema=False)
         app.include_router(workspace_pages.build_router(engine, worklist, web), include_in_schema=False)
+        from crmflow import workbench  # the analysts' modeler; needs the pages' sessions
+
+        app.include_router(workbench.build_router(engine, worklist, web), include_in_schema=False)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

@@ -2,7 +2,7 @@
 
 Handlers come from three places, in this order: installed plug-ins (`crmflow.handlers` entry
 points), modules named in `CRMFLOW_HANDLERS` (comma separated, each exposing
-`register(registry)`), and the project's own `handlers` package when it has a `register`.
+`register(registry)`), and crmflow's own `handlers` package (the CRM records and their operations).
 
 The processes folder (diagrams, forms, `lanes.json`) is resolved here, once, and to an
 absolute path: every component — the engine's task router, the worklists, the forms, serve,
@@ -12,15 +12,12 @@ server started from another directory routes and shows tasks exactly as one star
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import os
 from pathlib import Path
 
+import handlers
 import worklists
-from engine import Clock, Engine, HandlerRegistry
-from engine.arena_helpers import use_directory
-from engine.facade import TaskRouter
+from engine import Clock, Engine, HandlerRegistry, TaskRouter, use_directory
 from engine.lanes import lanes_file_in
 from worklists.forms import Forms
 from worklists.permissions import PERMISSIONS_ENV
@@ -34,7 +31,6 @@ HANDLERS_ENV = "CRMFLOW_HANDLERS"
 DB_ENV = "CRMFLOW_DB"
 PROCESSES_ENV = "CRMFLOW_PROCESSES"
 LANES_ENV = "CRMFLOW_LANES"
-LOCAL_HANDLERS_PACKAGE = "handlers"
 SOURCE_PROCESSES = Path(__file__).resolve().parent.parent / "processes"
 
 
@@ -58,14 +54,8 @@ def _load_module(registry: HandlerRegistry, module_name: str) -> None:
 
 
 def _register_local_package(registry: HandlerRegistry) -> None:
-    """The `handlers` package may not exist yet (or be a bare namespace): then there is nothing to add."""
-    spec = importlib.util.find_spec(LOCAL_HANDLERS_PACKAGE)
-    if spec is None or spec.origin is None:  # absent, or a directory without __init__.py
-        return
-    module = importlib.import_module(LOCAL_HANDLERS_PACKAGE)
-    register = getattr(module, "register", None)
-    if callable(register):
-        register(registry)
+    """crmflow's own CRM handlers (the `handlers` package shipped beside the engine)."""
+    handlers.register(registry)
 
 
 def build_registry(modules: list[str] | None = None) -> HandlerRegistry:
@@ -143,29 +133,18 @@ def all_migrations() -> list[Path]:
 
 def record_migrations() -> list[Path]:
     """The CRM records' Alembic branch, so one `db upgrade` creates every table."""
-    spec = importlib.util.find_spec(LOCAL_HANDLERS_PACKAGE)
-    if spec is None or spec.origin is None:
-        return []
-    module = importlib.import_module(LOCAL_HANDLERS_PACKAGE)
-    folder = getattr(module, "MIGRATIONS", None)
-    return [Path(folder)] if folder else []
+    return [Path(handlers.MIGRATIONS)]
 
 
-def working_time():  # noqa: ANN201 - an engine.working_time.WorkingTime, when the CRM records are there
+def working_time():  # noqa: ANN201 - an engine.working_time.WorkingTime
     """Business-hours timers count working time on the CRM's business calendars."""
-    spec = importlib.util.find_spec(LOCAL_HANDLERS_PACKAGE)
-    if spec is None or spec.origin is None:
-        return None
     from handlers.calendars import business_target
 
     return business_target
 
 
-def sla_provider():  # noqa: ANN201 - a worklists.service.SlaProvider, when the CRM records are there
+def sla_provider():  # noqa: ANN201 - a worklists.service.SlaProvider
     """Work items of cases show their SLA (status, time left) from the CRM records."""
-    spec = importlib.util.find_spec(LOCAL_HANDLERS_PACKAGE)
-    if spec is None or spec.origin is None:
-        return None
     from handlers.sla_view import CaseSlaProvider
 
     return CaseSlaProvider()
@@ -207,10 +186,7 @@ def permissions_file(processes: str | Path | None = None, explicit: str | Path |
 
 
 def record_access(engine: Engine):  # noqa: ANN201 - (worklists.lookups.Lookups, worklists.records.RecordReader)
-    """Lookup fields and the record panel read the CRM records, when they are there."""
-    spec = importlib.util.find_spec(LOCAL_HANDLERS_PACKAGE)
-    if spec is None or spec.origin is None:
-        return None, None
+    """Lookup fields and the record panel read the CRM records."""
     from crmflow.records import crm_lookups, crm_record_reader
 
     return crm_lookups(engine), crm_record_reader(engine)

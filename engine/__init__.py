@@ -1,13 +1,20 @@
 """crmflow's BPMN runtime on SpiffWorkflow. Knows nothing of CRM.
 
-The `Engine` facade is the one way in; handlers plug in through a `HandlerRegistry`.
+The `Engine` facade is the one way in. Plug-in points are exported here too: handlers through a
+`HandlerRegistry`, worklist routing through a `TaskRouter` (called with a `HumanTaskInfo`), the
+spiff-arena user helpers through a `UserDirectory` given to `use_directory`.
 """
 
 from . import upstream  # noqa: F401 - SpiffWorkflow workarounds, applied on import
 from .clock import Clock, ManualClock, SystemClock
 from .errors import Conflict, DefinitionError, EngineError, Forbidden, InvalidInput, NoSubscriber, NotFound
-from .facade import Engine
+from .facade import Engine, TaskRouter
+from .projections import HumanTaskInfo
 from .services import BpmnError, HandlerRegistry, ServiceContext
+
+# isort: split
+# after the facade: arena_helpers and the sandbox import each other, the facade loads them in order
+from .arena_helpers import UserDirectory, use_directory
 
 __all__ = [
     "BpmnError",
@@ -18,10 +25,14 @@ __all__ = [
     "EngineError",
     "Forbidden",
     "HandlerRegistry",
+    "HumanTaskInfo",
     "InvalidInput",
     "ManualClock",
     "NoSubscriber",
     "NotFound",
     "ServiceContext",
     "SystemClock",
+    "TaskRouter",
+    "UserDirectory",
+    "use_directory",
 ]

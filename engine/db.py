@@ -17,7 +17,6 @@ from pathlib import Path
 from sqlalchemy import Engine as SAEngine
 from sqlalchemy import create_engine, event, inspect
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.pool import NullPool
 
 DEFAULT_DB_URL = "sqlite:///crmflow.db"
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
@@ -140,8 +139,3 @@ def alembic_config(url: str, extra: list[Path] | None = None):  # noqa: ANN201 -
     cfg.set_main_option("path_separator", "os")
     cfg.set_main_option("version_locations", os.pathsep.join(locations))
     return cfg
-
-
-def null_pool_engine(url: str) -> SAEngine:
-    """For short-lived tools that must not keep connections (e.g. a killed process test)."""
-    return create_engine(resolve_url(url), poolclass=NullPool)

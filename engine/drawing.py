@@ -1163,19 +1163,6 @@ def no_layout_svg(title: str = "BPMN diagram") -> str:
     return etree.tostring(svg, encoding="unicode")
 
 
-def diagram_element_ids(xml: bytes, process_id: str | None = None, filename: str = "diagram.bpmn") -> set[str]:
-    """The bpmnElement ids on the plane `render_svg` would draw (for checks and page scripts)."""
-    root = parse_bytes(xml, filename).getroot()
-    plane = _pick_plane(root, process_id, filename)
-    if plane is None:
-        return set()
-    return {
-        el.get("bpmnElement")
-        for el in plane.iter()
-        if _local(el) in ("BPMNShape", "BPMNEdge") and el.get("bpmnElement")
-    }
-
-
 def _check_marks(marks: Mapping[str, str] | None) -> dict[str, str]:
     if not marks:
         return {}

@@ -182,6 +182,24 @@ class Engine:
                 results.append(view)
         return DeployResult(results)
 
+    def preview_deploy(self, paths: Iterable[str | Path]) -> DeployResult:
+        """What `deploy` would store, stored nowhere: each process with `changed` and, when a
+        version exists, its element diff against the latest (the workbench shows it before deploying)."""
+        parsed = definitions.parse_diagrams([Path(p) for p in paths])
+        results = []
+        with self.db.read() as session:
+            for process in parsed:
+                latest = self._latest_version(session, process.process_id)
+                if latest is None:
+                    results.append(ProcessVersionView(process.process_id, process.name, 1, process.content_hash,
+                                                      process.source.name, self.now(), changed=True))
+                    continue
+                view = self._version_view(session, latest, changed=latest.content_hash != process.content_hash)
+                new_spec = definitions.deserialize_spec(process.spec_json)[0]
+                view.changes = migration.diff_specs(self.specs_for(session, latest.id).spec, new_spec).to_dict()
+                results.append(view)
+        return DeployResult(results)
+
     @staticmethod
     def _schedule_start_timers(
         session: Session, process: definitions.ParsedProcess, version: ProcessVersion, now: datetime

@@ -24,8 +24,14 @@ from pathlib import Path
 from typing import Any
 
 UNASSIGNED = "unassigned"
+INITIATOR_LANE = "Process Initiator"  # spiff-arena: tasks in this lane go to whoever started the instance
 LANES_FILE = "lanes.json"
 MAX_LANE_MAP_BYTES = 1024 * 1024
+
+
+def is_initiator_lane(lane: str | None) -> bool:
+    """spiff-arena's reserved lane name (any case, blanks around it ignored)."""
+    return (lane or "").strip().casefold() == INITIATOR_LANE.casefold()
 
 
 class LaneMapError(ValueError):

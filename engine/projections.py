@@ -54,6 +54,7 @@ class HumanTaskInfo:
     follow_up_at: datetime | None
     queue: str | None = None
     data: dict[str, Any] | None = None
+    initiator: str | None = None  # who started the instance (spiff-arena's "Process Initiator" lane)
 
 
 def properties_of(task_spec: Any) -> dict[str, str]:

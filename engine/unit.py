@@ -337,6 +337,7 @@ class Unit:
                     row.form, row.ui_form, row.instructions = info.form, info.ui_form, info.instructions
                 self.open_task_rows.append(row)
                 continue
+            info.initiator = inst.started_by
             self.engine.route_new_task(info, inst.process_id)
             row = HumanTask(
                     id=task_id,

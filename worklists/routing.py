@@ -10,7 +10,9 @@ made once and independent of the current directory. `make_router(lane_map)` retu
 engine's `task_router`. Its rules, in order:
 - an assignee or candidate groups set by the diagram (already evaluated into the task) win;
 - spiff-arena's `lane_owners` task data (`{lane: [users]}`): one owner becomes the assignee,
-  several become candidate users (`user:NAME` entries in candidate groups);
+  several become candidate users (`user:NAME` entries in candidate groups); an owner written
+  `group:NAME` is a candidate group (and picks that group's queue);
+- spiff-arena's "Process Initiator" lane: the user who started the instance is the assignee;
 - otherwise the lane's groups from the map;
 - the queue is the diagram's `queue` property when the map lists that queue, else the lane's
   queue, else the queue of the first lane whose groups include a candidate group, else the
@@ -19,19 +21,19 @@ engine's `task_router`. Its rules, in order:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from engine.lanes import UNASSIGNED, LaneMapError, LaneRoute
+from engine import HumanTaskInfo, TaskRouter
+from engine.lanes import INITIATOR_LANE, UNASSIGNED, LaneMapError, LaneRoute, is_initiator_lane
 from engine.lanes import LaneMap as _EngineLaneMap
-from engine.projections import HumanTaskInfo
 
 __all__ = ["UNASSIGNED", "USER_PREFIX", "LaneMap", "LaneMapError", "LaneRoute", "QueueInfo", "TaskRouter",
-           "lane_owners", "make_router"]
+           "lane_owners", "make_router", "is_initiator_lane", "GROUP_PREFIX", "INITIATOR_LANE"]
 
 USER_PREFIX = "user:"
-TaskRouter = Callable[[HumanTaskInfo, str], None]
+GROUP_PREFIX = "group:"  # a `lane_owners` entry naming a group, not a user (spiff-arena)
 
 
 @dataclass(frozen=True)
@@ -98,12 +100,18 @@ def make_router(lane_map: LaneMap | _EngineLaneMap) -> TaskRouter:
         route_ = lane_map.route_for(info.lane)
         explicit_groups = list(info.candidate_groups or [])
         owners = [] if info.assignee or explicit_groups else lane_owners(info.data, info.lane)
-        if len(owners) == 1:
-            info.assignee = owners[0]
+        owner_groups = [o[len(GROUP_PREFIX):] for o in owners if o.startswith(GROUP_PREFIX)]
+        owner_users = [o for o in owners if not o.startswith(GROUP_PREFIX)]
+        if len(owner_users) == 1 and not owner_groups:
+            info.assignee = owner_users[0]
+        elif not info.assignee and not explicit_groups and not owners and is_initiator_lane(info.lane):
+            info.assignee = info.initiator  # spiff-arena: the "Process Initiator" lane is whoever started it
         if explicit_groups:
             info.candidate_groups = explicit_groups
-        elif len(owners) > 1:
-            info.candidate_groups = [f"{USER_PREFIX}{u}" for u in dict.fromkeys(owners)]
+        elif owner_groups or len(owner_users) > 1:
+            users = [] if info.assignee else [f"{USER_PREFIX}{u}" for u in dict.fromkeys(owner_users)]
+            info.candidate_groups = list(dict.fromkeys(owner_groups)) + users
+            explicit_groups = owner_groups  # the owners' groups choose the queue, like the diagram's would
         elif route_ is not None:
             info.candidate_groups = list(route_.groups)
         if info.queue not in listed:  # a queue the diagram names but the map does not list: nobody could open it

@@ -8,7 +8,6 @@ and `/healthz`.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import signal
 import threading
@@ -27,8 +26,6 @@ from engine.views import TickResult
 def configured_senders(engine: Engine | None = None) -> dict[str, Sender]:
     """Outbox senders from the environment: SMTP for 'email' when configured, and with it task
     reminders ('task_reminder') mailed to the task's assignee or groups (links use CRMFLOW_BASE_URL)."""
-    if importlib.util.find_spec("crmflow.mail") is None:
-        return {}
     from crmflow import mail
 
     senders: dict[str, Sender] = dict(mail.senders_from_env())

@@ -13,6 +13,8 @@ from pathlib import Path
 
 from lxml import etree
 
+from engine.lanes import is_initiator_lane
+
 from .context import Workspace
 from .diagnostics import WARNING, Diagnostic
 from .parsing import (
@@ -152,7 +154,7 @@ def lane_unmapped(doc: Document, ws: Workspace) -> Iterator[Diagnostic]:
         for lane in _lanes(process):
             refs = [text_of(r) for r in bpmn_children(lane, "flowNodeRef")]
             human = [r for r in refs if (el := doc.by_id.get(r)) is not None and local(el) in HUMAN_TASKS]
-            if human and ws.context.lane_route(lane) is None:
+            if human and ws.context.lane_route(lane) is None and not is_initiator_lane(lane.get("name")):
                 label = (lane.get("name") or "").strip() or lane.get("id") or "?"
                 known = sorted(ws.context.lanes)
                 yield doc.diag("crmflow/lane-unmapped",

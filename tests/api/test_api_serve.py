@@ -22,7 +22,7 @@ from engine import Engine
 from worklists.service import Worklist
 
 ROOT = Path(__file__).resolve().parents[2]
-STARTUP_SECONDS = 90
+STARTUP_SECONDS = 240  # the demo history is seeded first; generous for a loaded machine
 
 
 class FakeScheduler:

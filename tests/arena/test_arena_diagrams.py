@@ -12,7 +12,7 @@ import random
 import uuid
 
 import pytest
-from arena_support import DATA, DATES, QUOTE, REVIEW, SECRET, SLEEP, TEAM
+from arena_support import DATA, DATES, OWN, QUOTE, REVIEW, SECRET, SLEEP, TEAM
 
 from engine import Engine, ManualClock
 from worklists.service import Worklist
@@ -166,3 +166,32 @@ def test_refused_helpers_become_incidents_naming_the_alternative(arena: Engine, 
     assert started.status == "incident"
     [incident] = started.incidents
     assert expected in incident.message
+
+
+def test_the_initiator_lane_and_group_owners_route_as_in_spiff_arena(arena: Engine, worklist: Worklist) -> None:
+    started = arena.start(OWN, user="ann")
+    [confirm] = started.open_tasks
+    assert (confirm.name, confirm.assignee) == ("Confirm the request", "ann"), "the Process Initiator lane is ann's"
+    worklist.complete(confirm.id, "ann", {})
+    [approve] = arena.get_instance(started.id, with_history=False).open_tasks
+    assert approve.assignee is None
+    assert approve.candidate_groups == ["reviewers", "user:carl"]  # `group:reviewers` is a group, carl a user
+    assert approve.queue == "approvals"
+    worklist.pick(approve.id, "carl")
+    worklist.complete(approve.id, "carl", {})
+    assert arena.get_instance(started.id, with_history=False).status == "completed"
+
+
+def test_validate_knows_the_initiator_lane_needs_no_worklist() -> None:
+    from arena_support import MODELS
+
+    from engine.validation import ValidationContext, load_lane_map, validate
+
+    lanes, problem = load_lane_map(MODELS / "lanes.json")
+    assert problem is None
+    report = validate([MODELS / "people" / "own-request"], ValidationContext(lanes=lanes))
+    assert [d for d in report.diagnostics if d.rule == "crmflow/lane-unmapped"] == []
+    del lanes["approver"]
+    flagged = validate([MODELS / "people" / "own-request"], ValidationContext(lanes=lanes))
+    assert [d.message.split(":")[0] for d in flagged.diagnostics if d.rule == "crmflow/lane-unmapped"] == [
+        "lane 'Approver' has user tasks (Activity_approve) but no worklist in the lane map"]

@@ -51,7 +51,7 @@ def test_crmflow_deploy_tree_from_the_command_line(tmp_path: Path) -> None:
     versions = {v["process_id"]: v["file"] for v in json.loads(result.output)["versions"]}
     assert versions[QUOTE] == "sales/quote/quote.bpmn"
     assert versions[NOTIFY] == "shared/notify-customer/notify-customer.bpmn"
-    assert len(versions) == 8
+    assert len(versions) == 9
 
 
 def test_deploying_one_model_folder_resolves_calls_into_sibling_folders(plain: Engine) -> None:

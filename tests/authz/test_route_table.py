@@ -108,6 +108,16 @@ def only_readable_reports(w: World, user: str, r: httpx.Response) -> None:
     assert shown == {a for a in areas if w.file_allows(user, READ, f"reports:{a}")}, user
 
 
+def L2I(w: World) -> dict[str, Any]:
+    return {"process_id": "lead_to_invoice"}
+
+
+def only_deployable_processes(w: World, user: str, r: httpx.Response) -> None:
+    for pid in ("lead_to_invoice", "case_resolution"):
+        linked = f'href="/workbench/processes/{pid}"' in r.text
+        assert linked == w.file_allows(user, "deploy", f"process:{pid}"), (user, pid)
+
+
 def only_readable_dashboards(w: World, user: str, r: httpx.Response) -> None:
     for area in ("sales", "marketing", "service", "process"):
         linked = f'href="/dashboards/{area}"' in r.text
@@ -293,6 +303,25 @@ PROBES: dict[tuple[str, str], list[Probe]] = {
     ("GET", "/dashboards/{area}/{name}.csv"): [Probe(params=lambda w: {"area": "sales", "name": "pipeline"})],
     ("GET", "/dashboards/{area}"): [Probe(params=lambda w: {"area": "sales"}),
                                     Probe(params=lambda w: {"area": "process"})],
+    # -- the analyst workbench (crmflow.workbench): deploy on the process; POSTs without a diagram
+    # are refused with 422 after the permission check, so nothing is saved or deployed here
+    ("GET", "/workbench"): [Probe(check=only_deployable_processes)],
+    ("GET", "/workbench/processes/{process_id}"): [Probe(params=L2I)],
+    ("GET", "/workbench/processes/{process_id}/source"): [Probe(params=L2I)],
+    ("GET", "/workbench/processes/{process_id}/catalog"): [Probe(params=L2I)],
+    ("POST", "/workbench/processes/{process_id}/check"): [Probe(params=L2I, form=lambda w, u: {})],
+    ("POST", "/workbench/processes/{process_id}/drafts"): [Probe(params=L2I, form=lambda w, u: {})],
+    ("GET", "/workbench/processes/{process_id}/drafts/{draft_id}/file"): [
+        Probe(params=lambda w: {"process_id": "case_resolution", "draft_id": "999999"})],
+    ("POST", "/workbench/processes/{process_id}/scenarios"): [Probe(params=L2I, form=lambda w, u: {})],
+    ("POST", "/workbench/processes/{process_id}/preview"): [Probe(params=L2I, form=lambda w, u: {})],
+    ("POST", "/workbench/processes/{process_id}/deploy"): [Probe(params=L2I, form=lambda w, u: {})],
+    ("GET", "/workbench/processes/{process_id}/form-preview"): [
+        Probe(params=lambda w: {**L2I(w), "form": "forms/qualify_lead.json"})],
+    ("GET", "/workbench/decisions/{table}"): [Probe(params=lambda w: {"table": "discount_approval"})],
+    ("GET", "/workbench/decisions/{table}/source"): [Probe(params=lambda w: {"table": "discount_approval"})],
+    ("POST", "/workbench/decisions/{table}/drafts"): [
+        Probe(params=lambda w: {"table": "discount_approval"}, form=lambda w, u: {})],
 }
 
 

@@ -141,3 +141,21 @@ def test_lane_owners_in_start_data_assign_through_the_engine(wl_engine, deal):
     inst = wl_engine.start("deal", {"prio": 1, "due": "P1D", "customer": "X", "topic": "t",
                                     "lane_owners": {"Sales": ["bob"]}})
     assert inst.open_tasks[0].assignee == "bob"
+
+
+def test_lane_owner_groups_become_candidate_groups_and_pick_their_queue(route):
+    task = route(info("Reviewer", data={"lane_owners": {"Reviewer": ["group:billing", "bob"]}}))
+    assert (task.queue, task.assignee, task.candidate_groups) == ("billing", None, ["billing", "user:bob"])
+    one_group = route(info("Sales", data={"lane_owners": {"Sales": ["group:sales"]}}))
+    assert (one_group.queue, one_group.assignee, one_group.candidate_groups) == ("sales", None, ["sales"]), \
+        "a group owner is never taken for a user called 'group:sales'"
+
+
+def test_the_process_initiator_lane_goes_to_whoever_started_the_instance(route):
+    task = route(info("Process Initiator", initiator="ann"))
+    assert (task.assignee, task.queue) == ("ann", UNASSIGNED)
+    assert route(info("process initiator ", initiator="ann")).assignee == "ann"
+    nobody = route(info("Process Initiator", initiator=None))
+    assert (nobody.assignee, nobody.queue) == (None, UNASSIGNED), "a timer-started instance has no initiator"
+    assert route(info("Process Initiator", initiator="ann", assignee="zed")).assignee == "zed"
+    assert route(info("Sales", initiator="ann")).assignee is None, "only that lane is the initiator's"

@@ -37,6 +37,7 @@ from .model import (
     split_resource,
 )
 from .policy import Policy
+from .watching import PolicyWatcher
 
 PRIVILEGED_VERBS = frozenset({ADMINISTER, OPERATE, DEPLOY})
 GroupsOf = Callable[[str], frozenset[str] | None]
@@ -62,17 +63,31 @@ class Authorizer:
 
     def __init__(
         self, policy: Policy, extra_rules: Iterable[Rule] = (), *, groups_of: GroupsOf | None = None,
-        audit: AuditSink | None = None,
+        audit: AuditSink | None = None, watch: bool = True,
     ) -> None:
         self.policy = policy
-        self.rules: tuple[Rule, ...] = (*policy.rules, *extra_rules)
+        self.extra_rules = tuple(extra_rules)
+        self.rules: tuple[Rule, ...] = (*policy.rules, *self.extra_rules)
         self.groups_of = groups_of
         self.audit = audit
+        # a file edited while the server runs is put in force without a restart (watching.py)
+        self.watcher = PolicyWatcher(policy, audit=audit) if watch and PolicyWatcher.watches(policy) else None
+
+    def refresh(self) -> None:
+        """Take up the permission file's new content, if it changed (cheap: a stat at most every
+        few seconds). Every decision starts here, through `principals`."""
+        if self.watcher is None:
+            return
+        current = self.watcher.current()
+        if current is not self.policy:
+            self.policy = current
+            self.rules = (*current.rules, *self.extra_rules)
 
     # -- who ------------------------------------------------------------------------------------
     def principals(self, user: Any) -> Principals:
         """Principals for a user name (looked up: Forbidden if unknown or deactivated), an object
         with `name` and `groups` (an authenticated `UserView`), or `Principals` as they are."""
+        self.refresh()
         if isinstance(user, Principals):
             return user if self.policy.default_group in user.groups else Principals(
                 user.user, user.groups | {self.policy.default_group})

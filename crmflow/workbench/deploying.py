@@ -1,0 +1,97 @@
+"""Deploy from the workbench: refused while the draft has validate errors; shows the element diff
+against the deployed version first, and afterwards the migration dry run of the running instances
+(which could move to the new version, which could not and why).
+
+The deploy set is the draft, every decision table and the diagrams its call activities call (they
+are parsed together). A deploy that would also give another process a new version (its file in
+`processes/` differs from what is deployed) needs `deploy` on that process too.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from engine import Conflict, Engine, NotFound
+
+from . import catalog
+from .checks import check
+from .drafts import DraftStore
+from .workspace import with_draft
+
+_CALLED = re.compile(r'calledElement="([^"]+)"')
+
+
+def _deploy_set(engine: Engine, folder: Path, file_name: str) -> list[Path]:
+    """The draft, every decision table, and the processes its call activities call (transitively):
+    as deployed when they are (so deploying a caller never re-deploys a callee), else their file."""
+    files = catalog.diagram_files(folder)
+    deployed = {v.process_id for v in engine.list_definitions()}
+    called_folder = folder / "_called"
+    chosen = [folder / file_name]
+    seen: set[str] = set()
+    pending = list(chosen)
+    while pending:
+        text = pending.pop().read_text(encoding="utf-8", errors="replace")
+        for called in _CALLED.findall(text):
+            if called in seen:
+                continue
+            seen.add(called)
+            if called in deployed:
+                called_folder.mkdir(exist_ok=True)
+                path = called_folder / f"{called}.bpmn"
+                path.write_bytes(engine.diagram_source(called))
+            elif called in files:
+                path = files[called]
+            else:
+                continue  # the live check reports the missing called process
+            if path not in chosen:
+                chosen.append(path)
+                pending.append(path)
+    return [*chosen, *sorted(folder.glob("*.dmn"))]
+
+
+def preview(engine: Engine, processes: Path, process_id: str, file_name: str, content: bytes) -> dict[str, Any]:
+    """The checks, and (when there are no errors) the element diff against the latest deployed version."""
+    checked = check(engine, processes, file_name, content)
+    out: dict[str, Any] = {"checks": checked, "previous_version": None, "changes": None, "changed": None}
+    if checked["errors"]:
+        return out
+    with with_draft(processes, file_name, content) as folder:
+        result = engine.preview_deploy(_deploy_set(engine, folder, file_name))
+    view = next((v for v in result.versions if v.process_id == process_id), None)
+    if view is None:
+        raise NotFound(f"the draft defines no executable process '{process_id}'")
+    out.update(previous_version=view.version if view.changes is not None else None, changes=view.changes,
+               changed=view.changed)
+    return out
+
+
+def deploy(engine: Engine, drafts: DraftStore, processes: Path, process_id: str, file_name: str, content: bytes,
+           user: str, may_deploy: Callable[[str], None]) -> dict[str, Any]:
+    """Save the XML as a draft, deploy it unless validate finds errors, record who deployed it.
+    `may_deploy(process_id)` raises Forbidden for a process the user may not deploy."""
+    checked = check(engine, processes, file_name, content)
+    if checked["errors"]:
+        raise Conflict(f"{file_name} has {checked['errors']} validate error(s); fix those marked on the diagram "
+                       "before deploying")
+    with with_draft(processes, file_name, content) as folder:
+        files = _deploy_set(engine, folder, file_name)
+        planned = engine.preview_deploy(files)
+        if process_id not in {v.process_id for v in planned.versions}:
+            raise NotFound(f"the draft defines no executable process '{process_id}'; open the process it defines "
+                           "in the workbench to deploy it")
+        for other in planned.changed:
+            may_deploy(other.process_id)
+        draft = drafts.save(process_id, file_name, "bpmn", content.decode("utf-8"), user)
+        result = engine.deploy(files)
+    view = next((v for v in result.versions if v.process_id == process_id), None)
+    if view is None:
+        raise NotFound(f"the draft defines no executable process '{process_id}'")
+    drafts.mark_deployed(draft.id, view.version, user)
+    dry_run = [plan.to_dict() for plan in engine.migrate_all(process_id, view.version, dry_run=True)] \
+        if view.changed else []
+    return {"draft_id": draft.id, "process_id": process_id, "version": view.version, "changed": view.changed,
+            "changes": view.changes, "deployed_by": user, "migration_dry_run": dry_run, "checks": checked}
