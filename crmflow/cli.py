@@ -342,7 +342,8 @@ def start(
 def instances(
     ctx: typer.Context,
     process: Annotated[str | None, typer.Option("--process", help="Only this process id.")] = None,
-    status: Annotated[str | None, typer.Option("--status", help="waiting, completed, terminated or incident.")] = None,
+    status: Annotated[str | None, typer.Option(
+        "--status", help="waiting, incident, suspended, completed, terminated or cancelled.")] = None,
     key: Annotated[str | None, typer.Option("--key", help="Only this business key.")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many, newest first.")] = 100,
     db: DbOpt = None,

@@ -10,6 +10,7 @@ from .clock import Clock, ManualClock, SystemClock
 from .errors import Conflict, DefinitionError, EngineError, Forbidden, InvalidInput, NoSubscriber, NotFound
 from .facade import Engine, TaskRouter
 from .projections import HumanTaskInfo
+from .retention import Retention
 from .services import BpmnError, HandlerRegistry, ServiceContext
 
 # isort: split
@@ -30,6 +31,7 @@ __all__ = [
     "ManualClock",
     "NoSubscriber",
     "NotFound",
+    "Retention",
     "ServiceContext",
     "SystemClock",
     "TaskRouter",

@@ -443,3 +443,12 @@ HELPERS: list[Helper] = sorted(
 def builtins() -> dict[str, Callable[..., Any]]:
     """Every helper name → its function (refused ones raise with their alternative)."""
     return {**MAPPED, **{name: _refusal(name, why) for name, why in REFUSED.items()}}
+
+
+NEEDS_DATABASE = frozenset({
+    "get_current_user", "get_process_initiator_user", "get_last_user_completing_task", "get_user",
+    "get_group_members", "get_groups_for_user", "get_url_for_task", "times_executed_by_user",
+    "user_has_started_instance", "get_task_potential_owners", "get_users_assigned_to_task",
+})
+"""Helpers that read the step's database session: a sandbox child (engine/sandbox_worker.py) has
+them run by its parent process, which owns the connection."""

@@ -22,8 +22,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from . import definitions, migration, outbox, start_timers
+from . import definitions, heatmap, migration, operations, outbox, start_timers
 from . import instances as records
+from . import retention as retention_
 from .clock import Clock, SystemClock, ensure_utc, frozen_time
 from .db import Database
 from .errors import Conflict, Forbidden, InvalidInput, NoSubscriber, NotFound
@@ -41,8 +42,11 @@ from .models import (
     StartTimer,
     Timer,
 )
+from .modification import ModificationPlan
+from .operations import CleanupResult
 from .outbox import DeliveryReport, Sender
 from .projections import HumanTaskInfo
+from .retention import Retention
 from .services import HandlerRegistry
 from .state import SERIALIZER_VERSION
 from .task_dates import TASK_KINDS
@@ -84,6 +88,11 @@ class LoadedVersion:
     spec: Any
     subprocess_specs: dict[str, Any]
     version: int
+
+
+def _not_suspended(instance_id: Any) -> Any:
+    """Background work (timers, jobs, automatic retries) leaves suspended instances alone."""
+    return instance_id.not_in(select(Instance.id).where(Instance.status == "suspended"))
 
 
 class _NothingDue(Exception):
@@ -303,7 +312,7 @@ class Engine:
             record = records.load(session, instance_id, lock=not self.db.is_sqlite)
             if record is None:
                 raise NotFound(f"instance {instance_id} does not exist")
-            if record.status in ("completed", "terminated"):
+            if record.status in ("completed", "terminated", "cancelled"):
                 raise Conflict(f"instance {instance_id} has already {record.status}; only running instances move")
             target = self._version_row(session, record.process_id, to_version)
             current = self.specs_for(session, record.version_id)
@@ -338,7 +347,7 @@ class Engine:
         with self.db.read() as session:
             ids = list(session.scalars(
                 select(Instance.id).where(
-                    Instance.process_id == process_id, Instance.status.not_in(("completed", "terminated"))
+                    Instance.process_id == process_id, Instance.status.not_in(("completed", "terminated", "cancelled"))
                 ).order_by(Instance.id)
             ))
         return [self.migrate(i, to_version, dry_run=dry_run, user=user) for i in ids]
@@ -698,7 +707,7 @@ class Engine:
             due = list(
                 session.execute(
                     select(Timer.instance_id, func.min(Timer.due_at))
-                    .where(Timer.state == "pending", Timer.due_at <= now)
+                    .where(Timer.state == "pending", Timer.due_at <= now, _not_suspended(Timer.instance_id))
                     .group_by(Timer.instance_id)
                     .order_by(func.min(Timer.due_at))
                     .limit(limit)
@@ -758,6 +767,47 @@ class Engine:
 
             return run_in_unit(self, session, incident.instance_id, now, retry, precheck=still_open).view()
 
+    # -- the operator console: one-line delegations to engine/operations.py, modification.py, retention.py
+    def cancel_instance(self, instance_id: int, user: str | None = None, reason: str | None = None) -> InstanceDetail:
+        """End an instance for good (tasks, timers, subscriptions, jobs go); `reason` is required."""
+        return operations.cancel(self, instance_id, user, reason)
+
+    def suspend_instance(self, instance_id: int, user: str | None = None, reason: str | None = None) -> InstanceDetail:
+        """Hold an instance: no timers, jobs, completions or messages until resumed."""
+        return operations.suspend(self, instance_id, user, reason)
+
+    def resume_instance(self, instance_id: int, user: str | None = None, reason: str | None = None) -> InstanceDetail:
+        return operations.resume(self, instance_id, user, reason)
+
+    def edit_variables(self, instance_id: int, values: Any = None, remove: list[str] | None = None,
+                       user: str | None = None, reason: str | None = None) -> InstanceDetail:
+        """Set/remove process variables; the history keeps old and new values."""
+        return operations.edit_variables(self, instance_id, values, remove, user, reason)
+
+    def modify_instance(self, instance_id: int, cancel_at: str | None = None, start_at: str | None = None,
+                        dry_run: bool = False, user: str | None = None,
+                        reason: str | None = None) -> ModificationPlan:
+        """Cancel the token at one element and/or start at another; `dry_run` only plans."""
+        return operations.modify(self, instance_id, cancel_at, start_at, dry_run, user, reason)
+
+    def fire_timer_now(self, timer_id: int, user: str | None = None) -> InstanceDetail:
+        return operations.fire_timer(self, timer_id, user)
+
+    def element_counts(self, process_id: str, version: int) -> dict[str, int]:
+        """element id → unfinished instances of that version at it (for the heatmap)."""
+        with self.db.read() as session:
+            return heatmap.element_counts(session, process_id, version)
+
+    def version_counts(self, process_id: str) -> dict[int, dict[str, int]]:
+        """version → status → number of instances."""
+        with self.db.read() as session:
+            return heatmap.version_counts(session, process_id)
+
+    def cleanup_history(self, retention: Retention | None = None, now: datetime | None = None,
+                        dry_run: bool = False, batch: int = 50) -> CleanupResult:
+        """Remove finished instances older than their retention, in small batches."""
+        return retention_.cleanup(self, retention or Retention(), now, dry_run, batch)
+
     def retry_due_incidents(self, now: datetime | None = None, limit: int = 100) -> list[int]:
         """Automatic retries whose backoff has passed; returns the incident ids tried."""
         now = ensure_utc(now) if now else self.now()
@@ -765,7 +815,8 @@ class Engine:
             ids = list(
                 session.scalars(
                     select(Incident.id)
-                    .where(Incident.state == "open", Incident.retries_left > 0, Incident.next_retry_at <= now)
+                    .where(Incident.state == "open", Incident.retries_left > 0, Incident.next_retry_at <= now,
+                           _not_suspended(Incident.instance_id))
                     .order_by(Incident.next_retry_at)
                     .limit(limit)
                 )
@@ -806,7 +857,8 @@ class Engine:
         with self.db.write() as session:
             stmt = (
                 select(Job)
-                .where(Job.due_at <= now, (Job.lease_expires_at.is_(None)) | (Job.lease_expires_at < now))
+                .where(Job.due_at <= now, (Job.lease_expires_at.is_(None)) | (Job.lease_expires_at < now),
+                       _not_suspended(Job.instance_id))
                 .order_by(Job.due_at, Job.id)
                 .limit(limit)
             )
@@ -851,11 +903,13 @@ class Engine:
     def next_due_at(self) -> datetime | None:
         """When the scheduler next has work: the earliest pending timer or automatic retry."""
         with self.db.read() as session:
-            timer = session.scalar(select(func.min(Timer.due_at)).where(Timer.state == "pending"))
+            timer = session.scalar(select(func.min(Timer.due_at)).where(
+                Timer.state == "pending", _not_suspended(Timer.instance_id)))
             retry = session.scalar(
-                select(func.min(Incident.next_retry_at)).where(Incident.state == "open", Incident.retries_left > 0)
+                select(func.min(Incident.next_retry_at)).where(Incident.state == "open", Incident.retries_left > 0,
+                                                                _not_suspended(Incident.instance_id))
             )
-            job = session.scalar(select(func.min(Job.due_at)))
+            job = session.scalar(select(func.min(Job.due_at)).where(_not_suspended(Job.instance_id)))
             start = session.scalar(select(func.min(StartTimer.next_due_at)).where(StartTimer.state == "active"))
         found = [ensure_utc(t) for t in (timer, retry, job, start) if t is not None]
         return min(found) if found else None

@@ -21,6 +21,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
 )
 from SpiffWorkflow.util.task import TaskState
 
+from . import routing_values
 from .clock import ensure_utc
 
 
@@ -80,25 +81,26 @@ def human_tasks(
         props = properties_of(spec)
         extensions = getattr(spec, "extensions", None) or {}
 
-        def prop(name: str, task: Any = task, props: dict = props) -> Any:
+        def prop(name: str, convert: Any = None, task: Any = task, props: dict = props) -> Any:
             expr = props.get(name)
             if expr in (None, ""):
                 return None
-            return evaluate(task, expr)
+            return evaluate(task, expr) if convert is None else evaluate(task, expr, convert)
 
         groups = prop("candidateGroups")
         if isinstance(groups, str):
             groups = [g.strip() for g in groups.split(",") if g.strip()]
-        priority = prop("priority")
         calendar = prop("businessCalendar") if working_due is not None else None
 
         def date_prop(name: str, task: Any = task, calendar: Any = calendar) -> datetime | None:
-            value = prop(name)
-            if calendar and isinstance(value, str) and value.strip().upper().startswith("P"):
-                due = working_due(task, str(calendar), value.strip())
-                if due is not None:
-                    return ensure_utc(due)
-            return to_due(value, now)
+            def convert(value: Any) -> datetime | None:
+                if calendar and isinstance(value, str) and value.strip().upper().startswith("P"):
+                    due = working_due(task, str(calendar), value.strip())
+                    if due is not None:
+                        return ensure_utc(due)
+                return to_due(value, now)  # a huge duration raises DurationTooLong: a warning
+
+            return prop(name, convert)
 
         found.append(
             HumanTaskInfo(
@@ -110,9 +112,9 @@ def human_tasks(
                 form=props.get("formJsonSchemaFilename"),
                 ui_form=props.get("formUiSchemaFilename"),
                 instructions=extensions.get("instructionsForEndUser"),
-                assignee=_str_or_none(prop("assignee")),
+                assignee=prop("assignee", routing_values.assignee),
                 candidate_groups=list(groups or []),
-                priority=int(priority) if priority not in (None, "") else None,
+                priority=prop("priority", routing_values.priority),
                 due_at=date_prop("dueDate"),
                 follow_up_at=date_prop("followUpDate"),
                 queue=_str_or_none(prop("queue")),

@@ -8,9 +8,10 @@ expressions therefore run here instead: compiled by RestrictedPython with a stri
 writes to foreign objects, unlisted imports and single operations that would allocate
 absurd amounts of memory or CPU.
 
-What this is not: a hard resource jail. Loops are cut off by a wall-clock budget
-(``time_limit``), single operations are size-checked, but a script can still burn a few
-hundred MB or a CPU core until the budget runs out. Workers should run with OS limits too.
+The guards alone are not a hard resource jail (C code such as ``repr`` of a shared structure
+runs unchecked), so code that is not provably cheap (engine/sandbox_cheap.py) runs in a forked
+child bounded by the operating system (engine/sandbox_worker.py, limits in
+engine/sandbox_limits.py, docs/limits.md).
 """
 
 from __future__ import annotations
@@ -43,6 +44,10 @@ from SpiffWorkflow.bpmn.script_engine.python_environment import (
     BasePythonScriptEngineEnvironment,
     TaskDataEnvironment,
 )
+
+from . import sandbox_cheap, sandbox_limits, script_scope
+from .sandbox_worker import LimitExceeded, run_limited
+from .script_data import DataProblem, check_data
 
 __all__ = [
     "MAX_INT_BITS",
@@ -681,6 +686,8 @@ _GUARDS: dict[str, Any] = {
     "_print_fn_": _sandbox_print,
 }
 
+_CHEAP_GUARDS = sandbox_cheap.cheap_guards(_GUARDS)
+
 # --- compile-time policy ------------------------------------------------------------------------
 
 _BINOP_GUARDS: dict[type[ast.operator], str] = {
@@ -892,7 +899,18 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
         if external_context:
             my_globals.update(external_context)
         my_globals.update(context)
-        my_globals.update(_GUARDS)  # last: data can't replace a guard
+        if sandbox_cheap.is_cheap(expression):  # bounded by its text: stays in-process
+            try:
+                return self._eval_here(code, my_globals, _CHEAP_GUARDS)
+            except sandbox_cheap.NeedsIsolation:
+                pass  # its arithmetic outgrew the cheap bounds: again, in a bounded child
+        limits = sandbox_limits.current()  # after the cheap path: reading the environment costs µs
+        if not limits.isolation:
+            return self._eval_here(code, my_globals, _GUARDS)
+        return _isolated(self._eval_here, (code, my_globals, _GUARDS), limits, "expression")
+
+    def _eval_here(self, code: types.CodeType, my_globals: dict, guards: dict[str, Any]) -> Any:
+        my_globals.update(guards)  # last: data can't replace a guard
         saved = _enter(self.time_limit)
         try:
             return eval(code, my_globals)
@@ -902,18 +920,42 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
     def execute(self, script: str, context: dict, external_context: dict | None = None) -> bool:
         code = _compiled(script, "exec")
         self.check_for_overwrite(context, external_context or {})
+        if sandbox_cheap.is_cheap_script(script):  # a few assignments: stays in-process
+            snapshot = dict(context)
+            try:
+                self._exec_here(code, context, external_context, _CHEAP_GUARDS)
+                return True
+            except sandbox_cheap.NeedsIsolation:
+                context.clear()  # it only rebinds names: the shallow copy undoes it
+                context.update(snapshot)
+        limits = sandbox_limits.current()
+        if not limits.isolation:
+            self._exec_here(code, context, external_context)
+            return True
+        result = _isolated(self._exec_here, (code, context, external_context), limits, "script")
+        context.clear()
+        context.update(result)
+        return True
+
+    def _exec_here(
+        self, code: types.CodeType, context: dict, external_context: dict | None, guards: dict[str, Any] = _GUARDS
+    ) -> dict:
         my_globals = copy.copy(self.globals)
         self._prepare_context(context)
         my_globals.update(external_context or {})
         context.update(my_globals)
-        context.update(_GUARDS)
+        context.update(guards)
         saved = _enter(self.time_limit)
         try:
             exec(code, context)
         finally:
             _leave(saved)
             self._remove_globals_and_functions_from_context(context, external_context)
-        return True
+        try:
+            check_data(context)  # a generator or a 5,000-digit int would fail only when saved
+        except DataProblem as err:
+            raise SandboxError(f"the script left {err}") from None
+        return context
 
     def call_service(self, context: dict, **kwargs: Any) -> Any:
         raise NotImplementedError("the engine's script engine overrides call_service")
@@ -947,7 +989,40 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
             )
 
 
+def _isolated(fn: Callable[..., Any], args: tuple[Any, ...], limits: sandbox_limits.SandboxLimits, what: str) -> Any:
+    """Run `fn(*args)` in a child bounded by `limits` (engine/sandbox_worker.py); the child's
+    error is raised here as if raised at its script line, an overrun as a SandboxError."""
+    call = script_scope.current()
+    if call is not None:
+        try:
+            call.context()  # built here, so the child never touches the database session
+        except Exception:  # noqa: BLE001 - the helpers report a missing context themselves
+            pass
+    parent_functions = {name: _BUILTINS[name] for name in NEEDS_DATABASE if name in _BUILTINS}
+    try:
+        result, error, line = run_limited(
+            _in_child, (fn, args, tuple(parent_functions)), limits, what=what, parent_functions=parent_functions
+        )
+    except LimitExceeded as err:
+        raise SandboxError(str(err)) from None
+    if error is None:
+        return result
+    if line > 0:  # a frame named <string> at that line: SpiffWorkflow reports the script line
+        exec(compile("\n" * (line - 1) + "raise _crmflow_error_", "<string>", "exec"), {"_crmflow_error_": error})
+    raise error
+
+
+def _in_child(fn: Callable[..., Any], args: tuple[Any, ...], parent_names: tuple[str, ...]) -> Any:
+    """Inside the child: helpers that read the database ask the parent, then run `fn`."""
+    from .sandbox_worker import call_parent
+
+    for name in parent_names:
+        _BUILTINS[name] = functools.wraps(_BUILTINS[name])(functools.partial(call_parent, name))
+    return fn(*args)
+
+
 # spiff-arena's script environment (issue 19): its modules and helper functions join the builtins.
 from .script_env import install as _install_script_env  # noqa: E402 - needs the names above
 
 _install_script_env(_BUILTINS, _MODULES, _MODULE_ATTRS, _TYPE_STAND_INS)
+from .arena_helpers import NEEDS_DATABASE  # noqa: E402 - helpers the child asks the parent to run

@@ -24,6 +24,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from .facade import Engine
 from .outbox import Sender
+from .retention import Retention
 from .views import TickResult
 
 log = logging.getLogger(__name__)
@@ -41,8 +42,13 @@ class Scheduler:
         on_tick: Callable[[TickResult], None] | None = None,
         worker_id: str | None = None,
         lease_seconds: float = 60.0,
+        retention: Retention | None = None,
+        cleanup_every: float = 3600.0,
     ) -> None:
         self.lease_seconds = lease_seconds
+        self.retention = retention  # history cleanup (engine/retention.py); None: never
+        self.cleanup_every = cleanup_every
+        self._last_cleanup: datetime | None = None
         self.engine = engine
         self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{id(self):x}"
         self.poll_interval = poll_interval
@@ -86,6 +92,7 @@ class Scheduler:
                 if self.senders:
                     report = self.engine.deliver_outbox(self.senders)
                     self.errors.extend(report.errors)
+                self._cleanup()
                 self.passes += 1
                 if self.on_tick is not None:
                     self.on_tick(result)
@@ -93,6 +100,18 @@ class Scheduler:
                 log.exception("scheduler pass failed")
                 self.errors.append(f"{type(err).__name__}: {err}")
             self._plan_next()
+
+    def _cleanup(self) -> None:
+        """Remove finished instances past their retention, a few small batches per interval."""
+        if self.retention is None:
+            return
+        now = self.engine.now()
+        if self._last_cleanup is not None and (now - self._last_cleanup).total_seconds() < self.cleanup_every:
+            return
+        self._last_cleanup = now
+        removed = self.engine.cleanup_history(self.retention, now=now)
+        if removed.instances:
+            log.info("history cleanup removed %d finished instance(s)", len(removed.instances))
 
     def _plan_next(self) -> None:
         try:

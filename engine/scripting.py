@@ -14,9 +14,10 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 
-from .sandbox import RestrictedEnvironment
+from .sandbox import RestrictedEnvironment, SandboxError
 from .script_scope import script_scope
 from .services import BpmnError, HandlerRegistry, ServiceContext
 
@@ -59,7 +60,13 @@ class EngineScriptEngine(PythonScriptEngine):
 
     def evaluate(self, task: Any, expression: str, external_context: dict | None = None) -> Any:
         with script_scope(task, self.context_factory):  # spiff-arena's helpers see the task (issue 19)
-            return super().evaluate(task, expression, external_context)
+            try:
+                return super().evaluate(task, expression, external_context)
+            except WorkflowTaskException as err:
+                cause = err.__context__  # SpiffWorkflow's message leaves out why: a refusal or a limit
+                if isinstance(cause, SandboxError) and str(cause) not in str(err):
+                    err.add_note(str(cause))
+                raise
 
     def execute(self, task: Any, script: str, external_context: dict | None = None) -> bool:
         with script_scope(task, self.context_factory):

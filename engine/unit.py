@@ -83,6 +83,7 @@ class Unit:
             for t in waiting
         )
         self.refresh_task_rows = False  # after a migration: names, lanes, forms may have changed
+        self.hold = False  # an operator's repair (edit variables): change the data, run nothing
         # What the instance waits on once saved, kept to answer the caller without re-reading.
         self.open_task_rows: list[HumanTask] = []
         self.new_task_rows: list[HumanTask] = []
@@ -162,6 +163,8 @@ class Unit:
 
     # -- the loop -------------------------------------------------------------------
     def advance(self) -> None:
+        if self.hold or self.instance.status == "suspended":
+            return  # a suspended instance runs nothing until resumed
         with self._engine_time():
             try:
                 self.runner.advance()
@@ -188,6 +191,8 @@ class Unit:
             inst.ended_at = inst.ended_at or self.now
             if previous != inst.status:
                 self.recorder.record(f"instance_{inst.status}", self.now)
+        elif previous == "suspended":
+            pass  # an operator's repair keeps it suspended
         elif any(i.state == "open" for i in self.open_incidents.values()):
             inst.status = "incident"
         else:
@@ -377,9 +382,10 @@ class Unit:
             self.recorder.record("warning", self.now, task, delta={"business_calendar": calendar, "error": str(err)})
             return None
 
-    def _evaluate_quietly(self, task: Any, expression: str) -> Any:
+    def _evaluate_quietly(self, task: Any, expression: str, convert: Any = None) -> Any:
         try:
-            return self.evaluate(task, expression)
+            value = self.evaluate(task, expression)
+            return value if convert is None else convert(value)  # a value unfit for its field warns too
         except Exception as err:  # noqa: BLE001 - a bad routing expression must not lose the task
             self.recorder.record("warning", self.now, task, delta={"expression": expression, "error": str(err)})
             return None
@@ -500,11 +506,13 @@ def run_in_unit(
     action: Callable[[Unit], Any],
     precheck: Callable[[], None] | None = None,
     skip_locked: bool = False,
+    allow_suspended: bool = False,
 ) -> Unit:
     """Load the instance (locking its row where the database can), act, advance, save.
 
     `precheck` runs once the lock is held, to re-read what a concurrent unit may have
-    changed while this one waited (e.g. the task was completed meanwhile)."""
+    changed while this one waited (e.g. the task was completed meanwhile). A suspended
+    instance is refused unless `allow_suspended` (an operator's repair)."""
     instance = records.load(session, instance_id, lock=not engine.db.is_sqlite, skip_locked=skip_locked)
     if instance is None:
         if skip_locked:
@@ -512,8 +520,12 @@ def run_in_unit(
         raise NotFound(f"instance {instance_id} does not exist")
     if precheck is not None:
         precheck()
-    if instance.status in ("completed", "terminated"):
+    if instance.status in ("completed", "terminated", "cancelled"):
         raise Conflict(f"instance {instance_id} has already {instance.status}")
+    if instance.status == "suspended" and not allow_suspended:
+        from .operations import suspended_error
+
+        raise suspended_error(instance_id)
     unit = Unit(engine, session, instance, now)
     action(unit)
     unit.advance()

@@ -153,3 +153,18 @@ class DeployResult(View):
     @property
     def changed(self) -> list[ProcessVersionView]:
         return [v for v in self.versions if v.changed]
+
+
+@dataclass
+class ModificationPlan(View):
+    """What a modification does (or, in a dry run, would do)."""
+
+    instance_id: int
+    allowed: bool
+    dry_run: bool
+    reasons: list[str] = field(default_factory=list)
+    cancel: list[str] = field(default_factory=list)  # elements whose tokens go
+    start: str | None = None  # the element that becomes active
+    how: str | None = None  # "back" (it ran before: reset) or "forward" (it has not run)
+    active_before: list[str] = field(default_factory=list)
+    active_after: list[str] = field(default_factory=list)

@@ -24,6 +24,8 @@ from typing import Any
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import DurationTimerEventDefinition, TimerEventDefinition
 from sqlalchemy.orm import Session
 
+from . import durations  # noqa: F401 - bounded, loop-free durations for every timer (issue 23)
+
 #: `working_time(session, calendar_name, start, duration)` → the instant `duration` of working time after `start`
 WorkingTime = Callable[[Session, str, datetime, timedelta], datetime]
 PROPERTY = "businessCalendar"

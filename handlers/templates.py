@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from jinja2 import StrictUndefined, Template, TemplateError
-from jinja2.sandbox import SandboxedEnvironment
+
+from engine.templating import BoundedEnvironment
+from engine.templating import render as bounded_render
 
 from .errors import DomainError
 
@@ -36,7 +38,7 @@ SAMPLE_CONTEXT: dict[str, Any] = {
     "activity": {"id": 0, "subject": "Sample subject", "channel": "email", "wave": 1},
 }
 
-_ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+_ENV = BoundedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
 
 
 class TemplateProblem(DomainError):
@@ -63,7 +65,8 @@ def render(source: str, context: Mapping[str, Any], what: str = "template") -> s
     if not isinstance(source, str):
         raise TemplateProblem(f"{what} must be text, not {source!r}")
     try:
-        return _compile(source).render(**context)
+        _compile(source)  # syntax errors once per distinct source
+        return bounded_render(_ENV, source, context)
     except (TemplateError, ArithmeticError, TypeError, ValueError) as err:
         raise TemplateProblem(f"{what} cannot be rendered: {err}") from None
 

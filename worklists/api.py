@@ -29,6 +29,7 @@ from engine.drawing import instance_marks, render_svg
 from engine.views import HistoryView, HumanTaskView, IncidentView, InstanceDetail, InstanceView, ProcessVersionView
 
 from .auth import UserView
+from .console_api import add_console_routes
 from .forms import RenderedForm
 from .permissions import OPERATE, READ, SEND, START
 from .permissions.routes import Guard, public
@@ -438,7 +439,8 @@ def build_router(engine: Engine, worklist: Worklist) -> APIRouter:
     def list_instances(
         user: User,
         process: OptName = None,
-        status: Annotated[Literal["waiting", "running", "completed", "terminated", "incident"] | None, Query()]
+        status: Annotated[Literal["waiting", "running", "completed", "terminated", "incident", "suspended",
+                                  "cancelled"] | None, Query()]
         = None,
         key: OptName = None,
         limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
@@ -496,6 +498,8 @@ def build_router(engine: Engine, worklist: Worklist) -> APIRouter:
     def retry(user: User, incident_id: IntId) -> InstanceView:
         """Run the failed step again now (operate on the process's instances)."""
         return engine.retry_incident(incident_id)
+
+    add_console_routes(router, engine, worklist, guard, current_user, errors)
 
     # -- documentation of problems ------------------------------------------------------
     @router.get("/problems/{kind}", response_model=ProblemType, tags=["meta"],

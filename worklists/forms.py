@@ -19,11 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import TemplateError
-from jinja2.sandbox import SandboxedEnvironment
 from jsonschema import Draft202012Validator, FormatChecker, validators
 from jsonschema.exceptions import SchemaError, ValidationError
 
 from engine import InvalidInput, NotFound
+from engine.templating import BoundedEnvironment, TemplateLimitError
+from engine.templating import render as bounded_render
 from engine.views import View
 
 from .lookups import KEYWORD as LOOKUP
@@ -38,7 +39,7 @@ def _for_people(value: Any) -> Any:
     return "" if value is None else value
 
 
-_env = SandboxedEnvironment(autoescape=False, finalize=_for_people)
+_env = BoundedEnvironment(autoescape=False, finalize=_for_people)
 
 
 @dataclass
@@ -76,7 +77,9 @@ def render_text(text: str | None, data: Mapping[str, Any]) -> str | None:
     if not text or "{" not in text:
         return text
     try:
-        return _env.from_string(text).render(**dict(data))
+        return bounded_render(_env, text, dict(data))
+    except TemplateLimitError as err:  # say why the text is not filled in
+        return f"{text}\n\n(This text was not filled in: {err}.)"
     except TemplateError:
         return text
     except Exception:  # sandbox violations and errors raised by the data itself

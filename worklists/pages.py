@@ -43,6 +43,7 @@ from engine.clock import ensure_utc
 from engine.drawing import instance_marks, render_svg
 from engine.views import InstanceDetail
 
+from .console_pages import ConsolePages, operates_anywhere
 from .forms import FormInvalid, RenderedForm
 from .lockout import LoginThrottleStore
 from .lookups import KEYWORD as LOOKUP
@@ -344,6 +345,9 @@ EVENT_LABELS = {
     "incident": "Incident", "incident_resolved": "Incident resolved", "error_thrown": "Error thrown",
     "instance_completed": "Instance completed", "instance_terminated": "Instance terminated", "warning": "Warning",
     "claimed": "Picked", "released": "Released", "routed": "Routed", "comment": "Comment",
+    "instance_cancelled": "Cancelled", "instance_suspended": "Suspended", "instance_resumed": "Resumed",
+    "variables_edited": "Variables edited", "instance_modified": "Token moved", "timer_fired_now": "Timer fired now",
+    "migrated": "Migrated",
 }  # fmt: skip
 
 
@@ -770,6 +774,8 @@ class _Pages:
         r.add_api_route("/instances/{instance_id}", self.instance, methods=["GET"], response_class=html,
                         dependencies=[guard.inside("read", "instances:{instance_id}", "or involvement; the page "
                                                    "shows the refusal, and hides variables without read-data")])
+        self.console = ConsolePages(self)
+        self.console.install(guard)
         r.add_api_route("/settings", self.settings_form, methods=["GET"], response_class=html,
                         dependencies=[guard.login("the caller's own settings")])
         r.add_api_route("/settings", self.save_settings, methods=["POST"],
@@ -812,6 +818,7 @@ class _Pages:
             "title": self.title, "user": user, "csrf": self._csrf(request),
             "flashes": request.session.pop("flash", []), "path": request.url.path, "now": self.engine.now(),
             "tz": zone_of(self.wl.accounts.time_zone_of(user)) if user else zone_of(None),
+            "console": bool(user) and operates_anywhere(self, user),
         }
         return self.templates.TemplateResponse(request, template, {**base, **context}, status_code=status)
 
@@ -1118,6 +1125,7 @@ class _Pages:
             return self._refusal(request, user, err, heading="Instance")
         return self._render(request, "instance.html", instance=detail, diagram=self._diagram(detail),
                             counts=self._counts(user), data_hidden=hidden,
+                            **self.console.instance_context(request, user, detail),
                             records=[] if hidden else self.wl.record_summaries(detail.data))
 
     def _diagram(self, detail: InstanceDetail) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from typing import Annotated
 import typer
 
 from crmflow.cli import DbOpt, app, open_engine
-from engine import Engine
+from engine import Engine, Retention
 from engine.outbox import Sender
 from engine.scheduler import Scheduler
 from engine.views import TickResult
@@ -82,12 +82,17 @@ def worker(
         float, typer.Option("--lease-seconds", min=1.0, help="How long a claimed job stays ours if we die.")
     ] = 60.0,
     once: Annotated[bool, typer.Option("--once", help="One pass, then exit.")] = False,
+    cleanup_every: Annotated[
+        float, typer.Option("--cleanup-every", min=0.0, help="Seconds between history cleanups (finished instances "
+                            "past CRMFLOW_RETENTION_DAYS / CRMFLOW_RETENTION); 0 turns it off.")
+    ] = 3600.0,
 ) -> None:
     """Run the background work: due timers fire once, async tasks run, failed steps retry, emails go out.
 
     Stops cleanly on Ctrl-C or SIGTERM after the passes in progress (leases are released by
     finishing the work they cover).
     """
+    retention = Retention.from_env()
     with open_engine(ctx, db) as eng:
         senders = configured_senders(eng)
 
@@ -102,6 +107,10 @@ def worker(
 
         if once:
             report(eng.tick(lease_seconds=lease))
+            if cleanup_every:
+                removed = eng.cleanup_history(retention)
+                if removed.instances:
+                    typer.echo(f"history cleanup: {len(removed.instances)} finished instance(s) removed")
             if senders:
                 delivered = eng.deliver_outbox(senders)
                 typer.echo(f"outbox: {delivered.sent} sent, {delivered.failed} failed")
@@ -112,7 +121,8 @@ def worker(
         server = serve_metrics(eng, metrics_port) if metrics_port else None
         schedulers = [
             Scheduler(eng, poll_interval=poll, senders=senders if i == 0 else None, on_tick=report,
-                      lease_seconds=lease)
+                      lease_seconds=lease, retention=retention if i == 0 and cleanup_every else None,
+                      cleanup_every=cleanup_every)
             for i in range(concurrency)
         ]
         for scheduler in schedulers:

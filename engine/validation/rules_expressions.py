@@ -16,6 +16,7 @@ from datetime import datetime
 from lxml import etree
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 
+from engine.durations import DurationTooLong
 from engine.sandbox import check_source
 
 from .context import Workspace
@@ -91,6 +92,8 @@ def iso_problem(value: str, kind: str) -> str | None:
             TimerEventDefinition.parse_iso_recurring_interval(text)
         elif kind == "date-or-duration":
             return iso_problem(text, "duration" if text.upper().startswith("P") else "date")
+    except DurationTooLong as err:  # bounded: a huge duration hung the engine (issue 23)
+        return str(err)
     except Exception:  # SpiffWorkflow's parsers raise bare Exception/ValueError/AttributeError
         return f"{value!r} is not a valid ISO 8601 {kind.replace('-or-', ' or ')}"
     return None

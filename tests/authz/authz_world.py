@@ -85,6 +85,23 @@ class World:
         self.worklist.pick(task, PICKER)
         return task
 
+    def fresh_case(self) -> int:
+        """A case instance of its own, for an operator's action to change."""
+        return self.engine.start("case_resolution", {"customer": "Fresh"}, business_key=f"CASE-{_next()}").id
+
+    def suspended_case(self) -> int:
+        iid = self.fresh_case()
+        self.engine.suspend_instance(iid, user="admin")
+        return iid
+
+    def incident_instance(self) -> int:
+        return next(i.instance_id for i in self.engine.list_incidents("all") if i.id == self.incident_id)
+
+    def case_timer(self) -> int:
+        """A pending timer (the case task's due date) of a fresh case instance."""
+        iid = self.engine.start("case_resolution", {"customer": "Due", "due": "P1D"}, business_key=f"CASE-{_next()}").id
+        return next(t.id for t in self.engine.list_timers() if t.instance_id == iid)
+
     # -- clients --------------------------------------------------------------------------------
     def api(self, user: str | None) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[user]}"} if user else {}
@@ -143,7 +160,8 @@ def deploy_processes(engine: Engine, registry: HandlerRegistry, tmp: Path) -> No
     for pid, lane in (("lead_to_invoice", "Sales"), ("case_resolution", "Service Agent"),
                       ("campaign_execution", "Marketing")):
         path = tmp / f"{pid}.bpmn"
-        path.write_text(lane_process(pid, [("work", lane, {})], "Work on {{ customer }}"))
+        attrs = {"dueDate": "due"} if pid == "case_resolution" else {}  # a case given `due` has a timer
+        path.write_text(lane_process(pid, [("work", lane, attrs)], "Work on {{ customer }}"))
         engine.deploy([path])
 
     def down(ctx: object) -> str:

@@ -24,7 +24,7 @@ from fastapi.routing import iter_route_contexts
 
 from handlers import records_service as rs
 from handlers import reports
-from worklists.permissions import READ, START, SUPERVISE
+from worklists.permissions import OPERATE, READ, START, SUPERVISE
 from worklists.permissions.routes import RoutePermission, declared_permissions, route_permission
 
 #: routes the framework adds (documentation, static files): public, outside the permission model
@@ -100,6 +100,24 @@ def only_readable_incidents(w: World, user: str, r: httpx.Response) -> None:
     shown = {i["id"] for i in r.json()}
     expected = {w.incident_id} if w.file_allows(user, READ, "instances:quick_campaign") else set()
     assert shown == expected, user
+
+
+def only_readable_timers(w: World, user: str, r: httpx.Response) -> None:
+    processes = {t.instance_id: w.engine.get_instance(t.instance_id, with_history=False).process_id
+                 for t in w.engine.list_timers()}
+    shown = {processes[t["instance_id"]] for t in r.json()}
+    assert shown <= readable_processes(w, user), user
+
+
+def only_readable_incident_groups(w: World, user: str, r: httpx.Response) -> None:
+    shown = {i for g in r.json() for i in g["incident_ids"]}
+    expected = {w.incident_id} if w.file_allows(user, READ, "instances:quick_campaign") else set()
+    assert shown == expected, user
+
+
+def page_lists_only_readable_incidents(w: World, user: str, r: httpx.Response) -> None:
+    shown = f"#{w.incident_id}<" in r.text
+    assert shown == w.file_allows(user, READ, "instances:quick_campaign"), user
 
 
 def only_readable_reports(w: World, user: str, r: httpx.Response) -> None:
@@ -233,6 +251,24 @@ PROBES: dict[tuple[str, str], list[Probe]] = {
               expect=lambda w, u: w.file_allows(u, "send", "message:case_reply"))],
     ("GET", "/api/v1/incidents"): [Probe(check=only_readable_incidents)],
     ("POST", "/api/v1/incidents/{incident_id}/retry"): [Probe(params=lambda w: {"incident_id": w.incident_id})],
+    # -- the operator console (issue 16): operate on instances:PROCESS
+    ("POST", "/api/v1/instances/{instance_id}/cancel"): [
+        Probe(params=lambda w: {"instance_id": w.fresh_case()}, json=lambda w, u: {"reason": "probe"})],
+    ("POST", "/api/v1/instances/{instance_id}/suspend"): [
+        Probe(params=lambda w: {"instance_id": w.fresh_case()}, json=lambda w, u: {})],
+    ("POST", "/api/v1/instances/{instance_id}/resume"): [
+        Probe(params=lambda w: {"instance_id": w.suspended_case()}, json=lambda w, u: {})],
+    ("POST", "/api/v1/instances/{instance_id}/variables"): [
+        Probe(params=lambda w: {"instance_id": w.fresh_case()}, json=lambda w, u: {"set": {"note": u}})],
+    ("POST", "/api/v1/instances/{instance_id}/modify"): [
+        Probe(params=lambda w: {"instance_id": w.fresh_case()},
+              json=lambda w, u: {"cancel_at": "work", "start_at": "work", "dry_run": True})],
+    ("GET", "/api/v1/timers"): [Probe(check=only_readable_timers)],
+    ("POST", "/api/v1/timers/{timer_id}/fire"): [Probe(params=lambda w: {"timer_id": w.case_timer()})],
+    ("GET", "/api/v1/incidents/groups"): [Probe(check=only_readable_incident_groups)],
+    ("POST", "/api/v1/incidents/retry-group"): [
+        Probe(json=lambda w, u: {"process_id": "quick_campaign", "element_id": "send"},
+              expect=lambda w, u: w.file_allows(u, OPERATE, "instances:quick_campaign"))],
     ("GET", "/api/v1/problems/{kind}"): [Probe(params=lambda w: {"kind": "forbidden"})],
     ("GET", "/healthz"): [Probe()],
     ("GET", "/metrics"): [Probe()],
@@ -300,6 +336,30 @@ PROBES: dict[tuple[str, str], list[Probe]] = {
         Probe(params=lambda w: {"instance_id": w.case_instance},
               expect=lambda w, u: w.file_allows(u, READ, "instances:case_resolution"))],
     ("GET", "/dashboards"): [Probe(check=only_readable_dashboards)],
+    # -- the console's pages (issue 16)
+    ("GET", "/console/incidents"): [Probe(check=page_lists_only_readable_incidents)],
+    ("GET", "/console/instances"): [Probe(params=lambda w: {"process": "case_resolution"})],
+    ("GET", "/console/timers"): [Probe()],
+    ("GET", "/console/processes"): [Probe()],
+    ("GET", "/console/processes/{process_id}"): [Probe(params=lambda w: {"process_id": "case_resolution"})],
+    ("POST", "/console/processes/{process_id}/migrate"): [
+        Probe(params=lambda w: {"process_id": "case_resolution"}, form=lambda w, u: {"dry_run": "1"})],
+    ("POST", "/console/incidents/retry-group"): [
+        Probe(form=lambda w, u: {"process_id": "quick_campaign", "element_id": "send"},
+              expect=lambda w, u: w.file_allows(u, OPERATE, "instances:quick_campaign"))],
+    ("POST", "/console/timers/{timer_id}/fire"): [
+        Probe(params=lambda w: {"timer_id": w.case_timer()}, form=lambda w, u: {},
+              expect=lambda w, u: w.file_allows(u, OPERATE, "instances:case_resolution"))],
+    ("POST", "/instances/{instance_id}/{action}"): [
+        Probe(params=lambda w: {"instance_id": w.fresh_case(), "action": "cancel"}, form=lambda w, u: {"reason": "x"}),
+        Probe(params=lambda w: {"instance_id": w.fresh_case(), "action": "suspend"}, form=lambda w, u: {}),
+        Probe(params=lambda w: {"instance_id": w.suspended_case(), "action": "resume"}, form=lambda w, u: {}),
+        Probe(params=lambda w: {"instance_id": w.fresh_case(), "action": "variables"},
+              form=lambda w, u: {"variables": '{"customer": "Changed"}'}),
+        Probe(params=lambda w: {"instance_id": w.fresh_case(), "action": "modify"},
+              form=lambda w, u: {"start_at": "work", "dry_run": "1"}),
+        Probe(params=lambda w: {"instance_id": w.incident_instance(), "action": "retry"},
+              form=lambda w, u: {"incident_id": str(w.incident_id)})],
     ("GET", "/dashboards/{area}/{name}.csv"): [Probe(params=lambda w: {"area": "sales", "name": "pipeline"})],
     ("GET", "/dashboards/{area}"): [Probe(params=lambda w: {"area": "sales"}),
                                     Probe(params=lambda w: {"area": "process"})],
@@ -350,9 +410,11 @@ def expected(world: World, user: str, declared: RoutePermission, probe: Probe, p
 def resolve(world: World, template: str, params: dict[str, Any]) -> str:
     """The declared resource for these parameters, worked out here (not by the app's resolvers)."""
     incidents = {i.id: i.instance_id for i in world.engine.list_incidents("all")}
+    timers = {t.id: t.instance_id for t in world.engine.list_timers(state="all")}
     values = {
         "instance_id": lambda v: world.engine.get_instance(int(v), with_history=False).process_id,
         "incident_id": lambda v: world.engine.get_instance(incidents[int(v)], with_history=False).process_id,
+        "timer_id": lambda v: world.engine.get_instance(timers[int(v)], with_history=False).process_id,
         "name": lambda v: reports.REPORTS[v].area,
         "entity": lambda v: rs.BY_SLUG[v].name,
     }

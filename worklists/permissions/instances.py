@@ -129,6 +129,13 @@ class InstanceAccess:
             shown = set(session.scalars(select(Instance.id).where(Instance.id.in_(ids), self.visible(user))))
         return [i for i in incidents if i.instance_id in shown]
 
+    def visible_ids(self, user: Any, ids: set[int]) -> set[int]:
+        """Which of these instances this user may read."""
+        if not ids:
+            return set()
+        with self.engine.db.read() as session:
+            return set(session.scalars(select(Instance.id).where(Instance.id.in_(ids), self.visible(user))))
+
     def process_of_incident(self, incident_id: int) -> str:
         with self.engine.db.read() as session:
             pid = session.scalar(

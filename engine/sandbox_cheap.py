@@ -1,0 +1,190 @@
+"""Which expressions may stay in-process: those whose cost is bounded by their text.
+
+Most gateway conditions, DMN cells and timer expressions are a few comparisons
+(``amount > 1000 and region == "EU"``, ``"P3D"``). Forking for them would cost ~1 ms each
+(docs/limits.md); evaluating them in-process costs microseconds. An expression is *cheap* when:
+
+- it is short (at most ``MAX_NODES`` syntax nodes), has no loops of any kind (comprehensions,
+  generators, lambdas), no f-strings and no ``*``-unpacking;
+- every call is to a function from ``CHEAP_CALLS`` / method from ``CHEAP_METHODS``, each linear in
+  the size of its arguments (``len``, ``max``, ``get``, ``lower`` ...; not ``str``/``repr``/``sum``/
+  ``sorted``, which can be quadratic or explode shared structures);
+- and, at run time, its arithmetic stays small: the in-process guards used for cheap expressions
+  (``CHEAP_GUARDS``) only allow numbers up to ``MAX_CHEAP_INT_BITS`` bits and sequences up to
+  ``MAX_CHEAP_SEQUENCE`` items. Beyond that they raise ``NeedsIsolation`` and the expression is
+  evaluated again in a bounded child process (expressions have no side effects, so the retry is
+  safe).
+
+So a cheap expression does at most ``MAX_NODES`` operations, each over at most the task data or
+``MAX_CHEAP_SEQUENCE`` items: well under a millisecond and a few MB.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+from typing import Any
+
+MAX_NODES = 200
+MAX_CHEAP_SEQUENCE = 10_000
+MAX_CHEAP_INT_BITS = 4_096
+
+CHEAP_CALLS = frozenset({
+    "len", "abs", "bool", "int", "float", "isinstance", "min", "max", "any", "all", "round",
+    "timedelta", "Decimal", "date", "datetime",
+})
+CHEAP_METHODS = frozenset({
+    "get", "lower", "upper", "strip", "lstrip", "rstrip", "startswith", "endswith", "keys", "values",
+    "items", "isoformat", "now", "today", "date", "isdigit", "isalpha", "title", "casefold", "weekday",
+    "year", "month", "day", "total_seconds",
+})
+_NODES = (
+    ast.Expression, ast.BoolOp, ast.BinOp, ast.UnaryOp, ast.Compare, ast.IfExp, ast.Name, ast.Constant,
+    ast.Attribute, ast.Subscript, ast.Slice, ast.Tuple, ast.List, ast.Dict, ast.Set, ast.Call, ast.keyword,
+    ast.Load, ast.boolop, ast.operator, ast.unaryop, ast.cmpop,
+)
+
+
+class NeedsIsolation(Exception):
+    """Raised by a cheap guard: this expression's arithmetic is too big for the in-process path."""
+
+
+@functools.lru_cache(maxsize=4096)
+def is_cheap(expression: str) -> bool:
+    """True when `expression` may be evaluated in-process (see the module docstring)."""
+    try:
+        tree = ast.parse(expression.strip(), mode="eval")
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+    count = 0
+    for node in ast.walk(tree):
+        count += 1
+        if count > MAX_NODES or not isinstance(node, _NODES):
+            return False
+        if isinstance(node, ast.Call):
+            func = node.func
+            if isinstance(func, ast.Name):
+                if func.id not in CHEAP_CALLS:
+                    return False
+            elif not (isinstance(func, ast.Attribute) and func.attr in CHEAP_METHODS):
+                return False
+    return True
+
+
+def _big(value: Any) -> bool:
+    if type(value) is int:
+        return value.bit_length() > MAX_CHEAP_INT_BITS
+    if isinstance(value, (str, bytes, list, tuple)):
+        return len(value) > MAX_CHEAP_SEQUENCE
+    return False
+
+
+def _small_int(value: Any) -> bool:
+    return type(value) is not int or value.bit_length() <= 64
+
+
+def _mul(a: Any, b: Any) -> Any:
+    if isinstance(a, (str, bytes, list, tuple)) or isinstance(b, (str, bytes, list, tuple)):
+        n = b if isinstance(a, (str, bytes, list, tuple)) else a
+        seq = a if n is b else b
+        if not isinstance(n, int) or len(seq) * max(n, 0) > MAX_CHEAP_SEQUENCE:
+            raise NeedsIsolation
+    elif type(a) is int and type(b) is int and a.bit_length() + b.bit_length() > MAX_CHEAP_INT_BITS:
+        raise NeedsIsolation
+    return a * b
+
+
+def _pow(a: Any, b: Any, mod: Any = None) -> Any:
+    if mod is not None:
+        if _big(a) or _big(b) or _big(mod):
+            raise NeedsIsolation
+        return pow(a, b, mod)
+    if type(a) is int and type(b) is int and b > 0 and abs(a) > 1:
+        if b > MAX_CHEAP_INT_BITS or abs(a).bit_length() * b > MAX_CHEAP_INT_BITS:
+            raise NeedsIsolation
+    return a**b
+
+
+def _add(a: Any, b: Any) -> Any:
+    result = a + b
+    if _big(result):
+        raise NeedsIsolation
+    return result
+
+
+def _lshift(a: Any, b: Any) -> Any:
+    if type(b) is int and (b > MAX_CHEAP_INT_BITS or not _small_int(a)):
+        raise NeedsIsolation
+    return a << b
+
+
+def _mod(a: Any, b: Any) -> Any:
+    if isinstance(a, (str, bytes)):
+        raise NeedsIsolation  # %-formatting: widths, repr of data
+    return a % b
+
+
+def _iadd(a: Any, b: Any) -> Any:
+    if isinstance(a, (str, bytes, list, tuple)) and isinstance(b, (str, bytes, list, tuple)):
+        if len(a) + len(b) > MAX_CHEAP_SEQUENCE:
+            raise NeedsIsolation
+    a += b  # lists grow in place, as with the full guard
+    return a
+
+
+_INPLACE = {"+=": _iadd, "*=": _mul, "**=": _pow, "<<=": _lshift, "%=": _mod}
+
+
+def cheap_guards(guards: dict[str, Any]) -> dict[str, Any]:
+    """The sandbox's guards with the arithmetic ones replaced by the cheap (smaller) ones."""
+    full_inplace = guards["_inplacevar_"]
+
+    def inplacevar(op: str, target: Any, value: Any) -> Any:
+        cheap = _INPLACE.get(op)
+        return cheap(target, value) if cheap is not None else full_inplace(op, target, value)
+
+    return {**guards, "_mul_": _mul, "_pow_": _pow, "_add_": _add, "_lshift_": _lshift, "_mod_": _mod,
+            "_inplacevar_": inplacevar}
+
+
+_STATEMENTS = (ast.Assign, ast.AugAssign, ast.If, ast.Pass, ast.Store)
+
+
+def _cheap_statement(node: ast.stmt) -> bool:
+    if isinstance(node, ast.Assign):
+        return all(isinstance(t, ast.Name) for t in node.targets)
+    if isinstance(node, ast.AugAssign):
+        return isinstance(node.target, ast.Name)
+    if isinstance(node, ast.If):
+        return all(_cheap_statement(s) for s in (*node.body, *node.orelse))
+    return isinstance(node, ast.Pass)
+
+
+@functools.lru_cache(maxsize=4096)
+def is_cheap_script(script: str) -> bool:
+    """True for a short script of assignments to plain names (and ifs) of cheap expressions,
+    e.g. ``round = round + 1``. It only rebinds top-level names, so a shallow copy of the data
+    undoes it when its arithmetic outgrows the cheap bounds and it must run again in a child."""
+    try:
+        tree = ast.parse(script)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+    if not all(_cheap_statement(s) for s in tree.body):
+        return False
+    count = 0
+    for node in ast.walk(tree):
+        count += 1
+        if count > MAX_NODES:
+            return False
+        if isinstance(node, ast.Module | ast.stmt | ast.Store):
+            continue
+        if not isinstance(node, _NODES):
+            return False
+        if isinstance(node, ast.Call):
+            func = node.func
+            if isinstance(func, ast.Name):
+                if func.id not in CHEAP_CALLS:
+                    return False
+            elif not (isinstance(func, ast.Attribute) and func.attr in CHEAP_METHODS):
+                return False
+    return True
