@@ -17,6 +17,7 @@ import typer
 from typer.core import TyperGroup
 
 from engine import Engine, EngineError, ManualClock
+from engine.input_checks import BYTES_ENV, DEPTH_ENV, InputLimits, check_data, check_text
 from worklists.routing import LaneMap
 
 from . import render
@@ -129,16 +130,24 @@ def emit(ctx: typer.Context, as_json: bool, value: Any, text: str) -> None:
 
 
 def parse_json_object(raw: str | None, option: str = "--data") -> dict[str, Any]:
-    """`--data` as a dict; the engine checks the field names."""
+    """`--data` as a dict, within the same limits as the API's (`engine.input_checks`: valid
+    Unicode, size, depth); the engine checks the field names."""
     if raw is None or not raw.strip():
         return {}
+    limits = InputLimits.configured()
+    check_text(raw, option)  # bytes that are not UTF-8 arrive as lone surrogates
+    if len(raw.encode("utf-8")) > limits.max_bytes:
+        raise CliError(f"{option} is {len(raw.encode('utf-8'))} bytes; the limit is {limits.max_bytes} "
+                       f"({BYTES_ENV})")
     try:
         value = json.loads(raw)
     except json.JSONDecodeError as err:
         raise CliError(f"{option} is not valid JSON: {err.msg} at line {err.lineno} column {err.colno}") from None
+    except RecursionError:
+        raise CliError(f"{option} is nested deeper than {limits.max_depth} levels ({DEPTH_ENV})") from None
     if not isinstance(value, dict):
         raise CliError(f'{option} must be a JSON object like {{"amount": 10}}, not {type(value).__name__}')
-    return value
+    return check_data(value, option, limits)
 
 
 def parse_time(raw: str, option: str) -> datetime:
@@ -440,6 +449,23 @@ def message(
     with open_engine(ctx, db) as eng:
         inst = eng.correlate(name, key=key, data=payload)
     emit(ctx, as_json, inst, f"message {name!r} delivered to instance {inst.id}\n\n{instance_summary(inst)}")
+
+
+@app.command()
+def signal(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Signal name, as in the diagram.")],
+    data: DataOpt = None,
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Broadcast a signal to every instance waiting on it, and start processes with that signal start."""
+    payload = parse_json_object(data)
+    with open_engine(ctx, db) as eng:
+        sent = eng.signal(name, data=payload)
+    reached = ", ".join(map(str, sent.delivered)) or "none"
+    started = ", ".join(map(str, sent.started)) or "none"
+    emit(ctx, as_json, sent, f"signal {name!r}: caught by instances {reached}; started instances {started}")
 
 
 @app.command()

@@ -1,6 +1,8 @@
 """The web application: HTTP API, web pages, health and metrics in one FastAPI app.
 
-`create_app` only composes; the caller owns the engine (and closes it). A scheduler, when
+`create_app` only composes; the caller owns the engine (and closes it). Around everything sit
+`worklists.hardening`' request limits (body size, JSON depth: 413/422 before any route reads the
+body) and security headers (CSP with `script-src 'self'`, X-Frame-Options, Referrer-Policy). A scheduler, when
 given, runs with the app: started by the lifespan, stopped on shutdown, so `crmflow serve`
 fires timers and runs jobs while it serves. The pages (`worklists.pages`) are included
 when that module is importable; the OpenAPI document describes the API only. Its Swagger UI
@@ -15,6 +17,7 @@ import importlib.util
 import inspect
 import logging
 import os
+import re
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -25,18 +28,22 @@ from typing import Any, Protocol
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from engine import Engine
+from engine.input_checks import InputLimits
 from worklists import dashboards, problems, reports_api
 from worklists.api import PREFIX, build_ops_router, build_router
+from worklists.hardening import RequestLimits, SecurityHeaders
 from worklists.service import Worklist
 from worklists.workspace import api as workspace_api
 from worklists.workspace import pages as workspace_pages
 
 log = logging.getLogger(__name__)
 SECRET_ENV = "CRMFLOW_SECRET_KEY"
+METRICS_TOKEN_ENV = "CRMFLOW_METRICS_TOKEN"
+SECURE_COOKIE_ENV = "CRMFLOW_SECURE_COOKIE"
 PAGES_MODULE = "worklists.pages"
 
 
@@ -53,12 +60,17 @@ class WebSettings:
     """What the pages need beyond the engine and worklist."""
 
     secret_key: str = field(default_factory=lambda: os.environ.get(SECRET_ENV) or secrets.token_urlsafe(32))
-    https_only: bool = False  # Secure cookie always; otherwise only on responses served over HTTPS
+    https_only: bool = field(default_factory=lambda: os.environ.get(SECURE_COOKIE_ENV, "").lower() in ("1", "true"))
+    """The session cookie is `Secure` always ($CRMFLOW_SECURE_COOKIE=1); otherwise only on responses over HTTPS."""
     title: str = "crmflow"
     same_site: str = "lax"  # the session cookie's SameSite
     session_hours: float | None = None  # a login's lifetime (None: $CRMFLOW_SESSION_HOURS, else 8)
     session_idle_minutes: float | None = None  # idle limit (None: $CRMFLOW_SESSION_IDLE_MINUTES, else 60)
     api_prefix: str = PREFIX
+    max_body_bytes: int | None = None  # request body limit (None: $CRMFLOW_MAX_BODY_BYTES, else 1 MiB)
+    max_json_depth: int | None = None  # JSON nesting limit (None: $CRMFLOW_MAX_JSON_DEPTH, else 32)
+    metrics_token: str | None = field(default_factory=lambda: os.environ.get(METRICS_TOKEN_ENV) or None)
+    """When set, /metrics needs `Authorization: Bearer TOKEN` (Prometheus' `authorization` setting)."""
 
 
 def create_app(
@@ -97,7 +109,7 @@ def create_app(
     app.state.web = web
     problems.install(app)
     app.include_router(build_router(engine, worklist))
-    app.include_router(build_ops_router(engine))
+    app.include_router(build_ops_router(engine, metrics_token=web.metrics_token))
     app.include_router(reports_api.build_router(engine, worklist))
     app.include_router(workspace_api.build_router(engine, worklist))
     if with_pages and _include_pages(app, engine, worklist, web):
@@ -107,11 +119,17 @@ def create_app(
 
         app.include_router(workbench.build_router(engine, worklist, web), include_in_schema=False)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    configured = InputLimits.configured()
+    limits = InputLimits(web.max_body_bytes or configured.max_bytes, web.max_json_depth or configured.max_depth)
+    app.add_middleware(RequestLimits, limits=limits)  # added last: runs first, before any body is read
+    app.add_middleware(SecurityHeaders)
     return app
 
 
 DOCS_PATH = f"{PREFIX}/docs"
 DOCS_ASSETS = f"{PREFIX}/docs/assets"
+DOCS_INIT = f"{PREFIX}/docs/init.js"
+_INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.S)
 
 
 def swagger_ui_files() -> Path | None:
@@ -129,17 +147,26 @@ def _offline_docs(app: FastAPI) -> None:
     if files is None:
         log.warning("swagger-ui-py is not installed: /api/v1/docs links the OpenAPI document only")
 
+    page = get_swagger_ui_html(
+        openapi_url=f"{PREFIX}/openapi.json", title="crmflow API",
+        swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js", swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+        swagger_favicon_url="/favicon.ico",
+    ).body.decode()
+    # the CSP allows no inline script: Swagger UI's start-up script is served as a file of its own
+    init = "\n".join(m.group(1) for m in _INLINE_SCRIPT.finditer(page))
+    page = _INLINE_SCRIPT.sub("", page).replace("</body>", f'<script src="{DOCS_INIT}"></script></body>')
+
     async def docs() -> HTMLResponse:
         if files is None:
             return HTMLResponse(f'<!doctype html><title>crmflow API</title><p>The API is described in '
                                 f'<a href="{PREFIX}/openapi.json">{PREFIX}/openapi.json</a>.</p>')
-        return get_swagger_ui_html(
-            openapi_url=f"{PREFIX}/openapi.json", title="crmflow API",
-            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js", swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
-            swagger_favicon_url="/favicon.ico",
-        )
+        return HTMLResponse(page)
+
+    async def docs_init() -> Response:
+        return Response(init, media_type="text/javascript")
 
     app.add_api_route(DOCS_PATH, docs, methods=["GET"], include_in_schema=False, response_class=HTMLResponse)
+    app.add_api_route(DOCS_INIT, docs_init, methods=["GET"], include_in_schema=False)
     if files is not None:
         app.mount(DOCS_ASSETS, StaticFiles(directory=files), name="swagger-ui")
 

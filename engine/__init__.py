@@ -7,7 +7,16 @@ spiff-arena user helpers through a `UserDirectory` given to `use_directory`.
 
 from . import upstream  # noqa: F401 - SpiffWorkflow workarounds, applied on import
 from .clock import Clock, ManualClock, SystemClock
-from .errors import Conflict, DefinitionError, EngineError, Forbidden, InvalidInput, NoSubscriber, NotFound
+from .errors import (
+    Conflict,
+    DefinitionError,
+    EngineError,
+    Forbidden,
+    InvalidInput,
+    NoSubscriber,
+    NotFound,
+    StoreBusy,
+)
 from .facade import Engine, TaskRouter
 from .projections import HumanTaskInfo
 from .retention import Retention
@@ -33,6 +42,7 @@ __all__ = [
     "NotFound",
     "Retention",
     "ServiceContext",
+    "StoreBusy",
     "SystemClock",
     "TaskRouter",
     "UserDirectory",

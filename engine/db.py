@@ -16,10 +16,14 @@ from pathlib import Path
 
 from sqlalchemy import Engine as SAEngine
 from sqlalchemy import create_engine, event, inspect
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+
+from .errors import StoreBusy
 
 DEFAULT_DB_URL = "sqlite:///crmflow.db"
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+BUSY_TIMEOUT_SECONDS = 30  # how long a SQLite unit waits for another's write lock before StoreBusy
 
 
 def resolve_url(url: str | None) -> str:
@@ -32,7 +36,7 @@ def resolve_url(url: str | None) -> str:
 
 def _sqlite_engine(url: str, immediate: bool) -> SAEngine:
     memory = url in ("sqlite://", "sqlite:///:memory:")
-    kwargs: dict = {"connect_args": {"check_same_thread": False, "timeout": 30}}
+    kwargs: dict = {"connect_args": {"check_same_thread": False, "timeout": BUSY_TIMEOUT_SECONDS}}
     if memory:
         from sqlalchemy.pool import StaticPool
 
@@ -47,7 +51,7 @@ def _sqlite_engine(url: str, immediate: bool) -> SAEngine:
             cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
         cur.close()
 
     @event.listens_for(engine, "begin")
@@ -55,6 +59,29 @@ def _sqlite_engine(url: str, immediate: bool) -> SAEngine:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
+
+
+BUSY_MARKERS = ("database is locked", "database table is locked", "lock timeout", "could not obtain lock",
+                "canceling statement due to lock timeout")
+
+
+def is_busy(err: BaseException) -> bool:
+    """Whether a driver error means "another unit holds the lock" (SQLite's busy timeout, a
+    PostgreSQL lock timeout) rather than a broken query."""
+    return isinstance(err, OperationalError) and any(m in str(err).lower() for m in BUSY_MARKERS)
+
+
+@contextmanager
+def _busy_as_error() -> Iterator[None]:
+    try:
+        yield
+    except OperationalError as err:
+        if not is_busy(err):
+            raise
+        raise StoreBusy(
+            f"the database is busy with other work (locked longer than {BUSY_TIMEOUT_SECONDS} s); nothing was "
+            f"changed, retry in a few seconds"
+        ) from None
 
 
 class Database:
@@ -76,14 +103,17 @@ class Database:
 
     @contextmanager
     def write(self) -> Iterator[Session]:
-        """One unit of work: commit on success, roll back on any error."""
-        with self._writer() as session, session.begin():
-            yield session
+        """One unit of work: commit on success, roll back on any error. A lock held by other work
+        past the busy timeout is `StoreBusy` ("busy, retry"), never the driver's raw error."""
+        with _busy_as_error():
+            with self._writer() as session, session.begin():
+                yield session
 
     @contextmanager
     def read(self) -> Iterator[Session]:
-        with self._reader() as session, session.begin():
-            yield session
+        with _busy_as_error():
+            with self._reader() as session, session.begin():
+                yield session
 
     def upgrade(self, revision: str = "heads") -> None:
         """Bring the schema to the newest migration (idempotent)."""

@@ -24,6 +24,7 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 
+from .element_rewrites import prepare_bpmn
 from .errors import DefinitionError
 from .model_tree import find_tree
 from .xml import parse_file
@@ -100,6 +101,8 @@ def parse_diagrams(paths: Iterable[Path]) -> list[ParsedProcess]:
         if path.name in sources:
             raise DefinitionError(f"{path}: a second diagram file named {path.name!r}; file names must be unique")
         sources[path.name] = SourceFile(path.name, kind, content)
+        if kind == "bpmn":
+            prepare_bpmn(tree, str(path))
         try:
             # The bare file name goes into the spec, so the same diagram deployed from
             # another folder or machine hashes the same.
@@ -139,8 +142,12 @@ def parse_diagrams(paths: Iterable[Path]) -> list[ParsedProcess]:
 def message_start_names(spec: Any) -> list[str]:
     names = []
     for task_spec in spec.task_specs.values():
-        if isinstance(task_spec, StartEvent) and isinstance(task_spec.event_definition, MessageEventDefinition):
-            names.append(task_spec.event_definition.name)
+        if not isinstance(task_spec, StartEvent):
+            continue
+        definition = task_spec.event_definition  # a multiple start event starts on any of its messages
+        for sub in getattr(definition, "event_definitions", None) or [definition]:
+            if isinstance(sub, MessageEventDefinition):
+                names.append(sub.name)
     return sorted(set(names))
 
 

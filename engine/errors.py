@@ -47,3 +47,11 @@ class Forbidden(EngineError):
     """The user may not act on this task."""
 
     code = "forbidden"
+
+
+class StoreBusy(EngineError):
+    """The database stayed locked by other work for longer than the busy timeout; retrying
+    shortly will most likely succeed. `retry_after` is a hint in seconds."""
+
+    code = "busy"
+    retry_after = 5

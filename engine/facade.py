@@ -22,12 +22,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from . import definitions, heatmap, migration, operations, outbox, start_timers
+from . import definitions, heatmap, migration, operations, outbox, signals, start_timers
 from . import instances as records
 from . import retention as retention_
+from .call_depth import DEFAULT_MAX_CALL_DEPTH
 from .clock import Clock, SystemClock, ensure_utc, frozen_time
 from .db import Database
 from .errors import Conflict, Forbidden, InvalidInput, NoSubscriber, NotFound
+from .input_checks import BYTES_ENV, DEPTH_ENV, InputLimits, InputRefused, check_data, check_text
 from .instances import InstanceRecord
 from .metrics import Metrics
 from .models import (
@@ -60,6 +62,7 @@ from .views import (
     InstanceDetail,
     InstanceView,
     ProcessVersionView,
+    SignalView,
     SubscriptionView,
     TickResult,
     TimerView,
@@ -100,20 +103,29 @@ class _NothingDue(Exception):
 
 
 def parse_data(data: Any) -> dict[str, Any]:
-    """Accept a dict or a JSON object string; anything else is the caller's mistake."""
+    """Accept a dict or a JSON object string; anything else is the caller's mistake. The data
+    must pass `input_checks.check_data` (valid Unicode, bounded depth and size)."""
     if data is None or data == "":
         return {}
     if isinstance(data, str):
+        check_text(data, "data")
+        limits = InputLimits.configured()
+        if len(data.encode("utf-8")) > limits.max_bytes:
+            raise InputRefused("data", f"is {len(data.encode('utf-8'))} bytes; the limit is {limits.max_bytes} "
+                                       f"({BYTES_ENV})")
         try:
             data = json.loads(data)
         except json.JSONDecodeError as err:
             raise InvalidInput(f"data is not valid JSON: {err.msg} at line {err.lineno} column {err.colno}") from None
+        except RecursionError:
+            raise InputRefused("data", f"is nested deeper than {limits.max_depth} levels (the limit, "
+                                       f"{DEPTH_ENV})") from None
     if not isinstance(data, dict):
         raise InvalidInput(f"data must be a JSON object like {{\"amount\": 10}}, not {type(data).__name__}")
     bad = [k for k in data if not isinstance(k, str) or not k.isidentifier() or k.startswith("_")]
     if bad:
-        raise InvalidInput(f"data field name(s) {', '.join(map(repr, bad))} are not usable as process variables")
-    return data
+        raise InvalidInput(f"data field name(s) {', '.join(map(ascii, bad))} are not usable as process variables")
+    return check_data(data, "data")
 
 
 class Engine:
@@ -126,6 +138,7 @@ class Engine:
         clock: Clock | None = None,
         *,
         max_steps: int = 200_000,
+        max_call_depth: int = DEFAULT_MAX_CALL_DEPTH,
         auto_migrate: bool = True,
         migrations: list[Path] | None = None,
         task_router: TaskRouter | None = None,
@@ -135,6 +148,7 @@ class Engine:
         self.registry = registry or HandlerRegistry()
         self.clock = clock or SystemClock()
         self.max_steps = max_steps
+        self.max_call_depth = max_call_depth  # nesting of call activities (engine/call_depth.py)
         self.task_router = task_router
         self.working_time = working_time  # business-hours timers (engine/working_time.py)
         self.metrics = Metrics()
@@ -433,6 +447,8 @@ class Engine:
     ) -> InstanceView:
         """Start the latest version of a process and run it until it waits."""
         payload = parse_data(data)
+        check_text(process_id, "process_id")
+        check_text(business_key, "business_key")
         with self.db.write() as session:
             unit = self._start_in(session, process_id, payload, business_key, user, self.now())
             return unit.view()
@@ -579,6 +595,7 @@ class Engine:
         """A note on a task, kept in the instance's history."""
         if not text or not text.strip():
             raise InvalidInput("a comment needs some text")
+        check_text(text, "text")
         now = self.now()
         with self.db.write() as session:
             row = self._task_row(session, task_id)
@@ -616,6 +633,8 @@ class Engine:
         """Deliver a message to the instance waiting for it (by business or correlation key),
         or start a process whose start event catches it."""
         payload = parse_data(data)
+        check_text(message, "name")
+        check_text(key, "key")
         now = self.now()
         with self._conflicts_as_errors(), self.db.write() as session:
             return self._correlate_in(session, message, key, payload, now, source=None).view()
@@ -627,7 +646,7 @@ class Engine:
         stmt = (
             select(MessageSubscription, Instance.business_key)
             .join(Instance, Instance.id == MessageSubscription.instance_id)
-            .where(MessageSubscription.message_name == message)
+            .where(MessageSubscription.message_name == message, MessageSubscription.kind == "message")
         )
         if source is not None:
             stmt = stmt.where(MessageSubscription.instance_id != source.id)
@@ -653,7 +672,8 @@ class Engine:
             unit = self._start_in(session, starter.process_id, {}, key, None, now)
             start = session.scalars(
                 select(MessageSubscription).where(
-                    MessageSubscription.instance_id == unit.instance.id, MessageSubscription.message_name == message
+                    MessageSubscription.instance_id == unit.instance.id, MessageSubscription.message_name == message,
+                    MessageSubscription.kind == "message",
                 )
             ).first()
             if start is not None:
@@ -688,6 +708,70 @@ class Engine:
                     data_delta={"message": message, "reason": str(err)},
                 )
             )
+
+    # -- signals ------------------------------------------------------------------------
+    def signal(self, name: str, data: dict[str, Any] | str | None = None) -> SignalView:
+        """Broadcast a signal: every instance waiting on it catches it (each in its own unit of
+        work), and every deployed process with a signal start event of that name starts."""
+        if not isinstance(name, str) or not name.strip():
+            raise InvalidInput("a signal needs a name (as in the diagram's signal definition)")
+        payload = parse_data(data)
+        now = self.now()
+        result = SignalView(name)
+        with self.db.read() as session:
+            waiting = sorted(set(session.scalars(
+                select(MessageSubscription.instance_id).where(
+                    MessageSubscription.kind == signals.KIND, MessageSubscription.message_name == name
+                )
+            )))
+            starters = [v.process_id for v in self._latest_versions(session)
+                        if name in signals.signal_starts(self.specs_for(session, v.id).spec)]
+        for instance_id in waiting:
+            caught: list[int] = []
+            try:
+                with self._conflicts_as_errors(), self.db.write() as session:
+                    run_in_unit(
+                        self, session, instance_id, now,
+                        lambda u, caught=caught: caught.append(u.deliver_signal(name, payload)),
+                    )
+            except (Conflict, NotFound):
+                continue  # it ended (or moved on) since the subscriptions were read
+            if caught and caught[0]:
+                result.delivered.append(instance_id)
+        for process_id in starters:
+            with self._conflicts_as_errors(), self.db.write() as session:
+                result.started.append(self._start_by_signal(session, process_id, name, payload, now))
+        return result
+
+    def _start_by_signal(
+        self, session: Session, process_id: str, name: str, payload: dict[str, Any], now: datetime
+    ) -> int:
+        unit = self._start_in(session, process_id, {}, None, None, now)
+        run_in_unit(self, session, unit.instance.id, now, lambda u: u.deliver_signal(name, payload))
+        return unit.instance.id
+
+    def broadcast_thrown_signal(
+        self, session: Session, name: str, payload: dict[str, Any] | None, source: InstanceRecord, now: datetime
+    ) -> None:
+        """A signal thrown by one instance (and not only caught inside it) reaches every other
+        instance waiting on it, in the same transaction; it starts no new instances, so one
+        process cannot start itself without end. Only the event's payload expression is sent
+        along, not the thrower's data."""
+        waiting = sorted(set(session.scalars(
+            select(MessageSubscription.instance_id).where(
+                MessageSubscription.kind == signals.KIND, MessageSubscription.message_name == name,
+                MessageSubscription.instance_id != source.id,
+            )
+        )))
+        for instance_id in waiting:
+            try:
+                with session.begin_nested():
+                    run_in_unit(self, session, instance_id, now, lambda u: u.deliver_signal(name, payload))
+            except (Conflict, NotFound) as err:
+                session.add(HistoryEntry(
+                    instance_id=source.id, at=now, event="signal_unhandled", element_id=None,
+                    data_delta={"signal": name, "instance": instance_id, "reason": str(err)},
+                ))
 
     def _latest_versions(self, session: Session) -> list[ProcessVersion]:
         newest = (
@@ -970,7 +1054,9 @@ class Engine:
                 subscriptions=[
                     SubscriptionView(s.instance_id, s.element_id, s.message_name, s.correlation_key)
                     for s in session.scalars(
-                        select(MessageSubscription).where(MessageSubscription.instance_id == inst.id)
+                        select(MessageSubscription).where(
+                            MessageSubscription.instance_id == inst.id, MessageSubscription.kind == "message"
+                        )
                     )
                 ],
                 incidents=[

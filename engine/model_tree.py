@@ -32,6 +32,7 @@ from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 
+from .element_rewrites import prepare_bpmn
 from .errors import DefinitionError
 from .xml import parse_file
 
@@ -227,6 +228,8 @@ class ModelTree:
             name = self.identifier(path)
             kind = "dmn" if path.suffix == ".dmn" else "bpmn"
             sources[name] = defs.SourceFile(name, kind, content)
+            if kind == "bpmn":
+                prepare_bpmn(tree, str(path))
             try:
                 if kind == "dmn":
                     parser.add_dmn_xml(tree.getroot(), filename=name)

@@ -161,10 +161,14 @@ class Timer(Base):
 
 
 class MessageSubscription(Base):
-    """A catch event waiting for a named message, with its correlation key if any."""
+    """A catch event waiting for a named message (with its correlation key if any) or,
+    with kind "signal", for a signal broadcast to every instance waiting on it."""
 
     __tablename__ = "wf_message_subscription"
-    __table_args__ = (Index("ix_wf_subscription_name", "message_name", "correlation_key"),)
+    __table_args__ = (
+        Index("ix_wf_subscription_name", "message_name", "correlation_key"),
+        Index("ix_wf_subscription_kind_name", "kind", "message_name"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     instance_id: Mapped[int] = mapped_column(ForeignKey("wf_instance.id", ondelete="CASCADE"), index=True)
     task_id: Mapped[str] = mapped_column(String(36))
@@ -172,6 +176,7 @@ class MessageSubscription(Base):
     message_name: Mapped[str] = mapped_column(String(255))
     correlation_key: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    kind: Mapped[str] = mapped_column(String(16), default="message", server_default="message")
 
 
 class Incident(Base):

@@ -23,6 +23,7 @@ from SpiffWorkflow.util.task import TaskState
 
 from . import routing_values
 from .clock import ensure_utc
+from .event_subprocesses import is_own_start, message_triggers
 
 
 def all_workflows(workflow: Any) -> list[Any]:
@@ -178,11 +179,10 @@ def timers(workflow: Any) -> list[TimerInfo]:
         definition = getattr(task.task_spec, "event_definition", None)
         if definition is None:
             continue
-        candidates = (
-            definition.event_definitions if isinstance(definition, MultipleEventDefinition) else [definition]
-        )
-        for sub in candidates:
+        for sub in awaited(task, definition):
             if isinstance(sub, TimerEventDefinition):
+                if already_seen(task, sub):
+                    break  # a parallel multiple event still waiting for its other events
                 due = due_from_value(task.internal_data.get("event_value"))
                 if due is not None:
                     found.append(
@@ -190,6 +190,14 @@ def timers(workflow: Any) -> list[TimerInfo]:
                     )
                 break
     return found
+
+
+def already_seen(task: Any, definition: Any) -> bool:
+    """A parallel multiple catch event has already caught this one of its events."""
+    spec_definition = getattr(task.task_spec, "event_definition", None)
+    if not isinstance(spec_definition, MultipleEventDefinition) or not spec_definition.parallel:
+        return False
+    return any(event.event_definition == definition for event in task.internal_data.get("seen_events", []))
 
 
 # -- message subscriptions --------------------------------------------------------
@@ -206,16 +214,31 @@ def subscriptions(workflow: Any) -> list[SubscriptionInfo]:
     found = []
     for task in iter_tasks(workflow, TaskState.WAITING):
         definition = getattr(task.task_spec, "event_definition", None)
-        if definition is None:
+        if definition is None or is_own_start(task):
             continue
-        candidates = (
-            definition.event_definitions if isinstance(definition, MultipleEventDefinition) else [definition]
-        )
-        for sub in candidates:
+        for sub in awaited(task, definition):
             if isinstance(sub, MessageEventDefinition):
                 key = correlation_key(task.workflow, sub)
                 found.append(SubscriptionInfo(str(task.id), task.task_spec.bpmn_id, sub.name, key))
+    for scope, _, start in message_triggers(workflow):  # event sub-processes, anchored on their scope
+        definition = start.event_definition
+        found.append(SubscriptionInfo(
+            str(scope.task_tree.id), start.bpmn_id, definition.name, correlation_key(scope, definition)
+        ))
     return found
+
+
+def awaited(task: Any, definition: Any) -> list[Any]:
+    """The event definitions `task` still waits for: a parallel-multiple catch needs each of
+    its events once, so one it already received is no longer awaited."""
+    if not isinstance(definition, MultipleEventDefinition):
+        return [definition]
+    remaining = list(definition.event_definitions)
+    if definition.parallel:
+        for event in task.internal_data.get("seen_events", []):
+            if event.event_definition in remaining:
+                remaining.remove(event.event_definition)
+    return remaining
 
 
 def correlation_key(workflow: Any, definition: Any) -> str | None:

@@ -15,15 +15,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 from SpiffWorkflow.bpmn import BpmnEvent
 from SpiffWorkflow.bpmn.specs.control import BoundaryEventSplit
+from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEvent
 from SpiffWorkflow.bpmn.specs.mixins.script_task import ScriptEngineTask
 from SpiffWorkflow.spiff.specs.event_definitions import ErrorEventDefinition
-from SpiffWorkflow.util.task import TaskState
+from SpiffWorkflow.util.task import TaskIterator, TaskState
 
+from . import call_depth, timer_values
 from .clock import frozen_time
+from .conditions import refresh as refresh_conditions
+from .event_subprocesses import settle as settle_event_subprocesses
 from .history import HistoryRecorder, data_delta, is_visible
 from .projections import due_from_value
 from .pruning import compress_all
@@ -31,6 +37,38 @@ from .scripting import ServiceCallFailed
 from .services import BpmnError
 
 PRUNE_EVERY = 30
+TIMER_KINDS = (TimerEventDefinition, MultipleEventDefinition)
+SELF_EXPLAINING = (call_depth.CallDepthExceeded, timer_values.TimerValueError)  # messages name element and fix
+
+
+RAN = "crmflow_ran"  # internal data: the task's own work (handler, script) ran and committed
+SETUP_FAILED = "crmflow_setup_failed"  # internal data: the task failed while being set up
+
+
+def has_run(task: Any) -> bool:
+    return bool(task.internal_data.get(RAN))
+
+
+def mark_run(task: Any) -> None:
+    task.internal_data[RAN] = True
+
+
+def boundary_failed(task: Any) -> bool:
+    """One of the activity's boundary events failed while being set up (it has an incident)."""
+    split = task.parent
+    if split is None or not isinstance(split.task_spec, BoundaryEventSplit):
+        return False
+    return any(s is not task and s.internal_data.get(SETUP_FAILED) for s in split.children)
+
+
+def add_form_data(task: Any, data: dict[str, Any]) -> None:
+    """A person's form data: nested under the user task's `spiffworkflow:variableName` when
+    it has one (as spiff-arena does), else merged into the task data at the top level."""
+    variable = (getattr(task.task_spec, "variable", None) or "").strip()
+    if variable:
+        task.data[variable] = data
+    else:
+        task.data.update(data)
 
 
 class StepBudgetExceeded(Exception):
@@ -109,12 +147,14 @@ class Runner:
         blocked: set[str] | None = None,
         max_steps: int = 200_000,
         on_step: Callable[[Any], None] | None = None,
+        max_call_depth: int = call_depth.DEFAULT_MAX_CALL_DEPTH,
     ) -> None:
         self.workflow = workflow
         self.recorder = recorder
         self.now = now
         self.blocked = blocked if blocked is not None else set()
         self.max_steps = max_steps
+        self.max_call_depth = max_call_depth
         self.steps = 0
         self.failures: list[Failure] = []
         self.retrying: set[str] = set()
@@ -128,6 +168,8 @@ class Runner:
         for t in wf.tasks.values():
             if t.state != TaskState.READY or t.task_spec.manual or str(t.id) in self.blocked:
                 continue
+            if boundary_failed(t):
+                continue  # it would run without the deadline or error path its diagram gives it
             if is_async(t.task_spec) and str(t.id) not in self.released:
                 # Asynchronous: the step commits first; a worker runs it as a job later.
                 self.deferred.add(str(t.id))
@@ -143,9 +185,10 @@ class Runner:
     # -- the loop -----------------------------------------------------------------
     def advance(self) -> list[Failure]:
         wf = self.workflow
+        self.retry_setup()
         since_prune = 0
         while True:
-            progressed = False
+            progressed = settle_event_subprocesses(wf)
             for sp in sorted(wf.get_active_subprocesses(), key=lambda s: s.depth, reverse=True):
                 ran = self._run_all(sp)
                 progressed = progressed or ran > 0
@@ -161,6 +204,7 @@ class Runner:
                 since_prune = 0
             if not progressed:
                 self._refresh_timers()
+                refresh_conditions(wf)
                 if not self._any_ready():
                     break
         compress_all(wf)
@@ -177,7 +221,7 @@ class Runner:
         # Every waiting timer already has its due time here, so looking a microsecond
         # ahead changes no due time, only makes "due exactly now" fire now.
         with frozen_time(self.now + timedelta(microseconds=1)):
-            self.workflow.refresh_timers()
+            self._update_timers()
         for task, value in waiting:
             if value is None:
                 continue
@@ -189,6 +233,13 @@ class Runner:
                 )
                 if isinstance(current, dict):
                     skip_missed_cycles(current, self.now)
+
+    def _update_timers(self) -> None:
+        """SpiffWorkflow's `BpmnWorkflow.refresh_timers`, a failing timer being its own incident."""
+        for task in list(self.workflow.event_manager.tasks.values()):
+            definition = task.task_spec.event_definition
+            if isinstance(definition, TIMER_KINDS) and not task.internal_data.get(SETUP_FAILED):
+                self.set_up(task)
 
     def _run_all(self, wf: Any) -> int:
         count = 0
@@ -213,27 +264,134 @@ class Runner:
         in_place = isinstance(task.task_spec, ScriptEngineTask) or getattr(task.task_spec, "prescript", None)
         before = copy.deepcopy(task.data) if in_place else dict(task.data)
         if data:
-            task.data.update(data)
-        try:
-            task.run()
-        except Exception as exc:  # noqa: BLE001 - every failure becomes an incident, never a crash
-            original = unwrap(exc)
-            if isinstance(original, BpmnError) and self._route_bpmn_error(task, original):
-                self.recorder.record("error_thrown", self.now, task, delta={"code": original.code})
+            add_form_data(task, data)
+        if not has_run(task):  # a task whose own work ran already only completes on a retry
+            try:
+                retval = task.task_spec._run(task)
+            except Exception as exc:  # noqa: BLE001 - every failure becomes an incident, never a crash
+                original = unwrap(exc)
+                if isinstance(original, BpmnError) and self._route_bpmn_error(task, original):
+                    self.recorder.record("error_thrown", self.now, task, delta={"code": original.code})
+                    return True
+                task.data = before
+                self._fail(task, original)
+                return False
+            if retval is None:  # waits for something (e.g. a subprocess): SpiffWorkflow's Task.run
+                task._set_state(TaskState.STARTED)
                 return True
-            task.data = before
-            task._set_state(TaskState.READY)
-            self.blocked.add(str(task.id))
-            kind, message = describe(original)
-            self.failures.append(Failure(task, original, kind, message))
+            if retval is False:
+                task.error()
+                return True
+            mark_run(task)
+        try:
+            self._complete(task)
+        except Exception as exc:  # noqa: BLE001 - its own completion (e.g. a data output) failed
+            self._fail(task, unwrap(exc))
             return False
+        task.internal_data.pop(RAN, None)
         if str(task.id) in self.retrying:
             self.recorder.record("incident_resolved", self.now, task)
+        self._record_interrupted(task)
         if is_visible(task):
             self.recorder.record(event, self.now, task, user=user, delta=data_delta(before, task.data))
         if self.on_step is not None:
             self.on_step(task)
         return True
+
+    def _record_interrupted(self, boundary: Any) -> None:
+        """An interrupting boundary event that fired ended its activity: the history says so.
+
+        SpiffWorkflow just cancels the activity (a subprocess ended by an error or escalation
+        end event, a task whose deadline passed), and once the tree is pruned the history is
+        the only record that it ran and how it ended.
+        """
+        spec = boundary.task_spec
+        split = boundary.parent
+        if not isinstance(spec, BoundaryEvent) or not spec.cancel_activity or split is None:
+            return
+        for main in split.children:
+            if not isinstance(main.task_spec, BoundaryEvent) and main.state == TaskState.CANCELLED and is_visible(main):
+                self.recorder.record("cancelled", self.now, main, delta={"interrupted_by": spec.bpmn_id})
+
+    def _fail(self, task: Any, error: BaseException) -> None:
+        """Leave `task` READY and blocked, with a Failure that becomes its incident."""
+        task._set_state(TaskState.READY)
+        self.blocked.add(str(task.id))
+        kind, message = describe(error)
+        self.failures.append(Failure(task, error, kind, message))
+
+    # -- completing without blaming the completed task ----------------------------
+    def _complete(self, task: Any) -> None:
+        """SpiffWorkflow's `Task.complete`, with each follower set up on its own.
+
+        `TaskSpec._on_complete` updates every child, and one that fails while being set
+        up (a timer whose expression does not parse) would abort the completion of the
+        task that just ran — whose handler's effects are committed. Here such a child
+        gets the incident; the completed task stays completed.
+        """
+        task._set_state(TaskState.COMPLETED)
+        try:
+            task.task_spec._on_complete_hook(task)
+        except Exception:
+            task._set_state(TaskState.READY)
+            raise
+        for child in task.children:
+            if not child.has_state(TaskState.FINISHED_MASK):
+                self.set_up(child)
+        self._notify_completed(task)
+
+    def _notify_completed(self, task: Any) -> None:
+        """SpiffWorkflow's `Workflow._task_completed_notify` (3.2), each waiting task updated on its own.
+
+        A waiting task that fails its update (a timer re-evaluating a bad expression) gets
+        the incident, not the task that completed; one that already failed waits for its retry.
+        """
+        wf = task.workflow
+        wf.last_task = task
+        if task.task_spec.name == "End":
+            wf._mark_complete(task)
+        if wf.completed:
+            wf.completed_event(wf)
+            return
+        for waiting in list(TaskIterator(wf.task_tree, state=TaskState.WAITING)):
+            if not waiting.internal_data.get(SETUP_FAILED):
+                self.set_up(waiting)
+
+    def set_up(self, task: Any) -> bool:
+        """Let `task` react to its predecessor (SpiffWorkflow's `_update`); a failure is its incident."""
+        try:
+            call_depth.check(task, self.max_call_depth)
+            timer_values.check(task)
+            task.task_spec._update(task)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes an incident, never a crash
+            self._setup_failed(task, unwrap(exc))
+            return False
+        task.internal_data.pop(SETUP_FAILED, None)
+        return True
+
+    def _setup_failed(self, task: Any, error: BaseException) -> None:
+        task.internal_data[SETUP_FAILED] = True
+        if isinstance(getattr(task.task_spec, "event_definition", None), TimerEventDefinition):
+            task.internal_data.pop("event_value", None)  # a date timer keeps a value it could not parse
+        self.blocked.add(str(task.id))
+        kind, message = describe(error)
+        message = str(error) if isinstance(error, SELF_EXPLAINING) else f"could not be set up: {message}"
+        self.failures.append(Failure(task, error, kind, message))
+
+    def retry_setup(self) -> None:
+        """Retried incidents of tasks that failed while being set up: set them up again."""
+        for task_id in sorted(self.retrying):
+            task = self._find(task_id)
+            if task is None or not task.internal_data.get(SETUP_FAILED):
+                continue
+            if self.set_up(task):
+                self.recorder.record("incident_resolved", self.now, task)
+
+    def _find(self, task_id: str) -> Any:
+        try:
+            return self.workflow.get_task_from_id(UUID(task_id))
+        except Exception:  # noqa: BLE001 - gone (pruned or cancelled meanwhile)
+            return None
 
     # -- BPMN errors from handlers ------------------------------------------------
     def _route_bpmn_error(self, task: Any, error: BpmnError) -> bool:

@@ -20,9 +20,9 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from . import event_subprocesses, signals, task_dates
 from . import instances as records
 from . import projections as proj
-from . import task_dates
 from .clock import ensure_utc, frozen_time
 from .errors import Conflict, NotFound
 from .history import HistoryRecorder, jsonable
@@ -81,7 +81,7 @@ class Unit:
         self.had_waits = any(
             t.state == TaskState.WAITING and getattr(t.task_spec, "event_definition", None) is not None
             for t in waiting
-        )
+        ) or (not new and event_subprocesses.armed(self.workflow))
         self.refresh_task_rows = False  # after a migration: names, lanes, forms may have changed
         self.hold = False  # an operator's repair (edit variables): change the data, run nothing
         # What the instance waits on once saved, kept to answer the caller without re-reading.
@@ -96,6 +96,7 @@ class Unit:
             now,
             blocked=set(self.open_incidents),
             max_steps=engine.max_steps,
+            max_call_depth=engine.max_call_depth,
         )
 
     # -- helpers for facade operations ----------------------------------------------
@@ -135,11 +136,24 @@ class Unit:
         from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 
         task = self.find_task(task_id)
+        if event_subprocesses.is_anchor(task):
+            with self._engine_time():
+                started = event_subprocesses.trigger_message(task, message, payload)
+            if started is None:
+                raise Conflict(f"no event sub-process of instance {self.instance.id} waits for '{message}' any more")
+            self.recorder.record(
+                "message_received", self.now, started, delta={"set": jsonable(payload)} if payload else None
+            )
+            return
         if task.state != TaskState.WAITING:
             raise Conflict(f"{task.task_spec.bpmn_id} in instance {self.instance.id} no longer waits for '{message}'")
         definition = task.task_spec.event_definition
         if isinstance(definition, MultipleEventDefinition):
-            definition = next(d for d in definition.event_definitions if getattr(d, "name", None) == message)
+            definition = next((d for d in proj.awaited(task, definition) if getattr(d, "name", None) == message), None)
+            if definition is None:
+                raise Conflict(
+                    f"{task.task_spec.bpmn_id} in instance {self.instance.id} already received '{message}'"
+                )
         event = BpmnEvent(definition, payload=payload, correlations=dict(task.workflow.correlations))
         with self._engine_time():
             task.task_spec.catch(task, event)
@@ -147,6 +161,15 @@ class Unit:
         if getattr(definition, "message_var", None) is None and payload:
             task.data.update(payload)
         self.recorder.record("message_received", self.now, task, delta={"set": jsonable(payload)} if payload else None)
+
+    def deliver_signal(self, name: str, payload: dict[str, Any] | None) -> int:
+        """Hand a broadcast signal to every task of this instance waiting for it."""
+        with self._engine_time():
+            caught = signals.deliver(self.workflow, name, payload)
+        if caught:
+            delta = {"signal": name, **({"set": jsonable(payload)} if payload else {})}
+            self.recorder.record("signal_received", self.now, delta=delta)
+        return caught
 
     @contextmanager
     def _engine_time(self) -> Iterator[None]:
@@ -308,6 +331,29 @@ class Unit:
                 incident.state = "resolved"  # the runner recorded it in the history
                 incident.resolved_at = self.now
                 incident.next_retry_at = None
+        self._close_moot_incidents(failed_ids)
+
+    def _close_moot_incidents(self, failed_ids: set[str]) -> None:
+        """An incident whose element no longer waits (cancelled by a boundary event, or the
+        instance ended meanwhile) cannot be retried: it is closed, and the history says why."""
+        completed = self.workflow.is_completed()
+        for task_id, incident in self.open_incidents.items():
+            if incident.state != "open" or task_id in failed_ids or not task_id:
+                continue
+            try:
+                task = self.workflow.get_task_from_id(UUID(task_id))
+            except Exception:  # noqa: BLE001 - pruned: it finished
+                task = None
+            if not completed and task is not None and not task.has_state(TaskState.FINISHED_MASK):
+                continue
+            incident.state = "resolved"
+            incident.resolved_at = self.now
+            incident.next_retry_at = None
+            self.recorder.record(
+                "incident_resolved", self.now, task,
+                element=(incident.element_id, incident.element_name, None),
+                delta={"reason": f"{incident.element_id} no longer waits: it was cancelled or the instance ended"},
+            )
 
     def _sync_human_tasks(self, completed: bool) -> None:
         inst = self.instance
@@ -448,9 +494,15 @@ class Unit:
 
     def _sync_subscriptions(self) -> None:
         inst = self.instance
-        desired = {(s.task_id, s.message_name): s for s in proj.subscriptions(self.workflow)}
+        desired: dict[tuple[str, str, str], Any] = {
+            ("message", s.task_id, s.message_name): s for s in proj.subscriptions(self.workflow)
+        }
+        for wait in signals.signal_waits(self.workflow):
+            desired[(signals.KIND, wait.task_id, wait.signal_name)] = proj.SubscriptionInfo(
+                wait.task_id, wait.element_id, wait.signal_name, None
+            )
         existing = {} if not self.had_waits else {
-            (row.task_id, row.message_name): row
+            (row.kind or "message", row.task_id, row.message_name): row
             for row in self.session.scalars(
                 select(MessageSubscription).where(MessageSubscription.instance_id == inst.id)
             )
@@ -470,14 +522,21 @@ class Unit:
                     message_name=info.message_name,
                     correlation_key=info.correlation_key,
                     created_at=self.now,
+                    kind=key[0],
                 )
                 self.session.add(row)
-            self.subscription_rows.append(row)
+            if key[0] == "message":  # the instance view lists what it waits for by message
+                self.subscription_rows.append(row)
 
     def _deliver_thrown_messages(self, events: list[Any]) -> None:
-        """Messages thrown here that no task of this instance caught go to other instances."""
+        """Messages thrown here that no task of this instance caught go to other instances;
+        so do signals, to every instance waiting on them."""
         for event in events:
             name = getattr(event.event_definition, "name", None)
+            if name and type(event.event_definition).__name__ == "SignalEventDefinition":
+                payload = event.payload if isinstance(event.payload, dict) else None
+                self.engine.broadcast_thrown_signal(self.session, name, payload, self.instance, self.now)
+                continue
             if not name or type(event.event_definition).__name__ != "MessageEventDefinition":
                 continue
             self.engine.deliver_thrown(self.session, name, event.payload, self.instance, self.now)

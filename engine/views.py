@@ -108,6 +108,15 @@ class HistoryView(View):
 
 
 @dataclass
+class SignalView(View):
+    """Where a broadcast signal went: instances that caught it and instances it started."""
+
+    signal: str
+    delivered: list[int] = field(default_factory=list)
+    started: list[int] = field(default_factory=list)
+
+
+@dataclass
 class InstanceView(View):
     id: int
     process_id: str

@@ -12,13 +12,15 @@ the validator can report them in its own format.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from lxml import etree
 
 from .errors import DefinitionError
 
-MAX_BYTES = 20 * 1024 * 1024
+MAX_BYTES = 5 * 1024 * 1024
+"""Real diagrams are well under 1 MB; a larger file is refused unread before any validation work."""
 MAX_DEPTH = 256
 """libxml2's own nesting limit without XML_PARSE_HUGE (which we never set)."""
 
@@ -85,14 +87,26 @@ def _syntax_refusal(filename: str, err: etree.XMLSyntaxError) -> XmlRefused:
     return XmlRefused(filename, f"not well-formed XML: {msg}", line, column, kind="syntax")
 
 
+_COMMENTS_AND_CDATA = re.compile(rb"<!--.*?-->|<!\[CDATA\[.*?\]\]>", re.S | re.I)
+
+
+def _declares_doctype(content: bytes) -> bool:
+    """A `<!DOCTYPE` or `<!ENTITY` outside comments and CDATA: a comment or a documentation text
+    that merely mentions one is not a declaration (an unclosed comment is kept, and refused)."""
+    lowered = content.lower()
+    if b"<!doctype" not in lowered and b"<!entity" not in lowered:
+        return False
+    bare = _COMMENTS_AND_CDATA.sub(b"", lowered)
+    return b"<!doctype" in bare or b"<!entity" in bare
+
+
 def parse_bytes(content: bytes, filename: str) -> etree._ElementTree:
     """Parse diagram XML or raise a `DefinitionError` (`XmlRefused`) naming the file and the reason."""
     if len(content) > MAX_BYTES:
         raise _too_big(filename, len(content))
     if not content.strip():
         raise XmlRefused(filename, "file is empty", kind="empty", hint="save the diagram again from the modeler")
-    lowered = content.lower()
-    if b"<!doctype" in lowered or b"<!entity" in lowered:
+    if _declares_doctype(content):
         raise _doctype_refusal(filename)
     try:
         root = etree.fromstring(content, safe_parser())

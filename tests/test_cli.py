@@ -354,6 +354,17 @@ def test_message_nobody_waits_for(db: str) -> None:
     assert_one_error_line(run(db, "message", "nobody"), contains="nobody")
 
 
+def test_signal_broadcast(db: str) -> None:
+    """`crmflow signal NAME --data` reaches every waiting instance and starts signal-start processes."""
+    diagrams = REPO / "tests" / "conformance" / "diagrams"
+    ok(db, "deploy", str(diagrams / "signal_catch_broadcast.bpmn"), str(diagrams / "signal_start.bpmn"))
+    first = as_json(db, "start", "signal_catch_broadcast")["id"]
+    sent = as_json(db, "signal", "price_list_changed", "--data", '{"list_name": "2027"}')
+    assert sent["delivered"] == [first] and len(sent["started"]) == 1
+    assert "caught by instances" in ok(db, "signal", "price_list_changed", "--data", '{"list_name": "x"}').output
+    assert_one_error_line(run(db, "signal", "x", "--data", "[1]"), contains="--data")
+
+
 def test_retry_unknown_incident(db: str) -> None:
     assert_one_error_line(run(db, "retry", "4242"), contains="4242")
 

@@ -14,6 +14,7 @@ permission. Routes are plain `def`s: FastAPI runs them in its thread pool, as th
 
 import math
 import re
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -26,7 +27,15 @@ from sqlalchemy.exc import StatementError
 
 from engine import Engine, EngineError, InvalidInput, NotFound
 from engine.drawing import instance_marks, render_svg
-from engine.views import HistoryView, HumanTaskView, IncidentView, InstanceDetail, InstanceView, ProcessVersionView
+from engine.views import (
+    HistoryView,
+    HumanTaskView,
+    IncidentView,
+    InstanceDetail,
+    InstanceView,
+    ProcessVersionView,
+    SignalView,
+)
 
 from .auth import UserView
 from .console_api import add_console_routes
@@ -34,7 +43,7 @@ from .forms import RenderedForm
 from .permissions import OPERATE, READ, SEND, START
 from .permissions.routes import Guard, public
 from .priority import parse_priority
-from .problems import Problem, ProblemError, explain, openapi_problem_responses
+from .problems import Problem, ProblemError, explain, openapi_problem_responses, without_server_paths
 from .service import MAX_LIMIT, Counts, ItemResult, Page, Permissions, TaskFilter, WorkItem, Worklist
 
 PREFIX = "/api/v1"
@@ -131,6 +140,15 @@ class StartRequest(BaseModel):
     process_id: Name
     data: JsonObject = Field(default_factory=dict, description="Process variables to start with.")
     business_key: Name | None = Field(default=None, description="The CRM record this instance is about.")
+
+
+class SignalRequest(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"name": "price_list_changed", "data": {"list_name": "2027"}}]}
+    )
+
+    name: Name = Field(description="The BPMN signal name.")
+    data: JsonObject = Field(default_factory=dict, description="Fields given to every catching event.")
 
 
 class MessageRequest(BaseModel):
@@ -347,7 +365,7 @@ def build_router(engine: Engine, worklist: Worklist) -> APIRouter:
         try:
             form = worklist.form(task_id, user.name)
         except (NotFound, InvalidInput) as err:
-            form_error = str(err)
+            form_error = without_server_paths(str(err))
         return TaskDetail(task=item, permissions=permissions, form=form, form_error=form_error)
 
     @router.post("/tasks/{task_id}/pick", response_model=HumanTaskView, tags=["tasks"],
@@ -482,6 +500,14 @@ def build_router(engine: Engine, worklist: Worklist) -> APIRouter:
         worklist.authz.require(user, SEND, f"message:{body.name}", doing=f"send message {body.name}")
         return engine.correlate(body.name, key=body.key, data=body.data)
 
+    @router.post("/signals", response_model=SignalView, tags=["messages"], responses=errors(403),
+                 dependencies=[guard.inside("send", "message:{name}", "the body names the signal")])
+    def send_signal(user: User, body: SignalRequest) -> SignalView:
+        """Broadcast a signal to every instance waiting on it and start the processes it starts.
+        Sending a signal needs the same permission as sending a message of that name."""
+        worklist.authz.require(user, SEND, f"message:{body.name}", doing=f"send signal {body.name}")
+        return engine.signal(body.name, data=body.data)
+
     # -- incidents ----------------------------------------------------------------------
     @router.get("/incidents", response_model=list[IncidentView], tags=["incidents"], responses=errors(),
                 dependencies=[guard.login("only incidents of instances the caller may read")])
@@ -511,9 +537,21 @@ def build_router(engine: Engine, worklist: Worklist) -> APIRouter:
     return router
 
 
-def build_ops_router(engine: Engine) -> APIRouter:
-    """`/healthz` and `/metrics`, without authentication (for probes and Prometheus)."""
+def build_ops_router(engine: Engine, metrics_token: str | None = None) -> APIRouter:
+    """`/healthz` (no authentication, for probes) and `/metrics` (for Prometheus: open, or with
+    `metrics_token` only for `Authorization: Bearer TOKEN`)."""
     router = APIRouter(tags=["operations"], dependencies=[Depends(plain_query)])
+
+    def metrics_caller(request: Request) -> None:
+        """Read from the request, not declared as a parameter: the header is needed only when a
+        token is configured, which the OpenAPI document (401) cannot say per deployment."""
+        if metrics_token is None:
+            return
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not secrets.compare_digest(given.strip().encode(), metrics_token.encode()):
+            raise ProblemError("unauthorized", "/metrics needs the metrics token: send 'Authorization: Bearer "
+                               "TOKEN' ($CRMFLOW_METRICS_TOKEN on the server)",
+                               headers={"WWW-Authenticate": 'Bearer realm="crmflow-metrics"'})
 
     @router.get("/healthz", response_model=Health, responses={503: {"model": Problem}},
                 dependencies=[public("probes")])
@@ -525,9 +563,12 @@ def build_ops_router(engine: Engine) -> APIRouter:
             raise ProblemError("unavailable", f"database unreachable: {type(err).__name__}") from err
         return Health(status="ok", database=engine.db.url.split("@")[-1].split("://")[0])
 
-    @router.get("/metrics", response_class=Response, dependencies=[public("Prometheus scrapes; counts only")],
+    @router.get("/metrics", response_class=Response,
+                dependencies=[public("Prometheus scrapes; counts only; the metrics token when configured"),
+                              Depends(metrics_caller)],
                 responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}},
-                                 "description": "Prometheus text exposition."}})
+                                 "description": "Prometheus text exposition."},
+                           **openapi_problem_responses(401)})
     def metrics() -> Response:
         return Response(engine.metrics_text(), media_type="text/plain; version=0.0.4")
 

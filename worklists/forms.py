@@ -97,7 +97,7 @@ class Forms:
     def path_of(self, name: str) -> Path:
         path = (self.root / name).resolve()
         if not path.is_relative_to(self.root.resolve()):
-            raise InvalidInput(f"form {name!r} is outside the forms folder {self.root}")
+            raise InvalidInput(f"form {name!r} is outside the forms folder ({self.root.name}/)")
         return path
 
     def schema(self, name: str) -> dict[str, Any]:
@@ -106,7 +106,7 @@ class Forms:
         try:
             mtime = path.stat().st_mtime
         except OSError:
-            raise NotFound(f"form {name!r} not found under {self.root}") from None
+            raise NotFound(f"form {name!r} not found in the forms folder ({self.root.name}/)") from None
         cached = self._cache.get(name)
         if cached is None or cached[0] != mtime:
             try:
@@ -261,7 +261,7 @@ def _a(types: Any) -> str:
     names = {"integer": "a whole number", "number": "a number", "string": "text", "boolean": "true or false",
              "object": "an object", "array": "a list", "null": "empty"}
     if isinstance(types, list):
-        return " or ".join(names.get(t, t) for t in types)
+        return " or ".join(names.get(t, str(t)) for t in types)  # any list: messages are built eagerly
     return names.get(types, str(types))
 
 

@@ -41,6 +41,7 @@ from starlette.datastructures import FormData
 from engine import Conflict, Engine, EngineError, Forbidden, InvalidInput, NotFound
 from engine.clock import ensure_utc
 from engine.drawing import instance_marks, render_svg
+from engine.input_checks import InputRefused
 from engine.views import InstanceDetail
 
 from .console_pages import ConsolePages, operates_anywhere
@@ -51,6 +52,7 @@ from .lookups import MAX_OPTIONS, Option
 from .permissions import READ, READ_DATA
 from .permissions.routes import Guard, public
 from .priority import parse_priority, priority_label
+from .problems import without_server_paths
 from .service import SORTS, Page, TaskFilter, WorkItem, Worklist
 from .sessions import COOKIE, SecureCookieOnHttps, SessionLimits, SessionStore
 from .sla import STATUSES as SLA_STATUS_NAMES
@@ -676,6 +678,15 @@ class ListQuery:
     problems: list[str]
 
 
+MAX_PAGE = 10**6  # a page number beyond any list; larger ones are not worth a database round trip
+
+
+def _whole(text: str) -> int | None:
+    """A small positive whole number typed in the address bar, or None ("²" is a digit to
+    `str.isdigit`, not to `int`; 10**20 is no page)."""
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 9 and int(text) > 0 else None
+
+
 def read_list_query(params: Mapping[str, str]) -> ListQuery:
     raw = {k: str(params.get(k, "")).strip() for k in
            ("process", "key", "due", "priority", "sla", "q", "sort", "cursor", "page", "limit", "picked")}
@@ -699,8 +710,8 @@ def read_list_query(params: Mapping[str, str]) -> ListQuery:
         raw["sla"] = ""
     sort = raw["sort"] if raw["sort"] in SORTS else "due"
     raw["sort"] = sort
-    limit = int(raw["limit"]) if raw["limit"].isdigit() and int(raw["limit"]) in PAGE_SIZES else DEFAULT_PAGE_SIZE
-    page = int(raw["page"]) if raw["page"].isdigit() and int(raw["page"]) > 0 else 1
+    limit = _whole(raw["limit"]) if _whole(raw["limit"]) in PAGE_SIZES else DEFAULT_PAGE_SIZE
+    page = min(_whole(raw["page"]) or 1, MAX_PAGE)
     picked = {"yes": True, "no": False}.get(raw["picked"])
     filters = TaskFilter(
         process=raw["process"] or None, business_key=raw["key"] or None, due_before=due, priority_up_to=prio,
@@ -824,7 +835,8 @@ class _Pages:
 
     def _refusal(self, request: Request, user: str | None, err: EngineError, heading: str = "Not possible") -> Any:
         counts = self._counts(user) if user else None
-        return self._render(request, "message.html", _status_of(err), heading=heading, message=str(err), counts=counts)
+        return self._render(request, "message.html", _status_of(err), heading=heading,
+                            message=without_server_paths(str(err)), counts=counts)
 
     def _counts(self, user: str) -> Any:
         """The sidebar: counts per queue, and which queue pages this user may open."""
@@ -1026,7 +1038,7 @@ class _Pages:
         try:
             message = await run_in_threadpool(handlers[action])
         except EngineError as err:
-            status, text = _status_of(err), str(err)
+            status, text = _status_of(err), without_server_paths(str(err))
             return await run_in_threadpool(
                 lambda: self._task_page(request, user, task_id, status=status, error=text))
         self._flash(request, message)
@@ -1073,8 +1085,12 @@ class _Pages:
         except FormInvalid as err:
             errors = _errors_by_field(err, data)
             return self._task_page(request, user, task_id, status=422, field_errors=errors, raw=form)
+        except InputRefused as err:  # e.g. text that is not valid Unicode: shown at its field
+            field = err.field.removeprefix("data.")
+            return self._task_page(request, user, task_id, status=422, field_errors={field: err.message}, raw=form)
         except EngineError as err:
-            return self._task_page(request, user, task_id, status=_status_of(err), error=str(err), raw=form)
+            return self._task_page(request, user, task_id, status=_status_of(err),
+                                   error=without_server_paths(str(err)), raw=form)
         key = f" ({task.business_key})" if task.business_key else ""
         failed = [i for i in after.incidents if i.state == "open"]
         if failed:  # the form was fine, but a step after it failed: say so, and show where
@@ -1114,7 +1130,7 @@ class _Pages:
     # -- the instance page ----------------------------------------------------------------
     def instance(self, request: Request, instance_id: str) -> HTMLResponse:
         user = self._user(request)
-        if not instance_id.isdigit():
+        if not (instance_id.isascii() and instance_id.isdigit() and 0 < int(instance_id) <= 2**31 - 1):
             return self._refusal(request, user, NotFound(f"instance {instance_id!r} does not exist"), "Instance")
         try:
             detail = self.engine.get_instance(int(instance_id), with_history=True)
@@ -1137,7 +1153,7 @@ class _Pages:
             return {"svg": svg, "marks": marks, "error": None}
         except (EngineError, ValueError) as err:
             log.warning("diagram of instance %s: %s", detail.id, err)
-            return {"svg": None, "marks": {}, "error": str(err)}
+            return {"svg": None, "marks": {}, "error": without_server_paths(str(err))}
 
 
 def _filtered(f: TaskFilter) -> bool:

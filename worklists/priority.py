@@ -10,6 +10,7 @@ from __future__ import annotations
 
 HIGH, NORMAL, LOW = 1, 2, 3
 LABELS = {HIGH: "High", NORMAL: "Normal", LOW: "Low"}
+LIMIT = 2**31 - 1
 FILTER_WORDS = {"high": HIGH, "normal": NORMAL}  # "at least Low" is every task: no filter
 
 
@@ -31,6 +32,9 @@ def parse_priority(text: str | int | None) -> int | None:
     if word in FILTER_WORDS:
         return FILTER_WORDS[word]
     try:
-        return int(word)
+        number = int(word)
     except ValueError:
         raise ValueError(f"priority must be high, normal or a number (1 = most urgent), not {text!r}") from None
+    if not -LIMIT <= number <= LIMIT:  # priorities are INTEGER columns: a larger number is no priority
+        raise ValueError(f"priority must be a number from {-LIMIT} to {LIMIT}, not {text!r}")
+    return number

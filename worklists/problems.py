@@ -14,6 +14,8 @@ API always answers with problem documents.
 from __future__ import annotations
 
 import logging
+import os
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -25,7 +27,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from engine import Conflict, DefinitionError, EngineError, Forbidden, InvalidInput, NoSubscriber, NotFound
+from engine import Conflict, DefinitionError, EngineError, Forbidden, InvalidInput, NoSubscriber, NotFound, StoreBusy
+from engine.input_checks import InputRefused
 
 from .forms import FormInvalid
 
@@ -80,11 +83,15 @@ KINDS: dict[str, tuple[int, str, str]] = {
     "no-subscriber": (404, "No subscriber", "No instance waits for this message and no process starts with it."),
     "method-not-allowed": (405, "Method not allowed", "The path exists but not with this HTTP method."),
     "conflict": (409, "Conflict", "The target changed state (picked, completed) or the request was ambiguous."),
+    "payload-too-large": (413, "Payload too large", "The request body is larger than the server's limit "
+                          "($CRMFLOW_MAX_BODY_BYTES); send less data."),
     "unsupported-media-type": (415, "Unsupported media type", "Send JSON bodies as application/json."),
     "invalid-input": (422, "Invalid input", "A parameter or body field is malformed; `errors` names it."),
     "form-invalid": (422, "Form data invalid", "The submitted data fails the task's form; `errors` names each field."),
     "definition-error": (422, "Definition error", "A BPMN/DMN definition cannot be used."),
     "unavailable": (503, "Unavailable", "The service cannot reach its database."),
+    "busy": (503, "Busy, retry", "The database was locked by other work for too long; nothing was changed. "
+             "Retry after the seconds in `Retry-After`."),
     "internal-error": (500, "Internal error", "A bug: it has been logged. Please report it."),
 }
 _BY_STATUS = {status: name for name, (status, _, _) in reversed(KINDS.items())}
@@ -95,11 +102,27 @@ def kind_for(err: EngineError) -> str:
     for cls, name in (
         (FormInvalid, "form-invalid"), (NoSubscriber, "no-subscriber"), (NotFound, "not-found"),
         (Forbidden, "forbidden"), (Conflict, "conflict"), (DefinitionError, "definition-error"),
-        (InvalidInput, "invalid-input"),
+        (InvalidInput, "invalid-input"), (StoreBusy, "busy"),
     ):
         if isinstance(err, cls):
             return name
     return "bad-request"
+
+
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.:/-])(/[\w.-]+)((?:/[\w.@+-]+)+)")
+
+
+def without_server_paths(text: str) -> str:
+    """`text` with the server's absolute file paths cut to their last part (`/srv/crm/forms/x.json`
+    → `x.json`): where the server keeps its files is nobody's business. URL paths (`/api/v1/...`,
+    `/tasks/...`) stay: only paths whose top folder exists on this machine are cut."""
+    def cut(match: re.Match[str]) -> str:
+        top = match.group(1)
+        if not os.path.isdir(top):
+            return match.group(0)
+        return match.group(2).rstrip("/").rsplit("/", 1)[-1]
+
+    return _ABSOLUTE_PATH.sub(cut, text) if "/" in text else text
 
 
 def problem_response(
@@ -107,9 +130,12 @@ def problem_response(
     status: int | None = None, headers: dict[str, str] | None = None, missing_permission: str | None = None,
 ) -> JSONResponse:
     code, title, _ = KINDS[kind]
+    if errors is not None:
+        errors = [FieldProblem(field=e.field, message=without_server_paths(e.message)) for e in errors]
     doc = Problem(
-        type=TYPE_BASE + kind, title=title, status=status or code, detail=detail, instance=instance,
-        errors=list(errors) if errors is not None else None, missing_permission=missing_permission,
+        type=TYPE_BASE + kind, title=title, status=status or code, detail=without_server_paths(detail),
+        instance=instance, errors=list(errors) if errors is not None else None,
+        missing_permission=missing_permission,
     )
     return JSONResponse(
         doc.model_dump(exclude_none=True), status_code=doc.status, headers=headers, media_type=MEDIA_TYPE
@@ -154,10 +180,12 @@ _HINTS = {404: "The address may be mistyped, or the task or instance it named is
           405: "This address exists, but not for that kind of request."}
 
 
-def _html(status: int, title: str, detail: str) -> HTMLResponse:
+def html_page(status: int, title: str, detail: str) -> HTMLResponse:
+    """A small page in the pages' style saying what went wrong (for browsers)."""
     from html import escape
 
     hint = _HINTS.get(status, "")
+    detail = without_server_paths(detail)
     body = (
         "<!doctype html><html lang=en><head><meta charset=utf-8>"
         "<meta name=viewport content=\"width=device-width, initial-scale=1\">"
@@ -184,12 +212,17 @@ def install(app: FastAPI) -> None:
         assert isinstance(exc, EngineError)
         kind = kind_for(exc)
         detail = str(exc) or type(exc).__name__
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, StoreBusy) else None
         if not is_api_path(request.url.path):
-            return _html(KINDS[kind][0], KINDS[kind][1], detail)
+            page = html_page(KINDS[kind][0], KINDS[kind][1], detail)
+            page.headers.update(headers or {})
+            return page
         errors = None
         if isinstance(exc, FormInvalid):
             errors = [FieldProblem(field=e.field, message=e.message) for e in exc.errors]
-        return problem_response(kind, detail, instance=request.url.path, errors=errors,
+        elif isinstance(exc, InputRefused):
+            errors = [FieldProblem(field=exc.field, message=exc.message)]
+        return problem_response(kind, detail, instance=request.url.path, errors=errors, headers=headers,
                                 missing_permission=getattr(exc, "permission", None))
 
     async def on_problem(request: Request, exc: Exception) -> Response:
@@ -202,7 +235,7 @@ def install(app: FastAPI) -> None:
         errors = validation_problems(exc)
         detail = "; ".join(f"{e.field}: {e.message}" for e in errors) or "the request is not valid"
         if not is_api_path(request.url.path):
-            return _html(422, "Invalid input", detail)
+            return html_page(422, "Invalid input", detail)
         return problem_response("invalid-input", detail, instance=request.url.path, errors=errors)
 
     async def on_http(request: Request, exc: Exception) -> Response:
@@ -217,7 +250,7 @@ def install(app: FastAPI) -> None:
                     detail = f"There is no page at {request.url.path}."
                 elif exc.status_code == 405:
                     detail = f"{request.method} is not allowed on {request.url.path}."
-                return _html(exc.status_code, KINDS[kind][1], detail)
+                return html_page(exc.status_code, KINDS[kind][1], detail)
         if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
             # not UTF-8 or not JSON at all: the same answer as malformed JSON (422, body named)
             return problem_response("invalid-input", "body: not a readable JSON document", instance=request.url.path,
@@ -273,7 +306,7 @@ class CatchAll:
             if is_api_path(path):
                 response: Response = problem_response("internal-error", detail, instance=path)
             else:
-                response = _html(500, "Internal error", detail)
+                response = html_page(500, "Internal error", detail)
             await response(scope, receive, send)
 
 

@@ -1,7 +1,10 @@
 """User administration: add, list, groups, deactivate/reactivate, passwords, unlock, email, tokens.
 
 Every change goes through `worklists.auth.Accounts`, which writes it to the audit log in the same
-transaction, naming who did it: `--by`, else `$CRMFLOW_USER`, else `cli:<login name>`.
+transaction, naming who did it: `--by`, else `$CRMFLOW_USER`, else `cli:<login name>`. When that
+names a crmflow user, the change needs their `administer` on `admin:users` (docs/permissions.md;
+a refusal is audited) — except a user's own password and tokens; an operator at the server's shell
+(`cli:<login>`) holds the database itself and is beyond the permission model.
 """
 
 from __future__ import annotations
@@ -15,9 +18,13 @@ import typer
 
 from crmflow import render
 from crmflow.cli import DbOpt, JsonOpt, app, emit, open_engine
-from engine import InvalidInput
+from crmflow.settings import lane_map, permissions_file
+from engine import Engine, InvalidInput
 from worklists.auth import Accounts, UserView
 from worklists.lockout import LoginThrottleStore
+from worklists.permissions import ADMINISTER, Authorizer, Policy
+from worklists.permissions.audit import AuditLog
+from worklists.permissions.lanes import lane_rules
 
 users_app = typer.Typer(help="Users, their groups, passwords and API tokens (changes are audited).",
                         no_args_is_help=True)
@@ -37,6 +44,19 @@ def actor(by: str | None) -> str:
         return f"cli:{getpass.getuser()}"
     except (KeyError, OSError):
         return f"cli:uid-{os.getuid()}"
+
+
+def admin(eng: Engine, by: str | None, doing: str, own: str | None = None) -> str:
+    """Who makes the change, once allowed (see the module's docstring); `own` is the account
+    changed, which its owner may change without being an admin."""
+    who = actor(by)
+    accounts = Accounts(eng)
+    if who == own or accounts.find_user(who) is None:
+        return who
+    authz = Authorizer(Policy.configured(permissions_file()), lane_rules(lane_map()), groups_of=accounts.groups_of,
+                       audit=AuditLog(eng))
+    authz.require(who, ADMINISTER, "admin:users", doing=doing)
+    return who
 
 
 def split_groups(raw: str | None) -> list[str]:
@@ -64,8 +84,9 @@ def users_add(
 ) -> None:
     """Add a user; prints a new API token once (it is stored only as a hash)."""
     with open_engine(ctx, db, with_handlers=False) as eng:
+        who = admin(eng, by, f"add user {name}")
         user, issued = Accounts(eng).add_user(
-            name, split_groups(groups), display_name=display_name, password=password, email=email, by=actor(by),
+            name, split_groups(groups), display_name=display_name, password=password, email=email, by=who,
         )
     token = issued.token if issued else None
     emit(
@@ -100,7 +121,7 @@ def users_groups(
         else:
             gone = set(split_groups(remove))
             wanted = [g for g in [*user.groups, *split_groups(add)] if g not in gone]
-        changed = accounts.set_groups(name, wanted, by=actor(by))
+        changed = accounts.set_groups(name, wanted, by=admin(eng, by, f"change the groups of {name}"))
     emit(ctx, as_json, changed, f"{user_line(changed)} (was: {', '.join(user.groups) or '-'})")
 
 
@@ -109,7 +130,7 @@ def users_deactivate(ctx: typer.Context, name: NameArg, by: ByOpt = None, db: Db
                      as_json: JsonOpt = False) -> None:
     """Stop a user at once: no web login, no API token works, no task work; their sessions end."""
     with open_engine(ctx, db, with_handlers=False) as eng:
-        user = Accounts(eng).set_active(name, False, by=actor(by))
+        user = Accounts(eng).set_active(name, False, by=admin(eng, by, f"deactivate {name}"))
     emit(ctx, as_json, user, f"deactivated {user_line(user)}; their tokens and sessions stop working now")
 
 
@@ -118,7 +139,7 @@ def users_reactivate(ctx: typer.Context, name: NameArg, by: ByOpt = None, db: Db
                      as_json: JsonOpt = False) -> None:
     """Let a deactivated user work again (their tokens that were not revoked work again)."""
     with open_engine(ctx, db, with_handlers=False) as eng:
-        user = Accounts(eng).set_active(name, True, by=actor(by))
+        user = Accounts(eng).set_active(name, True, by=admin(eng, by, f"reactivate {name}"))
     emit(ctx, as_json, user, f"reactivated {user_line(user)}")
 
 
@@ -139,7 +160,7 @@ def users_password(
         password = typer.prompt(f"new password for {name}", hide_input=True, confirmation_prompt=True)
     with open_engine(ctx, db, with_handlers=False) as eng:
         accounts = Accounts(eng)
-        accounts.set_password(name, password, by=actor(by))
+        accounts.set_password(name, password, by=admin(eng, by, f"set the password of {name}", own=name))
         user = accounts.get_user(name)
     emit(ctx, as_json, user, f"password of {user.name} set; their open web sessions have ended")
 
@@ -150,7 +171,7 @@ def users_unlock(ctx: typer.Context, name: NameArg, by: ByOpt = None, db: DbOpt 
     """Clear a user name's lock after too many failed logins."""
     with open_engine(ctx, db, with_handlers=False) as eng:
         was_locked = LoginThrottleStore(eng).unlock(name)
-        Accounts(eng).audit.write(actor(by), "user.unlock", name, {"had_failures": was_locked})
+        Accounts(eng).audit.write(admin(eng, by, f"unlock {name}"), "user.unlock", name, {"had_failures": was_locked})
     emit(ctx, as_json, {"user": name, "cleared": was_locked},
          f"{name}: failed logins cleared" if was_locked else f"{name}: was not locked (nothing to clear)")
 
@@ -213,8 +234,8 @@ def token(
     with open_engine(ctx, db, with_handlers=False) as eng:
         accounts = Accounts(eng)
         if revoke:
-            info = accounts.revoke_token(revoke, by=actor(by))
+            info = accounts.revoke_token(revoke, by=admin(eng, by, f"revoke token {revoke}"))
             emit(ctx, as_json, info, f"revoked token {info.lookup} of {info.user}")
             return
-        issued = accounts.issue_token(name, label, by=actor(by))
+        issued = accounts.issue_token(name, label, by=admin(eng, by, f"issue a token for {name}", own=name))
     emit(ctx, as_json, issued, f"API token for {name} (shown once, keep it safe): {issued.token}")

@@ -99,11 +99,6 @@ def unsupported_elements(doc: Document, ws: Workspace) -> Iterator[Diagnostic]:
         if kind == "complexGateway":
             yield doc.diag("crmflow/unsupported-element", "the engine cannot execute a complex gateway", node,
                            hint="use an inclusive gateway (conditions on the flows) or an exclusive one")
-        if "link" in kinds:
-            yield doc.diag("crmflow/unsupported-element",
-                           "the engine does not execute link events (SpiffWorkflow 3.2 reads them as plain "
-                           "events: the throw ends the path and the catch is never reached)", node,
-                           hint="draw a sequence flow instead of the link pair")
         if "compensate" in kinds or is_true(node.get("isForCompensation")):
             yield doc.diag("crmflow/unsupported-element", "the engine does not execute compensation", node,
                            hint="model the undo step explicitly, e.g. after an error boundary event")

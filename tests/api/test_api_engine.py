@@ -134,6 +134,22 @@ def test_message_refusals(client: TestClient, auth: Auth, waiter: str, api_engin
     assert body["errors"][0]["field"] == "name"
 
 
+def test_signal_broadcast(client: TestClient, auth: Auth, api_engine: Engine, tmp_path: Path) -> None:
+    """POST /api/v1/signals reaches every waiting instance (issue 15); it needs send on message:NAME."""
+    p = Process("sig_waiter", "Wait for a signal", root_elements='<bpmn:signal id="s_go" name="go"/>')
+    p.node("start", "startEvent").node("wait", "intermediateCatchEvent", "Go?",
+                                       '<bpmn:signalEventDefinition signalRef="s_go"/>')
+    p.node("end", "endEvent").chain("start", "wait", "end")
+    api_engine.deploy([p.write(tmp_path)])
+    first, second = api_engine.start("sig_waiter"), api_engine.start("sig_waiter")
+    resp = client.post("/api/v1/signals", json={"name": "go", "data": {"n": 1}}, headers=auth("ann"))
+    assert resp.status_code == 200, resp.text
+    assert sorted(resp.json()["delivered"]) == [first.id, second.id] and resp.json()["started"] == []
+    assert api_engine.get_instance(first.id).data["n"] == 1
+    assert client.post("/api/v1/signals", json={"name": "go"}, headers=auth("ann")).json()["delivered"] == []
+    assert_problem(client.post("/api/v1/signals", json={"name": ""}, headers=auth("ann")), 422, "invalid-input")
+
+
 # -- incidents -------------------------------------------------------------------------------
 def test_incidents_listed_and_retried_by_admins(client: TestClient, auth: Auth, flaky: dict[str, bool],
                                                 api_engine: Engine) -> None:

@@ -173,3 +173,18 @@ def test_audit_filters(db: str) -> None:
     assert audit(db, "--refused") == []
     assert "(no audit entries)" in ok(db, "audit", "--actor", "nobody").stdout
     refused(db, "audit", "--since", "yesterday", match="not an ISO 8601 time")
+
+
+def test_a_user_named_by_by_needs_administer_on_admin_users(db: str, tmp_path: Path) -> None:
+    """`--by ann` (sales) may not change users; `--by carol` (admin) may; ann may set her own
+    password; the refusal names the permission and is audited."""
+    ok(db, "users", "add", "carol", "--groups", "admin", "--by", "root")
+    for args in (["groups", "bob", "admin"], ["deactivate", "bob"], ["reactivate", "bob"], ["unlock", "bob"],
+                 ["add", "eve"]):
+        refused(db, "users", *args, "--by", "ann", match="missing permission 'administer' on 'admin:users'")
+    refused(db, "token", "bob", "--by", "ann", match="missing permission 'administer' on 'admin:users'")
+    assert "bob (active; groups: sales_managers)" in ok(db, "users", "groups", "bob").stdout
+    ok(db, "users", "deactivate", "bob", "--by", "carol")
+    ok(db, "users", "reactivate", "bob", "--by", "carol")
+    ok(db, "users", "password", "ann", "--stdin", "--by", "ann", stdin="Lantern-Quiet-Meadow-42\n")
+    assert any(e["actor"] == "ann" for e in audit(db, "--refused"))

@@ -94,6 +94,11 @@ def test_the_session_cookie_is_httponly_samesite_and_secure_over_https(world: Wo
     assert "; secure" in header and "samesite=strict" in header
 
 
+def test_the_secure_cookie_is_an_operators_setting(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CRMFLOW_SECURE_COOKIE", "1")  # crmflow serve behind a TLS proxy without --proxy-headers
+    assert "; secure" in cookie_header(attempt(app_with(world), "sam", PASSWORD))
+
+
 def test_logging_out_ends_the_session_on_the_server_so_a_copied_cookie_stops_working(world: World) -> None:
     ann = world.browser("ann")
     stolen = TestClient(world.app, follow_redirects=False, cookies=dict(ann.cookies))

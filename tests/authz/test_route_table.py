@@ -28,7 +28,7 @@ from worklists.permissions import OPERATE, READ, START, SUPERVISE
 from worklists.permissions.routes import RoutePermission, declared_permissions, route_permission
 
 #: routes the framework adds (documentation, static files): public, outside the permission model
-FRAMEWORK = {"/api/v1/openapi.json", "/api/v1/docs", "/docs/oauth2-redirect", "/static"}
+FRAMEWORK = {"/api/v1/openapi.json", "/api/v1/docs", "/api/v1/docs/init.js", "/docs/oauth2-redirect", "/static"}
 
 Params = Callable[[World], dict[str, Any]]
 Body = Callable[[World, str], dict[str, Any]]
@@ -248,6 +248,9 @@ PROBES: dict[tuple[str, str], list[Probe]] = {
         Probe(params=lambda w: {"instance_id": w.campaign_instance})],
     ("POST", "/api/v1/messages"): [
         Probe(json=lambda w, u: {"name": "case_reply", "key": "CASE-NONE"},
+              expect=lambda w, u: w.file_allows(u, "send", "message:case_reply"))],
+    ("POST", "/api/v1/signals"): [
+        Probe(json=lambda w, u: {"name": "case_reply"},
               expect=lambda w, u: w.file_allows(u, "send", "message:case_reply"))],
     ("GET", "/api/v1/incidents"): [Probe(check=only_readable_incidents)],
     ("POST", "/api/v1/incidents/{incident_id}/retry"): [Probe(params=lambda w: {"incident_id": w.incident_id})],

@@ -119,7 +119,7 @@ def test_50_mb_file_is_refused_unread(tmp_path: Path, monkeypatch: pytest.Monkey
 
     monkeypatch.setattr(Path, "read_bytes", no_read)
     found = only(check(path))
-    assert "50 MB" in found.message and "20 MB" in found.message and "unread" in found.message
+    assert "50 MB" in found.message and "5 MB" in found.message and "unread" in found.message
 
 
 def test_oversized_bytes_are_refused_by_parse_bytes() -> None:

@@ -291,8 +291,15 @@ def test_thrown_message_needs_a_catcher(tmp_path: Path) -> None:
 # -- unsupported, not executable, SpiffWorkflow's parser ------------------------------------------------
 
 
+def test_link_events_are_supported(tmp_path: Path) -> None:
+    """A paired link throw/catch runs (engine.links): no unsupported-element diagnostic."""
+    pair = ('<bpmn:intermediateThrowEvent id="t" name="T"><bpmn:linkEventDefinition name="x"/>'
+            '</bpmn:intermediateThrowEvent><bpmn:intermediateCatchEvent id="c" name="C">'
+            '<bpmn:linkEventDefinition name="x"/></bpmn:intermediateCatchEvent>')
+    assert "crmflow/unsupported-element" not in rules(check(write(tmp_path, with_node("subProcess", pair))))
+
+
 @pytest.mark.parametrize(("kind", "body", "attrs", "expected"), [
-    ("intermediateThrowEvent", '<bpmn:linkEventDefinition name="x"/>', "", "link events"),
     ("intermediateThrowEvent", "<bpmn:compensateEventDefinition/>", "", "compensation"),
     ("task", "", ' isForCompensation="true"', "compensation"),
     ("adHocSubProcess", '<bpmn:task id="t1" name="T1"/>', ' ordering="Sequential"', "sequential ad-hoc"),
