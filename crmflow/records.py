@@ -54,8 +54,8 @@ def _as_id(value: Any) -> int | None:
 
 
 def crm_lookups(engine: Engine) -> dict[str, Lookup]:
-    """Products by number, price lists and accounts by id: active ones only."""
-    from handlers.models import Account, PriceList, Product
+    """Products by number, price lists, accounts and competitors by id: active ones only."""
+    from handlers.models import Account, Competitor, PriceList, Product
 
     def product(p: Product) -> Option:
         return Option(p.number, f"{p.number} — {p.name}")
@@ -65,6 +65,9 @@ def crm_lookups(engine: Engine) -> dict[str, Lookup]:
 
     def account(a: Account) -> Option:
         return Option(a.id, f"{a.name}" + (f" ({a.region})" if a.region else ""))
+
+    def competitor(c: Competitor) -> Option:
+        return Option(c.id, c.name)
 
     def by_id(model: Any, shape: Callable[[Any], Option]) -> Callable[[Session, Any], Option | None]:
         def one(session: Session, value: Any) -> Option | None:
@@ -90,6 +93,8 @@ def crm_lookups(engine: Engine) -> dict[str, Lookup]:
         "price_lists": RecordLookup(engine, "price list", listing(PriceList, PriceList.name, price_list),
                                     by_id(PriceList, price_list)),
         "accounts": RecordLookup(engine, "account", listing(Account, Account.name, account), by_id(Account, account)),
+        "competitors": RecordLookup(engine, "competitor", listing(Competitor, Competitor.name, competitor),
+                                    by_id(Competitor, competitor)),
     }
 
 

@@ -37,6 +37,8 @@ from worklists import dashboards, problems, reports_api
 from worklists.api import PREFIX, build_ops_router, build_router
 from worklists.hardening import RequestLimits, SecurityHeaders
 from worklists.service import Worklist
+from worklists.workspace import api as workspace_api
+from worklists.workspace import pages as workspace_pages
 
 log = logging.getLogger(__name__)
 SECRET_ENV = "CRMFLOW_SECRET_KEY"
@@ -109,8 +111,10 @@ def create_app(
     app.include_router(build_router(engine, worklist))
     app.include_router(build_ops_router(engine, metrics_token=web.metrics_token))
     app.include_router(reports_api.build_router(engine, worklist))
+    app.include_router(workspace_api.build_router(engine, worklist))
     if with_pages and _include_pages(app, engine, worklist, web):
         app.include_router(dashboards.build_router(engine, worklist, web), include_in_schema=False)
+        app.include_router(workspace_pages.build_router(engine, worklist, web), include_in_schema=False)
         from crmflow import workbench  # the analysts' modeler; needs the pages' sessions
 
         app.include_router(workbench.build_router(engine, worklist, web), include_in_schema=False)

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from engine.services import HandlerRegistry
 
 MIGRATIONS: Path = Path(__file__).parent / "migrations" / "versions"
-HANDLER_MODULES = ("activities", "sales", "service", "marketing", "calendars", "resources", "territories")
+HANDLER_MODULES = ("activities", "sales", "quote_mail", "service", "marketing", "calendars", "resources", "territories")
 
 
 def register(registry: HandlerRegistry) -> None:

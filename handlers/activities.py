@@ -6,6 +6,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
 from engine.services import ServiceContext
 
 from . import lifecycle as lc
@@ -101,3 +104,49 @@ def cancel_activity(ctx: ServiceContext, activity_id: int) -> dict[str, Any]:
     activity = fetch(ctx.session, Activity, activity_id)
     _finish(ctx, activity, "Canceled", None)
     return activity_view(activity)
+
+
+# -- activities as people's work (the workspace pages and API; not process operations) --------
+
+#: what a person logs by hand from a record page
+LOGGABLE = ("phone_call", "email", "appointment", "task", "letter", "fax")
+
+
+def log_by_hand(
+    session: Session, now: datetime, owner: str, activity_type: str, subject: str,
+    regarding_type: str | None, regarding_id: int | None, description: str | None = None,
+    due_at: datetime | None = None, completed: bool = False, direction: str | None = None,
+) -> Activity:
+    """An activity a person logs against a record: hers (owner), due when she says; a call
+    already made is logged `completed` (it stays on the timeline, not on her list)."""
+    choose(activity_type, LOGGABLE, "activity type")
+    if not (subject or "").strip():
+        raise DomainError("an activity needs a subject (what the call, email or appointment is about)")
+    ctx = ServiceContext(session=session, instance_id=0, process_id="", business_key=None, element_id="",
+                         task_id="", now=now, user=owner)
+    activity = new_activity(ctx, activity_type, subject.strip(), regarding_type, regarding_id, description,
+                            direction, due_at)
+    activity.owner = owner
+    if completed:
+        _finish(ctx, activity, "Completed", None)
+    return activity
+
+
+def close_by_hand(session: Session, now: datetime, activity_id: int, cancel: bool = False) -> Activity:
+    """Complete (or cancel) an open activity; a closed one says so."""
+    ctx = ServiceContext(session=session, instance_id=0, process_id="", business_key=None, element_id="",
+                         task_id="", now=now)
+    activity = fetch(session, Activity, activity_id)
+    _finish(ctx, activity, "Canceled" if cancel else "Completed", None)
+    return activity
+
+
+def open_activities_of(session: Session, owner: str) -> list[Activity]:
+    """A person's open activities, those due first (no due time last)."""
+    stmt = select(Activity).where(Activity.owner == owner, Activity.state == "Open").order_by(
+        Activity.due_at.is_(None), Activity.due_at, Activity.id)
+    return list(session.scalars(stmt))
+
+
+def overdue_count(activities: list[Activity], now: datetime) -> int:
+    return sum(1 for a in activities if a.due_at is not None and a.due_at < now)

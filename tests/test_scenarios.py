@@ -249,7 +249,7 @@ def test_a_mocked_failure_is_an_incident_not_the_path_the_scenario_expected(tmp_
     path = write(tmp_path, "boom.yaml", L2I_HEAD + """
 name: sending the quote fails
 mocks:
-  activities/log: {raise: SMTP relay refused}
+  sales/send_quote: {raise: SMTP relay refused}
 steps:
   - complete: {element: qualify_task, user: ann, data: {decision: qualify, price_list_id: "${std.id}"}}
   - complete:

@@ -60,7 +60,10 @@ class Activity(StatefulMixin, CrmBase):
     """Phone call, email, task, ... — Open → Completed | Canceled, regarding one record."""
 
     __tablename__ = "crm_activity"
-    __table_args__ = (Index("ix_crm_activity_regarding", "regarding_type", "regarding_id"),)
+    __table_args__ = (
+        Index("ix_crm_activity_regarding", "regarding_type", "regarding_id"),
+        Index("ix_crm_activity_owner", "owner", "state"),
+    )
     kind = "activity"
     id: Mapped[int] = mapped_column(primary_key=True)
     activity_type: Mapped[str] = mapped_column(String(32))
@@ -71,6 +74,8 @@ class Activity(StatefulMixin, CrmBase):
     direction: Mapped[str | None] = mapped_column(String(16))  # incoming / outgoing
     due_at: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]
+    #: the worklist login whose work it is ("My activities"); None: nobody's
+    owner: Mapped[str | None] = mapped_column(String(150))
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 

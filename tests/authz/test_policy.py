@@ -230,7 +230,8 @@ SHIPPED_CASES = [  # group, verb, resource, allowed — what each role's work ne
     ("marketing_managers", "supervise", "queue:marketing", True),
     ("service_agents", "start", "process:case_resolution", True),
     ("service_agents", "read-data", "instances:case_resolution", True),
-    ("service_agents", "read", "instances:lead_to_invoice", False),
+    ("service_agents", "read", "instances:lead_to_invoice", True),  # where a customer's deal stands (360)
+    ("service_agents", "read-data", "instances:lead_to_invoice", False),
     ("service_agents", "supervise", "queue:service", False),
     ("service_supervisors", "supervise", "queue:service", True),
     ("service_supervisors", "read", "reports:service", True),

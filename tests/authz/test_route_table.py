@@ -22,6 +22,7 @@ import pytest
 from authz_world import PICKER, World
 from fastapi.routing import iter_route_contexts
 
+from handlers import records_service as rs
 from handlers import reports
 from worklists.permissions import OPERATE, READ, START, SUPERVISE
 from worklists.permissions.routes import RoutePermission, declared_permissions, route_permission
@@ -177,6 +178,36 @@ PAGE_ACTIONS = {  # /tasks/{task_id}/{action}: every action is probed
                       expect=lambda w, u: u == PICKER),
 }
 
+_made = iter(range(1, 10**9))
+
+
+def made(w: World, kind: str) -> int:
+    """A fresh record to act on: an account, a contact or an open activity."""
+    from handlers import activities, catalog
+
+    n = next(_made)
+    with w.engine.db.write() as session:
+        now = w.engine.now()
+        if kind == "account":
+            return catalog.add_account(session, now, f"Probe account {n}").id
+        if kind == "contact":
+            return catalog.add_contact(session, now, f"Probe {n}").id
+        return activities.log_by_hand(session, now, "admin", "phone_call", f"Probe call {n}", None, None).id
+
+
+def account(w: World) -> dict[str, Any]:
+    return {"entity": "accounts", "record_id": made(w, "account")}
+
+
+def logs_on_contacts(w: World, user: str) -> bool:
+    return w.file_allows(user, "edit", "records:activity") and w.file_allows(user, READ, "records:contact")
+
+
+def new_product(w: World, user: str) -> dict[str, Any]:
+    return {"number": f"P-{user}-{next(_made)}", "name": "Probe product"}
+
+
+CALL = {"activity_type": "phone_call", "subject": "Probe call"}
 PROBES: dict[tuple[str, str], list[Probe]] = {
     # -- the API: tasks
     ("GET", "/api/v1/tasks"): [Probe(params=lambda w: {"view": "available"}, check=available_only_workable)],
@@ -249,6 +280,41 @@ PROBES: dict[tuple[str, str], list[Probe]] = {
     ("GET", "/api/v1/reports/{name}.csv"): [Probe(params=lambda w: {"name": "pipeline"})],
     ("GET", "/api/v1/reports/{name}"): [Probe(params=lambda w: {"name": "cases-open"}),
                                         Probe(params=lambda w: {"name": "instances"})],
+    # -- the CRM workspace (records:ENTITY)
+    ("GET", "/api/v1/records/{entity}"): [Probe(params=lambda w, e=e: {"entity": e}) for e in ("accounts", "cases",
+                                                                                          "products", "invoices")],
+    ("POST", "/api/v1/records/{entity}"): [Probe(params=lambda w: {"entity": "products"}, json=new_product),
+                                           Probe(params=lambda w: {"entity": "accounts"},
+                                                 json=lambda w, u: {"name": f"Probe {u}"})],
+    ("GET", "/api/v1/records/{entity}/{record_id}"): [Probe(params=account)],
+    ("PATCH", "/api/v1/records/{entity}/{record_id}"): [Probe(params=account, json=lambda w, u: {"phone": "1"})],
+    ("POST", "/api/v1/records/{entity}/{record_id}/state"): [
+        Probe(params=account, json=lambda w, u: {"state": "Inactive"})],
+    ("GET", "/api/v1/customers/{entity}/{record_id}"): [Probe(params=account)],
+    ("GET", "/api/v1/activities/mine"): [Probe()],
+    ("POST", "/api/v1/records/{entity}/{record_id}/activities"): [
+        Probe(params=lambda w: {"entity": "contacts", "record_id": made(w, "contact")}, json=lambda w, u: CALL,
+              expect=logs_on_contacts)],
+    ("GET", "/api/v1/search"): [Probe(params=lambda w: {"q": "Probe"})],
+    ("GET", "/records"): [Probe()],
+    ("GET", "/records/{entity}"): [Probe(params=lambda w: {"entity": "accounts"}),
+                                   Probe(params=lambda w: {"entity": "knowledge-articles"})],
+    ("GET", "/records/{entity}/new"): [Probe(params=lambda w: {"entity": "products"})],
+    ("POST", "/records/{entity}"): [Probe(params=lambda w: {"entity": "products"}, form=new_product)],
+    ("GET", "/records/{entity}/{record_id}"): [Probe(params=account)],
+    ("POST", "/records/{entity}/{record_id}"): [Probe(params=account, form=lambda w, u: {"phone": "1"})],
+    ("POST", "/records/{entity}/{record_id}/state"): [
+        Probe(params=account, form=lambda w, u: {"move": "Inactive|Inactive"})],
+    ("POST", "/records/{entity}/{record_id}/activities"): [
+        Probe(params=lambda w: {"entity": "contacts", "record_id": made(w, "contact")}, form=lambda w, u: CALL,
+              expect=logs_on_contacts)],
+    ("GET", "/activities"): [Probe()],
+    ("POST", "/activities/{activity_id}/{action}"): [
+        Probe(params=lambda w: {"activity_id": made(w, "activity"), "action": "complete"}, form=lambda w, u: {})],
+    ("GET", "/search"): [Probe(params=lambda w: {"q": "Probe"})],
+    ("GET", "/start/{process_id}"): [Probe(params=lambda w: {"process_id": "case_resolution"})],
+    ("POST", "/start/{process_id}"): [Probe(params=lambda w: {"process_id": "campaign_execution"},
+                                            form=lambda w, u: {})],
     # -- pages
     ("GET", "/login"): [Probe()],
     ("GET", "/favicon.ico"): [Probe()],
@@ -353,6 +419,7 @@ def resolve(world: World, template: str, params: dict[str, Any]) -> str:
         "incident_id": lambda v: world.engine.get_instance(incidents[int(v)], with_history=False).process_id,
         "timer_id": lambda v: world.engine.get_instance(timers[int(v)], with_history=False).process_id,
         "name": lambda v: reports.REPORTS[v].area,
+        "entity": lambda v: rs.BY_SLUG[v].name,
     }
     out = template
     for key, value in params.items():

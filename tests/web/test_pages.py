@@ -380,7 +380,8 @@ def test_rows_of_an_array_field_round_trip():
                     ("lost_reason", ""), ("lost_description", "")])
     data = parse_submission(build_fields(schema, {}, None, None, raw), raw, schema)
     assert data == {"outcome": "quote", "discount_percent": 5, "quote_valid_days": 30, "lost_description": None,
-                    "probability": None, "quote_lines": [{"product_number": "CRM-PRO", "quantity": 10},
+                    "probability": None, "competitor_id": None,
+                    "quote_lines": [{"product_number": "CRM-PRO", "quantity": 10},
                                     {"product_number": "CRM-ONB", "quantity": 1.5}]}
     again = build_fields(schema, {}, None, {"quote_lines.2.quantity": "must be > 0"}, raw)
     lines = next(f for f in again if f.name == "quote_lines")
