@@ -2,6 +2,12 @@
 severities as bpmnlint's config/recommended.js), so analysts' findings match what bpmn.io's
 linter shows them in the modeler.
 
+Three differ, because `crmflow deploy` refuses on validate's errors and these do not stop a
+diagram from running: `label-required` and `no-bpmndi` are warnings (a diagram from another tool
+with an unnamed start event or no layout runs unchanged; the warning still asks for a name or a
+layout), and `single-event-definition` is a warning since the engine runs multiple and parallel
+multiple events.
+
 Not ported: `no-inclusive-gateway` (crmflow executes inclusive gateways, so discouraging them
 would only be noise) and `conditional-event` (not in `recommended`; crmflow's own expression
 rule checks conditional events).
@@ -151,7 +157,7 @@ def label_required(doc: Document) -> Iterator[Diagnostic]:
     def missing(el: etree._Element) -> Diagnostic | None:
         if (el.get("name") or "").strip():
             return None
-        return doc.diag("label-required", "Element is missing label/name", el,
+        return doc.diag("label-required", "Element is missing label/name", el, severity=WARNING,
                         hint="name it so people reading the diagram, worklists and history know what it is")
 
     for c, node in doc.flow_nodes():
@@ -270,12 +276,12 @@ def no_bpmndi(doc: Document) -> Iterator[Diagnostic]:
     if not doc.has_di():
         if any(True for _ in _visual_elements(doc)):
             yield doc.diag("no-bpmndi", "Diagram has no BPMNDI (no bpmndi:BPMNDiagram): it cannot be drawn",
-                           doc.root, hint="open and save it in a modeler (bpmn.io) to add the layout")
+                           doc.root, severity=WARNING, hint="open and save it in a modeler (bpmn.io) to add the layout")
         return
     refs = doc.di_refs()
     for el in _visual_elements(doc):
         if el.get("id") and el.get("id") not in refs:
-            yield doc.diag("no-bpmndi", "Element is missing bpmndi", el,
+            yield doc.diag("no-bpmndi", "Element is missing bpmndi", el, severity=WARNING,
                            hint="the element exists in the XML but has no shape or edge; redraw it in the modeler")
 
 
@@ -365,8 +371,10 @@ def single_event_definition(doc: Document) -> Iterator[Diagnostic]:
                                "all of them (parallel multiple)", node, severity=WARNING,
                                hint="fine if every trigger must have come; otherwise split it")
                 continue
-            yield doc.diag("single-event-definition", "Event has multiple event definitions", node,
-                           hint="split it into one event per trigger")
+            # The engine runs it too (whichever of its events comes first): a warning, not a refusal.
+            yield doc.diag("single-event-definition", "Event has multiple event definitions; the first of them "
+                           "to happen triggers it (multiple)", node, severity=WARNING,
+                           hint="fine if any one trigger will do; otherwise split it into one event per trigger")
 
 
 def sub_process_blank_start_event(doc: Document) -> Iterator[Diagnostic]:

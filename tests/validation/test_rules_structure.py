@@ -225,16 +225,16 @@ CASES: list[Case] = [
     ("conditional-flows", ERROR, lambda: exclusive(False), lambda: exclusive(True), None, None),
     ("no-implicit-split", ERROR, lambda: implicit_split(False), lambda: implicit_split(True), None, None),
     ("event-based-gateway", ERROR, lambda: event_gateway(False), lambda: event_gateway(True), None, None),
-    ("label-required", ERROR, lambda: three(name=" "), three, None, None),
+    ("label-required", WARNING, lambda: three(name=" "), three, None, None),
     ("superfluous-gateway", WARNING, lambda: gateway_shape("superfluous"), lambda: gateway_shape("ok"), None, None),
     ("no-gateway-join-fork", ERROR, lambda: gateway_shape("joinfork"), lambda: gateway_shape("ok"), None, None),
     ("fake-join", WARNING, lambda: fake_join(False), lambda: fake_join(True), None, None),
     ("single-blank-start-event", ERROR, lambda: two_starts(True), lambda: two_starts(False), None, None),
     ("no-duplicate-sequence-flows", ERROR, lambda: duplicate(True), lambda: duplicate(False), None, None),
     ("link-event", ERROR, lambda: links(False), lambda: links(True), None, None),
-    ("no-bpmndi", ERROR, three, three, drop_shape("mid"), None),
+    ("no-bpmndi", WARNING, three, three, drop_shape("mid"), None),
     ("no-overlapping-elements", WARNING, three, three, overlap, None),
-    ("single-event-definition", ERROR, lambda: double_definition(True), lambda: double_definition(False), None,
+    ("single-event-definition", WARNING, lambda: double_definition(True), lambda: double_definition(False), None,
      None),
     ("sub-process-blank-start-event", ERROR, lambda: subprocess(MSG_CATCH), lambda: subprocess(""), None, None),
     ("event-sub-process-typed-start-event", ERROR, lambda: event_subprocess(""),
@@ -242,7 +242,7 @@ CASES: list[Case] = [
     ("ad-hoc-sub-process", ERROR, lambda: ad_hoc(True), lambda: ad_hoc(False), None, None),
     ("no-complex-gateway", ERROR, lambda: complex_gw(True), lambda: complex_gw(False), None, None),
     ("superfluous-termination", WARNING, lambda: terminate(True), lambda: terminate(False), None, None),
-    ("label-required", ERROR, three, three, lanes, None),
+    ("label-required", WARNING, three, three, lanes, None),
 ]
 
 
