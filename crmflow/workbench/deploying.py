@@ -24,7 +24,7 @@ from .workspace import with_draft
 _CALLED = re.compile(r'calledElement="([^"]+)"')
 
 
-def _deploy_set(engine: Engine, folder: Path, file_name: str) -> list[Path]:
+def deploy_set(engine: Engine, folder: Path, file_name: str) -> list[Path]:
     """The draft, every decision table, and the processes its call activities call (transitively):
     as deployed when they are (so deploying a caller never re-deploys a callee), else their file."""
     files = catalog.diagram_files(folder)
@@ -60,7 +60,7 @@ def preview(engine: Engine, processes: Path, process_id: str, file_name: str, co
     if checked["errors"]:
         return out
     with with_draft(processes, file_name, content) as folder:
-        result = engine.preview_deploy(_deploy_set(engine, folder, file_name))
+        result = engine.preview_deploy(deploy_set(engine, folder, file_name))
     view = next((v for v in result.versions if v.process_id == process_id), None)
     if view is None:
         raise NotFound(f"the draft defines no executable process '{process_id}'")
@@ -78,7 +78,7 @@ def deploy(engine: Engine, drafts: DraftStore, processes: Path, process_id: str,
         raise Conflict(f"{file_name} has {checked['errors']} validate error(s); fix those marked on the diagram "
                        "before deploying")
     with with_draft(processes, file_name, content) as folder:
-        files = _deploy_set(engine, folder, file_name)
+        files = deploy_set(engine, folder, file_name)
         planned = engine.preview_deploy(files)
         if process_id not in {v.process_id for v in planned.versions}:
             raise NotFound(f"the draft defines no executable process '{process_id}'; open the process it defines "
