@@ -156,7 +156,8 @@ def _complete(run: runner.Run, fields: dict[str, str], user: str) -> None:
         raise NotFound(f"task {task_id!r} is not open in this dry run; open: "
                        f"{', '.join(t.element_id for t in open_ids.values()) or '(none)'}")
     # a task the lane router gave to someone is completed in their name, as they would
-    run.eng.complete_task(task_id, user=open_ids[task_id].assignee or user, data=_data(fields.get("data", ""), "task data"))
+    data = _data(fields.get("data", ""), "task data")
+    run.eng.complete_task(task_id, user=open_ids[task_id].assignee or user, data=data)
     run.settle()
 
 
