@@ -90,6 +90,8 @@ class _Workbench:
                         dependencies=[tables])
         r.add_api_route("/workbench/decisions/{table}/drafts", self.save_decision, methods=["POST"],
                         dependencies=[tables])
+        r.add_api_route("/workbench/decisions/{table}/deploy", self.deploy_decision, methods=["POST"],
+                        dependencies=[tables])
 
     # -- plumbing -------------------------------------------------------------------------------
     def _user(self, request: Request) -> str:
@@ -323,6 +325,16 @@ class _Workbench:
         view = await run_in_threadpool(self.drafts.save, f"dmn:{name}", f"{name}.dmn", "dmn",
                                        posted[1].decode("utf-8"), user)
         return JSONResponse(view.to_dict())
+
+    async def deploy_decision(self, request: Request, table: str) -> JSONResponse:
+        user = self._user(request)
+        posted = await self._posted_xml(request)
+        if isinstance(posted, JSONResponse):
+            return posted
+        if table not in catalog.decision_files(self.processes):
+            return _problem(404, f"there is no {table}.dmn in {self.processes}")
+        return await self._json(deploying.deploy_decision, self.engine, self.drafts, self.processes, table,
+                                posted[1], user)
 
 
 def _int(raw: str, what: str) -> int:

@@ -391,6 +391,8 @@ PROBES: dict[tuple[str, str], list[Probe]] = {
     ("GET", "/workbench/decisions/{table}/source"): [Probe(params=lambda w: {"table": "discount_approval"})],
     ("POST", "/workbench/decisions/{table}/drafts"): [
         Probe(params=lambda w: {"table": "discount_approval"}, form=lambda w, u: {})],
+    ("POST", "/workbench/decisions/{table}/deploy"): [
+        Probe(params=lambda w: {"table": "discount_approval"}, form=lambda w, u: {})],
 }
 
 
