@@ -112,7 +112,10 @@ def deploy_decision(engine: Engine, drafts: DraftStore, processes: Path, name: s
     file_name = f"{name}.dmn"
     checked = check(engine, processes, file_name, content)
     if checked["errors"]:
-        raise Conflict(f"{file_name} has {checked['errors']} validate error(s); fix those listed before deploying")
+        first = [str(d.get("message")) + (f" ({d['hint']})" if d.get("hint") else "")
+                 for d in checked["diagnostics"] if d.get("severity") == "error"][:3]
+        raise Conflict(f"{file_name} has {checked['errors']} validate error(s), fix them before deploying: "
+                       + "; ".join(first))
     decisions = set(_DECISION.findall(content.decode("utf-8", errors="replace")))
     latest: dict[str, Any] = {}
     for v in engine.list_definitions():
