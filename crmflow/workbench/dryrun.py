@@ -164,7 +164,9 @@ def _complete(run: runner.Run, fields: dict[str, str], user: str) -> None:
 def _advance(run: runner.Run, by: str) -> None:
     """`next` (to the next timer or retry), `hour`/`day`/`week`, or an ISO duration like P3D."""
     if by == "next":
-        due = runner._next_due(run)
+        times = [t.due_at for t in run.eng.list_timers(state="pending")]
+        times += [i.next_retry_at for i in run.eng.list_incidents(state="open") if i.next_retry_at and i.retries_left]
+        due = min(times) if times else None
         if due is None:
             raise Conflict("no timer is pending and no retry is due: nothing to fire")
         runner.step_advance(run, {"to": max(due, run.clock.now()).isoformat()})
