@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -54,6 +55,7 @@ from .services import HandlerRegistry
 from .state import SERIALIZER_VERSION
 from .task_dates import TASK_KINDS
 from .unit import Busy, Unit, run_in_unit
+from .unit_time import unit_seconds_from_env
 from .validation import Report, ValidationContext, refusal_message
 from .validation.deployed import read_deployed
 from .views import (
@@ -155,8 +157,13 @@ class Engine:
         migrations: list[Path] | None = None,
         task_router: TaskRouter | None = None,
         working_time: WorkingTime | None = None,
+        unit_seconds: float | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.db = Database(db_url, migrations)
+        # wall-clock bound on one unit of work (engine/unit_time.py); `monotonic` is injectable for tests
+        self.unit_seconds = unit_seconds if unit_seconds is not None else unit_seconds_from_env()
+        self.monotonic = monotonic
         self.registry = registry or HandlerRegistry()
         self.clock = clock or SystemClock()
         self.max_steps = max_steps
