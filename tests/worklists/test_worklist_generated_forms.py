@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from worklist_support import lane_process
 
 from engine import Engine
 from worklists.forms import FormInvalid
@@ -47,3 +48,18 @@ def test_variable_name_prefills_from_the_nested_values(wl: Worklist, wl_engine: 
     assert wl.form(task_id, "ann").values == {"amount": 7, "channel": "phone"}
     done = wl.complete(task_id, "ann", {"amount": 8, "channel": "mail"})
     assert done.data["offer"] == {"amount": 8, "channel": "mail"} and done.data["amount"] == 1
+
+
+def test_variable_name_prefills_a_file_form_too(wl: Worklist, wl_engine: Engine, tmp_path: Path) -> None:
+    path = tmp_path / "nested_deal.bpmn"
+    diagram = lane_process("nested_deal", [("qualify", "Sales", {"formJsonSchemaFilename": "discount.json"})])
+    variable = "<spiffworkflow:variableName>offer</spiffworkflow:variableName>"
+    path.write_text(diagram.replace("<bpmn:extensionElements>", "<bpmn:extensionElements>" + variable, 1))
+    wl_engine.deploy([path], force=True)
+    data = {"customer": "ACME", "note": "top level", "offer": {"note": "kept", "discount_percent": 9}}
+    iid = wl_engine.start("nested_deal", data).id
+    shown = wl.form(_task(wl_engine, iid), "ann")
+    assert shown.values == {"note": "kept", "discount_percent": 9}, "the values under the variable, not the top level"
+    assert shown.title == "Discount for ACME", "texts still see the whole case"
+    fresh = wl_engine.start("nested_deal", {"customer": "ACME", "note": "top level"}).id
+    assert wl.form(_task(wl_engine, fresh), "ann").values == {"discount_percent": 5}, "nothing kept yet: defaults"
