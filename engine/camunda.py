@@ -114,9 +114,10 @@ def form_schema(task: Any) -> dict[str, Any] | None:
             continue
         schema = dict(FIELD_TYPES.get(field.get("type") or "string", {"type": "string"}))
         schema["title"] = field.get("label") or name
-        values = [v.get("id") for v in field.iter(_camunda("value")) if v.get("id")]
+        values = [v for v in field.iter(_camunda("value")) if v.get("id")]
         if values:
-            schema["enum"] = values
+            schema["enum"] = [v.get("id") for v in values]
+            schema["enumNames"] = [v.get("name") or v.get("id") for v in values]  # what the select shows
         default = field.get("defaultValue")
         if default is not None:
             schema["default"] = _typed(default, schema["type"])

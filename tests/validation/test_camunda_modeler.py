@@ -65,7 +65,8 @@ def test_form_fields_become_a_json_schema() -> None:
         "type": "object", "title": "Review offer", "required": ["amount"],
         "properties": {
             "amount": {"type": "integer", "title": "Amount", "default": 100, "minimum": 1},
-            "channel": {"type": "string", "title": "Channel", "enum": ["mail", "phone"]},
+            "channel": {"type": "string", "title": "Channel", "enum": ["mail", "phone"],
+                        "enumNames": ["Mail", "Phone"]},
         },
     }
     Draft202012Validator(schema).validate({"amount": 5, "channel": "mail"})

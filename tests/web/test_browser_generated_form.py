@@ -32,7 +32,7 @@ def test_agent_fills_a_generated_form(crm: Crm, page, shots: Path) -> None:  # n
     page.screenshot(path=str(shots / "generated-form.png"), full_page=True)
 
     page.get_by_label("Amount").fill("250")
-    page.get_by_label("Channel").select_option("phone")
+    page.get_by_label("Channel").select_option(label="Phone")  # the value's name from the modeler
     page.get_by_role("button", name="Complete").click()
     expect(page.locator(".flash-ok")).to_contain_text("Completed “Review offer”")
     assert crm.engine.get_instance(iid).data["channel"] == "phone"
