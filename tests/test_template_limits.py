@@ -57,7 +57,8 @@ def test_form_instructions_say_why_they_are_not_filled_in():
 
 def test_another_client_is_answered_while_a_template_bomb_is_attempted():
     """Bound: while bombs render in one thread, another thread's ordinary render answers within
-    0.5 s each time (the bombs wait on a child process, without the GIL)."""
+    2 s each time on a loaded machine (the bombs wait on a child process, without the GIL; before the
+    limits one bomb held the GIL for over a minute)."""
     done = threading.Event()
 
     def attacker() -> None:
@@ -77,7 +78,7 @@ def test_another_client_is_answered_while_a_template_bomb_is_attempted():
         answers += 1
         time.sleep(0.01)
     thread.join(30)
-    assert answers > 10 and slowest < 0.5, (answers, slowest)
+    assert answers > 10 and slowest < 2.0, (answers, slowest)
 
 
 # -- durations ----------------------------------------------------------------------------------------
@@ -92,7 +93,7 @@ def test_huge_duration_is_refused_without_looping():
     start = datetime(2026, 1, 31, tzinfo=UTC)
     assert get_timedelta_from_start({"years": 99}, start) == datetime(2125, 1, 31, tzinfo=UTC) - start
     assert get_timedelta_from_start({"months": 1}, start) == timedelta(days=31)
-    assert time.monotonic() - began < 1
+    assert time.monotonic() - began < 5, "a generous bound: the per-month loop it replaces ran for minutes"
 
 
 def _timer_diagram(expr: str) -> Process:

@@ -54,7 +54,7 @@ def test_the_size_limit_is_low_and_refuses_before_parsing() -> None:
     started = time.monotonic()
     with pytest.raises(XmlRefused) as err:
         parse_bytes(b"<" * (MAX_BYTES + 1), "huge.bpmn")
-    assert err.value.kind == "size" and time.monotonic() - started < 1
+    assert err.value.kind == "size" and time.monotonic() - started < 5  # generous: refused unread
 
 
 def test_overlap_checks_of_a_large_diagram_are_not_quadratic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
