@@ -154,7 +154,7 @@ def _lead(session: Session, lead_id: int) -> RecordSummary | None:
     if lead is None:
         return None
     name = _person(lead.first_name, lead.last_name) or lead.email
-    return RecordSummary("lead", f"Lead {name}", [
+    return RecordSummary("lead", f"Lead {name}", link=f"/records/leads/{lead.id}", fields=[
         RecordField("Status", _status(lead), "status"),
         RecordField("Company", lead.company_name),
         RecordField("Email", lead.email, "email"),
@@ -185,7 +185,8 @@ def _opportunity(session: Session, opportunity_id: int) -> RecordSummary | None:
     if opp.actual_value is not None:
         fields.append(RecordField("Actual value", opp.actual_value, "money"))
     fields += _customer_fields(session, opp.account_id, opp.contact_id)
-    return RecordSummary("opportunity", f"Opportunity {opp.name}", fields, currency=currency)
+    return RecordSummary("opportunity", f"Opportunity {opp.name}", fields, currency=currency,
+                         link=f"/records/opportunities/{opp.id}")
 
 
 def _quote(session: Session, quote_id: int) -> RecordSummary | None:
@@ -217,7 +218,7 @@ def _quote(session: Session, quote_id: int) -> RecordSummary | None:
         *_customer_fields(session, quote.account_id, quote.contact_id),
     ]
     title = f"Quote {quote.number}" + (f" (revision {quote.revision})" if quote.revision else "")
-    return RecordSummary("quote", title, fields, [lines], currency=quote.currency)
+    return RecordSummary("quote", title, fields, [lines], currency=quote.currency, link=f"/records/quotes/{quote.id}")
 
 
 def _case(session: Session, case_id: int) -> RecordSummary | None:
@@ -256,4 +257,4 @@ def _case(session: Session, case_id: int) -> RecordSummary | None:
             "SLA", [("KPI", "text"), ("Status", "status"), ("Warning at", "datetime"), ("Due", "datetime")],
             [[k.kpi.replace("_", " ").capitalize(), k.status, k.warning_at, k.failure_at] for k in kpis],
         ))
-    return RecordSummary("case", f"Case {case.number}", fields, tables)
+    return RecordSummary("case", f"Case {case.number}", fields, tables, link=f"/records/cases/{case.id}")

@@ -44,7 +44,7 @@ class RecordSummary:
     fields: list[RecordField] = field(default_factory=list)
     tables: list[RecordTable] = field(default_factory=list)
     currency: str | None = None
-    link: str | None = None  # the record's own page, once there is one
+    link: str | None = None  # the record's page in the CRM workspace (/records/ENTITY/ID)
 
 
 RecordReader = Callable[[Mapping[str, Any]], list[RecordSummary]]

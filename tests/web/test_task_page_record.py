@@ -130,6 +130,8 @@ def test_the_task_page_shows_the_records_readably_and_the_variables_behind_a_dis
     assert re.search(r"Lead \S+ .*Company Northwind", page)
     assert "Opportunity CRM rollout" in page and "Owner ann" in page
     assert re.search(r"Quote Q-\d+", page)
+    for slug in ("leads", "opportunities", "quotes"):  # each card's title opens the record in the workspace
+        assert re.search(rf'<h3 id="rec-\d+"><a href="/records/{slug}/\d+">', html), slug
     assert "CRM-PRO" in page and "Licence" in page and "Onboarding" in page
     assert "480.00 EUR" in page, "money is formatted with its currency"
     assert re.search(r"Total [\d,]+\.\d\d EUR", page)
@@ -158,6 +160,7 @@ def test_a_case_shows_its_sla_entitlement_and_customer(crm, crm_login):
         service.start_sla(ctx, case_id=case_id)
     [case] = crm_record_reader(crm.engine)({"case": {"case_id": case_id}})
     fields = {f.label: f.value for f in case.fields}
+    assert case.link == f"/records/cases/{case_id}"
     assert case.title.startswith("Case ") and fields["Title"] == "VPN down" and fields["Priority"] == "High"
     assert fields["Email"] == "kim@example.com", "the customer"
     [sla] = case.tables
