@@ -9,7 +9,7 @@ broken rules are shown on the page with a 4xx, never a 500.
 from __future__ import annotations
 
 import secrets
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -24,6 +24,7 @@ from handlers import activities as acts
 from handlers import records_service as rs
 from handlers.errors import DomainError
 
+from ..console_pages import operates_anywhere
 from ..forms import FormInvalid
 from ..pages import (
     STATIC_PATH,
@@ -50,6 +51,13 @@ from .service import Workspace, customer, domain_to_engine
 
 IN_360 = {"case", "opportunity", "quote", "order", "invoice", "contact"}
 _STATUS = {"NotFound": 404, "Forbidden": 403, "Conflict": 409, "InvalidInput": 422, "FormInvalid": 422}
+
+
+def detail_kind(value: Any) -> str:
+    """The `show` filter's kind for a Details value: datetimes and dates get theirs, the rest is text."""
+    if isinstance(value, datetime):
+        return "datetime"
+    return "date" if isinstance(value, date) else "text"
 
 
 def entity_permission(slug: str) -> str | None:
@@ -117,7 +125,8 @@ class _WorkspacePages:
         base = {"title": self.title, "user": user, "csrf": csrf_token(request),
                 "flashes": request.session.pop("flash", []), "path": request.url.path, "now": self.engine.now(),
                 "counts": None, "tz": zone_of(self.wl.accounts.time_zone_of(user) if user else None),
-                "can": lambda verb, res: bool(user) and self.wl.authz.allows(user, verb, res)}
+                "can": lambda verb, res: bool(user) and self.wl.authz.allows(user, verb, res),
+                "console": bool(user) and operates_anywhere(self, user)}  # the top bar as on the other pages
         return self.templates.TemplateResponse(request, template, {**base, **context}, status_code=status)
 
     def _problem(self, request: Request, err: Exception, heading: str = "Not possible") -> HTMLResponse:
@@ -189,6 +198,7 @@ class _WorkspacePages:
             with self.engine.db.read() as session:
                 record = rs.get_record(session, ent, rid)
                 values = rs.as_dict(ent, record)
+                times = {k: v for k in rs.fields_of(ent) if isinstance(v := getattr(record, k), (datetime, date))}
                 related = [(o, [(x.id, o.label(x), getattr(x, "status", "")) for x in rows])
                            for o, rows in rs.related(session, ent, record)
                            if self.wl.authz.allows(user, READ, f"records:{o.name}")]
@@ -206,7 +216,9 @@ class _WorkspacePages:
         running = [p for p in running if self.wl.instances.may(user, READ, p.instance.id)]
         if c360 is not None:  # the 360's panels show these already
             related = [(o, rows) for o, rows in related if o.name not in IN_360]
-        fields = [(k, v) for k, v in values.items() if k not in ("label", "id")]
+        # (name, value, kind): times as the rest of the pages show them (the user's zone, UTC on hover)
+        fields = [(k, times.get(k, v), detail_kind(times.get(k))) for k, v in values.items()
+                  if k not in ("label", "id")]
         return self._render(request, "record.html", heading=f"{ent.singular.capitalize()} {values['label']}", ent=ent,
                             rid=rid, values=values, fields=fields, related=related, moves=moves, owner=owner,
                             c360=c360, running=running, timeline=timeline, prices=prices, price_lists=price_lists,
