@@ -16,7 +16,7 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import Boolean, Date, Integer, Numeric, String, Text, func, or_, select
+from sqlalchemy import Boolean, Date, Integer, Numeric, String, Text, bindparam, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from . import lifecycle as lc
@@ -159,6 +159,51 @@ def list_records(session: Session, ent: Entity, q: str = "", state: str = "", li
     limit = max(1, min(int(limit), MAX_PAGE))
     rows = list(session.scalars(stmt.order_by(model.id.desc()).limit(limit).offset(max(0, int(offset)))))
     return rows, int(total)
+
+
+#: entities in the full-text search index (migration 0008_crm18b_global_search) → their rowid code there
+SEARCH_CODES = {"account": 1, "contact": 2, "lead": 3, "opportunity": 4, "case": 5}
+SEARCH_TERMS = 8  # at most this many words of a query count
+
+
+def search_terms(q: str) -> list[str]:
+    """The words of a query (letters and digits), lower-cased; punctuation separates words."""
+    words = "".join(c if c.isalnum() else " " for c in q.lower()).split()
+    return list(dict.fromkeys(words))[:SEARCH_TERMS]
+
+
+def search_records(session: Session, names: Sequence[str], q: str, limit: int = 20) -> list[tuple[Entity, Any]]:
+    """Records of the indexed entities in `names` matching every word of `q` (as a word prefix), best
+    first: a name or title hit outranks one in e-mail, phone or description. Full-text on SQLite (FTS5,
+    bm25) and PostgreSQL (tsvector, ts_rank); elsewhere the entities' LIKE search, newest first."""
+    wanted = [n for n in names if n in SEARCH_CODES]
+    terms = search_terms(q)
+    if not wanted or not terms:
+        return []
+    limit = max(1, min(int(limit), MAX_PAGE))
+    dialect = session.get_bind().dialect.name
+    if dialect == "sqlite":
+        match = " AND ".join(f'"{t}"*' for t in terms)
+        found = [(e, rowid // 8) for rowid, e in session.execute(text(
+            "SELECT rowid, entity FROM crm_search_fts WHERE crm_search_fts MATCH :m AND entity IN :names"
+            " ORDER BY bm25(crm_search_fts, 0.0, 10.0, 1.0), rowid DESC LIMIT :n"
+        ).bindparams(bindparam("names", expanding=True)), {"m": match, "names": wanted, "n": limit})]
+    elif dialect == "postgresql":
+        query = " & ".join(f"{t}:*" for t in terms)
+        union = " UNION ALL ".join(
+            f"SELECT '{n}' AS entity, id, ts_rank(search_vector, to_tsquery('simple', :q)) AS rank"
+            f" FROM {ENTITIES[n].model.__tablename__} WHERE search_vector @@ to_tsquery('simple', :q)"
+            for n in wanted)
+        found = [(e, i) for e, i in session.execute(text(
+            f"SELECT entity, id FROM ({union}) hits ORDER BY rank DESC, id DESC LIMIT :n"), {"q": query, "n": limit})]
+    else:
+        return [(ENTITIES[n], r) for n in wanted for r in list_records(session, ENTITIES[n], q=q, limit=limit)[0]]
+    out = []
+    for name, record_id in found:
+        record = session.get(ENTITIES[name].model, record_id)
+        if record is not None:
+            out.append((ENTITIES[name], record))
+    return out
 
 
 def get_record(session: Session, ent: Entity, record_id: int) -> Any:

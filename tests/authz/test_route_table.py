@@ -192,6 +192,12 @@ def made(w: World, kind: str) -> int:
             return catalog.add_account(session, now, f"Probe account {n}").id
         if kind == "contact":
             return catalog.add_contact(session, now, f"Probe {n}").id
+        if kind in ("marketing_list", "price_list"):
+            from handlers import records_service as rs
+
+            values = {"name": f"Probe list {n}", "member_type": "account"} if kind == "marketing_list" else \
+                {"name": f"Probe prices {n}", "currency": "EUR"}
+            return rs.create_record(session, rs.ENTITIES[kind], values, now).id
         return activities.log_by_hand(session, now, "admin", "phone_call", f"Probe call {n}", None, None).id
 
 
@@ -305,6 +311,12 @@ PROBES: dict[tuple[str, str], list[Probe]] = {
     ("POST", "/records/{entity}/{record_id}"): [Probe(params=account, form=lambda w, u: {"phone": "1"})],
     ("POST", "/records/{entity}/{record_id}/state"): [
         Probe(params=account, form=lambda w, u: {"move": "Inactive|Inactive"})],
+    ("POST", "/records/{entity}/{record_id}/parts"): [
+        Probe(params=lambda w: {"entity": "price-lists", "record_id": made(w, "price_list")},
+              form=lambda w, u: {"product_id": "1", "amount": "10.00"})],
+    ("POST", "/records/{entity}/{record_id}/criteria"): [
+        Probe(params=lambda w: {"entity": "marketing-lists", "record_id": made(w, "marketing_list")},
+              form=lambda w, u: {"region": "EU-West"})],
     ("POST", "/records/{entity}/{record_id}/activities"): [
         Probe(params=lambda w: {"entity": "contacts", "record_id": made(w, "contact")}, form=lambda w, u: CALL,
               expect=logs_on_contacts)],

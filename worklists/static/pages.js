@@ -128,6 +128,20 @@
     document.querySelectorAll("details.side, details.filter-box").forEach(function (d) { d.open = false; });
   }
 
+  // The top bar's user menu closes on a click elsewhere or Escape, as menus do.
+  document.addEventListener("click", function (e) {
+    document.querySelectorAll("details.user-menu[open]").forEach(function (d) {
+      if (!d.contains(e.target)) d.open = false;
+    });
+  });
+  document.addEventListener("keydown", function (e) {
+    if (e.key !== "Escape") return;
+    document.querySelectorAll("details.user-menu[open]").forEach(function (d) {
+      d.open = false;
+      d.querySelector("summary").focus();
+    });
+  });
+
   var summary = document.getElementById("error-summary");
   if (summary) summary.focus();
 })();

@@ -9,7 +9,7 @@ broken rules are shown on the page with a 4xx, never a 500.
 from __future__ import annotations
 
 import secrets
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -21,9 +21,11 @@ from starlette.datastructures import FormData
 from engine import Conflict, Engine, EngineError, NotFound
 from engine.clock import ensure_utc
 from handlers import activities as acts
+from handlers import record_parts as rp
 from handlers import records_service as rs
 from handlers.errors import DomainError
 
+from ..console_pages import operates_anywhere
 from ..forms import FormInvalid
 from ..pages import (
     STATIC_PATH,
@@ -50,6 +52,13 @@ from .service import Workspace, customer, domain_to_engine
 
 IN_360 = {"case", "opportunity", "quote", "order", "invoice", "contact"}
 _STATUS = {"NotFound": 404, "Forbidden": 403, "Conflict": 409, "InvalidInput": 422, "FormInvalid": 422}
+
+
+def detail_kind(value: Any) -> str:
+    """The `show` filter's kind for a Details value: datetimes and dates get theirs, the rest is text."""
+    if isinstance(value, datetime):
+        return "datetime"
+    return "date" if isinstance(value, date) else "text"
 
 
 def entity_permission(slug: str) -> str | None:
@@ -87,6 +96,9 @@ class _WorkspacePages:
                         dependencies=[read])
         r.add_api_route("/records/{entity}/{record_id}", self.update, methods=["POST"], dependencies=[edit])
         r.add_api_route("/records/{entity}/{record_id}/state", self.move, methods=["POST"], dependencies=[edit])
+        r.add_api_route("/records/{entity}/{record_id}/parts", self.save_part, methods=["POST"], dependencies=[edit])
+        r.add_api_route("/records/{entity}/{record_id}/criteria", self.set_criteria, methods=["POST"],
+                        dependencies=[edit])
         r.add_api_route("/records/{entity}/{record_id}/activities", self.log_activity, methods=["POST"],
                         dependencies=[guard.inside(EDIT, "records:activity", "and read on records:{entity}")])
         r.add_api_route("/activities", self.my_activities, methods=["GET"], response_class=html,
@@ -117,7 +129,8 @@ class _WorkspacePages:
         base = {"title": self.title, "user": user, "csrf": csrf_token(request),
                 "flashes": request.session.pop("flash", []), "path": request.url.path, "now": self.engine.now(),
                 "counts": None, "tz": zone_of(self.wl.accounts.time_zone_of(user) if user else None),
-                "can": lambda verb, res: bool(user) and self.wl.authz.allows(user, verb, res)}
+                "can": lambda verb, res: bool(user) and self.wl.authz.allows(user, verb, res),
+                "console": bool(user) and operates_anywhere(self, user)}  # the top bar as on the other pages
         return self.templates.TemplateResponse(request, template, {**base, **context}, status_code=status)
 
     def _problem(self, request: Request, err: Exception, heading: str = "Not possible") -> HTMLResponse:
@@ -189,6 +202,7 @@ class _WorkspacePages:
             with self.engine.db.read() as session:
                 record = rs.get_record(session, ent, rid)
                 values = rs.as_dict(ent, record)
+                times = {k: v for k in rs.fields_of(ent) if isinstance(v := getattr(record, k), (datetime, date))}
                 related = [(o, [(x.id, o.label(x), getattr(x, "status", "")) for x in rows])
                            for o, rows in rs.related(session, ent, record)
                            if self.wl.authz.allows(user, READ, f"records:{o.name}")]
@@ -197,6 +211,7 @@ class _WorkspacePages:
                 price_lists = [(p.id, p.name) for p in rs.list_records(session, rs.ENTITIES["price_list"],
                                                                      limit=200)[0]] if ent.name == "product" else []
                 c360 = customer(session, ent.name, rid) if ent.name in ("account", "contact") else None
+                part_rows = self._part_rows(session, ent, record) if ent.name in rp.PARTS else []
                 timeline = self._timeline(session, ent, rid) if c360 is None else c360.timeline
                 session.expunge_all()
         except (EngineError, DomainError) as err:
@@ -206,10 +221,15 @@ class _WorkspacePages:
         running = [p for p in running if self.wl.instances.may(user, READ, p.instance.id)]
         if c360 is not None:  # the 360's panels show these already
             related = [(o, rows) for o, rows in related if o.name not in IN_360]
-        fields = [(k, v) for k, v in values.items() if k not in ("label", "id")]
+        # (name, value, kind): times as the rest of the pages show them (the user's zone, UTC on hover)
+        fields = [(k, times.get(k, v), detail_kind(times.get(k))) for k, v in values.items()
+                  if k not in ("label", "id")]
         return self._render(request, "record.html", heading=f"{ent.singular.capitalize()} {values['label']}", ent=ent,
                             rid=rid, values=values, fields=fields, related=related, moves=moves, owner=owner,
                             c360=c360, running=running, timeline=timeline, prices=prices, price_lists=price_lists,
+                            part=rp.PARTS.get(ent.name), part_rows=part_rows, choices=rp.CHOICES,
+                            criteria_fields=rp.criteria_fields(record.member_type) if ent.name == "marketing_list"
+                            else [],
                             loggable=acts.LOGGABLE, may_edit=self.wl.authz.allows(user, EDIT, f"records:{ent.name}"),
                             may_log=self.wl.authz.allows(user, EDIT, "records:activity"))
 
@@ -321,6 +341,75 @@ class _WorkspacePages:
         except DomainError as err:
             return self._problem(request, err)
         self._flash(request, f"{ent.singular.capitalize()} #{rid} is now {state} ({status or state}).")
+        return RedirectResponse(f"/records/{ent.slug}/{rid}", status_code=303)
+
+    # -- parts of a record (list members, price-list items, entitlements) -------------------------
+    @staticmethod
+    def _part_rows(session: Any, ent: rs.Entity, record: Any) -> list[tuple[Any, str, str]]:
+        """(part, label, link) for the record's parts: members and products by their labels."""
+        rows = rp.parts(session, ent, record.id)
+        if ent.name == "marketing_list":
+            target = rs.ENTITIES[record.member_type]
+            labels = rs.labels_for(session, target.name, [m.member_id for m in rows])
+            return [(m, labels.get(m.member_id, f"#{m.member_id}"), f"/records/{target.slug}/{m.member_id}")
+                    for m in rows]
+        if ent.name == "price_list":
+            labels = rs.labels_for(session, "product", [i.product_id for i in rows])
+            return [(i, labels.get(i.product_id, f"#{i.product_id}"), f"/records/products/{i.product_id}")
+                    for i in rows]
+        return [(e, e.name, "") for e in rows]
+
+    async def save_part(self, request: Request, entity: str, record_id: str) -> Response:
+        """Add a part to the record, change one (`part_id`), or take a list member off (`remove`)."""
+        self._user(request)
+        form = await request.form()
+        try:
+            ent, rid = self._entity(entity), self._record_id(record_id)
+        except EngineError as err:
+            return self._problem(request, err)
+        if not self._csrf_ok(request, form):
+            return self._problem(request, DomainError("your session expired; nothing was saved, please try again"))
+        raw_id = str(form.get("part_id", "")).strip()
+        values = {k: str(v) for k, v in form.items() if k not in ("csrf", "part_id", "remove")}
+
+        def work() -> str:
+            with self.engine.db.write() as session:
+                part = rp.part_of(ent)
+                if raw_id and not raw_id.isdigit():
+                    raise DomainError(f"{part.entity.singular} {raw_id!r} is not a number")
+                if form.get("remove") and ent.name == "marketing_list" and raw_id:
+                    rp.remove_member(session, rid, int(raw_id))
+                    return f"Took the member off {ent.singular} #{rid}."
+                rp.save_part(session, ent, rid, values, self.engine.now(), int(raw_id) if raw_id else None)
+                return f"{'Saved' if raw_id else 'Added'} the {part.entity.singular} on {ent.singular} #{rid}."
+        try:
+            message = await run_in_threadpool(work)
+        except DomainError as err:
+            return self._problem(request, err, heading=ent.title)
+        self._flash(request, message)
+        return RedirectResponse(f"/records/{ent.slug}/{rid}", status_code=303)
+
+    async def set_criteria(self, request: Request, entity: str, record_id: str) -> Response:
+        """A marketing list's dynamic criteria from the form (none: a static list again)."""
+        self._user(request)
+        form = await request.form()
+        try:
+            ent, rid = self._entity(entity), self._record_id(record_id)
+        except EngineError as err:
+            return self._problem(request, err)
+        if ent.name != "marketing_list":
+            return self._problem(request, DomainError(f"{ent.title.lower()} have no criteria; marketing lists do"))
+        if not self._csrf_ok(request, form):
+            return self._problem(request, DomainError("your session expired; nothing was saved, please try again"))
+
+        def work() -> bool:
+            with self.engine.db.write() as session:
+                return bool(rp.set_criteria(session, rid, form, self.engine.now()).dynamic)
+        try:
+            dynamic = await run_in_threadpool(work)
+        except DomainError as err:
+            return self._problem(request, err, heading=ent.title)
+        self._flash(request, f"List #{rid} is {'dynamic: members come from its criteria' if dynamic else 'static'}.")
         return RedirectResponse(f"/records/{ent.slug}/{rid}", status_code=303)
 
     # -- activities -----------------------------------------------------------------------------

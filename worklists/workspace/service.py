@@ -157,25 +157,26 @@ class Workspace:
 
     # -- search ---------------------------------------------------------------------------------
     def search(self, user: str, q: str, limit: int = 10) -> list[Hit]:
-        """Customers, records and business keys matching `q`, only of the entities the user may read;
-        knowledge articles by their full-text index."""
+        """Customers, records and business keys matching `q`, only of the entities the user may read:
+        accounts, contacts, leads, opportunities and cases by the global full-text index, ranked
+        (`records_service.search_records`), then the other records, knowledge articles by their index."""
         q = q.strip()
         if not q:
             return []
         hits: list[Hit] = []
         readable = set(self.authz.filter_names(user, READ, "records", SEARCHED))
         with self.engine.db.read() as session:
+            found = rs.search_records(session, [n for n in SEARCHED if n in readable], q, limit=2 * limit)
             for name in SEARCHED:
-                if name not in readable:
+                if name not in readable or name in rs.SEARCH_CODES:
                     continue
                 ent = rs.ENTITIES[name]
-                if name == "knowledge_article":
-                    rows = article_search(session, q, limit)
-                else:
-                    rows, _ = rs.list_records(session, ent, q=q, limit=limit)
-                for r in rows:
-                    hits.append(Hit(ent, ent.label(r), f"/records/{ent.slug}/{r.id}",
-                                    f"{ent.singular} · {getattr(r, 'status', '')}"))
+                rows = article_search(session, q, limit) if name == "knowledge_article" else \
+                    rs.list_records(session, ent, q=q, limit=limit)[0]
+                found.extend((ent, r) for r in rows)
+            for ent, r in found:
+                hits.append(Hit(ent, ent.label(r), f"/records/{ent.slug}/{r.id}",
+                                f"{ent.singular} · {getattr(r, 'status', '')}"))
         for inst in self._instances_by_key(user, q, limit):
             hits.append(Hit(None, f"{inst.business_key}", f"/instances/{inst.id}",
                             f"{inst.process_id} instance · {inst.status}"))
