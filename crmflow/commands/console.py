@@ -1,4 +1,4 @@
-"""The operator console on the command line (issue 16): `crmflow instance cancel|suspend|resume|vars|
+"""The operator console on the command line (issue 16): `crmflow instance search`, `crmflow instance cancel|suspend|resume|vars|
 modify ID`, `crmflow timer fire ID`, `crmflow incidents --grouped`, `crmflow retry-group PROCESS
 ELEMENT` and `crmflow history cleanup [--dry-run]`.
 
@@ -13,10 +13,11 @@ from typing import Annotated, Any
 import typer
 
 from crmflow import render
-from crmflow.cli import DbOpt, JsonOpt, UserOpt, app, emit, instance_summary, parse_json_object, parse_time
+from crmflow.cli import INSTANCE_COLUMNS, DbOpt, JsonOpt, UserOpt, app, emit, instance_summary, parse_json_object, parse_time
 from crmflow.commands.worklist import need_user, open_worklist
 from engine import Retention
 from worklists.incident_groups import incident_groups, retry_group
+from worklists.instance_search import SORTS, STATUSES, InstanceQuery, search
 from worklists.permissions import OPERATE
 
 instance_app = typer.Typer(help="Repair one instance: cancel, suspend, resume, edit variables, move a token.",
@@ -36,6 +37,38 @@ def _operate(wl: Any, user: str | None, instance_id: int, doing: str) -> str:
     name = need_user(user)
     wl.instances.require(name, OPERATE, instance_id, doing=f"{doing} instance {instance_id}")
     return name
+
+
+@instance_app.command("search")
+def search_instances(
+    ctx: typer.Context,
+    process: Annotated[str | None, typer.Option("--process", help="Process id.")] = None,
+    version: Annotated[str | None, typer.Option("--version", help="Process version number.")] = None,
+    status: Annotated[str | None, typer.Option("--status", help=", ".join(STATUSES) + ".")] = None,
+    key: Annotated[str | None, typer.Option("--key", help="Business key.")] = None,
+    variable: Annotated[str | None, typer.Option("--var", help="NAME=VALUE, e.g. customer=Northwind.")] = None,
+    started_from: Annotated[str | None, typer.Option("--started-from", help="ISO date/time (UTC).")] = None,
+    started_to: Annotated[str | None, typer.Option("--started-to", help="ISO date/time (UTC).")] = None,
+    ended_from: Annotated[str | None, typer.Option("--ended-from", help="ISO date/time (UTC).")] = None,
+    ended_to: Annotated[str | None, typer.Option("--ended-to", help="ISO date/time (UTC).")] = None,
+    element: Annotated[str | None, typer.Option("--element", help="Waiting at this element id.")] = None,
+    sort: Annotated[str, typer.Option("--sort", help=", ".join(SORTS) + ".")] = "newest",
+    page: Annotated[str | None, typer.Option("--page", help="Page number (25 a page).")] = None,
+    user: UserOpt = None, db: DbOpt = None, as_json: JsonOpt = False,
+) -> None:
+    """Find instances you may read (the console's search page, same query): counts per status, then a page."""
+    given = {"process": process, "version": version, "status": status, "key": key, "variable": variable,
+             "started_from": started_from, "started_to": started_to, "ended_from": ended_from,
+             "ended_to": ended_to, "element": element, "sort": sort, "page": page}
+    query = InstanceQuery.from_params({k: v for k, v in given.items() if v is not None})
+    with open_worklist(ctx, db) as (eng, wl):
+        result = search(eng, wl, need_user(user), query)
+    counts = ", ".join(f"{s}: {result.counts[s]}" for s in STATUSES if result.counts.get(s))
+    text = [render.table(result.items, INSTANCE_COLUMNS, empty="(no instances)"),
+            f"total: {result.total} ({counts or 'none'}); page {query.page}" + (", more: --page "
+                                                                               f"{query.page + 1}" if result.more else "")]
+    emit(ctx, as_json, {"items": result.items, "counts": result.counts, "total": result.total, "page": query.page,
+                        "more": result.more}, "\n".join(text))
 
 
 @instance_app.command("cancel")
