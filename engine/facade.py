@@ -1159,12 +1159,13 @@ class Engine:
 
     def list_timers(self, due_before: datetime | None = None, state: str = "pending") -> list[TimerView]:
         with self.db.read() as session:
-            stmt = select(Timer).order_by(Timer.due_at)
+            stmt = (select(Timer, Instance.status).join(Instance, Instance.id == Timer.instance_id)
+                    .order_by(Timer.due_at))
             if state != "all":
                 stmt = stmt.where(Timer.state == state)
             if due_before is not None:
                 stmt = stmt.where(Timer.due_at <= ensure_utc(due_before))
-            return [timer_view(t) for t in session.scalars(stmt)]
+            return [timer_view(t, status) for t, status in session.execute(stmt)]
 
     def history(self, instance_id: int) -> list[HistoryView]:
         with self.db.read() as session:
@@ -1194,8 +1195,9 @@ def task_view(t: HumanTask) -> HumanTaskView:
     )
 
 
-def timer_view(t: Timer) -> TimerView:
-    return TimerView(t.id, t.instance_id, t.element_id, t.name, t.kind, t.due_at, t.state, t.fired_at)
+def timer_view(t: Timer, instance_status: str | None = None) -> TimerView:
+    return TimerView(t.id, t.instance_id, t.element_id, t.name, t.kind, t.due_at, t.state, t.fired_at,
+                     instance_status)
 
 
 def incident_view(i: Incident) -> IncidentView:
