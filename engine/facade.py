@@ -665,12 +665,17 @@ class Engine:
         check_text(key, "key")
         now = self.now()
         with self._conflicts_as_errors(), self.db.write() as session:
-            return self._correlate_in(session, message, key, payload, now, source=None).view()
+            unit = self._correlate_in(session, message, key, payload, now, source=None)
+            assert unit is not None  # only a thrown message is held
+            return unit.view()
 
     def _correlate_in(
         self, session: Session, message: str, key: str | None, payload: dict[str, Any], now: datetime,
         source: InstanceRecord | None,
-    ) -> Unit:
+    ) -> Unit | None:
+        """Deliver to the one waiting instance (or start one). A suspended receiver refuses a
+        message sent directly (409 naming it); one thrown by another instance is held for it
+        until it is resumed (None is returned then)."""
         stmt = (
             select(MessageSubscription, Instance.business_key)
             .join(Instance, Instance.id == MessageSubscription.instance_id)
@@ -690,6 +695,11 @@ class Engine:
             )
         if instance_ids:
             sub = matches[0]
+            if session.scalar(select(Instance.status).where(Instance.id == sub.instance_id)) == "suspended":
+                if source is None:
+                    raise operations.suspended_error(sub.instance_id, doing=f"message '{message}'")
+                operations.hold_message(session, sub.instance_id, message, key, payload, source.id, now)
+                return None
 
             def deliver(unit: Unit) -> None:
                 unit.deliver_message(sub.task_id, message, payload)

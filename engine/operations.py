@@ -145,10 +145,62 @@ def resume(engine: Engine, instance_id: int, user: str | None, reason: str | Non
         has_incident = session.scalar(
             select(Incident.id).where(Incident.instance_id == instance_id, Incident.state == "open").limit(1)
         )
+        held = _held_since_last_resume(session, instance_id)
         record.status, record.updated_at = ("incident" if has_incident else "waiting"), now
         records.save(session, record)
-        _history(session, instance_id, "instance_resumed", now, user, {"reason": why})
+        _history(session, instance_id, "instance_resumed", now, user,
+                 {"reason": why, **({"held_messages": len(held)} if held else {})})
+        session.flush()
+        for entry in held:
+            _release(engine, session, instance_id, entry, now)
     return engine.get_instance(instance_id, with_history=False)
+
+
+# -- messages thrown to a suspended instance ----------------------------------------------------
+
+def hold_message(session: Session, instance_id: int, message: str, key: str | None, payload: dict[str, Any],
+                 source_id: int, now: datetime) -> None:
+    """A message another instance throws to a suspended one waits in the receiver's history and
+    is delivered when it is resumed; both instances' histories say so."""
+    _history(session, instance_id, "message_held", now, None, {
+        "message": message, "key": key, "payload": jsonable(payload), "from_instance": source_id,
+        "reason": f"instance {instance_id} is suspended; the message is delivered when it is resumed"})
+    _history(session, source_id, "message_held", now, None, {
+        "message": message, "to_instance": instance_id,
+        "reason": f"instance {instance_id} is suspended; the message is delivered when it is resumed"})
+
+
+def _held_since_last_resume(session: Session, instance_id: int) -> list[HistoryEntry]:
+    """Messages held while suspended this time (each resume releases what came before it)."""
+    last = session.scalar(select(HistoryEntry.id).where(
+        HistoryEntry.instance_id == instance_id, HistoryEntry.event == "instance_resumed")
+        .order_by(HistoryEntry.id.desc()).limit(1))
+    return list(session.scalars(select(HistoryEntry).where(
+        HistoryEntry.instance_id == instance_id, HistoryEntry.event == "message_held",
+        HistoryEntry.id > (last or 0)).order_by(HistoryEntry.id)))
+
+
+def _release(engine: Engine, session: Session, instance_id: int, entry: HistoryEntry, now: datetime) -> None:
+    """Deliver one held message; if nothing waits for it any more, say so on both instances."""
+    held = entry.data_delta or {}
+    message, source = str(held.get("message")), held.get("from_instance")
+    payload = held.get("payload") if isinstance(held.get("payload"), dict) else {}
+    sub = session.scalars(select(MessageSubscription).where(
+        MessageSubscription.instance_id == instance_id, MessageSubscription.message_name == message,
+        MessageSubscription.kind == "message")).first()
+    reason = f"instance {instance_id} no longer waits for message '{message}' (held while it was suspended)"
+    if sub is not None:
+        task_id = sub.task_id
+        try:
+            with session.begin_nested():
+                run_in_unit(engine, session, instance_id, now,
+                            lambda unit: unit.deliver_message(task_id, message, payload))
+            return
+        except Conflict as err:
+            reason = str(err)
+    for target in {instance_id, source} - {None}:
+        _history(session, int(target), "message_unhandled", now, None,
+                 {"message": message, "reason": reason, "held_from": source})
 
 
 # -- variables --------------------------------------------------------------------------------

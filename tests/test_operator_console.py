@@ -5,6 +5,7 @@ too (CRMFLOW_TEST_DB)."""
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from bpmn_builder import Process, script, timer_duration
@@ -281,3 +282,49 @@ def test_moving_back_from_a_task_with_a_boundary_timer_drops_the_timer(engine, t
     assert engine.tick().timers_fired == []
     again = engine.complete_task(moved.open_tasks[0].id, user="ann")
     assert [t.element_id for t in again.open_tasks] == ["b"] and [t.element_id for t in again.timers] == ["remind"]
+
+
+# -- messages to a suspended instance ---------------------------------------------------------------
+
+ELEMENTS = Path(__file__).parent / "diagrams" / "elements"
+
+
+def test_a_message_sent_directly_to_a_suspended_instance_is_refused_naming_it(repair):
+    ping = repair.start("pinged", business_key="P-7").id
+    repair.suspend_instance(ping)
+    with pytest.raises(Suspended, match=f"instance {ping} is suspended; message 'ping' is refused.*resume it first"):
+        repair.correlate("ping", key="P-7")
+    assert not [h for h in events(repair, ping) if h.event in ("message_unhandled", "message_received")]
+
+
+def test_a_message_thrown_to_a_suspended_instance_waits_and_arrives_on_resume(engine):
+    engine.deploy([ELEMENTS / "message_catch.bpmn", ELEMENTS / "message_throw.bpmn"])
+    receiver = engine.start("el_msg_catch", business_key="ORD-5").id
+    engine.suspend_instance(receiver, user="olga")
+    sender = engine.start("el_msg_throw", {"amount": 42}, business_key="ORD-5")
+    assert engine.complete_task(sender.open_tasks[0].id, user="ann").status == "completed"
+    assert engine.get_instance(receiver).status == "suspended"
+    held = [h for h in events(engine, receiver) if h.event == "message_held"]
+    assert len(held) == 1 and held[0].data_delta["from_instance"] == sender.id
+    said = [h for h in events(engine, sender.id) if h.event == "message_held"]
+    assert said and said[0].data_delta["to_instance"] == receiver and "suspended" in said[0].data_delta["reason"]
+    assert not [h for h in events(engine, sender.id) if h.event == "message_unhandled"]
+    resumed = engine.resume_instance(receiver, user="olga")
+    assert resumed.status == "completed"
+    assert engine.get_instance(receiver).data["payment"] == {"amount": 42, "paid_by": "throw"}
+    assert [h.event for h in events(engine, receiver)].count("message_received") == 1
+
+
+def test_a_held_message_nothing_waits_for_any_more_is_said_on_both_instances(engine):
+    engine.deploy([ELEMENTS / "message_catch.bpmn", ELEMENTS / "message_throw.bpmn"])
+    receiver = engine.start("el_msg_catch", business_key="ORD-6").id
+    engine.suspend_instance(receiver)
+    senders = [engine.start("el_msg_throw", {"amount": n}, business_key="ORD-6") for n in (1, 2)]
+    for sender in senders:
+        engine.complete_task(sender.open_tasks[0].id, user="ann")
+    assert engine.resume_instance(receiver).status == "completed"
+    assert engine.get_instance(receiver).data["payment"]["amount"] == 1, "the first held message arrived"
+    for iid in (receiver, senders[1].id):
+        unhandled = [h for h in events(engine, iid) if h.event == "message_unhandled"]
+        assert unhandled and "no longer waits for message 'order_paid'" in unhandled[-1].data_delta["reason"], iid
+    assert not [h for h in events(engine, senders[0].id) if h.event == "message_unhandled"]
