@@ -3,7 +3,8 @@
 Every route needs `operate` on `instances:<process>` (operators and admins by default), declared
 through the router's Guard like every other route; each calls one engine facade method, which
 records who acted and why in the instance's history. A suspended instance refuses completions
-and messages with a 409 (type conflict) saying to resume it first.
+and messages sent to it with a 409 (type conflict) naming it and saying to resume it first; a
+message another instance throws to it is held and delivered when it is resumed.
 """
 
 from typing import Annotated, Any, Literal
@@ -156,13 +157,15 @@ def add_console_routes(router: APIRouter, engine: Engine, worklist: Worklist, gu
     @router.post("/instances/{instance_id}/suspend", response_model=InstanceDetail, tags=["operations"],
                  responses=errors(403, 404, 409), dependencies=[operate])
     def suspend(user: User, instance_id: IntId, body: ReasonRequest) -> InstanceDetail:
-        """Hold the instance: no timers fire, no jobs run, completions and messages get a 409."""
+        """Hold the instance: no timers fire, no jobs run, completions and messages get a 409
+        (messages thrown by other instances are held until it is resumed)."""
         return engine.suspend_instance(instance_id, user=user.name, reason=body.reason)
 
     @router.post("/instances/{instance_id}/resume", response_model=InstanceDetail, tags=["operations"],
                  responses=errors(403, 404, 409), dependencies=[operate])
     def resume(user: User, instance_id: IntId, body: ReasonRequest) -> InstanceDetail:
-        """Let a suspended instance go on; timers that fell due meanwhile fire at the next pass."""
+        """Let a suspended instance go on: messages held for it are delivered now; timers that fell
+        due meanwhile fire at the next pass."""
         return engine.resume_instance(instance_id, user=user.name, reason=body.reason)
 
     @router.post("/instances/{instance_id}/variables", response_model=InstanceDetail, tags=["operations"],

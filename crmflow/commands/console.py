@@ -1,6 +1,6 @@
-"""The operator console on the command line (issue 16): `crmflow instance search`, `crmflow instance cancel|suspend|resume|vars|
-modify ID`, `crmflow timer fire ID`, `crmflow incidents --grouped`, `crmflow retry-group PROCESS
-ELEMENT` and `crmflow history cleanup [--dry-run]`.
+"""The operator console on the command line (issue 16): `crmflow instance search`, `crmflow
+instance cancel|suspend|resume|vars|modify ID`, `crmflow timer fire ID`, `crmflow incidents --grouped`,
+`crmflow retry-group PROCESS ELEMENT` and `crmflow history cleanup [--dry-run]`.
 
 Instance actions act as `--user` (or CRMFLOW_USER) and ask the permission layer for `operate` on
 `instances:PROCESS`, like the API and the pages; the user and the reason go to the history.
@@ -13,7 +13,17 @@ from typing import Annotated, Any
 import typer
 
 from crmflow import render
-from crmflow.cli import INSTANCE_COLUMNS, DbOpt, JsonOpt, UserOpt, app, emit, instance_summary, parse_json_object, parse_time
+from crmflow.cli import (
+    INSTANCE_COLUMNS,
+    DbOpt,
+    JsonOpt,
+    UserOpt,
+    app,
+    emit,
+    instance_summary,
+    parse_json_object,
+    parse_time,
+)
 from crmflow.commands.worklist import need_user, open_worklist
 from engine import Retention
 from worklists.incident_groups import incident_groups, retry_group
@@ -64,9 +74,9 @@ def search_instances(
     with open_worklist(ctx, db) as (eng, wl):
         result = search(eng, wl, need_user(user), query)
     counts = ", ".join(f"{s}: {result.counts[s]}" for s in STATUSES if result.counts.get(s))
+    more = f", more: --page {query.page + 1}" if result.more else ""
     text = [render.table(result.items, INSTANCE_COLUMNS, empty="(no instances)"),
-            f"total: {result.total} ({counts or 'none'}); page {query.page}" + (", more: --page "
-                                                                               f"{query.page + 1}" if result.more else "")]
+            f"total: {result.total} ({counts or 'none'}); page {query.page}{more}"]
     emit(ctx, as_json, {"items": result.items, "counts": result.counts, "total": result.total, "page": query.page,
                         "more": result.more}, "\n".join(text))
 
@@ -83,7 +93,8 @@ def cancel(ctx: typer.Context, instance_id: IdArg, reason: ReasonOpt = None, use
 @instance_app.command("suspend")
 def suspend(ctx: typer.Context, instance_id: IdArg, reason: ReasonOpt = None, user: UserOpt = None,
             db: DbOpt = None, as_json: JsonOpt = False) -> None:
-    """Hold an instance: no timers fire, no jobs run, completions and messages are refused."""
+    """Hold an instance: no timers fire, no jobs run, completions and messages are refused
+    (messages thrown by other instances wait for the resume)."""
     with open_worklist(ctx, db) as (eng, wl):
         inst = eng.suspend_instance(instance_id, user=_operate(wl, user, instance_id, "suspend"), reason=reason)
     emit(ctx, as_json, inst, f"suspended instance {instance_id}\n\n{instance_summary(inst)}")
@@ -92,7 +103,7 @@ def suspend(ctx: typer.Context, instance_id: IdArg, reason: ReasonOpt = None, us
 @instance_app.command("resume")
 def resume(ctx: typer.Context, instance_id: IdArg, reason: ReasonOpt = None, user: UserOpt = None,
            db: DbOpt = None, as_json: JsonOpt = False) -> None:
-    """Let a suspended instance go on (timers that fell due fire at the next scheduler pass)."""
+    """Let a suspended instance go on: held messages arrive now, timers that fell due at the next pass."""
     with open_worklist(ctx, db) as (eng, wl):
         inst = eng.resume_instance(instance_id, user=_operate(wl, user, instance_id, "resume"), reason=reason)
     emit(ctx, as_json, inst, f"resumed instance {instance_id}\n\n{instance_summary(inst)}")

@@ -136,3 +136,22 @@ def test_instance_search_filters_pages_and_counts_per_status(client, auth, api_e
     bad = client.get(url, params={"ended_to": "soon"}, headers=auth("root"))
     assert bad.status_code == 422 and "ended_to" in bad.json()["detail"]
     assert client.get(url, params={"status": "suspended"}, headers=auth("ann")).status_code == 200
+
+
+def test_a_message_to_a_suspended_instance_is_a_409_naming_it(client, auth, api_engine, tmp_path):
+    p = Process("pinged", "Pinged")
+    p.root_elements = '<bpmn:message id="msg_ping" name="ping"/>'
+    p.node("start", "startEvent").node("catch", "intermediateCatchEvent", "Ping",
+                                       '<bpmn:messageEventDefinition messageRef="msg_ping"/>')
+    p.node("end", "endEvent").chain("start", "catch", "end")
+    api_engine.deploy([p.write(tmp_path)])
+    iid = api_engine.start("pinged", business_key="P-1").id
+    client.post(OPS.format(iid, "suspend"), json={"reason": "hold"}, headers=auth("root"))
+    r = client.post("/api/v1/messages", json={"name": "ping", "key": "P-1"}, headers=auth("root"))
+    assert r.status_code == 409, r.text
+    assert f"instance {iid} is suspended; message 'ping' is refused" in r.json()["detail"]
+    assert "resume it first" in r.json()["detail"]
+    assert api_engine.get_instance(iid).status == "suspended"
+    client.post(OPS.format(iid, "resume"), json={}, headers=auth("root"))
+    r = client.post("/api/v1/messages", json={"name": "ping", "key": "P-1"}, headers=auth("root"))
+    assert r.status_code == 200 and r.json()["status"] == "completed"
