@@ -328,3 +328,29 @@ def test_a_held_message_nothing_waits_for_any_more_is_said_on_both_instances(eng
         unhandled = [h for h in events(engine, iid) if h.event == "message_unhandled"]
         assert unhandled and "no longer waits for message 'order_paid'" in unhandled[-1].data_delta["reason"], iid
     assert not [h for h in events(engine, senders[0].id) if h.event == "message_unhandled"]
+
+
+# -- moves inside a sub-process ---------------------------------------------------------------------
+
+def test_a_forward_move_inside_the_same_sub_process(engine):
+    engine.deploy([ELEMENTS / "subprocess_embedded.bpmn"])
+    iid = engine.start("el_subprocess", {"size": 6}).id
+    assert [t.element_id for t in engine.get_instance(iid).open_tasks] == ["fill_form"]
+    plan = engine.modify_instance(iid, "fill_form", "score", dry_run=True, user="olga", reason=None)
+    assert plan.allowed and plan.how == "forward", plan.reasons
+    assert plan.active_before == ["Assess (assess)", "Fill form (fill_form)"]
+    assert plan.active_after == ["Assess (assess)", "Score (score)"]
+    moved = engine.modify_instance(iid, "fill_form", "score", dry_run=False, user="olga", reason="form on paper")
+    assert moved.allowed, moved.reasons
+    inst = engine.get_instance(iid)
+    assert inst.status == "completed", inst
+    assert inst.data["score"] == 60 and inst.data["grade"] == "A"
+    assert not inst.open_tasks
+    assert [h for h in events(engine, iid) if h.event == "instance_modified"][0].data_delta["start"] == "Score (score)"
+
+
+def test_a_forward_move_out_of_a_sub_process_says_why_not(engine):
+    engine.deploy([ELEMENTS / "subprocess_embedded.bpmn"])
+    iid = engine.start("el_subprocess", {"size": 6}).id
+    plan = engine.modify_instance(iid, "fill_form", "grade", dry_run=True, user="olga", reason=None)
+    assert not plan.allowed and "another (sub)process" in plan.reasons[0]
