@@ -21,7 +21,7 @@ from . import instances as records
 from .errors import Conflict, InvalidInput, NotFound
 from .history import jsonable
 from .instances import InstanceRecord
-from .models import HistoryEntry, HumanTask, Incident, Job, MessageSubscription, Timer
+from .models import HistoryEntry, HumanTask, Incident, Instance, Job, MessageSubscription, Timer
 from .task_dates import TASK_KINDS
 from .unit import Unit, run_in_unit
 from .views import InstanceDetail
@@ -279,6 +279,8 @@ def fire_timer(engine: Engine, timer_id: int, user: str | None) -> InstanceDetai
         row = session.get(Timer, timer_id)
         if row is None:
             raise NotFound(f"timer {timer_id} does not exist (crmflow timers lists them)")
+        if session.scalar(select(Instance.status).where(Instance.id == row.instance_id)) == "suspended":
+            raise suspended_error(row.instance_id, doing=f"firing timer {timer_id} ({row.name or row.element_id})")
 
         def still_pending() -> None:
             session.refresh(row)

@@ -141,5 +141,5 @@ def test_the_timers_page_marks_suspended_instances_and_fire_now_says_so(login, s
     assert timer.instance_status == "suspended"
     r = post(root, f"/console/timers/{timer.id}/fire", page="/console/timers")
     said = text_of(follow(root, r).text if r.status_code in (302, 303) else r.text)
-    assert f"instance {held} is suspended" in said and "resume it first" in said
+    assert f"instance {held} is suspended; firing timer {timer.id}" in said and "resume it first" in said
     assert any(t.id == timer.id for t in web_engine.list_timers()), "the timer still waits"
