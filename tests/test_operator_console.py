@@ -349,8 +349,21 @@ def test_a_forward_move_inside_the_same_sub_process(engine):
     assert [h for h in events(engine, iid) if h.event == "instance_modified"][0].data_delta["start"] == "Score (score)"
 
 
-def test_a_forward_move_out_of_a_sub_process_says_why_not(engine):
+def test_a_forward_move_out_of_a_sub_process_ends_it(engine):
+    engine.deploy([ELEMENTS / "subprocess_embedded.bpmn"])
+    iid = engine.start("el_subprocess", {"size": 6, "score": 70}).id
+    form = engine.get_instance(iid).open_tasks[0].id
+    plan = engine.modify_instance(iid, "fill_form", "grade", dry_run=True, user="olga", reason=None)
+    assert plan.allowed, plan.reasons
+    assert plan.active_after == ["Grade (grade)"], "the sub-process and its tokens go"
+    engine.modify_instance(iid, "fill_form", "grade", dry_run=False, user="olga", reason="assessed elsewhere")
+    inst = engine.get_instance(iid)
+    assert inst.status == "completed" and inst.data["grade"] == "A" and "score" in inst.data
+    assert engine.get_task(form).state != "open"
+
+
+def test_a_forward_move_into_a_sub_process_from_outside_says_why_not(engine):
     engine.deploy([ELEMENTS / "subprocess_embedded.bpmn"])
     iid = engine.start("el_subprocess", {"size": 6}).id
-    plan = engine.modify_instance(iid, "fill_form", "grade", dry_run=True, user="olga", reason=None)
-    assert not plan.allowed and "another (sub)process" in plan.reasons[0]
+    plan = engine.modify_instance(iid, "assess", "score", dry_run=True, user="olga", reason=None)
+    assert not plan.allowed and "'score' is not in the (sub)process of 'assess'" in plan.reasons[0]
