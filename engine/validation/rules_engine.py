@@ -172,9 +172,12 @@ def lane_unmapped(doc: Document, ws: Workspace) -> Iterator[Diagnostic]:
             if human and ws.context.lane_route(lane) is None and not is_initiator_lane(lane.get("name")):
                 label = (lane.get("name") or "").strip() or lane.get("id") or "?"
                 known = sorted(ws.context.lanes)
+                # A warning: the task still lands in the visible "unassigned" queue (admins work it),
+                # so a diagram from spiff-arena with its own lanes deploys and runs unchanged.
                 yield doc.diag("crmflow/lane-unmapped",
                                f"lane {label!r} has user tasks ({', '.join(human[:3])}) but no worklist in the "
-                               "lane map: nobody would see them", lane,
+                               "lane map: they will wait in the 'unassigned' queue, which only admins work", lane,
+                               severity=WARNING,
                                hint=_suggest(label.casefold(), known, "add the lane to processes/lanes.json "
                                              "with its queue and groups"))
 

@@ -74,6 +74,7 @@ def test_lane_without_worklist(tmp_path: Path) -> None:
     bad = check(write(tmp_path / "a", with_node("userTask"), tweak=add_lane("Marketing")), lanes=lanes)
     found = of_rule(bad, "crmflow/lane-unmapped")
     assert len(found) == 1 and "'Marketing'" in found[0].message and found[0].element_id == "lane_x"
+    assert found[0].severity == "warning" and "'unassigned' queue" in found[0].message, "the task is not lost"
     good = check(write(tmp_path / "b", with_node("userTask"), tweak=add_lane("Sales")), lanes=lanes)
     assert "crmflow/lane-unmapped" not in rules(good)
     no_map = check(write(tmp_path / "c", with_node("userTask"), tweak=add_lane("Marketing")), lanes=None)
