@@ -106,6 +106,10 @@ def cancel(engine: Engine, instance_id: int, user: str | None, reason: str | Non
             .values(state="cancelled", resolved_at=now, next_retry_at=None)
         )
         previous = record.status
+        if previous == "suspended":
+            for entry in _held_since_last_resume(session, instance_id):
+                _drop_held(session, instance_id, entry, now, f"instance {instance_id} was cancelled while the "
+                           "message was held for it")
         record.status, record.ended_at, record.updated_at, record.state = "cancelled", now, now, ""
         records.save(session, record)
         _history(session, instance_id, "instance_cancelled", now, user, {
@@ -183,7 +187,7 @@ def _held_since_last_resume(session: Session, instance_id: int) -> list[HistoryE
 def _release(engine: Engine, session: Session, instance_id: int, entry: HistoryEntry, now: datetime) -> None:
     """Deliver one held message; if nothing waits for it any more, say so on both instances."""
     held = entry.data_delta or {}
-    message, source = str(held.get("message")), held.get("from_instance")
+    message = str(held.get("message"))
     payload = held.get("payload") if isinstance(held.get("payload"), dict) else {}
     sub = session.scalars(select(MessageSubscription).where(
         MessageSubscription.instance_id == instance_id, MessageSubscription.message_name == message,
@@ -198,9 +202,16 @@ def _release(engine: Engine, session: Session, instance_id: int, entry: HistoryE
             return
         except Conflict as err:
             reason = str(err)
+    _drop_held(session, instance_id, entry, now, reason)
+
+
+def _drop_held(session: Session, instance_id: int, entry: HistoryEntry, now: datetime, reason: str) -> None:
+    """A held message that will never arrive: both instances' histories say so."""
+    held = entry.data_delta or {}
+    source = held.get("from_instance")
     for target in {instance_id, source} - {None}:
         _history(session, int(target), "message_unhandled", now, None,
-                 {"message": message, "reason": reason, "held_from": source})
+                 {"message": held.get("message"), "reason": reason, "held_from": source})
 
 
 # -- variables --------------------------------------------------------------------------------

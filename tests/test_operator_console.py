@@ -367,3 +367,15 @@ def test_a_forward_move_into_a_sub_process_from_outside_says_why_not(engine):
     iid = engine.start("el_subprocess", {"size": 6}).id
     plan = engine.modify_instance(iid, "assess", "score", dry_run=True, user="olga", reason=None)
     assert not plan.allowed and "'score' is not in the (sub)process of 'assess'" in plan.reasons[0]
+
+
+def test_cancelling_a_suspended_instance_says_its_held_messages_never_arrive(engine):
+    engine.deploy([ELEMENTS / "message_catch.bpmn", ELEMENTS / "message_throw.bpmn"])
+    receiver = engine.start("el_msg_catch", business_key="ORD-8").id
+    engine.suspend_instance(receiver)
+    sender = engine.start("el_msg_throw", {"amount": 3}, business_key="ORD-8")
+    engine.complete_task(sender.open_tasks[0].id, user="ann")
+    engine.cancel_instance(receiver, user="olga", reason="duplicate order")
+    for iid in (receiver, sender.id):
+        unhandled = [h for h in events(engine, iid) if h.event == "message_unhandled"]
+        assert unhandled and "was cancelled while the message was held" in unhandled[-1].data_delta["reason"], iid
