@@ -11,6 +11,8 @@ import os
 from collections.abc import Callable
 from contextlib import ExitStack
 
+from sqlalchemy import event
+
 from engine import Engine
 
 from . import Row, Sizes
@@ -60,11 +62,14 @@ def run(sizes: Sizes, log: Log) -> list[Row]:
             contender()
         log(f"linear: {sizes.linear_rounds} alternating rounds of {n} instances each ({', '.join(contenders)})")
         rates = alternate(sizes.linear_rounds, contenders)
+        statements = {"sqlite": statements_per_start(sqlite_eng)}
+        if pg_url:
+            statements["postgresql"] = statements_per_start(pg_eng)
 
     reference = f"{rates['raw']:,.0f} inst/s"
-    rows = [_row("SQLite file, durable, history on", rates["sqlite"], rates["raw"], reference)]
+    rows = [_row("SQLite file, durable, history on", rates["sqlite"], rates["raw"], reference, statements["sqlite"])]
     if "postgresql" in rates:
-        rows.append(_row("PostgreSQL", rates["postgresql"], rates["raw"], reference))
+        rows.append(_row("PostgreSQL", rates["postgresql"], rates["raw"], reference, statements["postgresql"]))
     else:
         rows.append(
             Row("linear", "PostgreSQL", "skipped", reference, None, "crmflow ÷ raw", f"≥ {TARGET}",
@@ -73,8 +78,25 @@ def run(sizes: Sizes, log: Log) -> list[Row]:
     return rows
 
 
-def _row(case: str, rate: float, raw_rate: float, reference: str) -> Row:
+def statements_per_start(eng: Engine, n: int = 20) -> float:
+    """SQL statements one instance costs (counted at the cursor, outside the timed rounds)."""
+    counted = [0]
+
+    def count(*_args: object) -> None:
+        counted[0] += 1
+
+    event.listen(eng.db.write_engine, "before_cursor_execute", count)
+    try:
+        for _ in range(n):
+            eng.start(PROCESS, {})
+    finally:
+        event.remove(eng.db.write_engine, "before_cursor_execute", count)
+    return counted[0] / n
+
+
+def _row(case: str, rate: float, raw_rate: float, reference: str, statements: float) -> Row:
     ratio = rate / raw_rate
     notes = [] if ratio >= TARGET else [f"below target by {TARGET / ratio:.1f}×"]
+    notes.append(f"{statements:.1f} SQL statements per instance (commit not counted)")
     return Row("linear", f"instances/s, {case}", f"{rate:,.0f} inst/s", reference, ratio, "crmflow ÷ raw",
                f"≥ {TARGET}", notes)

@@ -248,7 +248,8 @@ def test_every_user_task_has_a_valid_json_schema_form_and_instructions() -> None
         ("work_opportunity.json", {"outcome": "quote", "quote_lines": LINES, "discount_percent": 15}, True),
         ("work_opportunity.json", {"outcome": "quote", "quote_lines": []}, False),
         ("work_opportunity.json", {"outcome": "lost"}, False),  # why it was lost is required
-        ("work_opportunity.json", {"outcome": "lost", "lost_reason": "Out-Sold"}, True),
+        ("work_opportunity.json", {"outcome": "lost", "lost_reason": "Out-Sold", "competitor_id": 1}, True),
+        ("work_opportunity.json", {"outcome": "lost", "lost_reason": "Out-Sold"}, False),  # who won it (crm18)
         ("approve_discount.json", {"approval": "approve"}, True),
         ("approve_discount.json", {"approval": "reject"}, False),  # the allowed discount is required
         ("approve_discount.json", {"approval": "reject", "revised_discount_percent": 10}, True),

@@ -89,7 +89,7 @@ class DraftStore:
                 raise NotFound(f"draft {draft_id} of {process_id} does not exist; the workbench lists the drafts")
             return _view(row), row.content
 
-    def mark_deployed(self, draft_id: int, version: int, user: str) -> None:
+    def mark_deployed(self, draft_id: int, version: int | None, user: str) -> None:
         with self.engine.db.write() as session:
             row = session.get(Draft, draft_id)
             if row is not None:

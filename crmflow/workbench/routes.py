@@ -34,7 +34,7 @@ from worklists.pages import (
 from worklists.permissions.routes import Guard
 from worklists.service import Worklist
 
-from . import catalog, checks, deploying, trial
+from . import catalog, checks, deploying, dryrun, trial
 from .drafts import MAX_BYTES, DraftStore
 from .workspace import safe_file_name
 
@@ -55,6 +55,7 @@ class _Workbench:
     def __init__(self, engine: Engine, worklist: Worklist, settings: Any, processes: Path) -> None:
         self.engine, self.wl, self.processes = engine, worklist, processes
         self.drafts = DraftStore(engine)
+        self.dry_runs = dryrun.DryRuns()
         self.title = setting(settings, "title", "crmflow") or "crmflow"
         self.templates = Jinja2Templates(directory=str(TEMPLATES))
         install_time_filters(self.templates.env)
@@ -77,6 +78,10 @@ class _Workbench:
         r.add_api_route(base + "/scenarios", self.scenarios, methods=["POST"], dependencies=[edit])
         r.add_api_route(base + "/preview", self.preview, methods=["POST"], dependencies=[edit])
         r.add_api_route(base + "/deploy", self.deploy, methods=["POST"], dependencies=[edit])
+        r.add_api_route(base + "/dry-runs", self.start_dry_run, methods=["POST"], dependencies=[edit])
+        r.add_api_route(base + "/dry-runs/{run_id}", self.dry_run_view, methods=["GET"], dependencies=[edit])
+        r.add_api_route(base + "/dry-runs/{run_id}/{action}", self.dry_run_act, methods=["POST"],
+                        dependencies=[edit])
         r.add_api_route(base + "/form-preview", self.form_preview, methods=["GET"], response_class=HTMLResponse,
                         dependencies=[edit])
         r.add_api_route("/workbench/decisions/{table}", self.decision_page, methods=["GET"],
@@ -84,6 +89,8 @@ class _Workbench:
         r.add_api_route("/workbench/decisions/{table}/source", self.decision_source, methods=["GET"],
                         dependencies=[tables])
         r.add_api_route("/workbench/decisions/{table}/drafts", self.save_decision, methods=["POST"],
+                        dependencies=[tables])
+        r.add_api_route("/workbench/decisions/{table}/deploy", self.deploy_decision, methods=["POST"],
                         dependencies=[tables])
 
     # -- plumbing -------------------------------------------------------------------------------
@@ -147,7 +154,8 @@ class _Workbench:
         return self._render(request, "workbench/modeler.html", heading=f"Workbench · {process_id}",
                             process_id=process_id, versions=versions, has_file=process_id in files,
                             file_name=self._file_name(process_id), drafts=self.drafts.list(process_id),
-                            forms=catalog.forms(self.processes), author=user)
+                            forms=catalog.forms(self.processes), author=user,
+                            scenarios=dryrun.scenario_names(self.processes, process_id))
 
     def form_preview(self, request: Request, process_id: str) -> HTMLResponse:
         self._user(request)
@@ -242,6 +250,40 @@ class _Workbench:
         return await self._json(deploying.deploy, self.engine, self.drafts, self.processes, process_id,
                                 self._file_name(process_id, posted[0]), posted[1], user, may_deploy)
 
+    # -- dry runs --------------------------------------------------------------------------------
+    async def start_dry_run(self, request: Request, process_id: str) -> JSONResponse:
+        user = self._user(request)
+        posted = await self._posted_xml(request)
+        if isinstance(posted, JSONResponse):
+            return posted
+        form = await request.form()
+        return await self._json(self.dry_runs.start, self.engine, self.processes, process_id,
+                                self._file_name(process_id, posted[0]), posted[1], user,
+                                str(form.get("scenario", "")), str(form.get("data", "")))
+
+    async def dry_run_view(self, request: Request, process_id: str, run_id: str) -> JSONResponse:
+        return await self._dry_run(request, process_id, run_id, "view", {})
+
+    async def dry_run_act(self, request: Request, process_id: str, run_id: str, action: str) -> JSONResponse:
+        form = await request.form()
+        expected = request.session.get("csrf")
+        if not expected or not secrets.compare_digest(str(form.get("csrf", "")), str(expected)):
+            return _problem(400, "the page's session expired; reload the workbench and start a new dry run")
+        fields = {k: str(v) for k, v in form.items() if k != "csrf"}
+        return await self._dry_run(request, process_id, run_id, action, fields)
+
+    async def _dry_run(self, request: Request, process_id: str, run_id: str, action: str,
+                       fields: dict[str, str]) -> JSONResponse:
+        user = self._user(request)
+
+        def work() -> dict[str, Any]:
+            if action == "end":
+                self.dry_runs.end(run_id, process_id, user)
+                return {"id": run_id, "ended": True}
+            return dryrun.act(self.dry_runs.get(run_id, process_id, user), self.processes, action, fields, user)
+
+        return await self._json(work)
+
     async def _json(self, func: Any, *args: Any) -> JSONResponse:
         try:
             return JSONResponse(await run_in_threadpool(func, *args))
@@ -283,6 +325,16 @@ class _Workbench:
         view = await run_in_threadpool(self.drafts.save, f"dmn:{name}", f"{name}.dmn", "dmn",
                                        posted[1].decode("utf-8"), user)
         return JSONResponse(view.to_dict())
+
+    async def deploy_decision(self, request: Request, table: str) -> JSONResponse:
+        user = self._user(request)
+        posted = await self._posted_xml(request)
+        if isinstance(posted, JSONResponse):
+            return posted
+        if table not in catalog.decision_files(self.processes):
+            return _problem(404, f"there is no {table}.dmn in {self.processes}")
+        return await self._json(deploying.deploy_decision, self.engine, self.drafts, self.processes, table,
+                                posted[1], user)
 
 
 def _int(raw: str, what: str) -> int:

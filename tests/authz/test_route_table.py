@@ -387,11 +387,19 @@ PROBES: dict[tuple[str, str], list[Probe]] = {
     ("POST", "/workbench/processes/{process_id}/scenarios"): [Probe(params=L2I, form=lambda w, u: {})],
     ("POST", "/workbench/processes/{process_id}/preview"): [Probe(params=L2I, form=lambda w, u: {})],
     ("POST", "/workbench/processes/{process_id}/deploy"): [Probe(params=L2I, form=lambda w, u: {})],
+    # dry runs: starting one without a diagram is refused with 422; an unknown run is 404 (not 403)
+    ("POST", "/workbench/processes/{process_id}/dry-runs"): [Probe(params=L2I, form=lambda w, u: {})],
+    ("GET", "/workbench/processes/{process_id}/dry-runs/{run_id}"): [
+        Probe(params=lambda w: {**L2I(w), "run_id": "no-such-run"})],
+    ("POST", "/workbench/processes/{process_id}/dry-runs/{run_id}/{action}"): [
+        Probe(params=lambda w: {**L2I(w), "run_id": "no-such-run", "action": "advance"}, form=lambda w, u: {})],
     ("GET", "/workbench/processes/{process_id}/form-preview"): [
         Probe(params=lambda w: {**L2I(w), "form": "forms/qualify_lead.json"})],
     ("GET", "/workbench/decisions/{table}"): [Probe(params=lambda w: {"table": "discount_approval"})],
     ("GET", "/workbench/decisions/{table}/source"): [Probe(params=lambda w: {"table": "discount_approval"})],
     ("POST", "/workbench/decisions/{table}/drafts"): [
+        Probe(params=lambda w: {"table": "discount_approval"}, form=lambda w, u: {})],
+    ("POST", "/workbench/decisions/{table}/deploy"): [
         Probe(params=lambda w: {"table": "discount_approval"}, form=lambda w, u: {})],
 }
 

@@ -266,9 +266,61 @@ def test_an_analyst_edits_a_decision_table_and_previews_a_form(page: object, sho
     page.get_by_role("button", name="Save draft").click()
     expect(page.locator("#dmn-status")).to_contain_text("Saved draft #")
     expect(page.locator("#dmn-download")).to_be_visible()
+    page.get_by_role("button", name="Deploy").click()
+    expect(page.locator("#dmn-status")).to_contain_text("Deployed discount_approval.dmn")
+    expect(page.locator("#dmn-result")).to_contain_text("lead_to_invoice:")
+    page.screenshot(path=str(shots / "8b-decision-deployed.png"), full_page=True)
     page.goto("/workbench/processes/lead_to_invoice/form-preview?form=forms/qualify_lead.json")
     expect(page.get_by_role("heading", level=1)).to_have_text("Form preview · forms/qualify_lead.json")
     expect(page.get_by_label("Decision")).to_be_visible()
     page.screenshot(path=str(shots / "9-form-preview.png"), full_page=True)
     # dmn-js's production bundle itself logs Inferno's "minified development build" notice
     assert not [e for e in page.js_errors if "favicon" not in e and "Inferno" not in e], page.js_errors
+
+
+def test_an_analyst_clicks_through_a_dry_run_of_the_draft(bench: WorkbenchWorld, page: object, shots: Path) -> None:
+    """The dry run: the diagram on the canvas runs on a throwaway database; the canvas marks the open
+    task, then the waiting timer, then the message catch; completing, firing and sending are clicks."""
+    from dry_run_diagram import XML
+
+    expect = sync_api.expect
+    instances_before = len(bench.engine.list_instances())
+    log_in(page, "ada")
+    page.goto("/workbench/processes/lead_to_invoice")
+    page.wait_for_function("() => window.workbench && window.workbench.ready")
+    page.evaluate("xml => window.workbench.modeler.importXML(xml)", XML)
+    page.evaluate("() => window.workbench.modeler.get('canvas').zoom(1.4)")
+    page.evaluate("() => { const c = window.workbench.modeler.get('canvas'); "
+                  "c.viewbox(Object.assign(c.viewbox(), {x: -20, y: 40})); }")
+    status = page.locator("#wb-status")
+    page.get_by_role("button", name="Start dry run").click()
+    expect(status).to_contain_text("Dry run started: waiting")
+    expect(page.locator('[data-element-id="review"].wb-run-active')).to_have_count(1)
+    expect(page.locator('[data-element-id="start"].wb-run-done')).to_have_count(1)
+    expect(page.locator("#wb-dry-clock")).to_contain_text("clock 2026-01-05 09:00")
+    page.get_by_label("Data to complete it with (JSON)").fill('{"verdict": "fine"}')
+    page.screenshot(path=str(shots / "10-dry-run-task.png"), full_page=True)
+
+    page.get_by_role("button", name="Complete Review").click()
+    expect(page.locator('[data-element-id="wait_day"].wb-run-waiting')).to_have_count(1)
+    expect(page.locator('[data-element-id="review"].wb-run-done')).to_have_count(1)
+    expect(page.locator("#wb-dry-waiting")).to_contain_text("timer wait_day due 2026-01-06 09:00")
+    expect(page.locator("#wb-dry-vars")).to_contain_text('"verdict": "fine"')
+    page.screenshot(path=str(shots / "11-dry-run-timer.png"), full_page=True)
+
+    page.get_by_role("button", name="Fire next timer").click()
+    expect(page.locator('[data-element-id="wait_go"].wb-run-waiting')).to_have_count(1)
+    expect(page.locator("#wb-dry-clock")).to_contain_text("clock 2026-01-06 09:00")
+    expect(page.get_by_role("button", name="Fire next timer")).to_be_disabled()
+    page.get_by_label("Data of message dry_go (JSON)").fill('{"went": true}')
+    page.get_by_role("button", name="Send dry_go").click()
+    expect(page.locator("#wb-dry-clock")).to_contain_text("completed")
+    expect(page.locator('[data-element-id="end"].wb-run-done')).to_have_count(1)
+    expect(page.locator("#wb-dry-history")).to_contain_text("completed Done")
+    page.screenshot(path=str(shots / "12-dry-run-completed.png"), full_page=True)
+
+    page.get_by_role("button", name="End dry run").click()
+    expect(status).to_contain_text("Dry run ended")
+    assert page.locator(".wb-run-done").count() == 0
+    assert len(bench.engine.list_instances()) == instances_before, "nothing ran on the real database"
+    assert not [e for e in page.js_errors if "favicon" not in e], page.js_errors

@@ -29,4 +29,38 @@
         }
       });
   });
+  // deploy: refused while validate finds errors; the processes calling the table get new versions
+  document.getElementById("dmn-deploy").addEventListener("click", function (e) {
+    var button = e.target, result = document.getElementById("dmn-result");
+    button.disabled = true;
+    status.textContent = "Deploying…";
+    modeler.saveXML({ format: true }).then(function (out) {
+      var body = new URLSearchParams({ csrf: root.dataset.csrf, xml: out.xml });
+      return fetch(root.dataset.base + "/deploy", { method: "POST", body: body, credentials: "same-origin" });
+    }).then(function (r) { return r.json().then(function (d) { return { ok: r.ok, d: d }; }); })
+      .then(function (res) {
+        button.disabled = false;
+        result.replaceChildren();
+        var p = document.createElement("p");
+        if (!res.ok) {
+          p.className = "wb-error"; p.setAttribute("role", "alert");
+          p.textContent = "Not deployed: " + res.d.detail;
+          result.appendChild(p);
+          status.textContent = "Not deployed";
+          return;
+        }
+        p.textContent = "Deployed " + res.d.table + ".dmn (by " + res.d.deployed_by + ", draft #" + res.d.draft_id + ")";
+        result.appendChild(p);
+        var ul = document.createElement("ul");
+        res.d.callers.forEach(function (c) {
+          var li = document.createElement("li");
+          li.textContent = c.changed ? c.process_id + ": new version " + c.version + " uses the new table"
+            : c.process_id + ": unchanged (version " + c.version + " already has this table)";
+          ul.appendChild(li);
+        });
+        if (!res.d.callers.length) { var li = document.createElement("li"); li.textContent = "No deployed process calls this table yet."; ul.appendChild(li); }
+        result.appendChild(ul);
+        status.textContent = "Deployed " + res.d.table + ".dmn";
+      });
+  });
 })();
