@@ -112,16 +112,18 @@ def create_app(
     app.include_router(build_ops_router(engine, metrics_token=web.metrics_token))
     app.include_router(reports_api.build_router(engine, worklist))
     app.include_router(workspace_api.build_router(engine, worklist))
+    larger_bodies: list[tuple[str, int]] = []
     if with_pages and _include_pages(app, engine, worklist, web):
         app.include_router(dashboards.build_router(engine, worklist, web), include_in_schema=False)
         app.include_router(workspace_pages.build_router(engine, worklist, web), include_in_schema=False)
         from crmflow import workbench  # the analysts' modeler; needs the pages' sessions
 
         app.include_router(workbench.build_router(engine, worklist, web), include_in_schema=False)
+        larger_bodies.extend(workbench.BODY_LIMITS)  # a diagram up to its own limit, not the JSON one
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     configured = InputLimits.configured()
     limits = InputLimits(web.max_body_bytes or configured.max_bytes, web.max_json_depth or configured.max_depth)
-    app.add_middleware(RequestLimits, limits=limits)  # added last: runs first, before any body is read
+    app.add_middleware(RequestLimits, limits=limits, larger=larger_bodies)  # added last: runs first
     app.add_middleware(SecurityHeaders)
     return app
 

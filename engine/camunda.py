@@ -6,8 +6,10 @@ the diagram does not set those itself: `camunda:assignee`, `camunda:candidateGro
 literal (`ann`, `sales,managers`, `2`, `2026-01-31T09:00:00`) or `${expression}`; a literal
 becomes a Python literal and `${name}` the Python expression `name` (simple JUEL operators are
 translated), so the sandbox evaluates it like any crmflow property. Generated form fields
-(`camunda:formData`) are turned into a JSON Schema by `form_schema`; `crmflow validate` prints
-it, to be saved beside the diagram and named with `formJsonSchemaFilename`.
+(`camunda:formData`) are turned into a JSON Schema by `form_schema` and kept inline in the task's
+`formJsonSchema` property, so the schema is stored with the process version's spec and the
+worklists serve it (the task's form is then named `camunda:formData`); a `formJsonSchemaFilename`
+the diagram names itself wins.
 
 Everything else from the Camunda namespace is listed by `unsupported` so `crmflow validate`
 warns about it per element and line; nothing is run silently differently.
@@ -15,6 +17,7 @@ warns about it per element and line; nothing is run silently differently.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -30,6 +33,10 @@ USER_TASK_ATTRIBUTES = ("assignee", "candidateGroups", "dueDate", "followUpDate"
 METADATA = frozenset({"historyTimeToLive", "versionTag", "isStartableInTasklist", "modelerTemplate",
                       "modelerTemplateVersion"})
 """Camunda bookkeeping with no run-time meaning: neither run nor warned about."""
+INLINE_FORM_PROPERTY = "formJsonSchema"
+"""Task property holding a generated form's JSON Schema as JSON text (not an expression)."""
+GENERATED_FORM = "camunda:formData"
+"""The form name of a task whose form is the inline generated schema (never a file name)."""
 
 _JUEL = re.compile(r"^\s*[$#]\{(?P<body>.*)\}\s*$", re.DOTALL)
 _JUEL_WORDS = [(r"&&", " and "), (r"\|\|", " or "), (r"(?<![=!<>])!(?!=)", " not "), (r"\bnull\b", "None"),
@@ -64,7 +71,11 @@ def adopt(tree: Any) -> None:
     """Add crmflow task properties for the honoured Camunda user-task attributes (in place; the
     stored file keeps its bytes). A property the diagram sets itself wins."""
     for task in tree.getroot().iter(f"{{{BPMN_NS}}}userTask"):
-        wanted = {name: task.get(_camunda(name)) for name in USER_TASK_ATTRIBUTES if task.get(_camunda(name))}
+        wanted = {name: juel_to_python(task.get(_camunda(name)) or "", name)
+                  for name in USER_TASK_ATTRIBUTES if task.get(_camunda(name))}
+        schema = form_schema(task)
+        if schema is not None:
+            wanted[INLINE_FORM_PROPERTY] = json.dumps(schema, separators=(",", ":"))
         if not wanted:
             continue
         extensions = task.find(f"{{{BPMN_NS}}}extensionElements")
@@ -75,12 +86,14 @@ def adopt(tree: Any) -> None:
         if properties is None:
             properties = etree.SubElement(extensions, f"{{{SPIFF_NS}}}properties")
         have = {p.get("name") for p in properties.iter(f"{{{SPIFF_NS}}}property")}
+        if "formJsonSchemaFilename" in have:
+            wanted.pop(INLINE_FORM_PROPERTY, None)  # the diagram names its own form file
         for name, value in wanted.items():
             if name in have:
                 continue
             prop = etree.SubElement(properties, f"{{{SPIFF_NS}}}property")
             prop.set("name", name)
-            prop.set("value", juel_to_python(value, name))
+            prop.set("value", value)
             prop.sourceline = task.sourceline  # findings about it point at the task
 
 
@@ -101,9 +114,10 @@ def form_schema(task: Any) -> dict[str, Any] | None:
             continue
         schema = dict(FIELD_TYPES.get(field.get("type") or "string", {"type": "string"}))
         schema["title"] = field.get("label") or name
-        values = [v.get("id") for v in field.iter(_camunda("value")) if v.get("id")]
+        values = [v for v in field.iter(_camunda("value")) if v.get("id")]
         if values:
-            schema["enum"] = values
+            schema["enum"] = [v.get("id") for v in values]
+            schema["enumNames"] = [v.get("name") or v.get("id") for v in values]  # what the select shows
         default = field.get("defaultValue")
         if default is not None:
             schema["default"] = _typed(default, schema["type"])
@@ -148,4 +162,6 @@ def unsupported(node: Any) -> Iterator[tuple[str, Any]]:
         for child in extensions:
             if not isinstance(child.tag, str) or not child.tag.startswith(f"{{{CAMUNDA_NS}}}"):
                 continue
+            if user_task and _local(child) == "formData":
+                continue  # served as the task's generated form (see adopt)
             yield f"camunda:{_local(child)}", child

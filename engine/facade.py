@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from . import definitions, heatmap, migration, operations, outbox, signals, star
 from . import instances as records
 from . import retention as retention_
 from .call_depth import DEFAULT_MAX_CALL_DEPTH
+from .camunda import INLINE_FORM_PROPERTY
 from .clock import Clock, SystemClock, ensure_utc, frozen_time
 from .db import Database
 from .errors import Conflict, DeployRefused, Forbidden, InvalidInput, NoSubscriber, NotFound
@@ -47,12 +49,13 @@ from .models import (
 from .modification import ModificationPlan
 from .operations import CleanupResult
 from .outbox import DeliveryReport, Sender
-from .projections import HumanTaskInfo
+from .projections import HumanTaskInfo, properties_of
 from .retention import Retention
 from .services import HandlerRegistry
 from .state import SERIALIZER_VERSION
 from .task_dates import TASK_KINDS
 from .unit import Busy, Unit, run_in_unit
+from .unit_time import unit_seconds_from_env
 from .validation import Report, ValidationContext, refusal_message
 from .validation.deployed import read_deployed
 from .views import (
@@ -84,6 +87,15 @@ _CLAIM = (
 _LATEST_VERSION_ID = (
     select(_PV.c.id).where(_PV.c.process_id == bindparam("pid")).order_by(_PV.c.version.desc()).limit(1)
 )
+
+
+@dataclass(frozen=True)
+class TaskFormSource:
+    """A task's inline form schema (or None: the form is a file, or there is none) and the
+    variable its form data is nested under (None: top level)."""
+
+    schema: dict[str, Any] | None
+    variable: str | None
 
 
 @dataclass(frozen=True)
@@ -145,8 +157,13 @@ class Engine:
         migrations: list[Path] | None = None,
         task_router: TaskRouter | None = None,
         working_time: WorkingTime | None = None,
+        unit_seconds: float | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.db = Database(db_url, migrations)
+        # wall-clock bound on one unit of work (engine/unit_time.py); `monotonic` is injectable for tests
+        self.unit_seconds = unit_seconds if unit_seconds is not None else unit_seconds_from_env()
+        self.monotonic = monotonic
         self.registry = registry or HandlerRegistry()
         self.clock = clock or SystemClock()
         self.max_steps = max_steps
@@ -1157,6 +1174,25 @@ class Engine:
             if row is None:
                 raise NotFound(f"task {task_id} does not exist")
             return task_view(row)
+
+    def task_form_source(self, task_id: str) -> TaskFormSource:
+        """Where a task's form comes from beyond its file name, read from the spec stored with the
+        instance's process version: the inline JSON Schema (a Camunda generated form,
+        `formJsonSchema`) and the `spiffworkflow:variableName` its data is kept under."""
+        with self.db.read() as session:
+            row = session.get(HumanTask, task_id)
+            if row is None:
+                raise NotFound(f"task {task_id} does not exist")
+            version_id = session.scalar(select(Instance.version_id).where(Instance.id == row.instance_id))
+            loaded = self.specs_for(session, version_id)
+        for spec in (loaded.spec, *loaded.subprocess_specs.values()):
+            task_spec = spec.task_specs.get(row.element_id)
+            if task_spec is None:
+                continue
+            text = properties_of(task_spec).get(INLINE_FORM_PROPERTY)
+            variable = (getattr(task_spec, "variable", None) or "").strip() or None
+            return TaskFormSource(json.loads(text) if text else None, variable)
+        return TaskFormSource(None, None)
 
     def list_incidents(self, state: str = "open", instance_id: int | None = None) -> list[IncidentView]:
         with self.db.read() as session:

@@ -22,6 +22,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
 from SpiffWorkflow.util.task import TaskState
 
 from . import routing_values
+from .camunda import GENERATED_FORM, INLINE_FORM_PROPERTY
 from .clock import ensure_utc
 from .event_subprocesses import is_own_start, message_triggers
 
@@ -110,7 +111,7 @@ def human_tasks(
                 name=spec.bpmn_name,
                 kind="user" if type(spec).__name__ == "UserTask" else "manual",
                 lane=spec.lane,
-                form=props.get("formJsonSchemaFilename"),
+                form=props.get("formJsonSchemaFilename") or (GENERATED_FORM if INLINE_FORM_PROPERTY in props else None),
                 ui_form=props.get("formUiSchemaFilename"),
                 instructions=extensions.get("instructionsForEndUser"),
                 assignee=prop("assignee", routing_values.assignee),

@@ -35,6 +35,7 @@ from .projections import due_from_value
 from .pruning import compress_all
 from .scripting import ServiceCallFailed
 from .services import BpmnError
+from .unit_time import UnitDeadline, overrun_message
 
 PRUNE_EVERY = 30
 TIMER_KINDS = (TimerEventDefinition, MultipleEventDefinition)
@@ -73,6 +74,16 @@ def add_form_data(task: Any, data: dict[str, Any]) -> None:
 
 class StepBudgetExceeded(Exception):
     """An instance ran more automatic steps in one call than allowed (an endless loop?)."""
+
+    task: Any = None  # the step it stopped before, when known (its incident goes there)
+
+
+class UnitTimeExceeded(StepBudgetExceeded):
+    """The unit of work ran longer than its wall-clock limit (engine/unit_time.py)."""
+
+    def __init__(self, message: str, task: Any) -> None:
+        super().__init__(message)
+        self.task = task
 
 
 @dataclass
@@ -148,8 +159,10 @@ class Runner:
         max_steps: int = 200_000,
         on_step: Callable[[Any], None] | None = None,
         max_call_depth: int = call_depth.DEFAULT_MAX_CALL_DEPTH,
+        deadline: UnitDeadline | None = None,
     ) -> None:
         self.workflow = workflow
+        self.deadline = deadline
         self.recorder = recorder
         self.now = now
         self.blocked = blocked if blocked is not None else set()
@@ -246,6 +259,8 @@ class Runner:
         for task in self._ready(wf):
             if task.state != TaskState.READY:
                 continue  # an earlier task in this round cancelled or ran it
+            if self.steps and self.deadline is not None and self.deadline.passed():  # between steps only
+                raise UnitTimeExceeded(overrun_message(task, self.deadline.seconds), task)
             self.run_task(task)
             count += 1
         return count

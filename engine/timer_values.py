@@ -12,7 +12,7 @@ the timer's incident.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
@@ -53,7 +53,11 @@ def _problem(definition: TimerEventDefinition, value: Any) -> str | None:
     if isinstance(definition, DurationTimerEventDefinition):
         if isinstance(value, str) and DURATION.match(value.strip()):
             return None
-        return "is not an ISO 8601 duration; a duration timer needs text such as 'PT4H', 'P2D' or 'PT0S'"
+        hint = "is not an ISO 8601 duration; a duration timer needs text such as 'PT4H', 'P2D' or 'PT0S'"
+        if isinstance(value, timedelta):
+            fix = iso_duration(value)
+            return hint + f" (a timedelta is not accepted: write an ISO 8601 duration string, here {fix!r})"
+        return hint
     if isinstance(definition, TimeDateEventDefinition):
         hint = "is not an ISO 8601 date-time; a date timer needs text such as '2026-03-01T09:00:00+01:00'"
         if isinstance(value, datetime):
@@ -78,3 +82,14 @@ def _problem(definition: TimerEventDefinition, value: Any) -> str | None:
         except Exception:  # noqa: BLE001 - SpiffWorkflow raises bare Exceptions here
             return hint
     return None
+
+
+def iso_duration(value: timedelta) -> str:
+    """The ISO 8601 duration text for a (non-negative) timedelta, to show in the fix."""
+    seconds = int(abs(value).total_seconds())
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    time = "".join(f"{n}{unit}" for n, unit in ((hours, "H"), (minutes, "M"), (secs, "S")) if n)
+    text = "P" + (f"{days}D" if days else "") + (f"T{time}" if time else "")
+    return text if text != "P" else "PT0S"

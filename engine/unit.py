@@ -32,6 +32,7 @@ from .runner import Failure, Runner, StepBudgetExceeded
 from .scripting import EngineScriptEngine
 from .services import ServiceContext
 from .state import SERIALIZER_VERSION, dump_state, load_state
+from .unit_time import UnitDeadline
 from .views import InstanceDetail, SubscriptionView
 from .working_time import WorkingTimeError, working_duration, working_time_scope
 
@@ -97,6 +98,7 @@ class Unit:
             blocked=set(self.open_incidents),
             max_steps=engine.max_steps,
             max_call_depth=engine.max_call_depth,
+            deadline=UnitDeadline(engine.unit_seconds, engine.monotonic),
         )
 
     # -- helpers for facade operations ----------------------------------------------
@@ -191,8 +193,8 @@ class Unit:
         with self._engine_time():
             try:
                 self.runner.advance()
-            except StepBudgetExceeded as err:
-                ready = next(iter(proj.iter_tasks(self.workflow, TaskState.READY)), None)
+            except StepBudgetExceeded as err:  # also UnitTimeExceeded, booked on the step it stopped before
+                ready = err.task or next(iter(proj.iter_tasks(self.workflow, TaskState.READY)), None)
                 self.runner.failures.append(Failure(ready, err, "engine", str(err)))
 
     def run_task(self, task: Any, user: str | None, data: dict[str, Any] | None = None) -> bool:

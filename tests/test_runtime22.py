@@ -213,6 +213,20 @@ def test_a_timer_with_a_garbage_value_is_an_incident_naming_it(
     assert expected in incident.message
 
 
+def test_a_timer_expression_giving_a_timedelta_says_to_write_an_iso_duration(engine: Engine, tmp_path: Path) -> None:
+    diagram = tmp_path / "timedelta_timer.bpmn"
+    diagram.write_text((FOLDER / "garbage_timeDuration.bpmn").read_text().replace(
+        ">when</bpmn:timeDuration>", ">timedelta(hours=4, minutes=30)</bpmn:timeDuration>"))
+    engine.deploy([diagram], force=True)  # validate refuses it; a value from data reaches run time the same way
+    inst = engine.start("garbage_timeDuration")
+    assert inst.status == "incident"
+    [incident] = inst.incidents
+    assert incident.element_id == "wait"
+    assert incident.message.startswith("timer wait: its expression 'timedelta(hours=4, minutes=30)' gave")
+    assert "write an ISO 8601 duration string, here 'PT4H30M'" in incident.message
+    assert "AttributeError" not in incident.message
+
+
 def test_a_good_zero_duration_still_fires_at_once(engine: Engine) -> None:
     engine.deploy([FOLDER / "garbage_timeDuration.bpmn"])
     assert engine.start("garbage_timeDuration", {"when": "PT0S"}).status == "completed"

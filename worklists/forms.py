@@ -1,6 +1,7 @@
 """Task forms: spiff-arena's `formJsonSchemaFilename` JSON Schemas, prefilled, rendered, validated.
 
-A task's form is a JSON Schema file named relative to the processes folder. Showing it:
+A task's form is a JSON Schema file named relative to the processes folder, or a schema the task
+carries inline (a Camunda generated form, passed as `inline`). Showing it:
 defaults and current task data prefill the fields, and `{{ variable }}` in the title,
 descriptions and the task's instructions are rendered from task data with a sandboxed
 Jinja2 environment (no attribute tricks, no I/O). Submitting it: the data is validated
@@ -122,24 +123,38 @@ class Forms:
 
     def render(
         self, form: str | None, data: Mapping[str, Any], instructions: str | None = None,
-        ui_form: str | None = None,
+        ui_form: str | None = None, *, inline: Mapping[str, Any] | None = None,
+        prefill: Mapping[str, Any] | None = None,
     ) -> RenderedForm:
-        """The form to show: texts rendered from `data`, values from data over defaults."""
+        """The form to show: texts rendered from `data`, values from `prefill` (default: `data`)
+        over defaults. `inline` is the task's own schema (a generated form), used instead of a file."""
         text = render_text(instructions, data)
         if not form:
             return RenderedForm(None, None, None, {}, text)
-        schema = render_schema_texts(self.schema(form), data)
+        schema = render_schema_texts(self._schema_of(form, inline), data)
         ui_schema = self.schema(ui_form) if ui_form else None
         choices = {name: source.options() for name in dict.fromkeys(lookup_names(schema))
                    if self.lookups is not None and (source := self.lookups.get(name)) is not None}
-        return RenderedForm(form, schema, ui_schema, initial_values(schema, data), text, schema.get("title"), choices)
+        values = initial_values(schema, data if prefill is None else prefill)
+        return RenderedForm(form, schema, ui_schema, values, text, schema.get("title"), choices)
 
-    def validate(self, form: str | None, data: Mapping[str, Any]) -> dict[str, Any]:
+    def _schema_of(self, form: str, inline: Mapping[str, Any] | None) -> dict[str, Any]:
+        if inline is None:
+            return self.schema(form)
+        try:
+            Draft202012Validator.check_schema(inline)
+        except SchemaError as err:
+            raise InvalidInput(f"form {form}: not a valid JSON Schema: {err.message}") from None
+        return copy.deepcopy(dict(inline))
+
+    def validate(
+        self, form: str | None, data: Mapping[str, Any], *, inline: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
         """Submitted data with defaults filled in; raises FormInvalid naming every bad field."""
         payload = dict(data)
         if not form:
             return payload
-        schema = self.schema(form)
+        schema = self._schema_of(form, inline)
         if self.lookups is not None:
             missing = sorted(set(lookup_names(schema)) - set(self.lookups))
             if missing:

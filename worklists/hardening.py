@@ -2,7 +2,9 @@
 
 `RequestLimits` reads a request's body before any route does and refuses, as a problem
 document (or a small page for a browser), a body larger than the limit (413) and JSON nested
-deeper than the limit (422, field `(body)`); the same limits (`engine.input_checks.InputLimits`,
+deeper than the limit (422, field `(body)`); routes that take a whole diagram (the workbench's
+draft, check and deploy calls) ask for a larger body limit, so a diagram within the diagram limit
+(5 MB, `engine/xml.py`) is never refused for its transport; the same limits (`engine.input_checks.InputLimits`,
 `$CRMFLOW_MAX_BODY_BYTES`, `$CRMFLOW_MAX_JSON_DEPTH`) bound process data given to the CLI. Bodies
 within the limit are replayed to the app unchanged.
 
@@ -15,6 +17,7 @@ and diagrams carry their own `<style>`.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from starlette.datastructures import MutableHeaders
 from starlette.responses import Response
@@ -51,16 +54,24 @@ def json_too_deep(body: bytes, max_depth: int) -> bool:
 class RequestLimits:
     """Refuse too large bodies (413) and too deep JSON (422) before the app reads them."""
 
-    def __init__(self, app: ASGIApp, limits: InputLimits | None = None) -> None:
+    def __init__(self, app: ASGIApp, limits: InputLimits | None = None,
+                 larger: Sequence[tuple[str, int]] = ()) -> None:
         self.app = app
         self.limits = limits or InputLimits.configured()
+        # (path pattern, bytes): routes whose bodies carry a whole diagram get the diagram's limit
+        self.larger = [(re.compile(pattern), size) for pattern, size in larger]
+
+    def body_limit(self, path: str) -> int:
+        """The configured limit, or a larger one a route asked for (never smaller)."""
+        found = [size for pattern, size in self.larger if pattern.fullmatch(path)]
+        return max([self.limits.max_bytes, *found])
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])
-        limit = self.limits.max_bytes
+        limit = self.body_limit(scope.get("path", ""))
         declared = headers.get(b"content-length", b"").decode("latin-1").strip()
         if declared.isdigit() and int(declared) > limit:
             await self._refuse(scope, receive, send, 413, f"the request body is {declared} bytes; the limit is "

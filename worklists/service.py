@@ -479,7 +479,13 @@ class Worklist:
         if user is not None and not self.permissions(task_id, user).view:
             self._refuse(user, READ, task, f"{user} may not see task {task_id} (queue {task.queue!r})")
         data = self.engine.get_instance(task.instance_id, with_history=False).data
-        return self.forms.render(task.form, data, task.instructions, self._ui_form(task_id))
+        source = self.engine.task_form_source(task_id)
+        prefill = None
+        if source.variable:  # spiffworkflow:variableName: the form's values are kept under it
+            kept = data.get(source.variable)
+            prefill = kept if isinstance(kept, Mapping) else {}
+        return self.forms.render(task.form, data, task.instructions, self._ui_form(task_id), inline=source.schema,
+                                 prefill=prefill)
 
     def record_summaries(self, variables: Mapping[str, Any]) -> list[RecordSummary]:
         """The CRM records an instance's variables name, as the record panel shows them."""
@@ -558,7 +564,8 @@ class Worklist:
             raise Forbidden(f"task {task_id} ({_label(task)}) must be picked before completing (crmflow pick)")
         if task.assignee != actor.name:
             raise Forbidden(f"task {task_id} ({_label(task)}) is picked by {task.assignee}; only they can complete it")
-        payload = self.forms.validate(task.form, data or {})
+        inline = self.engine.task_form_source(task_id).schema if task.form else None
+        payload = self.forms.validate(task.form, data or {}, inline=inline)
         return self.engine.complete_task(task_id, actor.name, payload, require_claim=True)
 
     def comment(self, task_id: str, user: str, text: str) -> HistoryView:

@@ -6,6 +6,6 @@ checks with `crmflow validate`'s rules (`checks`), runs the YAML scenarios again
 (`deploying`). `crmflow.server.create_app` mounts `routes.build_router` beside the pages.
 """
 
-from .routes import build_router
+from .routes import BODY_LIMITS, build_router
 
-__all__ = ["build_router"]
+__all__ = ["BODY_LIMITS", "build_router"]

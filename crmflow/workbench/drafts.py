@@ -16,9 +16,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from engine import Engine, NotFound
 from engine.models import UTCDateTime
+from engine.xml import MAX_BYTES as XML_MAX_BYTES
 from worklists.models import WorklistBase
 
-MAX_BYTES = 5_000_000  # a diagram bigger than this is a mistake (a pasted image), not a process
+MAX_BYTES = XML_MAX_BYTES  # the diagram limit deploy applies (5 MB): bigger is a mistake (a pasted image)
 
 
 class Draft(WorklistBase):

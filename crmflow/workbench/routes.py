@@ -39,6 +39,12 @@ from .drafts import MAX_BYTES, DraftStore
 from .workspace import safe_file_name
 
 DEPLOY = "deploy"
+DIAGRAM_BODY_BYTES = 3 * MAX_BYTES + 64 * 1024
+"""A request carrying a diagram as a form field: URL-encoding can triple its bytes (%XX), plus the
+token and other fields. The route itself refuses a diagram over MAX_BYTES (413)."""
+BODY_LIMITS = [(r"/workbench/processes/[^/]+/(check|drafts|scenarios|preview|deploy)", DIAGRAM_BODY_BYTES),
+               (r"/workbench/decisions/[^/]+/drafts", DIAGRAM_BODY_BYTES)]
+"""The routes that take a diagram, for `worklists.hardening.RequestLimits`."""
 _STATUS = {NotFound: 404, Forbidden: 403, Conflict: 409, InvalidInput: 422}
 
 
@@ -106,7 +112,7 @@ class _Workbench:
 
     async def _posted_xml(self, request: Request) -> tuple[str, bytes] | JSONResponse:
         """The posted diagram, after the CSRF check; else the JSON refusal to send."""
-        form = await request.form()
+        form = await request.form(max_part_size=DIAGRAM_BODY_BYTES)  # Starlette's own default is 1 MiB a field
         expected = request.session.get("csrf")
         if not expected or not secrets.compare_digest(str(form.get("csrf", "")), str(expected)):
             return _problem(400, "the page's session expired; reload the workbench (your diagram is kept in the "

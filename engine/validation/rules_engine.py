@@ -368,7 +368,7 @@ def camunda_constructs(doc: Document, ws: Workspace) -> Iterator[Diagnostic]:
                                                 "or spiffworkflow extensions")
             if construct == "camunda:formData":
                 hint = hint.format(schema=json.dumps(form_schema(node), separators=(",", ":")))
-            what = ("camunda:formData: crmflow does not show Camunda's generated forms" if construct ==
+            what = ("camunda:formData: crmflow serves Camunda's generated forms on user tasks only" if construct ==
                     "camunda:formData" else f"{construct} is a Camunda construct crmflow does not run")
             yield doc.diag("crmflow/camunda", what, node, severity=WARNING, hint=hint, at=holder)
 
