@@ -682,12 +682,17 @@ class Engine:
         check_text(key, "key")
         now = self.now()
         with self._conflicts_as_errors(), self.db.write() as session:
-            return self._correlate_in(session, message, key, payload, now, source=None).view()
+            unit = self._correlate_in(session, message, key, payload, now, source=None)
+            assert unit is not None  # only a thrown message is held
+            return unit.view()
 
     def _correlate_in(
         self, session: Session, message: str, key: str | None, payload: dict[str, Any], now: datetime,
         source: InstanceRecord | None,
-    ) -> Unit:
+    ) -> Unit | None:
+        """Deliver to the one waiting instance (or start one). A suspended receiver refuses a
+        message sent directly (409 naming it); one thrown by another instance is held for it
+        until it is resumed (None is returned then)."""
         stmt = (
             select(MessageSubscription, Instance.business_key)
             .join(Instance, Instance.id == MessageSubscription.instance_id)
@@ -707,6 +712,11 @@ class Engine:
             )
         if instance_ids:
             sub = matches[0]
+            if session.scalar(select(Instance.status).where(Instance.id == sub.instance_id)) == "suspended":
+                if source is None:
+                    raise operations.suspended_error(sub.instance_id, doing=f"message '{message}'")
+                operations.hold_message(session, sub.instance_id, message, key, payload, source.id, now)
+                return None
 
             def deliver(unit: Unit) -> None:
                 unit.deliver_message(sub.task_id, message, payload)
@@ -1195,12 +1205,13 @@ class Engine:
 
     def list_timers(self, due_before: datetime | None = None, state: str = "pending") -> list[TimerView]:
         with self.db.read() as session:
-            stmt = select(Timer).order_by(Timer.due_at)
+            stmt = (select(Timer, Instance.status).join(Instance, Instance.id == Timer.instance_id)
+                    .order_by(Timer.due_at))
             if state != "all":
                 stmt = stmt.where(Timer.state == state)
             if due_before is not None:
                 stmt = stmt.where(Timer.due_at <= ensure_utc(due_before))
-            return [timer_view(t) for t in session.scalars(stmt)]
+            return [timer_view(t, status) for t, status in session.execute(stmt)]
 
     def history(self, instance_id: int) -> list[HistoryView]:
         with self.db.read() as session:
@@ -1230,8 +1241,9 @@ def task_view(t: HumanTask) -> HumanTaskView:
     )
 
 
-def timer_view(t: Timer) -> TimerView:
-    return TimerView(t.id, t.instance_id, t.element_id, t.name, t.kind, t.due_at, t.state, t.fired_at)
+def timer_view(t: Timer, instance_status: str | None = None) -> TimerView:
+    return TimerView(t.id, t.instance_id, t.element_id, t.name, t.kind, t.due_at, t.state, t.fired_at,
+                     instance_status)
 
 
 def incident_view(i: Incident) -> IncidentView:

@@ -4,7 +4,9 @@ Camunda calls it process instance modification, spiff-arena "reset to task". Bac
 step that has run) uses SpiffWorkflow's own `reset_from_task_id`: the tasks after that step
 go, the step becomes ready again with the data it had then. Forwards (to a step that has not
 run yet) replaces the cancelled token with a new task of the target element, carrying the
-cancelled token's data. `plan` says what would happen (a dry run shows it); `apply` does it.
+cancelled token's data; the target may sit in the same (sub)process as the cancelled token or in
+one around it (the sub-processes left end with their tokens). `plan` says what would happen
+(a dry run shows it); `apply` does it.
 """
 
 from __future__ import annotations
@@ -89,16 +91,19 @@ def plan(workflow: Any, instance_id: int, cancel_element: str | None, start_elem
         elif not cancel_tasks:
             result.reasons.append(f"'{start_element}' has not run in this instance: moving forward needs the "
                                   "element whose token moves there (cancel at)")
-        elif spec.name not in cancel_tasks[0].workflow.spec.task_specs:
-            result.reasons.append(f"'{start_element}' is in another (sub)process than '{cancel_element}'")
         elif len(cancel_tasks) > 1:
             result.reasons.append(f"{len(cancel_tasks)} tokens at '{cancel_element}'; a forward move takes one")
+        elif (anchor := _enclosing(workflow, cancel_tasks[0], spec)) is None:
+            result.reasons.append(f"'{start_element}' is not in the (sub)process of '{cancel_element}' nor in "
+                                  "one around it")
         else:
-            forward_spec, anchor = spec, cancel_tasks[0]
+            forward_spec = spec
             result.how = "forward"
             name = getattr(spec, "bpmn_name", None)
             result.start = f"{name} ({start_element})" if name else start_element
     removed = {t.id for t in cancel_tasks}
+    if anchor is not None:  # leaving a sub-process ends every token inside it
+        removed |= {t.id for t in active if t is anchor or _inside(workflow, t, anchor)}
     if reset_to is not None:
         removed |= {t.id for t in active if t.is_descendant_of(reset_to)}
         removed |= {t.id for t in active if reset_to.workflow is not t.workflow
@@ -110,6 +115,30 @@ def plan(workflow: Any, instance_id: int, cancel_element: str | None, start_elem
     result.active_after = sorted({*_labels(left), *([result.start] if result.start else [])})
     result.allowed = not result.reasons
     return result, _Move(cancel_tasks, reset_to, forward_spec, anchor) if result.allowed else None
+
+
+def _enclosing(workflow: Any, task: Any, spec: Any) -> Any | None:
+    """The token a forward move to `spec` replaces: `task` itself when `spec` is in its own
+    (sub)process, else the sub-process activity around it that sits beside `spec`."""
+    while task is not None:
+        if spec.name in task.workflow.spec.task_specs and task.workflow.spec.task_specs[spec.name] is spec:
+            return task
+        parent_id = task.workflow.parent_task_id
+        task = workflow.get_task_from_id(parent_id) if parent_id is not None else None
+    return None
+
+
+def _inside(workflow: Any, task: Any, activity: Any) -> bool:
+    """Whether `task` runs inside the sub-process started by `activity`."""
+    parent_id = task.workflow.parent_task_id
+    while parent_id is not None:
+        caller = workflow.get_task_from_id(parent_id)
+        if caller is None:
+            return False
+        if caller is activity:
+            return True
+        parent_id = caller.workflow.parent_task_id
+    return False
 
 
 def _inside_subprocess_of(workflow: Any, task: Any, reset_to: Any) -> bool:
@@ -177,6 +206,10 @@ def _replace(anchor: Any, spec: Any) -> Any:
     top = anchor.parent if isinstance(anchor.parent.task_spec, BoundaryEventSplit) else anchor
     parent = top.parent
     data = copy.deepcopy(anchor.data)
+    root = getattr(wf, "top_workflow", wf)
+    for inner in [t for t in top if t.id in root.subprocesses]:
+        if inner.id in root.subprocesses:
+            root.delete_subprocess(inner)  # a sub-process left by the move ends with its tokens
     wf._remove_task(top.id)
     splits = [i for i in spec.inputs if isinstance(i, BoundaryEventSplit)]
     target = splits[0] if splits else spec  # an activity with boundary events starts at their split

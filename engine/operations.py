@@ -21,7 +21,7 @@ from . import instances as records
 from .errors import Conflict, InvalidInput, NotFound
 from .history import jsonable
 from .instances import InstanceRecord
-from .models import HistoryEntry, HumanTask, Incident, Job, MessageSubscription, Timer
+from .models import HistoryEntry, HumanTask, Incident, Instance, Job, MessageSubscription, Timer
 from .task_dates import TASK_KINDS
 from .unit import Unit, run_in_unit
 from .views import InstanceDetail
@@ -106,6 +106,10 @@ def cancel(engine: Engine, instance_id: int, user: str | None, reason: str | Non
             .values(state="cancelled", resolved_at=now, next_retry_at=None)
         )
         previous = record.status
+        if previous == "suspended":
+            for entry in _held_since_last_resume(session, instance_id):
+                _drop_held(session, instance_id, entry, now, f"instance {instance_id} was cancelled while the "
+                           "message was held for it")
         record.status, record.ended_at, record.updated_at, record.state = "cancelled", now, now, ""
         records.save(session, record)
         _history(session, instance_id, "instance_cancelled", now, user, {
@@ -145,10 +149,69 @@ def resume(engine: Engine, instance_id: int, user: str | None, reason: str | Non
         has_incident = session.scalar(
             select(Incident.id).where(Incident.instance_id == instance_id, Incident.state == "open").limit(1)
         )
+        held = _held_since_last_resume(session, instance_id)
         record.status, record.updated_at = ("incident" if has_incident else "waiting"), now
         records.save(session, record)
-        _history(session, instance_id, "instance_resumed", now, user, {"reason": why})
+        _history(session, instance_id, "instance_resumed", now, user,
+                 {"reason": why, **({"held_messages": len(held)} if held else {})})
+        session.flush()
+        for entry in held:
+            _release(engine, session, instance_id, entry, now)
     return engine.get_instance(instance_id, with_history=False)
+
+
+# -- messages thrown to a suspended instance ----------------------------------------------------
+
+def hold_message(session: Session, instance_id: int, message: str, key: str | None, payload: dict[str, Any],
+                 source_id: int, now: datetime) -> None:
+    """A message another instance throws to a suspended one waits in the receiver's history and
+    is delivered when it is resumed; both instances' histories say so."""
+    _history(session, instance_id, "message_held", now, None, {
+        "message": message, "key": key, "payload": jsonable(payload), "from_instance": source_id,
+        "reason": f"instance {instance_id} is suspended; the message is delivered when it is resumed"})
+    _history(session, source_id, "message_held", now, None, {
+        "message": message, "to_instance": instance_id,
+        "reason": f"instance {instance_id} is suspended; the message is delivered when it is resumed"})
+
+
+def _held_since_last_resume(session: Session, instance_id: int) -> list[HistoryEntry]:
+    """Messages held while suspended this time (each resume releases what came before it)."""
+    last = session.scalar(select(HistoryEntry.id).where(
+        HistoryEntry.instance_id == instance_id, HistoryEntry.event == "instance_resumed")
+        .order_by(HistoryEntry.id.desc()).limit(1))
+    return list(session.scalars(select(HistoryEntry).where(
+        HistoryEntry.instance_id == instance_id, HistoryEntry.event == "message_held",
+        HistoryEntry.id > (last or 0)).order_by(HistoryEntry.id)))
+
+
+def _release(engine: Engine, session: Session, instance_id: int, entry: HistoryEntry, now: datetime) -> None:
+    """Deliver one held message; if nothing waits for it any more, say so on both instances."""
+    held = entry.data_delta or {}
+    message = str(held.get("message"))
+    payload = held.get("payload") if isinstance(held.get("payload"), dict) else {}
+    sub = session.scalars(select(MessageSubscription).where(
+        MessageSubscription.instance_id == instance_id, MessageSubscription.message_name == message,
+        MessageSubscription.kind == "message")).first()
+    reason = f"instance {instance_id} no longer waits for message '{message}' (held while it was suspended)"
+    if sub is not None:
+        task_id = sub.task_id
+        try:
+            with session.begin_nested():
+                run_in_unit(engine, session, instance_id, now,
+                            lambda unit: unit.deliver_message(task_id, message, payload))
+            return
+        except Conflict as err:
+            reason = str(err)
+    _drop_held(session, instance_id, entry, now, reason)
+
+
+def _drop_held(session: Session, instance_id: int, entry: HistoryEntry, now: datetime, reason: str) -> None:
+    """A held message that will never arrive: both instances' histories say so."""
+    held = entry.data_delta or {}
+    source = held.get("from_instance")
+    for target in {instance_id, source} - {None}:
+        _history(session, int(target), "message_unhandled", now, None,
+                 {"message": held.get("message"), "reason": reason, "held_from": source})
 
 
 # -- variables --------------------------------------------------------------------------------
@@ -227,6 +290,8 @@ def fire_timer(engine: Engine, timer_id: int, user: str | None) -> InstanceDetai
         row = session.get(Timer, timer_id)
         if row is None:
             raise NotFound(f"timer {timer_id} does not exist (crmflow timers lists them)")
+        if session.scalar(select(Instance.status).where(Instance.id == row.instance_id)) == "suspended":
+            raise suspended_error(row.instance_id, doing=f"firing timer {timer_id} ({row.name or row.element_id})")
 
         def still_pending() -> None:
             session.refresh(row)

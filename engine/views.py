@@ -69,6 +69,9 @@ class TimerView(View):
     due_at: datetime
     state: str
     fired_at: datetime | None
+    # The instance's status in timer lists (the console marks suspended ones); None inside an
+    # instance's own view, which says its status itself.
+    instance_status: str | None = None
 
 
 @dataclass

@@ -5,6 +5,7 @@ too (CRMFLOW_TEST_DB)."""
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from bpmn_builder import Process, script, timer_duration
@@ -281,3 +282,100 @@ def test_moving_back_from_a_task_with_a_boundary_timer_drops_the_timer(engine, t
     assert engine.tick().timers_fired == []
     again = engine.complete_task(moved.open_tasks[0].id, user="ann")
     assert [t.element_id for t in again.open_tasks] == ["b"] and [t.element_id for t in again.timers] == ["remind"]
+
+
+# -- messages to a suspended instance ---------------------------------------------------------------
+
+ELEMENTS = Path(__file__).parent / "diagrams" / "elements"
+
+
+def test_a_message_sent_directly_to_a_suspended_instance_is_refused_naming_it(repair):
+    ping = repair.start("pinged", business_key="P-7").id
+    repair.suspend_instance(ping)
+    with pytest.raises(Suspended, match=f"instance {ping} is suspended; message 'ping' is refused.*resume it first"):
+        repair.correlate("ping", key="P-7")
+    assert not [h for h in events(repair, ping) if h.event in ("message_unhandled", "message_received")]
+
+
+def test_a_message_thrown_to_a_suspended_instance_waits_and_arrives_on_resume(engine):
+    engine.deploy([ELEMENTS / "message_catch.bpmn", ELEMENTS / "message_throw.bpmn"])
+    receiver = engine.start("el_msg_catch", business_key="ORD-5").id
+    engine.suspend_instance(receiver, user="olga")
+    sender = engine.start("el_msg_throw", {"amount": 42}, business_key="ORD-5")
+    assert engine.complete_task(sender.open_tasks[0].id, user="ann").status == "completed"
+    assert engine.get_instance(receiver).status == "suspended"
+    held = [h for h in events(engine, receiver) if h.event == "message_held"]
+    assert len(held) == 1 and held[0].data_delta["from_instance"] == sender.id
+    said = [h for h in events(engine, sender.id) if h.event == "message_held"]
+    assert said and said[0].data_delta["to_instance"] == receiver and "suspended" in said[0].data_delta["reason"]
+    assert not [h for h in events(engine, sender.id) if h.event == "message_unhandled"]
+    resumed = engine.resume_instance(receiver, user="olga")
+    assert resumed.status == "completed"
+    assert engine.get_instance(receiver).data["payment"] == {"amount": 42, "paid_by": "throw"}
+    assert [h.event for h in events(engine, receiver)].count("message_received") == 1
+
+
+def test_a_held_message_nothing_waits_for_any_more_is_said_on_both_instances(engine):
+    engine.deploy([ELEMENTS / "message_catch.bpmn", ELEMENTS / "message_throw.bpmn"])
+    receiver = engine.start("el_msg_catch", business_key="ORD-6").id
+    engine.suspend_instance(receiver)
+    senders = [engine.start("el_msg_throw", {"amount": n}, business_key="ORD-6") for n in (1, 2)]
+    for sender in senders:
+        engine.complete_task(sender.open_tasks[0].id, user="ann")
+    assert engine.resume_instance(receiver).status == "completed"
+    assert engine.get_instance(receiver).data["payment"]["amount"] == 1, "the first held message arrived"
+    for iid in (receiver, senders[1].id):
+        unhandled = [h for h in events(engine, iid) if h.event == "message_unhandled"]
+        assert unhandled and "no longer waits for message 'order_paid'" in unhandled[-1].data_delta["reason"], iid
+    assert not [h for h in events(engine, senders[0].id) if h.event == "message_unhandled"]
+
+
+# -- moves inside a sub-process ---------------------------------------------------------------------
+
+def test_a_forward_move_inside_the_same_sub_process(engine):
+    engine.deploy([ELEMENTS / "subprocess_embedded.bpmn"])
+    iid = engine.start("el_subprocess", {"size": 6}).id
+    assert [t.element_id for t in engine.get_instance(iid).open_tasks] == ["fill_form"]
+    plan = engine.modify_instance(iid, "fill_form", "score", dry_run=True, user="olga", reason=None)
+    assert plan.allowed and plan.how == "forward", plan.reasons
+    assert plan.active_before == ["Assess (assess)", "Fill form (fill_form)"]
+    assert plan.active_after == ["Assess (assess)", "Score (score)"]
+    moved = engine.modify_instance(iid, "fill_form", "score", dry_run=False, user="olga", reason="form on paper")
+    assert moved.allowed, moved.reasons
+    inst = engine.get_instance(iid)
+    assert inst.status == "completed", inst
+    assert inst.data["score"] == 60 and inst.data["grade"] == "A"
+    assert not inst.open_tasks
+    assert [h for h in events(engine, iid) if h.event == "instance_modified"][0].data_delta["start"] == "Score (score)"
+
+
+def test_a_forward_move_out_of_a_sub_process_ends_it(engine):
+    engine.deploy([ELEMENTS / "subprocess_embedded.bpmn"])
+    iid = engine.start("el_subprocess", {"size": 6, "score": 70}).id
+    form = engine.get_instance(iid).open_tasks[0].id
+    plan = engine.modify_instance(iid, "fill_form", "grade", dry_run=True, user="olga", reason=None)
+    assert plan.allowed, plan.reasons
+    assert plan.active_after == ["Grade (grade)"], "the sub-process and its tokens go"
+    engine.modify_instance(iid, "fill_form", "grade", dry_run=False, user="olga", reason="assessed elsewhere")
+    inst = engine.get_instance(iid)
+    assert inst.status == "completed" and inst.data["grade"] == "A" and "score" in inst.data
+    assert engine.get_task(form).state != "open"
+
+
+def test_a_forward_move_into_a_sub_process_from_outside_says_why_not(engine):
+    engine.deploy([ELEMENTS / "subprocess_embedded.bpmn"])
+    iid = engine.start("el_subprocess", {"size": 6}).id
+    plan = engine.modify_instance(iid, "assess", "score", dry_run=True, user="olga", reason=None)
+    assert not plan.allowed and "'score' is not in the (sub)process of 'assess'" in plan.reasons[0]
+
+
+def test_cancelling_a_suspended_instance_says_its_held_messages_never_arrive(engine):
+    engine.deploy([ELEMENTS / "message_catch.bpmn", ELEMENTS / "message_throw.bpmn"])
+    receiver = engine.start("el_msg_catch", business_key="ORD-8").id
+    engine.suspend_instance(receiver)
+    sender = engine.start("el_msg_throw", {"amount": 3}, business_key="ORD-8")
+    engine.complete_task(sender.open_tasks[0].id, user="ann")
+    engine.cancel_instance(receiver, user="olga", reason="duplicate order")
+    for iid in (receiver, sender.id):
+        unhandled = [h for h in events(engine, iid) if h.event == "message_unhandled"]
+        assert unhandled and "was cancelled while the message was held" in unhandled[-1].data_delta["reason"], iid

@@ -38,7 +38,7 @@ from engine.views import (
 )
 
 from .auth import UserView
-from .console_api import add_console_routes
+from .console_api import add_console_routes, add_search_route
 from .forms import RenderedForm
 from .permissions import OPERATE, READ, SEND, START
 from .permissions.routes import Guard, public
@@ -466,6 +466,8 @@ def build_router(engine: Engine, worklist: Worklist) -> APIRouter:
     ) -> list[InstanceView]:
         """Instances the caller may read, newest first."""
         return worklist.instances.list(user, process, status, key, limit=limit, offset=offset)
+
+    add_search_route(router, engine, worklist, guard, current_user, errors)
 
     @router.get("/instances/{instance_id}", response_model=InstanceDetail, tags=["instances"],
                 responses=errors(403, 404), dependencies=[guard.need_instance("read")])

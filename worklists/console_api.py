@@ -3,10 +3,11 @@
 Every route needs `operate` on `instances:<process>` (operators and admins by default), declared
 through the router's Guard like every other route; each calls one engine facade method, which
 records who acted and why in the instance's history. A suspended instance refuses completions
-and messages with a 409 (type conflict) saying to resume it first.
+and messages sent to it with a 409 (type conflict) naming it and saying to resume it first; a
+message another instance throws to it is held and delivered when it is resumed.
 """
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -18,6 +19,7 @@ from engine.views import InstanceDetail, InstanceView, ModificationPlan, TimerVi
 
 from .auth import UserView
 from .incident_groups import IncidentGroup, incident_groups, retry_group
+from .instance_search import InstanceQuery, search
 from .permissions import OPERATE
 from .permissions.routes import Guard
 from .service import Worklist
@@ -77,6 +79,56 @@ class GroupRetryResult(BaseModel):
     errors: dict[int, str]
 
 
+class InstanceSearchPage(BaseModel):
+    """One page of the instance search and the count per status of every match (any page)."""
+
+    items: list[InstanceView]
+    counts: dict[str, int] = Field(description="Matches per status, whatever `status` asks for.")
+    total: int = Field(description="Matches of the asked status (all statuses when none is asked).")
+    page: int
+    more: bool = Field(description="True when a next page exists.")
+
+
+SearchText = Annotated[str | None, Query(min_length=1, max_length=255)]
+SearchTime = Annotated[str | None, Query(min_length=1, max_length=64, description="ISO date or time, UTC.")]
+
+
+def add_search_route(router: APIRouter, engine: Engine, worklist: Worklist, guard: Guard,
+                     current_user: Any, errors: Any) -> None:
+    """`GET /instances/search`: the search page's query (same parser, same SQL) as JSON. Added
+    before `/instances/{instance_id}` so that path does not swallow it."""
+    User = Annotated[UserView, Depends(current_user)]
+
+    @router.get("/instances/search", response_model=InstanceSearchPage, tags=["instances"], responses=errors(),
+                dependencies=[guard.login("only instances of processes the caller may read, or that they are in")])
+    def search_instances(
+        user: User,
+        process: SearchText = None,
+        version: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+        status: Annotated[Literal["running", "waiting", "incident", "suspended", "completed", "terminated",
+                                  "cancelled"] | None, Query()] = None,
+        key: SearchText = None,
+        variable: Annotated[str | None, Query(min_length=1, max_length=255,
+                                              description="NAME=VALUE, e.g. customer=Northwind.")] = None,
+        started_from: SearchTime = None, started_to: SearchTime = None,
+        ended_from: SearchTime = None, ended_to: SearchTime = None,
+        element: Annotated[str | None, Query(min_length=1, max_length=255,
+                                             description="Waiting at this element (task, timer, message, "
+                                                         "incident).")] = None,
+        sort: Annotated[Literal["newest", "oldest", "updated", "ended"], Query()] = "newest",
+        page: Annotated[int, Query(ge=1, le=10**6)] = 1,
+    ) -> InstanceSearchPage:
+        """Instances the caller may read by process, version, status, business key, a variable's
+        value, start/end time and current element; 25 a page, with counts per status."""
+        given = {"process": process, "version": version, "status": status, "key": key, "variable": variable,
+                 "started_from": started_from, "started_to": started_to, "ended_from": ended_from,
+                 "ended_to": ended_to, "element": element, "sort": sort, "page": page}
+        query = InstanceQuery.from_params({k: str(v) for k, v in given.items() if v is not None})
+        result = search(engine, worklist, user, query)
+        return InstanceSearchPage(items=result.items, counts=result.counts, total=result.total, page=query.page,
+                                  more=result.more)
+
+
 def timer_process(engine: Engine) -> Any:
     """timer id → its instance's process (None: no such timer; the route says 404)."""
 
@@ -105,13 +157,15 @@ def add_console_routes(router: APIRouter, engine: Engine, worklist: Worklist, gu
     @router.post("/instances/{instance_id}/suspend", response_model=InstanceDetail, tags=["operations"],
                  responses=errors(403, 404, 409), dependencies=[operate])
     def suspend(user: User, instance_id: IntId, body: ReasonRequest) -> InstanceDetail:
-        """Hold the instance: no timers fire, no jobs run, completions and messages get a 409."""
+        """Hold the instance: no timers fire, no jobs run, completions and messages get a 409
+        (messages thrown by other instances are held until it is resumed)."""
         return engine.suspend_instance(instance_id, user=user.name, reason=body.reason)
 
     @router.post("/instances/{instance_id}/resume", response_model=InstanceDetail, tags=["operations"],
                  responses=errors(403, 404, 409), dependencies=[operate])
     def resume(user: User, instance_id: IntId, body: ReasonRequest) -> InstanceDetail:
-        """Let a suspended instance go on; timers that fell due meanwhile fire at the next pass."""
+        """Let a suspended instance go on: messages held for it are delivered now; timers that fell
+        due meanwhile fire at the next pass."""
         return engine.resume_instance(instance_id, user=user.name, reason=body.reason)
 
     @router.post("/instances/{instance_id}/variables", response_model=InstanceDetail, tags=["operations"],

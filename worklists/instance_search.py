@@ -88,6 +88,8 @@ class SearchResult:
 
 
 def _variable_filter(engine: Engine, variable: str) -> Any:
+    if "=" not in variable:
+        raise InvalidInput("variable: write NAME=VALUE, e.g. customer=Northwind")
     name, _, value = variable.partition("=")
     name, value = name.strip(), value.strip()
     if not name.isidentifier():

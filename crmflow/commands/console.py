@@ -1,6 +1,6 @@
-"""The operator console on the command line (issue 16): `crmflow instance cancel|suspend|resume|vars|
-modify ID`, `crmflow timer fire ID`, `crmflow incidents --grouped`, `crmflow retry-group PROCESS
-ELEMENT` and `crmflow history cleanup [--dry-run]`.
+"""The operator console on the command line (issue 16): `crmflow instance search`, `crmflow
+instance cancel|suspend|resume|vars|modify ID`, `crmflow timer fire ID`, `crmflow incidents --grouped`,
+`crmflow retry-group PROCESS ELEMENT` and `crmflow history cleanup [--dry-run]`.
 
 Instance actions act as `--user` (or CRMFLOW_USER) and ask the permission layer for `operate` on
 `instances:PROCESS`, like the API and the pages; the user and the reason go to the history.
@@ -13,10 +13,21 @@ from typing import Annotated, Any
 import typer
 
 from crmflow import render
-from crmflow.cli import DbOpt, JsonOpt, UserOpt, app, emit, instance_summary, parse_json_object, parse_time
+from crmflow.cli import (
+    INSTANCE_COLUMNS,
+    DbOpt,
+    JsonOpt,
+    UserOpt,
+    app,
+    emit,
+    instance_summary,
+    parse_json_object,
+    parse_time,
+)
 from crmflow.commands.worklist import need_user, open_worklist
 from engine import Retention
 from worklists.incident_groups import incident_groups, retry_group
+from worklists.instance_search import SORTS, STATUSES, InstanceQuery, search
 from worklists.permissions import OPERATE
 
 instance_app = typer.Typer(help="Repair one instance: cancel, suspend, resume, edit variables, move a token.",
@@ -38,6 +49,38 @@ def _operate(wl: Any, user: str | None, instance_id: int, doing: str) -> str:
     return name
 
 
+@instance_app.command("search")
+def search_instances(
+    ctx: typer.Context,
+    process: Annotated[str | None, typer.Option("--process", help="Process id.")] = None,
+    version: Annotated[str | None, typer.Option("--version", help="Process version number.")] = None,
+    status: Annotated[str | None, typer.Option("--status", help=", ".join(STATUSES) + ".")] = None,
+    key: Annotated[str | None, typer.Option("--key", help="Business key.")] = None,
+    variable: Annotated[str | None, typer.Option("--var", help="NAME=VALUE, e.g. customer=Northwind.")] = None,
+    started_from: Annotated[str | None, typer.Option("--started-from", help="ISO date/time (UTC).")] = None,
+    started_to: Annotated[str | None, typer.Option("--started-to", help="ISO date/time (UTC).")] = None,
+    ended_from: Annotated[str | None, typer.Option("--ended-from", help="ISO date/time (UTC).")] = None,
+    ended_to: Annotated[str | None, typer.Option("--ended-to", help="ISO date/time (UTC).")] = None,
+    element: Annotated[str | None, typer.Option("--element", help="Waiting at this element id.")] = None,
+    sort: Annotated[str, typer.Option("--sort", help=", ".join(SORTS) + ".")] = "newest",
+    page: Annotated[str | None, typer.Option("--page", help="Page number (25 a page).")] = None,
+    user: UserOpt = None, db: DbOpt = None, as_json: JsonOpt = False,
+) -> None:
+    """Find instances you may read (the console's search page, same query): counts per status, then a page."""
+    given = {"process": process, "version": version, "status": status, "key": key, "variable": variable,
+             "started_from": started_from, "started_to": started_to, "ended_from": ended_from,
+             "ended_to": ended_to, "element": element, "sort": sort, "page": page}
+    query = InstanceQuery.from_params({k: v for k, v in given.items() if v is not None})
+    with open_worklist(ctx, db) as (eng, wl):
+        result = search(eng, wl, need_user(user), query)
+    counts = ", ".join(f"{s}: {result.counts[s]}" for s in STATUSES if result.counts.get(s))
+    more = f", more: --page {query.page + 1}" if result.more else ""
+    text = [render.table(result.items, INSTANCE_COLUMNS, empty="(no instances)"),
+            f"total: {result.total} ({counts or 'none'}); page {query.page}{more}"]
+    emit(ctx, as_json, {"items": result.items, "counts": result.counts, "total": result.total, "page": query.page,
+                        "more": result.more}, "\n".join(text))
+
+
 @instance_app.command("cancel")
 def cancel(ctx: typer.Context, instance_id: IdArg, reason: ReasonOpt = None, user: UserOpt = None,
            db: DbOpt = None, as_json: JsonOpt = False) -> None:
@@ -50,7 +93,8 @@ def cancel(ctx: typer.Context, instance_id: IdArg, reason: ReasonOpt = None, use
 @instance_app.command("suspend")
 def suspend(ctx: typer.Context, instance_id: IdArg, reason: ReasonOpt = None, user: UserOpt = None,
             db: DbOpt = None, as_json: JsonOpt = False) -> None:
-    """Hold an instance: no timers fire, no jobs run, completions and messages are refused."""
+    """Hold an instance: no timers fire, no jobs run, completions and messages are refused
+    (messages thrown by other instances wait for the resume)."""
     with open_worklist(ctx, db) as (eng, wl):
         inst = eng.suspend_instance(instance_id, user=_operate(wl, user, instance_id, "suspend"), reason=reason)
     emit(ctx, as_json, inst, f"suspended instance {instance_id}\n\n{instance_summary(inst)}")
@@ -59,7 +103,7 @@ def suspend(ctx: typer.Context, instance_id: IdArg, reason: ReasonOpt = None, us
 @instance_app.command("resume")
 def resume(ctx: typer.Context, instance_id: IdArg, reason: ReasonOpt = None, user: UserOpt = None,
            db: DbOpt = None, as_json: JsonOpt = False) -> None:
-    """Let a suspended instance go on (timers that fell due fire at the next scheduler pass)."""
+    """Let a suspended instance go on: held messages arrive now, timers that fell due at the next pass."""
     with open_worklist(ctx, db) as (eng, wl):
         inst = eng.resume_instance(instance_id, user=_operate(wl, user, instance_id, "resume"), reason=reason)
     emit(ctx, as_json, inst, f"resumed instance {instance_id}\n\n{instance_summary(inst)}")

@@ -112,3 +112,46 @@ def test_timers_list_and_fire_now(client, auth, api_engine, start_deal):
     assert r.status_code == 200, r.text
     assert client.post(f"/api/v1/timers/{mine[0]['id']}/fire", headers=auth("root")).status_code == 409
     assert client.post("/api/v1/timers/999999/fire", headers=auth("root")).status_code == 404
+
+
+def test_instance_search_filters_pages_and_counts_per_status(client, auth, api_engine, start_deal):
+    ids = [api_engine.get_task(start_deal(f"S-{n}", customer="Northwind" if n < 2 else "ACME")).instance_id
+           for n in range(3)]
+    client.post(OPS.format(ids[0], "suspend"), json={"reason": "hold"}, headers=auth("root"))
+    client.post(OPS.format(ids[2], "cancel"), json={"reason": "dup"}, headers=auth("root"))
+    url = "/api/v1/instances/search"
+    r = client.get(url, params={"status": "suspended"}, headers=auth("root"))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert [i["id"] for i in body["items"]] == [ids[0]] and body["total"] == 1 and body["more"] is False
+    assert body["counts"] == {"suspended": 1, "waiting": 1, "cancelled": 1}
+    found = client.get(url, params={"variable": "customer=Northwind", "sort": "oldest"}, headers=auth("root")).json()
+    assert [i["id"] for i in found["items"]] == ids[:2]
+    assert [i["id"] for i in client.get(url, params={"key": "S-2", "status": "cancelled"},
+                                        headers=auth("root")).json()["items"]] == [ids[2]]
+    assert client.get(url, params={"element": "qualify", "started_from": "2000-01-01"},
+                      headers=auth("root")).json()["total"] == 2
+    bad = client.get(url, params={"variable": "customer"}, headers=auth("root"))
+    assert bad.status_code == 422 and "NAME=VALUE" in bad.json()["detail"]
+    bad = client.get(url, params={"ended_to": "soon"}, headers=auth("root"))
+    assert bad.status_code == 422 and "ended_to" in bad.json()["detail"]
+    assert client.get(url, params={"status": "suspended"}, headers=auth("ann")).status_code == 200
+
+
+def test_a_message_to_a_suspended_instance_is_a_409_naming_it(client, auth, api_engine, tmp_path):
+    p = Process("pinged", "Pinged")
+    p.root_elements = '<bpmn:message id="msg_ping" name="ping"/>'
+    p.node("start", "startEvent").node("catch", "intermediateCatchEvent", "Ping",
+                                       '<bpmn:messageEventDefinition messageRef="msg_ping"/>')
+    p.node("end", "endEvent").chain("start", "catch", "end")
+    api_engine.deploy([p.write(tmp_path)])
+    iid = api_engine.start("pinged", business_key="P-1").id
+    client.post(OPS.format(iid, "suspend"), json={"reason": "hold"}, headers=auth("root"))
+    r = client.post("/api/v1/messages", json={"name": "ping", "key": "P-1"}, headers=auth("root"))
+    assert r.status_code == 409, r.text
+    assert f"instance {iid} is suspended; message 'ping' is refused" in r.json()["detail"]
+    assert "resume it first" in r.json()["detail"]
+    assert api_engine.get_instance(iid).status == "suspended"
+    client.post(OPS.format(iid, "resume"), json={}, headers=auth("root"))
+    r = client.post("/api/v1/messages", json={"name": "ping", "key": "P-1"}, headers=auth("root"))
+    assert r.status_code == 200 and r.json()["status"] == "completed"

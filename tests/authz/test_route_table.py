@@ -91,6 +91,13 @@ def only_readable_instances(w: World, user: str, r: httpx.Response) -> None:
         assert shown & readable, f"{user} may read {sorted(readable)} but the list is empty"
 
 
+def only_readable_search(w: World, user: str, r: httpx.Response) -> None:
+    shown = {i["process_id"] for i in r.json()["items"]}
+    readable = readable_processes(w, user)
+    assert shown <= readable, f"{user} finds instances of {sorted(shown - readable)}"
+    assert sum(r.json()["counts"].values()) >= len(shown)
+
+
 def only_readable_processes(w: World, user: str, r: httpx.Response) -> None:
     shown = {p["process_id"] for p in r.json()}
     assert shown == readable_processes(w, user, "process"), user
@@ -246,6 +253,7 @@ PROBES: dict[tuple[str, str], list[Probe]] = {
         Probe(json=lambda w, u: {"process_id": "campaign_execution"},
               expect=lambda w, u: w.file_allows(u, START, "process:campaign_execution"))],
     ("GET", "/api/v1/instances"): [Probe(params=lambda w: {"limit": 500}, check=only_readable_instances)],
+    ("GET", "/api/v1/instances/search"): [Probe(check=only_readable_search)],
     ("GET", "/api/v1/instances/{instance_id}"): [
         Probe(params=lambda w: {"instance_id": w.case_instance}, check=analysts_see_no_data),
         Probe(params=lambda w: {"instance_id": w.campaign_instance})],

@@ -126,3 +126,20 @@ def test_retry_on_an_instance_page_takes_only_that_instance_s_incidents(login, s
     r = post(root, f"/instances/{failing}/retry", {"incident_id": str(incident.id)}, page=f"/instances/{failing}")
     assert "Retried" in text_of(follow(root, r).text)
     assert web_engine.list_incidents()[0].attempts == 2
+
+
+def test_the_timers_page_marks_suspended_instances_and_fire_now_says_so(login, start_deal, web_engine, clock):
+    held = web_engine.get_task(start_deal("D-1", due="PT1H")).instance_id
+    web_engine.get_task(start_deal("D-2", due="P5D"))
+    web_engine.suspend_instance(held, user="root")
+    root = login("root")
+    html = root.get("/console/timers").text
+    marked = re.findall(r'<tr class="[^"]*suspended[^"]*">.*?</tr>', html, flags=re.S)
+    assert len(marked) == 1 and f"instance {held}" in marked[0] and "status-suspended" in marked[0]
+    assert f"Instance {held} is suspended: resume it first" in marked[0]
+    timer = next(t for t in web_engine.list_timers() if t.instance_id == held)
+    assert timer.instance_status == "suspended"
+    r = post(root, f"/console/timers/{timer.id}/fire", page="/console/timers")
+    said = text_of(follow(root, r).text if r.status_code in (302, 303) else r.text)
+    assert f"instance {held} is suspended; firing timer {timer.id}" in said and "resume it first" in said
+    assert any(t.id == timer.id for t in web_engine.list_timers()), "the timer still waits"

@@ -103,3 +103,16 @@ def test_history_cleanup_dry_run_then_for_real(db, deal):
     ok(db, "history", "cleanup", "--days", "1", "--now", "2099-01-01T00:00:00Z")
     refused(db, "show", str(iid), match="does not exist")
     refused(db, "history", "cleanup", "--retention", "deal", match="PROCESS=DAYS")
+
+
+def test_instance_search_uses_the_search_page_query(db, deal):
+    first, _ = deal("F-1")
+    second, _ = deal("F-2")
+    ok(db, "instance", "suspend", str(first), "--user", "olga")
+    found = json.loads(ok(db, "instance", "search", "--status", "suspended", "--user", "olga", "--json").stdout)
+    assert [i["id"] for i in found["items"]] == [first]
+    assert found["counts"] == {"suspended": 1, "waiting": 1} and found["total"] == 1
+    text = ok(db, "instance", "search", "--var", "customer=ACME", "--element", "qualify", "--user", "olga").stdout
+    assert str(second) in text and "suspended: 1" in text and "waiting: 1" in text
+    refused(db, "instance", "search", "--status", "paused", "--user", "olga", match="status: 'paused'")
+    refused(db, "instance", "search", "--user", "olga", "--started-from", "soon", match="started_from")
