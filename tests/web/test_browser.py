@@ -6,66 +6,36 @@ docs/screenshots/ (for the README), or to the folder it names."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from web_support import ROOT, Crm, build_app
+from browser_support import open_page, require_browser, serve, shots_folder
+from web_support import Crm, build_app
 
-CHROMIUM = os.environ.get("CRMFLOW_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 PASSWORD = "correct horse 1"
 
-if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
-    pytest.skip(f"Chromium not found at {CHROMIUM} (run .ci/browsers.sh, or set CRMFLOW_CHROMIUM)",
-                allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed (pip install playwright)")
-uvicorn = pytest.importorskip("uvicorn")
+sync_api, uvicorn = require_browser()
 
 
 @pytest.fixture
 def shots(tmp_path: Path) -> Path:
-    wanted = os.environ.get("CRMFLOW_SCREENSHOTS")
-    folder = (ROOT / "docs" / "screenshots" if wanted == "1" else Path(wanted)) if wanted else tmp_path / "shots"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+    return shots_folder(tmp_path)
 
 
 @pytest.fixture
 def server(crm: Crm) -> Iterator[str]:
     """The whole app under uvicorn in a thread, on a free port; the socket listens before the
     thread starts, so the first request simply waits in the backlog (no polling, no sleeping)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(build_app(crm.engine, crm.worklist), log_level="warning", lifespan="on")
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=15)
-    sock.close()
+    with serve(build_app(crm.engine, crm.worklist)) as url:
+        yield url
 
 
 @pytest.fixture
 def page(server: str) -> Iterator[object]:
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1360, "height": 900}, base_url=server)
-        pg = context.new_page()
-        pg.set_default_timeout(15_000)
+    with open_page(server, width=1360, height=900, timeout_ms=15_000) as pg:
         yield pg
-        context.close()
-        browser.close()
 
 
 def busy_morning(crm: Crm, clock) -> int:
