@@ -61,14 +61,17 @@ def is_cheap(expression: str) -> bool:
         count += 1
         if count > MAX_NODES or not isinstance(node, _NODES):
             return False
-        if isinstance(node, ast.Call):
-            func = node.func
-            if isinstance(func, ast.Name):
-                if func.id not in CHEAP_CALLS:
-                    return False
-            elif not (isinstance(func, ast.Attribute) and func.attr in CHEAP_METHODS):
-                return False
+        if isinstance(node, ast.Call) and not _cheap_call(node):
+            return False
     return True
+
+
+def _cheap_call(node: ast.Call) -> bool:
+    """A call to a function of CHEAP_CALLS or a method of CHEAP_METHODS (each linear in its arguments)."""
+    func = node.func
+    if isinstance(func, ast.Name):
+        return func.id in CHEAP_CALLS
+    return isinstance(func, ast.Attribute) and func.attr in CHEAP_METHODS
 
 
 def _big(value: Any) -> bool:
@@ -180,11 +183,6 @@ def is_cheap_script(script: str) -> bool:
             continue
         if not isinstance(node, _NODES):
             return False
-        if isinstance(node, ast.Call):
-            func = node.func
-            if isinstance(func, ast.Name):
-                if func.id not in CHEAP_CALLS:
-                    return False
-            elif not (isinstance(func, ast.Attribute) and func.attr in CHEAP_METHODS):
-                return False
+        if isinstance(node, ast.Call) and not _cheap_call(node):
+            return False
     return True
