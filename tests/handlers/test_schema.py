@@ -15,7 +15,8 @@ from engine.db import Database, alembic_config
 from engine.services import HandlerRegistry
 from handlers.models import CrmBase
 
-FTS_TABLES = {"crm_knowledge_article_fts"}
+FTS_TABLES = {"crm_knowledge_article_fts", "crm_search_fts"}  # full-text indexes (FTS5) and their shadows
+FTS_PREFIXES = ("crm_knowledge_article_fts", "crm_search_fts")
 FTS_MATCH = "SELECT rowid FROM crm_knowledge_article_fts WHERE crm_knowledge_article_fts MATCH 'reset'"
 
 
@@ -27,13 +28,13 @@ def test_migration_creates_exactly_the_model_tables(tmp_path: Path) -> None:
     db = Database(f"sqlite:///{tmp_path / 'm.db'}", migrations=[handlers.MIGRATIONS])
     db.upgrade()
     tables = _crm_tables(db)
-    shadow = {t for t in tables if t.startswith("crm_knowledge_article_fts")}
+    shadow = {t for t in tables if t.startswith(FTS_PREFIXES)}
     assert tables - shadow == set(CrmBase.metadata.tables)
     assert FTS_TABLES <= shadow
 
     def only_crm(obj, name, type_, reflected, compare_to) -> bool:  # noqa: ANN001
         table = name if type_ == "table" else getattr(getattr(obj, "table", None), "name", "")
-        return bool(table) and table.startswith("crm_") and not table.startswith("crm_knowledge_article_fts")
+        return bool(table) and table.startswith("crm_") and not table.startswith(FTS_PREFIXES)
 
     with db.write_engine.connect() as conn:
         ctx = MigrationContext.configure(conn, opts={"compare_type": True, "include_object": only_crm})
