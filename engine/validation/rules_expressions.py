@@ -20,7 +20,7 @@ from engine.durations import DurationTooLong
 from engine.sandbox import check_source
 
 from .context import Workspace
-from .diagnostics import Diagnostic
+from .diagnostics import WARNING, Diagnostic
 from .parsing import (
     Document,
     bpmn_children,
@@ -243,6 +243,13 @@ def _scripts(doc: Document, node: etree._Element) -> Iterator[Diagnostic]:
     for ext in bpmn_children(node, "extensionElements"):
         for tag, label in (("preScript", "pre-script"), ("postScript", "post-script")):
             for script in ext.findall(spiff(tag)):
+                if local(node) == "scriptTask":
+                    # SpiffWorkflow runs pre/post scripts on other tasks but never on a script task.
+                    yield doc.diag("crmflow/script-task-prescript",
+                                   f"a {label} on a script task never runs (SpiffWorkflow ignores it)", node,
+                                   at=script, severity=WARNING,
+                                   hint="move the code into the script task's own script")
+                    continue
                 yield from _code(doc, node, script, label, "".join(script.itertext()), "exec")
 
 

@@ -375,3 +375,15 @@ def test_business_calendar_on_an_hours_duration_is_fine(tmp_path: Path) -> None:
     found = check(write(tmp_path, timer("timeDuration", '"PT4H"'), tweak=lambda xml: xml.replace(
         '<bpmn:timerEventDefinition>', marked + '<bpmn:timerEventDefinition>')))
     assert of_rule(found, "crmflow/timer") == []
+
+
+def test_pre_and_post_scripts_on_a_script_task_are_warned_as_never_running(tmp_path: Path) -> None:
+    ext = ('<bpmn:extensionElements><spiffworkflow:preScript>a = 1</spiffworkflow:preScript>'
+           '<spiffworkflow:postScript>c = 2</spiffworkflow:postScript></bpmn:extensionElements>')
+    found = of_rule(check(write(tmp_path, with_node("scriptTask", ext + script("b = 2")))),
+                    "crmflow/script-task-prescript")
+    assert [d.severity for d in found] == [WARNING, WARNING]
+    assert "pre-script" in found[0].message and "post-script" in found[1].message
+    assert all(d.element_id == "step" and d.line > 0 for d in found)
+    # the same scripts on a user task run, so they are only compiled, not warned about
+    assert "crmflow/script-task-prescript" not in rules(check(write(tmp_path / "u", with_node("userTask", ext))))
