@@ -65,13 +65,23 @@ def serve(app: Any) -> Iterator[str]:
 
 
 @contextmanager
-def open_page(base_url: str, *, width: int = 1280, height: int = 800, timeout_ms: int = 15_000,
-              **context_options: Any) -> Iterator[Any]:
-    """A fresh Chromium with one page on `base_url`."""
+def chromium() -> Iterator[Any]:
+    """A fresh headless Chromium (a test that needs several contexts or viewports makes them)."""
     from playwright import sync_api
 
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@contextmanager
+def open_page(base_url: str, *, width: int = 1280, height: int = 800, timeout_ms: int = 15_000,
+              **context_options: Any) -> Iterator[Any]:
+    """A fresh Chromium with one page on `base_url`."""
+    with chromium() as browser:
         context = browser.new_context(viewport={"width": width, "height": height}, base_url=base_url,
                                       **context_options)
         page = context.new_page()
@@ -80,4 +90,3 @@ def open_page(base_url: str, *, width: int = 1280, height: int = 800, timeout_ms
             yield page
         finally:
             context.close()
-            browser.close()

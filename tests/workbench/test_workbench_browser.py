@@ -9,27 +9,18 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from browser_support import open_page, require_browser, serve, shots_folder
 from workbench_world import PROCESSES, WorkbenchWorld
 
 from crmflow import demo_seed
 
-CHROMIUM = os.environ.get("CRMFLOW_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-
-if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
-    pytest.skip(f"Chromium not found at {CHROMIUM} (run .ci/browsers.sh, or set CRMFLOW_CHROMIUM)",
-                allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed")
-uvicorn = pytest.importorskip("uvicorn")
+sync_api, _ = require_browser()
 
 #: drawn with the modeler's own API (dragging from the palette is bpmn-js's business, not ours):
 #: a non-interrupting 90-day timer on "Qualify lead" leads to a new user task, which has a
@@ -64,9 +55,7 @@ DRAW = """() => {
 
 @pytest.fixture
 def shots(tmp_path: Path) -> Path:
-    folder = Path(os.environ.get("CRMFLOW_SCREENSHOTS") or tmp_path / "shots")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+    return shots_folder(tmp_path)
 
 
 #: a strict policy a deployment may send: the workbench must work without inline or eval'd script
@@ -86,34 +75,18 @@ def with_csp(app: object) -> object:
 
 @pytest.fixture(scope="module")
 def server(bench: WorkbenchWorld) -> Iterator[str]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)
-    port = sock.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(with_csp(bench.app), log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=15)
-    sock.close()
+    with serve(with_csp(bench.app)) as url:
+        yield url
 
 
 @pytest.fixture
 def page(server: str) -> Iterator[object]:
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1600, "height": 1000}, base_url=server, accept_downloads=True)
-        pg = context.new_page()
-        pg.set_default_timeout(20_000)
+    with open_page(server, width=1600, height=1000, timeout_ms=20_000, accept_downloads=True) as pg:
         errors: list[str] = []
         pg.on("pageerror", lambda err: errors.append(str(err)))
         pg.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
         pg.js_errors = errors  # type: ignore[attr-defined]
         yield pg
-        context.close()
-        browser.close()
 
 
 def log_in(page: object, user: str) -> None:
