@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -21,29 +20,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from browser_support import ROOT, chromium, open_page, require_browser, serve, shots_folder
 
-CHROMIUM = os.environ.get("CRMFLOW_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-ROOT = Path(__file__).resolve().parents[2]
 STARTUP_SECONDS = 300  # a generous bound for a loaded 2-core machine; the server is polled, not waited for
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1360, "height": 900}
 RANK = {"High": 0, "Normal": 1, "Low": 2, "—": 3}
 
-if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
-    pytest.skip(f"Chromium not found at {CHROMIUM} (run .ci/browsers.sh, or set CRMFLOW_CHROMIUM)",
-                allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed (pip install playwright)")
+sync_api, _ = require_browser()
 httpx = pytest.importorskip("httpx")
 
 
 @pytest.fixture
 def shots(tmp_path: Path) -> Path:
-    wanted = os.environ.get("CRMFLOW_SCREENSHOTS")
-    folder = (ROOT / "docs" / "screenshots" if wanted == "1" else Path(wanted)) if wanted else tmp_path / "shots"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+    return shots_folder(tmp_path)
 
 
 def _free_port() -> int:
@@ -105,10 +95,8 @@ def served(tmp_path: Path) -> Iterator[tuple[str, str]]:
 
 @pytest.fixture
 def browser(served: tuple[str, str]) -> Iterator[object]:
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
+    with chromium() as launched:
+        yield launched
 
 
 def log_in(browser, base: str, user: str, viewport: dict[str, int] = DESKTOP):
@@ -255,23 +243,14 @@ def test_a_new_user_works_the_demo_in_the_browser(served, browser, shots: Path, 
 
 def test_dashboards_with_figures_fit_a_phone(db_url: str, clock, tmp_path: Path, shots: Path) -> None:
     """Charts and report tables filled by `crmflow demo` stay inside 390 px (they overflowed to 698 px)."""
-    uvicorn = pytest.importorskip("uvicorn")
     sys.path.insert(0, str(ROOT / "tests" / "dashboards"))
     try:
         from dashboards_support import MANAGER, PASSWORD, demo_app
     finally:
         sys.path.pop(0)
     made = demo_app(db_url, clock)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)
-    server = uvicorn.Server(uvicorn.Config(made.app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
     try:
-        with sync_api.sync_playwright() as p:
-            b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = b.new_context(viewport=PHONE, base_url=f"http://127.0.0.1:{sock.getsockname()[1]}").new_page()
+        with serve(made.app) as url, open_page(url, width=PHONE["width"], height=PHONE["height"]) as page:
             page.goto("/login")
             page.get_by_label("User name").fill(MANAGER)
             page.get_by_label("Password").fill(PASSWORD)
@@ -282,9 +261,5 @@ def test_dashboards_with_figures_fit_a_phone(db_url: str, clock, tmp_path: Path,
                 no_sideways_scroll(page, f"/dashboards/{area}")
             page.goto("/dashboards/sales")
             page.screenshot(path=str(shots / "phone-dashboard.png"), full_page=True)
-            b.close()
     finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-        sock.close()
         made.engine.close()
