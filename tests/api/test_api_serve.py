@@ -6,16 +6,12 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
-import subprocess
-import sys
-import threading
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from serve_support import crmflow_serve
 
 from crmflow.server import create_app
 from engine import Engine
@@ -58,36 +54,12 @@ def test_pages_are_served_but_not_documented(api_engine: Engine, worklist: Workl
         assert client.get("/api/v1/tasks").status_code == 401  # the API still wants a token
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_crmflow_serve_demo_smoke(tmp_path: Path) -> None:
-    port = _free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "CRMFLOW_DB": f"sqlite:///{tmp_path / 'serve.db'}"}
     env.pop("CRMFLOW_LANES", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "crmflow", "serve", "--demo", "--port", str(port), "--poll", "0.2"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")), daemon=True)
-    reader.start()
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while True:
-            assert proc.poll() is None, "crmflow serve exited early:\n" + "".join(lines)
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "crmflow serve did not answer /healthz:\n" + "".join(lines)
-            time.sleep(0.2)
-        output = "".join(lines)
+    with crmflow_serve(["--demo", "--poll", "0.2"], cwd=ROOT, env=env, startup_seconds=STARTUP_SECONDS,
+                       poll=0.2) as served:
+        base, output = served.base, served.output
         token = re.search(r"^\s+ann\s+Authorization: Bearer (\S+)$", output, re.M)
         assert token, output
         resp = httpx.get(f"{base}/api/v1/tasks", params={"view": "available"},
@@ -98,14 +70,5 @@ def test_crmflow_serve_demo_smoke(tmp_path: Path) -> None:
                                                                                           "campaign_handover"}
         assert httpx.get(f"{base}/api/v1/tasks", timeout=10).status_code == 401
         assert "password 'demo'" in output and f"{base.replace('127.0.0.1', 'localhost')}/login" in output
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            code = proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            raise
-        reader.join(timeout=5)
     # uvicorn shuts down gracefully, then re-raises the signal so supervisors see how it ended
-    assert code in (0, -signal.SIGTERM), "".join(lines)
-    assert "Application shutdown complete" in "".join(lines)
+    assert served.exit_code in (0, -signal.SIGTERM), served.output

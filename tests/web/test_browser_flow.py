@@ -10,17 +10,13 @@ from __future__ import annotations
 
 import os
 import re
-import signal
-import socket
-import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from browser_support import ROOT, chromium, open_page, require_browser, serve, shots_folder
+from serve_support import crmflow_serve
 
 STARTUP_SECONDS = 300  # a generous bound for a loaded 2-core machine; the server is polled, not waited for
 PHONE = {"width": 390, "height": 844}
@@ -36,12 +32,6 @@ def shots(tmp_path: Path) -> Path:
     return shots_folder(tmp_path)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[str, str]]:
     """`crmflow serve --demo --no-history` run from an empty folder, its database in another one;
@@ -49,48 +39,21 @@ def served(tmp_path: Path) -> Iterator[tuple[str, str]]:
     cwd, data = tmp_path / "somewhere-else", tmp_path / "data"
     cwd.mkdir()
     data.mkdir()
-    port = _free_port()
     env = {k: v for k, v in os.environ.items()
            if k not in ("CRMFLOW_LANES", "CRMFLOW_PROCESSES", "CRMFLOW_FORMS", "CRMFLOW_DB", "CRMFLOW_TEST_DB")}
     env["PYTHONPATH"] = str(ROOT)
     db = os.environ.get("CRMFLOW_TEST_DB") or f"sqlite:///{data / 'crm.db'}"
     if os.environ.get("CRMFLOW_TEST_DB"):
         from sqlalchemy import create_engine, text
-
         eng = create_engine(db)
         with eng.begin() as conn:
             conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
             conn.execute(text("CREATE SCHEMA public"))
         eng.dispose()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "crmflow", "serve", "--demo", "--no-history", "--port", str(port), "--poll", "0.5",
-         "--db", db],
-        cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")), daemon=True)
-    reader.start()
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while True:
-            assert proc.poll() is None, "crmflow serve exited early:\n" + "".join(lines)
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "crmflow serve did not answer /healthz:\n" + "".join(lines)
-            time.sleep(0.3)
+    with crmflow_serve(["--demo", "--no-history", "--poll", "0.5", "--db", db], cwd=cwd, env=env,
+                       startup_seconds=STARTUP_SECONDS) as running:
         assert not list(cwd.iterdir()), "nothing is written to the directory serve was started from"
-        yield base, "".join(lines)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        reader.join(timeout=5)
+        yield running.base, running.output
 
 
 @pytest.fixture
