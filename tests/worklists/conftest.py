@@ -64,3 +64,12 @@ def deal(deploy: Callable[..., None]) -> str:
         instructions="Call {{ customer }} about {{ topic }}",
     )
     return "deal"
+
+
+@pytest.fixture
+def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A SQLite file for the CLI tests, with the test lane map and forms and no acting user."""
+    monkeypatch.setenv("CRMFLOW_LANES", str(LANES_FILE))
+    monkeypatch.setenv("CRMFLOW_FORMS", str(FORMS))
+    monkeypatch.delenv("CRMFLOW_USER", raising=False)
+    return str(tmp_path / "cli.db")

@@ -6,39 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
+from cli_support import ok, refused, run
 from sqlalchemy import select
-from typer.testing import CliRunner, Result
-from worklist_support import FORMS, LANES_FILE, lane_process
+from worklist_support import lane_process
 
-from crmflow import cli
 from crmflow.settings import build_engine
 from worklists.models import ApiToken
-
-
-@pytest.fixture
-def db(tmp_path: Path, monkeypatch) -> str:
-    monkeypatch.setenv("CRMFLOW_LANES", str(LANES_FILE))
-    monkeypatch.setenv("CRMFLOW_FORMS", str(FORMS))
-    monkeypatch.delenv("CRMFLOW_USER", raising=False)
-    return str(tmp_path / "cli.db")
-
-
-def run(db: str, *args: str) -> Result:
-    return CliRunner().invoke(cli.app, ["--db", db, *args])
-
-
-def ok(db: str, *args: str) -> Result:
-    result = run(db, *args)
-    assert result.exit_code == 0, (args, result.stdout, result.stderr)
-    return result
-
-
-def refused(db: str, *args: str, match: str) -> str:
-    result = run(db, *args)
-    assert result.exit_code == 1, (args, result.stdout, result.stderr)
-    assert result.stderr.startswith("error: ") and match in result.stderr, result.stderr
-    assert "Traceback" not in result.stderr
-    return result.stderr
 
 
 @pytest.fixture
