@@ -90,3 +90,13 @@ def open_page(base_url: str, *, width: int = 1280, height: int = 800, timeout_ms
             yield page
         finally:
             context.close()
+
+
+def log_in(page: Any, user: str, password: str | None = None) -> None:
+    """Fill and send the login form as `user` (the demo password unless told otherwise)."""
+    from crmflow.demo_seed import DEMO_PASSWORD
+
+    page.goto("/login")
+    page.get_by_label("User name").fill(user)
+    page.get_by_label("Password").fill(DEMO_PASSWORD if password is None else password)
+    page.get_by_role("button", name="Log in").click()

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 from authz_world import World
-from browser_support import open_page, require_browser, serve, shots_folder
+from browser_support import log_in, open_page, require_browser, serve, shots_folder
 
-from crmflow import demo_seed
 from worklists.lockout import USER_LIMIT
 
 sync_api, uvicorn = require_browser()
@@ -33,13 +32,6 @@ def server(world: World) -> Iterator[str]:
 def page(server: str) -> Iterator[object]:
     with open_page(server, width=1280, height=800, timeout_ms=15_000) as pg:
         yield pg
-
-
-def log_in(page: object, user: str, password: str = demo_seed.DEMO_PASSWORD) -> None:
-    page.goto("/login")
-    page.get_by_label("User name").fill(user)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Log in").click()
 
 
 def test_a_sales_agent_finds_no_dashboards_and_no_customer_cases(world: World, page: object, shots: Path) -> None:

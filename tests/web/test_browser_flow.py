@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from browser_support import ROOT, chromium, open_page, require_browser, serve, shots_folder
+from browser_support import log_in as fill_login
 from serve_support import crmflow_serve
 
 STARTUP_SECONDS = 300  # a generous bound for a loaded 2-core machine; the server is polled, not waited for
@@ -66,10 +67,7 @@ def log_in(browser, base: str, user: str, viewport: dict[str, int] = DESKTOP):
     context = browser.new_context(viewport=viewport, base_url=base)
     page = context.new_page()
     page.set_default_timeout(20_000)
-    page.goto("/login")
-    page.get_by_label("User name").fill(user)
-    page.get_by_label("Password").fill("demo")
-    page.get_by_role("button", name="Log in").click()
+    fill_login(page, user)
     sync_api.expect(page.get_by_role("heading", level=1)).to_have_text("My work")
     return page
 

@@ -15,10 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from browser_support import open_page, require_browser, serve, shots_folder
+from browser_support import log_in, open_page, require_browser, serve, shots_folder
 from workbench_world import PROCESSES, WorkbenchWorld
-
-from crmflow import demo_seed
 
 sync_api, _ = require_browser()
 
@@ -87,13 +85,6 @@ def page(server: str) -> Iterator[object]:
         pg.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
         pg.js_errors = errors  # type: ignore[attr-defined]
         yield pg
-
-
-def log_in(page: object, user: str) -> None:
-    page.goto("/login")
-    page.get_by_label("User name").fill(user)
-    page.get_by_label("Password").fill(demo_seed.DEMO_PASSWORD)
-    page.get_by_role("button", name="Log in").click()
 
 
 def select_element(page: object, element_id: str) -> None:

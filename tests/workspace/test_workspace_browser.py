@@ -11,10 +11,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from browser_support import log_in as fill_login
 from browser_support import open_page, require_browser, serve, shots_folder
 from workspace_world import WorkspaceWorld
-
-from crmflow import demo_seed
 
 sync_api, uvicorn = require_browser()
 
@@ -37,10 +36,7 @@ def page(server: str) -> Iterator[object]:
 
 
 def log_in(page: object, user: str) -> None:
-    page.goto("/login")
-    page.get_by_label("User name").fill(user)
-    page.get_by_label("Password").fill(demo_seed.DEMO_PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    fill_login(page, user)
     sync_api.expect(page.get_by_role("heading", level=1)).to_have_text("My work")
 
 

@@ -11,10 +11,9 @@ from pathlib import Path
 
 import pytest
 from browser_support import chromium, require_browser, serve, shots_folder
+from browser_support import log_in as fill_login
 from sqlalchemy import select
 from workspace_world import WorkspaceWorld
-
-from crmflow import demo_seed
 
 sync_api, _ = require_browser()
 
@@ -42,10 +41,7 @@ def log_in(browser: object, server: str, user: str, width: int) -> object:
     context = browser.new_context(viewport={"width": width, "height": 800}, base_url=server)
     page = context.new_page()
     page.set_default_timeout(20_000)
-    page.goto("/login")
-    page.get_by_label("User name").fill(user)
-    page.get_by_label("Password").fill(demo_seed.DEMO_PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    fill_login(page, user)
     sync_api.expect(page.get_by_role("heading", level=1)).to_have_text("My work")
     return page
 
