@@ -15,7 +15,19 @@ if TYPE_CHECKING:
     from engine.services import HandlerRegistry
 
 MIGRATIONS: Path = Path(__file__).parent / "migrations" / "versions"
-HANDLER_MODULES = ("activities", "sales", "quote_mail", "service", "marketing", "calendars", "resources", "territories")
+HANDLER_MODULES = (
+    "activities",
+    "sales.leads",
+    "sales.opportunities",
+    "sales.quotes",
+    "sales.orders",
+    "quote_mail",
+    "service",
+    "marketing",
+    "calendars",
+    "resources",
+    "territories",
+)
 
 
 def register(registry: HandlerRegistry) -> None:

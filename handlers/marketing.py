@@ -38,7 +38,7 @@ from .models import (
     Opportunity,
 )
 from .models.marketing import CHANNELS, MEMBER_TYPES, RESPONSE_CODES
-from .sales import capture_lead
+from .sales.leads import capture_lead
 from .support import choose, fetch, money, next_number, normalize_email, operation, to_decimal
 
 ZERO = Decimal("0")

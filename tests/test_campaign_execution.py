@@ -458,10 +458,10 @@ def test_campaign_with_zero_members_sends_nothing_and_completes(
 
 def win_opportunity(eng: Engine, lead_id: int, revenue: str) -> dict[str, Any]:
     """Sales qualifies the converted lead and wins the opportunity (the sales handlers, as an agent's tools)."""
-    from handlers import sales
+    from handlers.sales import leads, opportunities
 
-    opportunity = crm(eng, sales.qualify_lead, lead_id=lead_id)
-    crm(eng, sales.close_opportunity, opportunity_id=opportunity["opportunity_id"], won=True,
+    opportunity = crm(eng, leads.qualify_lead, lead_id=lead_id)
+    crm(eng, opportunities.close_opportunity, opportunity_id=opportunity["opportunity_id"], won=True,
         actual_revenue=revenue)
     return opportunity
 

@@ -23,7 +23,7 @@ from .. import lifecycle as lc
 from ..models import Account, Invoice, Lead, Opportunity, Quote, SalesOrder
 from ..models.sales import SalesQuota
 from ..quotas import period_label
-from ..sales import is_overdue
+from ..sales.orders import is_overdue
 from .base import (
     WINDOW,
     ZERO,

@@ -6,13 +6,13 @@ import pytest
 from sqlalchemy import func, select
 
 from handlers import activities as a
-from handlers import sales as s
 from handlers.errors import DomainError, IllegalTransition, RecordNotFound
 from handlers.models import Activity
+from handlers.sales.leads import capture_lead
 
 
 def test_log_complete_and_cancel(crm) -> None:  # noqa: ANN001
-    lead = crm.call(s.capture_lead, email="a@example.com")
+    lead = crm.call(capture_lead, email="a@example.com")
     call = crm.call(
         a.log_activity,
         activity_type="phone_call",

@@ -13,7 +13,6 @@ from engine import HandlerRegistry
 from engine.models import OutboxMessage
 from handlers import lifecycle as lc
 from handlers import marketing as m
-from handlers import sales as s
 from handlers.errors import DomainError, IllegalTransition, RecordNotFound
 from handlers.models import (
     Account,
@@ -26,6 +25,8 @@ from handlers.models import (
     MarketingList,
     MarketingListMember,
 )
+from handlers.sales.leads import capture_lead, qualify_lead, record_lead_score
+from handlers.sales.opportunities import close_opportunity
 from handlers.templates import TemplateProblem
 
 EU_25_35 = {"member_type": "contact", "age_min": 25, "age_max": 35, "region": "EU"}
@@ -214,9 +215,9 @@ def test_dynamic_list_region_list_and_subscribed_only(crm) -> None:  # noqa: ANN
 
 
 def test_lead_and_account_lists_filter_by_their_own_fields(crm) -> None:  # noqa: ANN001
-    hot = crm.call(s.capture_lead, email="hot@example.com", region="EU")["lead_id"]
-    crm.call(s.record_lead_score, lead_id=hot, score=90, rating="Hot")
-    crm.call(s.capture_lead, email="cold@example.com", region="EU")
+    hot = crm.call(capture_lead, email="hot@example.com", region="EU")["lead_id"]
+    crm.call(record_lead_score, lead_id=hot, score=90, rating="Hot")
+    crm.call(capture_lead, email="cold@example.com", region="EU")
     leads = crm.call(m.create_list, name="Hot EU leads", member_type="lead", dynamic=True,
                      criteria={"region": "EU", "rating": "Hot"})
     assert crm.call(m.resolve_list, list_id=leads["list_id"])["member_count"] == 1
@@ -368,7 +369,7 @@ def test_zero_members_is_an_empty_distribution(crm, wf_instance) -> None:  # noq
 
 def test_overlapping_lists_and_shared_addresses_get_one_email(crm, wf_instance) -> None:  # noqa: ANN001
     ada = add_contact(crm, "Lovelace", first="Ada")
-    lead = crm.call(s.capture_lead, email="LOVELACE@example.com", first_name="Ada")["lead_id"]
+    lead = crm.call(capture_lead, email="LOVELACE@example.com", first_name="Ada")["lead_id"]
     contacts = crm.call(m.create_list, name="C", member_type="contact", member_ids=[ada])
     contacts2 = crm.call(m.create_list, name="C2", member_type="contact", member_ids=[ada])
     leads = crm.call(m.create_list, name="L", member_type="lead", member_ids=[lead])
@@ -448,12 +449,12 @@ def test_response_is_matched_logged_and_converted_to_a_lead_keeping_the_campaign
     assert (dup["lead_id"], dup["duplicate"]) == (lead["lead_id"], True)
 
     # qualifying the lead carries the campaign to the opportunity
-    opp = crm.call(s.qualify_lead, lead_id=lead["lead_id"])
+    opp = crm.call(qualify_lead, lead_id=lead["lead_id"])
     assert opp["source_campaign_id"] == audience["campaign"]
 
 
 def test_existing_open_lead_gets_the_campaign_only_if_it_had_none(crm, audience) -> None:  # noqa: ANN001
-    crm.call(s.capture_lead, email="new@example.com")
+    crm.call(capture_lead, email="new@example.com")
     resp = crm.call(m.record_response, campaign_id=audience["campaign"], email="new@example.com")
     assert resp["customer_type"] == "lead"
     assert crm.call(m.convert_response_to_lead, response_id=resp["response_id"])["source_campaign_id"] == (
@@ -469,7 +470,7 @@ def test_do_not_send_unsubscribes_and_later_waves_skip_the_address(crm, audience
     with pytest.raises(DomainError, match="asked not to be contacted"):
         crm.call(m.convert_response_to_lead, response_id=stop["response_id"])
     # a lead with an address that asked to stop is suppressed too
-    lead = crm.call(s.capture_lead, email="stop@example.com")["lead_id"]
+    lead = crm.call(capture_lead, email="stop@example.com")["lead_id"]
     crm.call(m.record_response, campaign_id=audience["campaign"], email="stop@example.com",
              response_code="Do Not Send Marketing Materials")
     leads = crm.call(m.create_list, name="Leads", member_type="lead", member_ids=[lead])
@@ -507,8 +508,8 @@ def test_response_input_and_closing(crm, audience) -> None:  # noqa: ANN001
 def won_from_campaign(crm, campaign_id: int, email: str, revenue: str, won: bool = True) -> None:  # noqa: ANN001
     resp = crm.call(m.record_response, campaign_id=campaign_id, email=email)
     lead = crm.call(m.convert_response_to_lead, response_id=resp["response_id"])
-    opp = crm.call(s.qualify_lead, lead_id=lead["lead_id"])
-    crm.call(s.close_opportunity, opportunity_id=opp["opportunity_id"], won=won, actual_revenue=revenue)
+    opp = crm.call(qualify_lead, lead_id=lead["lead_id"])
+    crm.call(close_opportunity, opportunity_id=opp["opportunity_id"], won=won, actual_revenue=revenue)
 
 
 def test_roi_is_won_revenue_from_the_campaigns_leads_against_its_cost(crm) -> None:  # noqa: ANN001

@@ -12,7 +12,6 @@ from sqlalchemy import func, select
 from engine.services import BpmnError
 from handlers import catalog
 from handlers import lifecycle as lc
-from handlers import sales as s
 from handlers.errors import DomainError, IllegalTransition, RecordNotFound
 from handlers.models import (
     Account,
@@ -26,6 +25,21 @@ from handlers.models import (
     SalesOrder,
 )
 from handlers.models.marketing import Campaign
+from handlers.sales.leads import capture_lead, disqualify_lead, mark_lead_contacted, qualify_lead, record_lead_score
+from handlers.sales.opportunities import close_opportunity, set_opportunity_hold, update_forecast
+from handlers.sales.orders import (
+    cancel_invoice,
+    cancel_order,
+    check_invoice_overdue,
+    convert_quote_to_order,
+    create_invoice,
+    fulfil_order,
+    overdue_invoices,
+    record_payment,
+    send_payment_reminder,
+    submit_order,
+)
+from handlers.sales.quotes import activate_quote, build_quote, close_quote, revise_quote, win_quote
 
 
 @pytest.fixture
@@ -56,36 +70,36 @@ def get(crm, model, record_id) -> Any:  # noqa: ANN001
 
 def new_opportunity(crm, cat, email: str = "ada@example.com") -> dict[str, Any]:  # noqa: ANN001
     lead = crm.call(
-        s.capture_lead,
+        capture_lead,
         email=email,
         last_name="Lovelace",
         company_name="Analytical Ltd",
         source_campaign_id=cat["campaign"],
     )
-    return crm.call(s.qualify_lead, lead_id=lead["lead_id"], price_list_id=cat["price_list"])
+    return crm.call(qualify_lead, lead_id=lead["lead_id"], price_list_id=cat["price_list"])
 
 
 def active_quote(crm, cat, **kw: Any) -> dict[str, Any]:  # noqa: ANN001
     opp = new_opportunity(crm, cat)
     quote = crm.call(
-        s.build_quote,
+        build_quote,
         opportunity_id=opp["opportunity_id"],
         lines=kw.pop("lines", [{"product_id": cat["widget"], "quantity": 3}]),
         **kw,
     )
-    return crm.call(s.activate_quote, quote_id=quote["quote_id"])
+    return crm.call(activate_quote, quote_id=quote["quote_id"])
 
 
 def fulfilled_order(crm, cat) -> dict[str, Any]:  # noqa: ANN001
     quote = active_quote(crm, cat, discount_percent="10", tax_rate="20")
-    crm.call(s.win_quote, quote_id=quote["quote_id"])
-    order = crm.call(s.convert_quote_to_order, quote_id=quote["quote_id"])
-    return crm.call(s.fulfil_order, order_id=order["order_id"])
+    crm.call(win_quote, quote_id=quote["quote_id"])
+    order = crm.call(convert_quote_to_order, quote_id=quote["quote_id"])
+    return crm.call(fulfil_order, order_id=order["order_id"])
 
 
 # -- leads ------------------------------------------------------------------------------
 def test_capture_lead_creates_an_open_new_lead(crm, cat) -> None:  # noqa: ANN001
-    result = crm.call(s.capture_lead, email="Ada@Example.com", last_name="Lovelace", source_campaign_id=cat["campaign"])
+    result = crm.call(capture_lead, email="Ada@Example.com", last_name="Lovelace", source_campaign_id=cat["campaign"])
     lead = get(crm, Lead, result["lead_id"])
     assert (lead.state, lead.status, lead.email_normalized) == ("Open", "New", "ada@example.com")
     assert lead.source_campaign_id == cat["campaign"]
@@ -93,8 +107,8 @@ def test_capture_lead_creates_an_open_new_lead(crm, cat) -> None:  # noqa: ANN00
 
 
 def test_capture_lead_dedupes_by_email_case_insensitively(crm) -> None:  # noqa: ANN001
-    first = crm.call(s.capture_lead, email="ada@example.com", last_name="Lovelace")
-    again = crm.call(s.capture_lead, email="  ADA@example.COM ", last_name="Other", phone="555")
+    first = crm.call(capture_lead, email="ada@example.com", last_name="Lovelace")
+    again = crm.call(capture_lead, email="  ADA@example.COM ", last_name="Other", phone="555")
     assert again["lead_id"] == first["lead_id"] and again["duplicate"] is True
     assert count(crm, Lead) == 1
     lead = get(crm, Lead, first["lead_id"])
@@ -103,46 +117,46 @@ def test_capture_lead_dedupes_by_email_case_insensitively(crm) -> None:  # noqa:
 
 
 def test_capture_after_disqualification_is_a_new_lead(crm) -> None:  # noqa: ANN001
-    first = crm.call(s.capture_lead, email="ada@example.com")
-    crm.call(s.disqualify_lead, lead_id=first["lead_id"], reason="No Longer Interested")
-    again = crm.call(s.capture_lead, email="ada@example.com")
+    first = crm.call(capture_lead, email="ada@example.com")
+    crm.call(disqualify_lead, lead_id=first["lead_id"], reason="No Longer Interested")
+    again = crm.call(capture_lead, email="ada@example.com")
     assert again["lead_id"] != first["lead_id"] and count(crm, Lead) == 2
 
 
 @pytest.mark.parametrize("email", ["", "no-at-sign", "a@b", "two words@example.com", None, 42])
 def test_capture_lead_rejects_bad_email(crm, email) -> None:  # noqa: ANN001
     with pytest.raises(DomainError, match="email"):
-        crm.call(s.capture_lead, email=email)
+        crm.call(capture_lead, email=email)
     assert count(crm, Lead) == 0
 
 
 def test_capture_lead_unknown_campaign(crm) -> None:  # noqa: ANN001
     with pytest.raises(RecordNotFound, match="campaign 99 does not exist"):
-        crm.call(s.capture_lead, email="a@example.com", source_campaign_id=99)
+        crm.call(capture_lead, email="a@example.com", source_campaign_id=99)
 
 
 def test_capture_lead_is_idempotent_for_a_retried_call(crm) -> None:  # noqa: ANN001
-    first = crm.call(s.capture_lead, task_id="same", email="a@example.com", last_name="A")
-    crm.call(s.disqualify_lead, lead_id=first["lead_id"], reason="Lost")  # would make a retry create anew
-    again = crm.call(s.capture_lead, task_id="same", email="a@example.com", last_name="A")
+    first = crm.call(capture_lead, task_id="same", email="a@example.com", last_name="A")
+    crm.call(disqualify_lead, lead_id=first["lead_id"], reason="Lost")  # would make a retry create anew
+    again = crm.call(capture_lead, task_id="same", email="a@example.com", last_name="A")
     assert again == first
     assert count(crm, Lead) == 1
 
 
 def test_retry_with_other_parameters_is_refused(crm) -> None:  # noqa: ANN001
-    crm.call(s.capture_lead, task_id="same", email="a@example.com")
+    crm.call(capture_lead, task_id="same", email="a@example.com")
     with pytest.raises(DomainError, match="other parameters"):
-        crm.call(s.capture_lead, task_id="same", email="b@example.com")
+        crm.call(capture_lead, task_id="same", email="b@example.com")
 
 
 def test_record_score_and_contacted(crm) -> None:  # noqa: ANN001
-    lead = crm.call(s.capture_lead, email="a@example.com")
-    assert crm.call(s.record_lead_score, lead_id=lead["lead_id"], score=72, rating="Hot")["score"] == 72
-    assert crm.call(s.mark_lead_contacted, lead_id=lead["lead_id"])["status"] == "Contacted"
+    lead = crm.call(capture_lead, email="a@example.com")
+    assert crm.call(record_lead_score, lead_id=lead["lead_id"], score=72, rating="Hot")["score"] == 72
+    assert crm.call(mark_lead_contacted, lead_id=lead["lead_id"])["status"] == "Contacted"
     with pytest.raises(DomainError, match="0 to 100"):
-        crm.call(s.record_lead_score, lead_id=lead["lead_id"], score=101)
+        crm.call(record_lead_score, lead_id=lead["lead_id"], score=101)
     with pytest.raises(IllegalTransition, match="already Open"):
-        crm.call(s.mark_lead_contacted, lead_id=lead["lead_id"])
+        crm.call(mark_lead_contacted, lead_id=lead["lead_id"])
 
 
 def test_qualify_creates_account_contact_and_opportunity_keeping_campaign(crm, cat) -> None:  # noqa: ANN001
@@ -161,53 +175,53 @@ def test_qualify_creates_account_contact_and_opportunity_keeping_campaign(crm, c
 def test_qualify_without_company_creates_contact_only_and_reuses_existing_contact(crm) -> None:  # noqa: ANN001
     with crm.session() as ses:
         existing = catalog.add_contact(ses, crm.now, "Lovelace", email="ADA@example.com").id
-    lead = crm.call(s.capture_lead, email="ada@example.com", last_name="Lovelace")
-    result = crm.call(s.qualify_lead, lead_id=lead["lead_id"])
+    lead = crm.call(capture_lead, email="ada@example.com", last_name="Lovelace")
+    result = crm.call(qualify_lead, lead_id=lead["lead_id"])
     assert result["account_id"] is None and result["contact_id"] == existing
     assert count(crm, Contact) == 1
 
 
 def test_qualify_must_create_a_customer(crm) -> None:  # noqa: ANN001
-    lead = crm.call(s.capture_lead, email="a@example.com")
+    lead = crm.call(capture_lead, email="a@example.com")
     with pytest.raises(DomainError, match="account or a contact"):
-        crm.call(s.qualify_lead, lead_id=lead["lead_id"], create_contact=False)
+        crm.call(qualify_lead, lead_id=lead["lead_id"], create_contact=False)
     assert get(crm, Lead, lead["lead_id"]).state == "Open"
 
 
 @pytest.mark.parametrize("first", ["qualify", "disqualify"])
 def test_closed_lead_raises_bpmn_error(crm, first) -> None:  # noqa: ANN001
-    lead = crm.call(s.capture_lead, email="a@example.com", last_name="A")
+    lead = crm.call(capture_lead, email="a@example.com", last_name="A")
     if first == "qualify":
-        crm.call(s.qualify_lead, lead_id=lead["lead_id"])
+        crm.call(qualify_lead, lead_id=lead["lead_id"])
     else:
-        crm.call(s.disqualify_lead, lead_id=lead["lead_id"], reason="Cannot Contact")
-    for op, kw in ((s.qualify_lead, {}), (s.disqualify_lead, {"reason": "Lost"}), (s.mark_lead_contacted, {})):
+        crm.call(disqualify_lead, lead_id=lead["lead_id"], reason="Cannot Contact")
+    for op, kw in ((qualify_lead, {}), (disqualify_lead, {"reason": "Lost"}), (mark_lead_contacted, {})):
         with pytest.raises(BpmnError) as err:
             crm.call(op, lead_id=lead["lead_id"], **kw)
         assert err.value.code == "lead_closed" and "only an Open lead" in err.value.message
 
 
 def test_disqualify_records_reason_and_rejects_unknown_reasons(crm) -> None:  # noqa: ANN001
-    lead = crm.call(s.capture_lead, email="a@example.com")
+    lead = crm.call(capture_lead, email="a@example.com")
     with pytest.raises(DomainError, match="Lost, Cannot Contact, No Longer Interested, Canceled"):
-        crm.call(s.disqualify_lead, lead_id=lead["lead_id"], reason="Bored")
-    result = crm.call(s.disqualify_lead, lead_id=lead["lead_id"], reason="Cannot Contact")
+        crm.call(disqualify_lead, lead_id=lead["lead_id"], reason="Bored")
+    result = crm.call(disqualify_lead, lead_id=lead["lead_id"], reason="Cannot Contact")
     assert (result["state"], result["status"]) == ("Disqualified", "Cannot Contact")
 
 
 def test_unknown_lead(crm) -> None:  # noqa: ANN001
     with pytest.raises(RecordNotFound, match="lead 7 does not exist"):
-        crm.call(s.qualify_lead, lead_id=7)
+        crm.call(qualify_lead, lead_id=7)
     with pytest.raises(DomainError, match="integer"):
-        crm.call(s.qualify_lead, lead_id="seven")
+        crm.call(qualify_lead, lead_id="seven")
 
 
 # -- opportunities ---------------------------------------------------------------------
 def test_close_opportunity_won_records_close_activity_with_won_quote_total(crm, cat) -> None:  # noqa: ANN001
     quote = active_quote(crm, cat)
-    crm.call(s.win_quote, quote_id=quote["quote_id"])
+    crm.call(win_quote, quote_id=quote["quote_id"])
     opp_id = get(crm, Quote, quote["quote_id"]).opportunity_id
-    result = crm.call(s.close_opportunity, opportunity_id=opp_id, won=True)
+    result = crm.call(close_opportunity, opportunity_id=opp_id, won=True)
     assert (result["state"], result["status"], result["actual_revenue"]) == ("Won", "Won", "59.97")
     with crm.session() as ses:
         close = ses.scalars(select(OpportunityClose)).one()
@@ -217,13 +231,13 @@ def test_close_opportunity_won_records_close_activity_with_won_quote_total(crm, 
 
 def test_close_opportunity_lost_out_sold_closes_open_quotes(crm, cat) -> None:  # noqa: ANN001
     opp = new_opportunity(crm, cat)
-    draft = crm.call(s.build_quote, opportunity_id=opp["opportunity_id"], lines=[{"product_id": cat["widget"]}])
-    other = crm.call(s.build_quote, opportunity_id=opp["opportunity_id"], lines=[{"product_id": cat["widget"]}])
-    crm.call(s.activate_quote, quote_id=other["quote_id"])
+    draft = crm.call(build_quote, opportunity_id=opp["opportunity_id"], lines=[{"product_id": cat["widget"]}])
+    other = crm.call(build_quote, opportunity_id=opp["opportunity_id"], lines=[{"product_id": cat["widget"]}])
+    crm.call(activate_quote, quote_id=other["quote_id"])
     with crm.session() as ses:
         rival = catalog.add_competitor(ses, crm.now, "Babbage & Co").id
     result = crm.call(
-        s.close_opportunity,
+        close_opportunity,
         opportunity_id=opp["opportunity_id"],
         won=False,
         status_reason="Out-Sold",
@@ -235,20 +249,20 @@ def test_close_opportunity_lost_out_sold_closes_open_quotes(crm, cat) -> None:  
         "Lost",
     )
     with pytest.raises(IllegalTransition, match="is Lost; only an Open opportunity can be closed"):
-        crm.call(s.close_opportunity, opportunity_id=opp["opportunity_id"], won=True)
+        crm.call(close_opportunity, opportunity_id=opp["opportunity_id"], won=True)
 
 
 def test_close_opportunity_rejects_unknown_lost_reason(crm, cat) -> None:  # noqa: ANN001
     opp = new_opportunity(crm, cat)
     with pytest.raises(DomainError, match="Canceled, Out-Sold"):
-        crm.call(s.close_opportunity, opportunity_id=opp["opportunity_id"], won=False, status_reason="Bored")
+        crm.call(close_opportunity, opportunity_id=opp["opportunity_id"], won=False, status_reason="Bored")
     assert count(crm, OpportunityClose) == 0
 
 
 def test_opportunity_hold_and_resume(crm, cat) -> None:  # noqa: ANN001
     opp = new_opportunity(crm, cat)
-    assert crm.call(s.set_opportunity_hold, opportunity_id=opp["opportunity_id"], on_hold=True)["status"] == "On Hold"
-    assert crm.call(s.set_opportunity_hold, opportunity_id=opp["opportunity_id"], on_hold=False)["status"] == (
+    assert crm.call(set_opportunity_hold, opportunity_id=opp["opportunity_id"], on_hold=True)["status"] == "On Hold"
+    assert crm.call(set_opportunity_hold, opportunity_id=opp["opportunity_id"], on_hold=False)["status"] == (
         "In Progress"
     )
 
@@ -257,7 +271,7 @@ def test_opportunity_hold_and_resume(crm, cat) -> None:  # noqa: ANN001
 def test_quote_totals_three_at_19_99_with_10_percent_discount_and_20_percent_tax(crm, cat) -> None:  # noqa: ANN001
     opp = new_opportunity(crm, cat)
     quote = crm.call(
-        s.build_quote,
+        build_quote,
         opportunity_id=opp["opportunity_id"],
         lines=[{"product_id": cat["widget"], "quantity": 3}],
         discount_percent="10",
@@ -283,7 +297,7 @@ def test_quote_rounds_half_up_per_line(crm, cat) -> None:  # noqa: ANN001
     # 1 × 19.99 at 2.5 % = 0.49975 → 0.50; net 19.49; 10 % tax = 1.949 → 1.95
     # 0.5 × 100.00 at its own 15 % = 7.50 → net 42.50; tax 4.25
     quote = crm.call(
-        s.build_quote,
+        build_quote,
         opportunity_id=opp["opportunity_id"],
         discount_percent="2.5",
         tax_rate="10",
@@ -299,7 +313,7 @@ def test_quote_rounds_half_up_per_line(crm, cat) -> None:  # noqa: ANN001
 def test_quote_accepts_float_quantities_exactly(crm, cat) -> None:  # noqa: ANN001
     opp = new_opportunity(crm, cat)
     quote = crm.call(
-        s.build_quote,
+        build_quote,
         opportunity_id=opp["opportunity_id"],
         lines=[{"product_id": cat["service"], "quantity": 0.1}],
     )
@@ -325,7 +339,7 @@ def test_quote_accepts_float_quantities_exactly(crm, cat) -> None:  # noqa: ANN0
 def test_build_quote_rejects_bad_lines(crm, cat, lines, kw, message) -> None:  # noqa: ANN001
     opp = new_opportunity(crm, cat)
     with pytest.raises(DomainError, match=message):
-        crm.call(s.build_quote, opportunity_id=opp["opportunity_id"], lines=lines, **kw)
+        crm.call(build_quote, opportunity_id=opp["opportunity_id"], lines=lines, **kw)
     assert count(crm, Quote) == 0
 
 
@@ -334,98 +348,98 @@ def test_build_quote_needs_a_priced_active_product_and_open_opportunity(crm, cat
     with crm.session() as ses:
         catalog.add_product(ses, crm.now, "P-3", "Unpriced")
     with pytest.raises(DomainError, match="product P-3 has no price on price list 'Standard'"):
-        crm.call(s.build_quote, opportunity_id=opp["opportunity_id"], lines=[{"product_number": "P-3"}])
+        crm.call(build_quote, opportunity_id=opp["opportunity_id"], lines=[{"product_number": "P-3"}])
     with crm.session() as ses:
         from handlers.models import Product
 
         lc.PRODUCT.move(ses.get(Product, cat["widget"]), "Retired", None, crm.now)
     with pytest.raises(IllegalTransition, match="product P-1 is Retired; only an Active product can be quoted"):
-        crm.call(s.build_quote, opportunity_id=opp["opportunity_id"], lines=[{"product_number": "P-1"}])
-    crm.call(s.close_opportunity, opportunity_id=opp["opportunity_id"], won=False)
+        crm.call(build_quote, opportunity_id=opp["opportunity_id"], lines=[{"product_number": "P-1"}])
+    crm.call(close_opportunity, opportunity_id=opp["opportunity_id"], won=False)
     with pytest.raises(IllegalTransition, match="only an Open opportunity can be quoted"):
-        crm.call(s.build_quote, opportunity_id=opp["opportunity_id"], lines=[{"product_number": "P-2"}])
+        crm.call(build_quote, opportunity_id=opp["opportunity_id"], lines=[{"product_number": "P-2"}])
 
 
 def test_build_quote_without_price_list(crm) -> None:  # noqa: ANN001
-    lead = crm.call(s.capture_lead, email="a@example.com", last_name="A")
-    opp = crm.call(s.qualify_lead, lead_id=lead["lead_id"])
+    lead = crm.call(capture_lead, email="a@example.com", last_name="A")
+    opp = crm.call(qualify_lead, lead_id=lead["lead_id"])
     with pytest.raises(DomainError, match="has no price list"):
-        crm.call(s.build_quote, opportunity_id=opp["opportunity_id"], lines=[{"product_number": "P-1"}])
+        crm.call(build_quote, opportunity_id=opp["opportunity_id"], lines=[{"product_number": "P-1"}])
 
 
 def test_build_quote_is_idempotent_and_numbers_are_sequential(crm, cat) -> None:  # noqa: ANN001
     opp = new_opportunity(crm, cat)
     kw = {"opportunity_id": opp["opportunity_id"], "lines": [{"product_id": cat["widget"], "quantity": "2"}]}
-    first = crm.call(s.build_quote, task_id="q", **kw)
-    assert crm.call(s.build_quote, task_id="q", **kw) == first
-    second = crm.call(s.build_quote, **kw)
+    first = crm.call(build_quote, task_id="q", **kw)
+    assert crm.call(build_quote, task_id="q", **kw) == first
+    second = crm.call(build_quote, **kw)
     assert (first["number"], second["number"]) == ("Q-00001", "Q-00002")
     assert count(crm, Quote) == 2
 
 
 def test_revise_closes_as_revised_and_opens_next_draft_revision(crm, cat) -> None:  # noqa: ANN001
     quote = active_quote(crm, cat, discount_percent="10", tax_rate="20")
-    rev1 = crm.call(s.revise_quote, quote_id=quote["quote_id"])
+    rev1 = crm.call(revise_quote, quote_id=quote["quote_id"])
     old = get(crm, Quote, quote["quote_id"])
     assert (old.state, old.status) == ("Closed", "Revised")
     assert (rev1["number"], rev1["revision"], rev1["state"]) == (quote["number"], 1, "Draft")
     assert rev1["total_amount"] == quote["total_amount"] == "64.76" and rev1["previous_quote_id"] == old.id
-    crm.call(s.activate_quote, quote_id=rev1["quote_id"])
-    rev2 = crm.call(s.revise_quote, quote_id=rev1["quote_id"], discount_percent="0")
+    crm.call(activate_quote, quote_id=rev1["quote_id"])
+    rev2 = crm.call(revise_quote, quote_id=rev1["quote_id"], discount_percent="0")
     assert (rev2["revision"], rev2["discount_amount"], rev2["total_amount"]) == (2, "0.00", "71.96")
     with pytest.raises(IllegalTransition, match="is Closed; only an Active quote can be revised"):
-        crm.call(s.revise_quote, quote_id=quote["quote_id"])
+        crm.call(revise_quote, quote_id=quote["quote_id"])
     with pytest.raises(IllegalTransition, match="is Draft; only an Active quote can be revised"):
-        crm.call(s.revise_quote, quote_id=rev2["quote_id"])
+        crm.call(revise_quote, quote_id=rev2["quote_id"])
 
 
 def test_revise_with_new_lines(crm, cat) -> None:  # noqa: ANN001
     quote = active_quote(crm, cat)
-    rev = crm.call(s.revise_quote, quote_id=quote["quote_id"], lines=[{"product_id": cat["service"], "quantity": 2}])
+    rev = crm.call(revise_quote, quote_id=quote["quote_id"], lines=[{"product_id": cat["service"], "quantity": 2}])
     assert (rev["line_count"], rev["total_amount"]) == (1, "200.00")
 
 
 def test_win_quote_requires_active(crm, cat) -> None:  # noqa: ANN001
     opp = new_opportunity(crm, cat)
-    draft = crm.call(s.build_quote, opportunity_id=opp["opportunity_id"], lines=[{"product_id": cat["widget"]}])
+    draft = crm.call(build_quote, opportunity_id=opp["opportunity_id"], lines=[{"product_id": cat["widget"]}])
     with pytest.raises(IllegalTransition, match=r"quote Q-00001 is Draft; only an Active quote can be won"):
-        crm.call(s.win_quote, quote_id=draft["quote_id"])
-    crm.call(s.activate_quote, quote_id=draft["quote_id"])
-    assert crm.call(s.win_quote, quote_id=draft["quote_id"])["state"] == "Won"
+        crm.call(win_quote, quote_id=draft["quote_id"])
+    crm.call(activate_quote, quote_id=draft["quote_id"])
+    assert crm.call(win_quote, quote_id=draft["quote_id"])["state"] == "Won"
     with pytest.raises(IllegalTransition, match="is Won; only an Active quote can be won"):
-        crm.call(s.win_quote, quote_id=draft["quote_id"])
+        crm.call(win_quote, quote_id=draft["quote_id"])
     with pytest.raises(IllegalTransition, match="is Won; only a Draft quote can be activated"):
-        crm.call(s.activate_quote, quote_id=draft["quote_id"])
+        crm.call(activate_quote, quote_id=draft["quote_id"])
 
 
 def test_activate_expired_quote_is_a_bpmn_error(crm, cat) -> None:  # noqa: ANN001
     opp = new_opportunity(crm, cat)
     draft = crm.call(
-        s.build_quote, opportunity_id=opp["opportunity_id"], lines=[{"product_id": cat["widget"]}], valid_days=5
+        build_quote, opportunity_id=opp["opportunity_id"], lines=[{"product_id": cat["widget"]}], valid_days=5
     )
     crm.advance(days=6)
     with pytest.raises(BpmnError) as err:
-        crm.call(s.activate_quote, quote_id=draft["quote_id"])
+        crm.call(activate_quote, quote_id=draft["quote_id"])
     assert err.value.code == "quote_expired"
 
 
 def test_close_quote(crm, cat) -> None:  # noqa: ANN001
     opp = new_opportunity(crm, cat)
-    draft = crm.call(s.build_quote, opportunity_id=opp["opportunity_id"], lines=[{"product_id": cat["widget"]}])
+    draft = crm.call(build_quote, opportunity_id=opp["opportunity_id"], lines=[{"product_id": cat["widget"]}])
     with pytest.raises(DomainError, match="cannot be Lost, only Canceled"):
-        crm.call(s.close_quote, quote_id=draft["quote_id"], reason="Lost")
-    assert crm.call(s.close_quote, quote_id=draft["quote_id"], reason="Canceled")["status"] == "Canceled"
+        crm.call(close_quote, quote_id=draft["quote_id"], reason="Lost")
+    assert crm.call(close_quote, quote_id=draft["quote_id"], reason="Canceled")["status"] == "Canceled"
     with pytest.raises(IllegalTransition, match="is Closed"):
-        crm.call(s.close_quote, quote_id=draft["quote_id"], reason="Canceled")
+        crm.call(close_quote, quote_id=draft["quote_id"], reason="Canceled")
 
 
 # -- orders, invoices, payments ---------------------------------------------------------
 def test_convert_won_quote_to_order_copies_lines_and_totals(crm, cat) -> None:  # noqa: ANN001
     quote = active_quote(crm, cat, discount_percent="10", tax_rate="20")
     with pytest.raises(IllegalTransition, match="is Active; only a Won quote can be converted to an order"):
-        crm.call(s.convert_quote_to_order, quote_id=quote["quote_id"])
-    crm.call(s.win_quote, quote_id=quote["quote_id"])
-    order = crm.call(s.convert_quote_to_order, quote_id=quote["quote_id"])
+        crm.call(convert_quote_to_order, quote_id=quote["quote_id"])
+    crm.call(win_quote, quote_id=quote["quote_id"])
+    order = crm.call(convert_quote_to_order, quote_id=quote["quote_id"])
     assert (order["number"], order["state"], order["status"], order["total_amount"]) == (
         "ORD-00001",
         "Active",
@@ -438,51 +452,51 @@ def test_convert_won_quote_to_order_copies_lines_and_totals(crm, cat) -> None:  
             (Decimal("3"), Decimal("19.99"), Decimal("64.76"))
         ]
     with pytest.raises(DomainError, match="already converted to order ORD-00001"):
-        crm.call(s.convert_quote_to_order, quote_id=quote["quote_id"])
+        crm.call(convert_quote_to_order, quote_id=quote["quote_id"])
 
 
 def test_order_lifecycle(crm, cat) -> None:  # noqa: ANN001
     quote = active_quote(crm, cat)
-    crm.call(s.win_quote, quote_id=quote["quote_id"])
-    order = crm.call(s.convert_quote_to_order, quote_id=quote["quote_id"])
+    crm.call(win_quote, quote_id=quote["quote_id"])
+    order = crm.call(convert_quote_to_order, quote_id=quote["quote_id"])
     oid = order["order_id"]
     with pytest.raises(IllegalTransition, match="is Active; only a Fulfilled order can be invoiced"):
-        crm.call(s.create_invoice, order_id=oid)
-    assert crm.call(s.submit_order, order_id=oid)["state"] == "Submitted"
-    partial = crm.call(s.fulfil_order, order_id=oid, partial=True)
+        crm.call(create_invoice, order_id=oid)
+    assert crm.call(submit_order, order_id=oid)["state"] == "Submitted"
+    partial = crm.call(fulfil_order, order_id=oid, partial=True)
     assert (partial["state"], partial["status"]) == ("Fulfilled", "Partial")
-    assert crm.call(s.fulfil_order, order_id=oid)["status"] == "Complete"
+    assert crm.call(fulfil_order, order_id=oid)["status"] == "Complete"
     with pytest.raises(IllegalTransition, match="only an Active or Submitted order can be fulfilled"):
-        crm.call(s.fulfil_order, order_id=oid)
+        crm.call(fulfil_order, order_id=oid)
     with pytest.raises(IllegalTransition, match="is Fulfilled; only an Active or Submitted order can be canceled"):
-        crm.call(s.cancel_order, order_id=oid)
+        crm.call(cancel_order, order_id=oid)
 
 
 def test_cancel_order(crm, cat) -> None:  # noqa: ANN001
     quote = active_quote(crm, cat)
-    crm.call(s.win_quote, quote_id=quote["quote_id"])
-    order = crm.call(s.convert_quote_to_order, quote_id=quote["quote_id"])
-    assert crm.call(s.cancel_order, order_id=order["order_id"], reason="No Money")["status"] == "No Money"
+    crm.call(win_quote, quote_id=quote["quote_id"])
+    order = crm.call(convert_quote_to_order, quote_id=quote["quote_id"])
+    assert crm.call(cancel_order, order_id=order["order_id"], reason="No Money")["status"] == "No Money"
     with pytest.raises(IllegalTransition, match="is Canceled"):
-        crm.call(s.submit_order, order_id=order["order_id"])
+        crm.call(submit_order, order_id=order["order_id"])
 
 
 def test_create_invoice_from_fulfilled_order(crm, cat) -> None:  # noqa: ANN001
     order = fulfilled_order(crm, cat)
-    invoice = crm.call(s.create_invoice, order_id=order["order_id"], payment_terms_days=14)
+    invoice = crm.call(create_invoice, order_id=order["order_id"], payment_terms_days=14)
     assert (invoice["number"], invoice["state"], invoice["status"]) == ("INV-00001", "Active", "New")
     assert (invoice["total_amount"], invoice["balance"], invoice["due_date"]) == ("64.76", "64.76", "2026-01-19")
     assert get(crm, SalesOrder, order["order_id"]).state == "Invoiced"
     with pytest.raises(IllegalTransition, match="is Invoiced"):
-        crm.call(s.create_invoice, order_id=order["order_id"])
+        crm.call(create_invoice, order_id=order["order_id"])
     with pytest.raises(DomainError, match="payment_terms_days"):
-        crm.call(s.create_invoice, order_id=order["order_id"], payment_terms_days=-1)
+        crm.call(create_invoice, order_id=order["order_id"], payment_terms_days=-1)
 
 
 def test_partial_then_complete_payment(crm, cat) -> None:  # noqa: ANN001
-    invoice = crm.call(s.create_invoice, order_id=fulfilled_order(crm, cat)["order_id"])
+    invoice = crm.call(create_invoice, order_id=fulfilled_order(crm, cat)["order_id"])
     iid = invoice["invoice_id"]
-    first = crm.call(s.record_payment, invoice_id=iid, amount="20.00", method="card")
+    first = crm.call(record_payment, invoice_id=iid, amount="20.00", method="card")
     assert (first["state"], first["status"], first["balance"], first["paid_in_full"]) == (
         "Paid",
         "Partial",
@@ -490,8 +504,8 @@ def test_partial_then_complete_payment(crm, cat) -> None:  # noqa: ANN001
         False,
     )
     with pytest.raises(DomainError, match="exceeds the balance 44.76"):
-        crm.call(s.record_payment, invoice_id=iid, amount="44.77")
-    second = crm.call(s.record_payment, invoice_id=iid, amount="44.76")
+        crm.call(record_payment, invoice_id=iid, amount="44.77")
+    second = crm.call(record_payment, invoice_id=iid, amount="44.76")
     assert (second["status"], second["balance"], second["amount_paid"], second["paid_in_full"]) == (
         "Complete",
         "0.00",
@@ -499,49 +513,49 @@ def test_partial_then_complete_payment(crm, cat) -> None:  # noqa: ANN001
         True,
     )
     with pytest.raises(DomainError, match=r"is Paid \(Complete\)"):
-        crm.call(s.record_payment, invoice_id=iid, amount="1")
+        crm.call(record_payment, invoice_id=iid, amount="1")
     assert count(crm, Payment) == 2
     assert get(crm, Invoice, iid).paid_at == crm.now
 
 
 @pytest.mark.parametrize("amount", ["0", "-5", "abc", None, True])
 def test_record_payment_rejects_bad_amounts(crm, cat, amount) -> None:  # noqa: ANN001
-    invoice = crm.call(s.create_invoice, order_id=fulfilled_order(crm, cat)["order_id"])
+    invoice = crm.call(create_invoice, order_id=fulfilled_order(crm, cat)["order_id"])
     with pytest.raises(DomainError, match="payment amount"):
-        crm.call(s.record_payment, invoice_id=invoice["invoice_id"], amount=amount)
+        crm.call(record_payment, invoice_id=invoice["invoice_id"], amount=amount)
     assert count(crm, Payment) == 0
 
 
 def test_record_payment_is_idempotent(crm, cat) -> None:  # noqa: ANN001
-    invoice = crm.call(s.create_invoice, order_id=fulfilled_order(crm, cat)["order_id"])
-    first = crm.call(s.record_payment, task_id="pay", invoice_id=invoice["invoice_id"], amount="10")
-    assert crm.call(s.record_payment, task_id="pay", invoice_id=invoice["invoice_id"], amount="10") == first
+    invoice = crm.call(create_invoice, order_id=fulfilled_order(crm, cat)["order_id"])
+    first = crm.call(record_payment, task_id="pay", invoice_id=invoice["invoice_id"], amount="10")
+    assert crm.call(record_payment, task_id="pay", invoice_id=invoice["invoice_id"], amount="10") == first
     assert count(crm, Payment) == 1
     assert get(crm, Invoice, invoice["invoice_id"]).amount_paid == Decimal("10.00")
 
 
 def test_cancel_invoice(crm, cat) -> None:  # noqa: ANN001
-    invoice = crm.call(s.create_invoice, order_id=fulfilled_order(crm, cat)["order_id"])
-    assert crm.call(s.cancel_invoice, invoice_id=invoice["invoice_id"])["state"] == "Canceled"
+    invoice = crm.call(create_invoice, order_id=fulfilled_order(crm, cat)["order_id"])
+    assert crm.call(cancel_invoice, invoice_id=invoice["invoice_id"])["state"] == "Canceled"
     with pytest.raises(DomainError, match="is Canceled"):
-        crm.call(s.record_payment, invoice_id=invoice["invoice_id"], amount="1")
+        crm.call(record_payment, invoice_id=invoice["invoice_id"], amount="1")
 
 
 def test_overdue_detection(crm, cat) -> None:  # noqa: ANN001
-    invoice = crm.call(s.create_invoice, order_id=fulfilled_order(crm, cat)["order_id"], payment_terms_days=10)
+    invoice = crm.call(create_invoice, order_id=fulfilled_order(crm, cat)["order_id"], payment_terms_days=10)
     iid = invoice["invoice_id"]
     crm.advance(days=10)  # due today: not yet overdue
-    assert crm.call(s.check_invoice_overdue, invoice_id=iid)["overdue"] is False
+    assert crm.call(check_invoice_overdue, invoice_id=iid)["overdue"] is False
     crm.advance(days=3)
-    crm.call(s.record_payment, invoice_id=iid, amount="4.76")  # partly paid is still overdue
-    check = crm.call(s.check_invoice_overdue, invoice_id=iid)
+    crm.call(record_payment, invoice_id=iid, amount="4.76")  # partly paid is still overdue
+    check = crm.call(check_invoice_overdue, invoice_id=iid)
     assert (check["overdue"], check["days_overdue"], check["balance"]) == (True, 3, "60.00")
     with crm.session() as ses:
-        assert [i.id for i in s.overdue_invoices(ses, crm.now.date())] == [iid]
-    crm.call(s.record_payment, invoice_id=iid, amount="60")
-    assert crm.call(s.check_invoice_overdue, invoice_id=iid)["overdue"] is False
+        assert [i.id for i in overdue_invoices(ses, crm.now.date())] == [iid]
+    crm.call(record_payment, invoice_id=iid, amount="60")
+    assert crm.call(check_invoice_overdue, invoice_id=iid)["overdue"] is False
     with crm.session() as ses:
-        assert s.overdue_invoices(ses, crm.now.date()) == []
+        assert overdue_invoices(ses, crm.now.date()) == []
 
 
 def test_rounding_is_half_up_not_bankers(crm, cat) -> None:  # noqa: ANN001
@@ -553,7 +567,7 @@ def test_rounding_is_half_up_not_bankers(crm, cat) -> None:  # noqa: ANN001
     opp = new_opportunity(crm, cat)
     # 1.25 × 10 % = 0.125 → 0.13 half-up (0.12 with banker's rounding); net 1.12; 5 % tax 0.056 → 0.06
     quote = crm.call(
-        s.build_quote,
+        build_quote,
         opportunity_id=opp["opportunity_id"],
         lines=[{"product_number": "P-4"}],
         discount_percent="10",
@@ -571,17 +585,17 @@ def test_payment_reminder_emails_the_contact_counts_and_logs_it(crm, cat, wf_ins
     from engine.models import OutboxMessage
     from handlers.models import Activity
 
-    invoice = crm.call(s.create_invoice, order_id=fulfilled_order(crm, cat)["order_id"], payment_terms_days=10)
+    invoice = crm.call(create_invoice, order_id=fulfilled_order(crm, cat)["order_id"], payment_terms_days=10)
     iid = invoice["invoice_id"]
     crm.advance(days=10)
     with pytest.raises(DomainError, match="is not overdue"):
-        crm.call(s.send_payment_reminder, invoice_id=iid)
+        crm.call(send_payment_reminder, invoice_id=iid)
     crm.advance(days=4)
-    first = crm.call(s.send_payment_reminder, task_id="remind-1", invoice_id=iid)
+    first = crm.call(send_payment_reminder, task_id="remind-1", invoice_id=iid)
     assert (first["reminders_sent"], first["days_overdue"], first["to"]) == (1, 4, "ada@example.com")
-    assert crm.call(s.send_payment_reminder, task_id="remind-1", invoice_id=iid) == first, "a retry sends nothing new"
+    assert crm.call(send_payment_reminder, task_id="remind-1", invoice_id=iid) == first, "a retry sends nothing new"
     crm.advance(days=7)
-    second = crm.call(s.send_payment_reminder, task_id="remind-2", invoice_id=iid)
+    second = crm.call(send_payment_reminder, task_id="remind-2", invoice_id=iid)
     assert second["reminders_sent"] == 2 and second["days_overdue"] == 11
     stored = get(crm, Invoice, iid)
     assert (stored.reminders_sent, stored.last_reminder_at) == (2, crm.now)
@@ -591,26 +605,26 @@ def test_payment_reminder_emails_the_contact_counts_and_logs_it(crm, cat, wf_ins
         assert "60.00 is still open" not in mails[0].payload["body"] and "still open" in mails[0].payload["body"]
         logged = list(ses.scalars(select(Activity).where(Activity.subject.like("Payment reminder%"))))
         assert [(a.regarding_type, a.state) for a in logged] == [("opportunity", "Completed")] * 2
-    crm.call(s.record_payment, invoice_id=iid, amount=stored.total_amount)
+    crm.call(record_payment, invoice_id=iid, amount=stored.total_amount)
     with pytest.raises(DomainError, match="is not overdue"):
-        crm.call(s.send_payment_reminder, invoice_id=iid)
+        crm.call(send_payment_reminder, invoice_id=iid)
 
 
 def test_forecast_probability_on_qualify_and_update(crm, cat) -> None:  # noqa: ANN001
-    lead = crm.call(s.capture_lead, email="grace@example.com", last_name="Hopper", company_name="Navy")
-    opp = crm.call(s.qualify_lead, lead_id=lead["lead_id"], estimated_value="12000",
+    lead = crm.call(capture_lead, email="grace@example.com", last_name="Hopper", company_name="Navy")
+    opp = crm.call(qualify_lead, lead_id=lead["lead_id"], estimated_value="12000",
                    estimated_close_date="2026-03-31", probability=30)
     stored = get(crm, Opportunity, opp["opportunity_id"])
     assert (stored.probability, stored.estimated_value, stored.estimated_close_date) == (
         30, Decimal("12000.00"), date(2026, 3, 31))
-    updated = crm.call(s.update_forecast, opportunity_id=opp["opportunity_id"], probability="60",
+    updated = crm.call(update_forecast, opportunity_id=opp["opportunity_id"], probability="60",
                        estimated_close_date="2026-02-27")
     assert updated == {"opportunity_id": opp["opportunity_id"], "probability": 60, "estimated_value": "12000.00",
                        "estimated_close_date": "2026-02-27"}
     for bad in (101, -1, 12.5, "most likely", True):
         with pytest.raises(DomainError, match="whole percentage from 0 to 100"):
-            crm.call(s.update_forecast, opportunity_id=opp["opportunity_id"], probability=bad)
+            crm.call(update_forecast, opportunity_id=opp["opportunity_id"], probability=bad)
     assert get(crm, Opportunity, opp["opportunity_id"]).probability == 60
-    crm.call(s.close_opportunity, opportunity_id=opp["opportunity_id"], won=False, status_reason="Canceled")
+    crm.call(close_opportunity, opportunity_id=opp["opportunity_id"], won=False, status_reason="Canceled")
     with pytest.raises(DomainError, match="re-forecast"):
-        crm.call(s.update_forecast, opportunity_id=opp["opportunity_id"], probability=10)
+        crm.call(update_forecast, opportunity_id=opp["opportunity_id"], probability=10)

@@ -15,7 +15,7 @@ from engine import DefinitionError
 from engine.definitions import parse_diagrams
 from handlers.errors import DomainError, RecordNotFound
 from handlers.models import Territory, TerritoryAssignment
-from handlers.sales import capture_lead
+from handlers.sales.leads import capture_lead
 from handlers.territories import assign_territory, current_territory
 
 ROOT = Path(__file__).resolve().parents[2]

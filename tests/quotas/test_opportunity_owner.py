@@ -14,9 +14,9 @@ import handlers
 from crmflow.settings import build_engine
 from engine import Engine, HandlerRegistry, ManualClock
 from engine.services import ServiceContext
-from handlers import sales
 from handlers.errors import DomainError
 from handlers.models import Lead, Opportunity
+from handlers.sales import leads
 
 
 def new_lead(eng: Engine, email: str = "ada@example.com") -> int:
@@ -32,7 +32,7 @@ def qualify(eng: Engine, lead_id: int, user: str | None, **kwargs: object) -> di
     with eng.db.write() as session:
         ctx = ServiceContext(session=session, instance_id=1, process_id="t", business_key=None, element_id="e",
                              task_id="t1", now=NOW, user=user)
-        return sales.qualify_lead(ctx, lead_id=lead_id, **kwargs)
+        return leads.qualify_lead(ctx, lead_id=lead_id, **kwargs)
 
 
 def owner_of(eng: Engine, opportunity_id: int) -> str | None:
