@@ -8,7 +8,8 @@ from bpmn_builder import Process
 
 from crmflow.settings import build_engine, sla_provider
 from engine.services import ServiceContext
-from handlers import service
+from handlers.service.cases import open_case
+from handlers.service.sla import check_sla, start_sla, triage
 from worklists.routing import LaneMap
 from worklists.service import Worklist
 
@@ -19,13 +20,13 @@ def test_case_work_item_carries_its_sla(db_url, clock, tmp_path):
         with eng.db.write() as session:
             ctx = ServiceContext(session=session, instance_id=0, process_id="t", business_key=None, element_id="e",
                                  task_id="t1", now=clock.now())
-            case_id = service.open_case(ctx, title="VPN down", origin="Phone", customer_email="kim@example.com")[
+            case_id = open_case(ctx, title="VPN down", origin="Phone", customer_email="kim@example.com")[
                 "case_id"]
             ctx.task_id = "t2"
-            service.triage(ctx, case_id=case_id, priority="High", queue="Support", first_response_hours=1,
+            triage(ctx, case_id=case_id, priority="High", queue="Support", first_response_hours=1,
                            resolve_hours=8)
             ctx.task_id = "t3"
-            service.start_sla(ctx, case_id=case_id)
+            start_sla(ctx, case_id=case_id)
         p = Process("case_work")
         p.node("start", "startEvent").node("work", "userTask", "Work case").node("end", "endEvent")
         eng.deploy([p.chain("start", "work", "end").write(tmp_path)])
@@ -40,7 +41,7 @@ def test_case_work_item_carries_its_sla(db_url, clock, tmp_path):
         with eng.db.write() as session:
             ctx = ServiceContext(session=session, instance_id=0, process_id="t", business_key=None, element_id="e",
                                  task_id="t4", now=clock.now())
-            service.check_sla(ctx, case_id=case_id)
+            check_sla(ctx, case_id=case_id)
         [item] = worklist.queue("unassigned").items
         assert item.sla_status == "nearing"
         assert item.sla_seconds_left == 10 * 60

@@ -17,7 +17,7 @@ from bpmn_builder import Process, service
 
 from handlers.calendars import business_due, load_calendar, make_calendar, save_calendar, sla_due
 from handlers.errors import DomainError, RecordNotFound
-from handlers.service import open_case
+from handlers.service.cases import open_case
 
 BERLIN = ZoneInfo("Europe/Berlin")
 WEEKDAYS_9_TO_17 = {day: [["09:00", "17:00"]] for day in ("mon", "tue", "wed", "thu", "fri")}

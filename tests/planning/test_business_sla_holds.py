@@ -16,9 +16,9 @@ from sqlalchemy import inspect
 
 import handlers
 from engine.db import Database
-from handlers import service
 from handlers.calendars import save_calendar
 from handlers.models import SlaKpiInstance
+from handlers.service import cases, sla
 
 MON_FRI_9_17 = {day: [["09:00", "17:00"]] for day in ("mon", "tue", "wed", "thu", "fri")}
 MINUTE = timedelta(minutes=1)
@@ -70,19 +70,19 @@ def sla_case(crm, opened: datetime, calendar: str | None, *, zone: ZoneInfo = UT
     crm.now = opened
     with crm.session() as session:
         save_calendar(session, "Support", zone.key, MON_FRI_9_17, holidays=list(holidays))
-    case_id = crm.call(service.open_case, title="Printer offline", origin="Phone",
+    case_id = crm.call(cases.open_case, title="Printer offline", origin="Phone",
                        customer_email="kim@example.com")["case_id"]
-    crm.call(service.triage, case_id=case_id, priority="High", queue="Support", first_response_hours=first,
+    crm.call(sla.triage, case_id=case_id, priority="High", queue="Support", first_response_hours=first,
              resolve_hours=resolve, calendar=calendar)
-    crm.call(service.start_sla, case_id=case_id, warning_fraction=0.75, calendar=calendar)
+    crm.call(sla.start_sla, case_id=case_id, warning_fraction=0.75, calendar=calendar)
     return case_id
 
 
 def hold(crm, case_id: int, start: datetime, end: datetime) -> dict:  # noqa: ANN001
     crm.now = start
-    crm.call(service.pause_sla, case_id=case_id)
+    crm.call(sla.pause_sla, case_id=case_id)
     crm.now = end
-    return crm.call(service.resume_sla, case_id=case_id)
+    return crm.call(sla.resume_sla, case_id=case_id)
 
 
 def check_working_time_kept(before: SlaKpiInstance, after: SlaKpiInstance, paused: datetime, resumed: datetime,
@@ -128,7 +128,7 @@ def test_a_hold_across_a_holiday_does_not_count_the_holiday(crm) -> None:  # noq
     assert utc(before["resolve"].failure_at) == after_work(monday, 24 * 60, holidays=holiday)
     assert utc(before["resolve"].failure_at) == datetime(2026, 1, 8, 17, 0, tzinfo=UTC)
     crm.now = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
-    crm.call(service.record_first_response, case_id=case_id)
+    crm.call(sla.record_first_response, case_id=case_id)
     paused, resumed = datetime(2026, 1, 6, 16, 0, tzinfo=UTC), datetime(2026, 1, 8, 10, 0, tzinfo=UTC)
     hold(crm, case_id, paused, resumed)
     after = kpis(crm, case_id)
@@ -169,9 +169,9 @@ def test_resolving_while_on_hold_counts_only_the_working_time_on_hold(crm) -> No
     case_id = sla_case(crm, friday_15, "Support")
     before = kpis(crm, case_id)
     crm.now = datetime(2026, 1, 9, 16, 0, tzinfo=UTC)
-    crm.call(service.pause_sla, case_id=case_id)
+    crm.call(sla.pause_sla, case_id=case_id)
     crm.now = datetime(2026, 1, 12, 12, 30, tzinfo=UTC)  # still on hold; past the unpushed first-response time
-    view = crm.call(service.resolve_case, case_id=case_id, resolution_type="Problem Solved", summary="fixed")
+    view = crm.call(cases.resolve_case, case_id=case_id, resolution_type="Problem Solved", summary="fixed")
     assert view["kpis"]["first_response"]["status"] == "Succeeded"
     after = kpis(crm, case_id)
     held = work_minutes(datetime(2026, 1, 9, 16, 0, tzinfo=UTC), crm.now)
@@ -186,9 +186,9 @@ def test_reopen_pushes_the_resolve_by_time_by_the_working_time_resolved(crm) -> 
     before = kpis(crm, case_id)
     resolved, replied = datetime(2026, 1, 9, 16, 30, tzinfo=UTC), datetime(2026, 1, 12, 9, 45, tzinfo=UTC)
     crm.now = resolved
-    crm.call(service.resolve_case, case_id=case_id, resolution_type="Problem Solved", summary="fixed")
+    crm.call(cases.resolve_case, case_id=case_id, resolution_type="Problem Solved", summary="fixed")
     crm.now = replied
-    view = crm.call(service.reopen_case, case_id=case_id)
+    view = crm.call(cases.reopen_case, case_id=case_id)
     after = kpis(crm, case_id)
     assert after["resolve"].status == "In Progress"
     assert check_working_time_kept(before["resolve"], after["resolve"], resolved, replied) == 75  # Fri 30, Mon 45
@@ -201,7 +201,7 @@ def test_retriage_after_a_hold_keeps_the_pushes_and_the_warning_fraction_in_work
     friday_15 = datetime(2026, 1, 9, 15, 0, tzinfo=UTC)
     case_id = sla_case(crm, friday_15, "Support")
     hold(crm, case_id, datetime(2026, 1, 9, 16, 0, tzinfo=UTC), datetime(2026, 1, 12, 10, 0, tzinfo=UTC))
-    crm.call(service.triage, case_id=case_id, priority="High", queue="Escalations", first_response_hours=8,
+    crm.call(sla.triage, case_id=case_id, priority="High", queue="Escalations", first_response_hours=8,
              resolve_hours=16, calendar="Support")
     first = kpis(crm, case_id)["first_response"]
     # 8 working hours from Friday 15:00 plus the 2 on hold; the warning at 75 % of 8 h plus the 2 h

@@ -21,7 +21,7 @@ from handlers.resources import (
     route_to_resource,
     workload,
 )
-from handlers.service import open_case
+from handlers.service.cases import open_case
 
 
 def _cases(crm, n: int) -> list[int]:  # noqa: ANN001

@@ -147,17 +147,18 @@ def test_the_task_page_shows_the_records_readably_and_the_variables_behind_a_dis
 def test_a_case_shows_its_sla_entitlement_and_customer(crm, crm_login):
     from crmflow.records import crm_record_reader
     from engine.services import ServiceContext
-    from handlers import service
+    from handlers.service.cases import open_case
+    from handlers.service.sla import start_sla, triage
 
     with crm.engine.db.write() as session:
         ctx = ServiceContext(session=session, instance_id=0, process_id="t", business_key=None, element_id="e",
                              task_id="t1", now=crm.engine.now())
-        case_id = service.open_case(ctx, title="VPN down", origin="Phone", customer_email="kim@example.com")["case_id"]
+        case_id = open_case(ctx, title="VPN down", origin="Phone", customer_email="kim@example.com")["case_id"]
         ctx.task_id = "t2"
-        service.triage(ctx, case_id=case_id, priority="High", queue="Support", first_response_hours=1,
+        triage(ctx, case_id=case_id, priority="High", queue="Support", first_response_hours=1,
                        resolve_hours=8)
         ctx.task_id = "t3"
-        service.start_sla(ctx, case_id=case_id)
+        start_sla(ctx, case_id=case_id)
     [case] = crm_record_reader(crm.engine)({"case": {"case_id": case_id}})
     fields = {f.label: f.value for f in case.fields}
     assert case.link == f"/records/cases/{case_id}"
