@@ -91,7 +91,8 @@ def _years_ago(today: date, years: int) -> date:
 
 def seed(eng: Engine) -> tuple[int, dict[str, str], bool]:
     """The demo contacts and the dynamic list; reused when an earlier run made them."""
-    from handlers import catalog, marketing
+    from handlers import catalog
+    from handlers.marketing.lists import create_list
     from handlers.models import Contact, MarketingList
 
     now = eng.now()
@@ -110,7 +111,7 @@ def seed(eng: Engine) -> tuple[int, dict[str, str], bool]:
             return existing, emails, created
         ctx = ServiceContext(session=session, instance_id=0, process_id="demo", business_key=None,
                              element_id="seed", task_id=f"demo-seed-{now.isoformat()}", now=now)
-        mlist = marketing.create_list(ctx, name=LIST_NAME, member_type="contact", dynamic=True, criteria=CRITERIA)
+        mlist = create_list(ctx, name=LIST_NAME, member_type="contact", dynamic=True, criteria=CRITERIA)
         return mlist["list_id"], emails, True
 
 

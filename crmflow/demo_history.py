@@ -146,8 +146,9 @@ class Reference:
 
 def seed_reference(eng: Engine, now: datetime, rng: random.Random) -> Reference:
     """Customers with support entitlements, campaign contacts and their marketing lists."""
-    from handlers import catalog, marketing
+    from handlers import catalog
     from handlers import lifecycle as lc
+    from handlers.marketing.lists import create_list
     from handlers.models import Account, Contact, Entitlement, MarketingList
 
     from . import demo, demo_case
@@ -198,7 +199,7 @@ def seed_reference(eng: Engine, now: datetime, rng: random.Random) -> Reference:
             found = session.scalars(select(MarketingList.id).where(MarketingList.name == name)).first()
             ctx = ServiceContext(session=session, instance_id=0, process_id="demo-history", business_key=None,
                                  element_id="seed", task_id=f"demo-history-list-{slug(name)}", now=now)
-            lists[name] = found or marketing.create_list(
+            lists[name] = found or create_list(
                 ctx, name=name, member_type="contact", member_ids=[ids[p["email"]] for p in members])["list_id"]
     return Reference(price_list_id, support, lists, people)
 

@@ -4,7 +4,7 @@ its dynamic criteria, a price list's items, a contract's entitlements.
 Each kind of part is a `Part` over `records_service`'s table-driven conversion (an `Entity` of the
 part's model, its editable fields), so a bad date or amount is the same `DomainError` naming the
 field as on the record forms. The rules of the domain stay where they are: member types and
-criteria in `handlers.marketing`, prices in `records_service.set_price`, the entitlement lifecycle
+criteria in `handlers.marketing.lists`, prices in `records_service.set_price`, the entitlement lifecycle
 in `handlers.lifecycle`.
 """
 
@@ -20,9 +20,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from . import lifecycle as lc
-from . import marketing
 from . import records_service as rs
 from .errors import DomainError, RecordNotFound
+from .marketing.lists import CRITERIA, validate_criteria
 from .models import Entitlement, MarketingListMember, PriceListItem
 
 
@@ -153,12 +153,12 @@ def remove_member(session: Session, list_id: int, member_row_id: int) -> None:
 
 def criteria_fields(member_type: str) -> list[str]:
     """The criteria a dynamic list of `member_type` can be filtered by, in a stable order."""
-    return sorted(marketing.CRITERIA.get(member_type, set()) - {"member_type"})
+    return sorted(CRITERIA.get(member_type, set()) - {"member_type"})
 
 
 def set_criteria(session: Session, list_id: int, form: Mapping[str, Any], now: datetime) -> Any:
     """Make the list dynamic with criteria from form text (regions comma-separated; ids and ages whole
-    numbers; subscribed_only a checkbox), checked by `marketing.validate_criteria`; none → a static list."""
+    numbers; subscribed_only a checkbox), checked by `validate_criteria`; none → a static list."""
     mlist = rs.get_record(session, rs.ENTITIES["marketing_list"], list_id)
     if mlist.locked:
         raise DomainError(f"list {mlist.name} is locked: a campaign is using it")
@@ -180,7 +180,7 @@ def set_criteria(session: Session, list_id: int, form: Mapping[str, Any], now: d
         else:
             criteria[name] = raw
     if criteria:
-        mlist.criteria = marketing.validate_criteria(mlist.member_type, criteria)
+        mlist.criteria = validate_criteria(mlist.member_type, criteria)
         mlist.dynamic = True
     else:
         mlist.criteria, mlist.dynamic = None, False

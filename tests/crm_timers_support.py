@@ -262,7 +262,8 @@ def seed_support(db_url: str, clock: ManualClock, cases: int) -> None:
 def seed_marketing(db_url: str, clock: ManualClock) -> int:
     """Deploy campaign execution and seed a static list of two contacts; returns the list id."""
     from engine import ServiceContext
-    from handlers import catalog, marketing
+    from handlers import catalog
+    from handlers.marketing.lists import create_list
 
     eng = build_engine(db_url, clock)
     try:
@@ -273,7 +274,7 @@ def seed_marketing(db_url: str, clock: ManualClock) -> int:
                        for first in ("Ada", "Bruno")]
             ctx = ServiceContext(session=session, instance_id=0, process_id="admin", business_key=None,
                                  element_id="admin", task_id="seed-list", now=now)
-            made = marketing.create_list(ctx, name="Newsletter", member_type="contact", member_ids=members)
+            made = create_list(ctx, name="Newsletter", member_type="contact", member_ids=members)
             return made["list_id"]
     finally:
         eng.close()

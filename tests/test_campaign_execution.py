@@ -121,14 +121,14 @@ def add_contact(eng: Engine, first: str, birthdate: date, region: str, unsubscri
 
 
 def seed(eng: Engine) -> Seeded:
-    from handlers import marketing
+    from handlers.marketing.lists import create_list
 
     contacts = {first: add_contact(eng, first, born, region, unsub) for first, born, region, unsub in CONTACTS}
-    dynamic = crm(eng, marketing.create_list, name="EU-South aged 25-35", member_type="contact", dynamic=True,
+    dynamic = crm(eng, create_list, name="EU-South aged 25-35", member_type="contact", dynamic=True,
                   criteria=DYNAMIC_CRITERIA)
-    static = crm(eng, marketing.create_list, name="Newsletter", member_type="contact",
+    static = crm(eng, create_list, name="Newsletter", member_type="contact",
                  member_ids=[contacts["Ada"], contacts["Bruno"], contacts["Carla"]])
-    empty = crm(eng, marketing.create_list, name="Nobody yet", member_type="contact")
+    empty = crm(eng, create_list, name="Nobody yet", member_type="contact")
     return Seeded(contacts, dynamic["list_id"], static["list_id"], empty["list_id"])
 
 

@@ -1,6 +1,6 @@
 """Marketing figures: what each campaign reached and earned, and the funnel from list to revenue.
 
-Cost and won revenue use the ROI handler's own rules (`handlers.marketing.campaign_cost`,
+Cost and won revenue use the ROI handler's own rules (`handlers.marketing.campaigns.campaign_cost`,
 `won_revenue`), so the report and the campaign process's "Compute ROI" never disagree.
 A member is *reached* when a distribution left them an outgoing activity of the campaign;
 an email is *delivered* when its outbox message was sent (queued ones are counted apart).
@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from engine.models import OutboxMessage
 
-from ..marketing import campaign_cost, won_revenue
+from ..marketing.campaigns import campaign_cost, won_revenue
 from ..models import (
     Activity,
     Campaign,

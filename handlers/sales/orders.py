@@ -101,7 +101,6 @@ def cancel_order(ctx: ServiceContext, order_id: int, reason: str = "Canceled") -
     return order_view(order)
 
 
-
 def invoice_view(invoice: Invoice) -> dict[str, Any]:
     return {
         "invoice_id": invoice.id,

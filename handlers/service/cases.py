@@ -152,7 +152,6 @@ def open_case(
     return view
 
 
-
 @operation("service/resolve_case")
 def resolve_case(
     ctx: ServiceContext,
