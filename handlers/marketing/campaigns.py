@@ -18,15 +18,7 @@ from engine.services import ServiceContext
 from .. import lifecycle as lc
 from .. import templates
 from ..errors import DomainError
-from ..models import (
-    Campaign,
-    CampaignActivity,
-    CampaignList,
-    CampaignResponse,
-    Lead,
-    MarketingList,
-    Opportunity,
-)
+from ..models import Campaign, CampaignActivity, CampaignList, CampaignResponse, Lead, MarketingList, Opportunity
 from ..models.marketing import CHANNELS
 from ..support import choose, fetch, money, next_number, operation, to_decimal
 from .lists import required_text

@@ -18,13 +18,7 @@ from engine.services import ServiceContext
 
 from .. import lifecycle as lc
 from ..errors import DomainError
-from ..models import (
-    Account,
-    Contact,
-    Lead,
-    MarketingList,
-    MarketingListMember,
-)
+from ..models import Account, Contact, Lead, MarketingList, MarketingListMember
 from ..models.marketing import MEMBER_TYPES
 from ..support import choose, fetch, operation
 

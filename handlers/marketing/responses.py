@@ -16,15 +16,7 @@ from engine.services import ServiceContext
 
 from .. import lifecycle as lc
 from ..errors import DomainError
-from ..models import (
-    Account,
-    Activity,
-    Campaign,
-    CampaignActivity,
-    CampaignResponse,
-    Contact,
-    Lead,
-)
+from ..models import Account, Activity, Campaign, CampaignActivity, CampaignResponse, Contact, Lead
 from ..models.marketing import CHANNELS, RESPONSE_CODES
 from ..sales.leads import capture_lead
 from ..support import choose, fetch, normalize_email, operation

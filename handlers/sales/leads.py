@@ -17,12 +17,7 @@ from engine.services import BpmnError, ServiceContext
 
 from .. import lifecycle as lc
 from ..errors import DomainError
-from ..models import (
-    Account,
-    Contact,
-    Lead,
-    Opportunity,
-)
+from ..models import Account, Contact, Lead, Opportunity
 from ..pricing import ZERO
 from ..support import choose, fetch, normalize_email, operation, to_decimal
 from .opportunities import parse_date, win_probability

@@ -18,12 +18,7 @@ from engine.services import ServiceContext
 
 from .. import lifecycle as lc
 from ..errors import DomainError
-from ..models import (
-    Competitor,
-    Opportunity,
-    OpportunityClose,
-    Quote,
-)
+from ..models import Competitor, Opportunity, OpportunityClose, Quote
 from ..pricing import ZERO
 from ..support import choose, fetch, money, operation, to_decimal
 

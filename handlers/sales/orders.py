@@ -20,14 +20,7 @@ from .. import lifecycle as lc
 from ..activities import new_activity
 from ..customers import customer_address
 from ..errors import DomainError
-from ..models import (
-    Invoice,
-    InvoiceLine,
-    OrderLine,
-    Payment,
-    Quote,
-    SalesOrder,
-)
+from ..models import Invoice, InvoiceLine, OrderLine, Payment, Quote, SalesOrder
 from ..pricing import ZERO, copy_line, sum_lines
 from ..support import cents, choose, fetch, money, next_number, operation, to_decimal
 

@@ -18,14 +18,7 @@ from engine.services import BpmnError, ServiceContext
 
 from .. import lifecycle as lc
 from ..errors import DomainError
-from ..models import (
-    Opportunity,
-    PriceList,
-    PriceListItem,
-    Product,
-    Quote,
-    QuoteLine,
-)
+from ..models import Opportunity, PriceList, PriceListItem, Product, Quote, QuoteLine
 from ..pricing import ZERO, copy_line, price_line, sum_lines
 from ..support import choose, fetch, money, next_number, operation, to_decimal
 from .opportunities import win_probability

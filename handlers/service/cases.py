@@ -20,11 +20,7 @@ from ..activities import new_activity
 from ..customers import customer_address
 from ..errors import DomainError
 from ..models import Account, Activity, Contact, Product
-from ..models.service import (
-    CASE_ORIGINS,
-    Case,
-    CaseResolution,
-)
+from ..models.service import CASE_ORIGINS, Case, CaseResolution
 from ..support import choose, fetch, next_number, normalize_email, operation
 from .entitlements import charge_resolution
 from .sla import evaluate_kpi, kpi_clock, kpi_met, push_kpi

@@ -16,11 +16,7 @@ from sqlalchemy.orm import Session
 
 from engine.services import BpmnError, ServiceContext
 
-from ..models.service import (
-    Case,
-    Contract,
-    Entitlement,
-)
+from ..models.service import Case, Contract, Entitlement
 from ..support import fetch, operation
 from .views import active_case
 

@@ -15,10 +15,7 @@ from sqlalchemy.orm import Session
 from engine.services import ServiceContext
 
 from ..errors import DomainError
-from ..models.service import (
-    CaseArticle,
-    KnowledgeArticle,
-)
+from ..models.service import CaseArticle, KnowledgeArticle
 from ..support import operation
 from .views import active_case
 

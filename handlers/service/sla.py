@@ -26,11 +26,7 @@ from engine.services import ServiceContext
 from .. import lifecycle as lc
 from ..calendars import WorkCalendar, add_business_time, business_time_between, load_calendar
 from ..errors import DomainError
-from ..models.service import (
-    CASE_PRIORITIES,
-    Case,
-    SlaKpiInstance,
-)
+from ..models.service import CASE_PRIORITIES, Case, SlaKpiInstance
 from ..support import choose, fetch, operation, to_decimal
 from .views import active_case, case_kpis, case_sla_view, iso_time
 

@@ -14,10 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .. import lifecycle as lc
-from ..models.service import (
-    Case,
-    SlaKpiInstance,
-)
+from ..models.service import Case, SlaKpiInstance
 from ..support import fetch
 
 #: most severe first, for a single status a gateway can test
