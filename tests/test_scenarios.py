@@ -17,8 +17,11 @@ import pytest
 from lxml import etree
 from typer.testing import CliRunner
 
-from crmflow import cli, scenarios
-from crmflow.scenarios import Report, ScenarioFileError, load_file, parse_duration, run_paths, same
+from crmflow import cli
+from crmflow.scenarios import format_text, run_paths
+from crmflow.scenarios.files import ScenarioFileError, load_file
+from crmflow.scenarios.run import Report, Result, resolve, same
+from crmflow.scenarios.schema import parse_duration
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "processes" / "scenarios"
@@ -27,10 +30,10 @@ BPMN = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"
 
 
 def text_of(report: Report) -> str:
-    return scenarios.format_text(report)
+    return format_text(report)
 
 
-def only(report: Report, name: str) -> scenarios.Result:
+def only(report: Report, name: str) -> Result:
     (result,) = [r for r in report.results if r.scenario.name == name]
     return result
 
@@ -433,5 +436,5 @@ def test_same_compares_as_an_analyst_means() -> None:
 
 def test_references_keep_types_and_interpolate() -> None:
     names = {"std": {"id": 7}, "vars": {"lines": [{"qty": 2}]}}
-    assert scenarios.resolve({"a": "${std.id}", "b": "list ${std.id}", "c": ["${vars.lines.0.qty}"]}, names) == {
+    assert resolve({"a": "${std.id}", "b": "list ${std.id}", "c": ["${vars.lines.0.qty}"]}, names) == {
         "a": 7, "b": "list 7", "c": [2]}

@@ -1,7 +1,7 @@
 """The dry run: a throwaway instance of the draft the analyst clicks through (tasks, timers,
 messages) while the canvas shows where it stands.
 
-Each dry run is a `crmflow.scenarios.Run` without steps: a fresh in-memory SQLite database with
+Each dry run is a `crmflow.scenarios.run.Run` without steps: a fresh in-memory SQLite database with
 every migration, an injected ManualClock and the real handler registry. Real handlers, because the
 database is private to the run: the CRM records they write are seen by nobody else, and the analyst
 sees what the process really does (records, incidents of an operation that fails). When the analyst
@@ -25,7 +25,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from crmflow import scenarios as runner
+from crmflow.scenarios.files import Scenario, load_all
+from crmflow.scenarios.run import Run, StepFailure
+from crmflow.scenarios.schema import parse_duration
+from crmflow.scenarios.steps import step_advance, step_message
 from engine import Conflict, Engine, InvalidInput, NotFound
 from engine.drawing import instance_marks
 from worklists.forms import initial_values
@@ -45,7 +48,7 @@ class DryRun:
     id: str
     owner: str
     process_id: str
-    run: runner.Run
+    run: Run
     scenario: str | None
     used: float
     lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
@@ -86,14 +89,14 @@ class DryRuns:
         with with_draft(processes, file_name, content) as folder:
             scn = dataclasses.replace(scn, deploy=deploy_set(engine, folder, file_name),
                                       lanes=scn.lanes or _lanes(folder))
-            run = runner.Run(scn)
+            run = Run(scn)
             try:
                 run.deploy()
                 if not any(v.process_id == process_id for v in run.eng.list_definitions()):
                     raise NotFound(f"the draft defines no executable process '{process_id}'")
                 run.seed()
                 run.start()
-            except runner.StepFailure as failure:
+            except StepFailure as failure:
                 run.close()
                 raise InvalidInput(f"the dry run could not start: expected {failure.expected}; "
                                    f"found {failure.found}") from None
@@ -144,12 +147,12 @@ def act(trial: DryRun, processes: Path, action: str, fields: dict[str, str], use
                 _message(trial.run, fields)
             elif action != "view":
                 raise InvalidInput(f"unknown dry-run action {action!r}: use complete, advance or message")
-        except runner.StepFailure as failure:
+        except StepFailure as failure:
             raise Conflict(f"{failure.expected}: {failure.found}") from None
         return view(trial, processes)
 
 
-def _complete(run: runner.Run, fields: dict[str, str], user: str) -> None:
+def _complete(run: Run, fields: dict[str, str], user: str) -> None:
     task_id = fields.get("task_id", "")
     open_ids = {t.id: t for t in run.open_tasks()}
     if task_id not in open_ids:
@@ -161,7 +164,7 @@ def _complete(run: runner.Run, fields: dict[str, str], user: str) -> None:
     run.settle()
 
 
-def _advance(run: runner.Run, by: str) -> None:
+def _advance(run: Run, by: str) -> None:
     """`next` (to the next timer or retry), `hour`/`day`/`week`, or an ISO duration like P3D."""
     if by == "next":
         times = [t.due_at for t in run.eng.list_timers(state="pending")]
@@ -169,24 +172,24 @@ def _advance(run: runner.Run, by: str) -> None:
         due = min(times) if times else None
         if due is None:
             raise Conflict("no timer is pending and no retry is due: nothing to fire")
-        runner.step_advance(run, {"to": max(due, run.clock.now()).isoformat()})
+        step_advance(run, {"to": max(due, run.clock.now()).isoformat()})
         return
     spec = STEPS.get(by, by)
     try:
-        runner.parse_duration(spec)
+        parse_duration(spec)
     except ValueError as err:
         raise InvalidInput(f"advance by {by!r}: {err}") from None
-    runner.step_advance(run, spec)
+    step_advance(run, spec)
 
 
-def _message(run: runner.Run, fields: dict[str, str]) -> None:
+def _message(run: Run, fields: dict[str, str]) -> None:
     name = fields.get("name", "").strip()
     if not name:
         raise InvalidInput("name the message to send (one the instance waits for is listed under 'Waiting for')")
     spec: dict[str, Any] = {"name": name, "data": _data(fields.get("data", ""), "message data")}
     if fields.get("key", "").strip():
         spec["key"] = fields["key"].strip()
-    runner.step_message(run, spec)
+    step_message(run, spec)
 
 
 # -- views ---------------------------------------------------------------------------------------
@@ -229,14 +232,14 @@ def scenario_names(processes: Path, process_id: str) -> list[str]:
     return [s.name for s in _scenarios(processes) if s.process == process_id]
 
 
-def _scenarios(processes: Path) -> list[runner.Scenario]:
+def _scenarios(processes: Path) -> list[Scenario]:
     folder = processes / "scenarios"
-    return runner.load_all([folder])[0] if folder.is_dir() else []
+    return load_all([folder])[0] if folder.is_dir() else []
 
 
-def _scenario(processes: Path, process_id: str, name: str) -> runner.Scenario:
+def _scenario(processes: Path, process_id: str, name: str) -> Scenario:
     if not name:
-        return runner.Scenario(name="dry run", file=processes, line=0, process=process_id, steps=[],
+        return Scenario(name="dry run", file=processes, line=0, process=process_id, steps=[],
                                business_key="DRY-RUN-1")
     found = next((s for s in _scenarios(processes) if s.process == process_id and s.name == name), None)
     if found is None:

@@ -7,7 +7,9 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from crmflow import scenarios as runner
+from crmflow.scenarios import run_scenario
+from crmflow.scenarios.files import load_all
+from crmflow.scenarios.run import Result
 
 from .workspace import with_draft
 
@@ -16,14 +18,14 @@ SCENARIOS_FOLDER = "scenarios"
 
 def run(processes: Path, process_id: str, file_name: str, content: bytes) -> dict[str, Any]:
     """Every scenario of `process_id`, run on fresh in-memory databases with the draft deployed."""
-    found, errors = runner.load_all([processes / SCENARIOS_FOLDER]) if (processes / SCENARIOS_FOLDER).is_dir() \
+    found, errors = load_all([processes / SCENARIOS_FOLDER]) if (processes / SCENARIOS_FOLDER).is_dir() \
         else ([], [])
     mine = [s for s in found if s.process == process_id]
     results = []
     with with_draft(processes, file_name, content) as folder:
         for scn in mine:
             moved = dataclasses.replace(scn, deploy=[_moved(p, processes, folder) for p in scn.deploy])
-            results.append(_result(runner.run_scenario(moved)))
+            results.append(_result(run_scenario(moved)))
     passed = sum(r["outcome"] == "passed" for r in results)
     return {"process_id": process_id, "passed": passed, "failed": len(results) - passed, "scenarios": results,
             "invalid_files": [str(e) for e in errors]}
@@ -40,7 +42,7 @@ def _moved(path: Path, processes: Path, folder: Path) -> Path:
     return path
 
 
-def _result(result: runner.Result) -> dict[str, Any]:
+def _result(result: Result) -> dict[str, Any]:
     failing = result.step.number if result.step is not None and not result.passed else None
     steps = []
     for step in result.scenario.steps:
