@@ -29,6 +29,7 @@ from worklists.models import User
 from worklists.service import Worklist
 
 from . import demo_history
+from .demo_history.plans import EXTRA_USERS
 
 DEMO_PASSWORD = "demo"
 TOKEN_LABEL = "crmflow serve --demo"
@@ -83,7 +84,7 @@ def demo_users(worklist: Worklist) -> dict[str, list[str]]:
         for group in (*info.groups, *info.supervisors):
             users.setdefault(NAMES.get(group, group.replace("_", "-")), []).append(group)
     known = {group for groups in users.values() for group in groups}
-    for name, groups in demo_history.EXTRA_USERS.items():
+    for name, groups in EXTRA_USERS.items():
         if set(groups) <= known:
             users.setdefault(name, []).extend(groups)
     for name, groups in ROLE_USERS.items():

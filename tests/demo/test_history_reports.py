@@ -17,7 +17,7 @@ import pytest
 from history_support import NOW, Seeded
 from sqlalchemy import Date, bindparam, text
 
-from crmflow import demo_history
+from crmflow.demo_history import plans
 from engine.clock import ensure_utc
 from handlers import reports
 from handlers.reports.sales import quarter_start
@@ -101,9 +101,9 @@ def test_won_and_lost_are_counted_from_the_opportunities(seeded: Seeded) -> None
 
 def test_owners_are_the_reps_who_qualified(seeded: Seeded) -> None:
     owners = Counter(o for (o,) in sql(seeded, "SELECT owner FROM crm_opportunity"))
-    assert set(demo_history.REPS) <= set(owners), owners
+    assert set(plans.REPS) <= set(owners), owners
     quotas = sql(seeded, "SELECT owner, team, period_start FROM crm_sales_quota")
-    assert Counter(o for o, _, _ in quotas) == dict.fromkeys(demo_history.REPS, 2)
+    assert Counter(o for o, _, _ in quotas) == dict.fromkeys(plans.REPS, 2)
     assert {t for _, t, _ in quotas} == {"sales"}
 
 
@@ -184,18 +184,18 @@ def test_history_size(seeded: Seeded) -> None:
     assert sum(1 for k in keys if k.startswith(("HIST-CMP-", "HIST-QC-"))) >= 3
     agents = {u for (u,) in sql(seeded, "SELECT DISTINCT completed_by FROM wf_human_task "
                                         "WHERE element_id = 'work_case' AND state = 'completed'")}
-    assert len(agents & set(demo_history.AGENTS)) >= 2, agents
+    assert len(agents & set(plans.AGENTS)) >= 2, agents
 
 
 def test_plans_are_deterministic() -> None:
-    first = demo_history.lead_plans(random.Random(demo_history.SEED), NOW)
-    again = demo_history.lead_plans(random.Random(demo_history.SEED), NOW)
+    first = plans.lead_plans(random.Random(plans.SEED), NOW)
+    again = plans.lead_plans(random.Random(plans.SEED), NOW)
     assert [(p.key, p.at, p.fate, p.inquiry) for p in first] == [(p.key, p.at, p.fate, p.inquiry) for p in again]
-    assert all(p.at <= NOW for p in first) and min(p.at for p in first) >= NOW - timedelta(days=demo_history.DAYS)
+    assert all(p.at <= NOW for p in first) and min(p.at for p in first) >= NOW - timedelta(days=plans.DAYS)
 
 
 def test_demo_users_include_more_reps_and_agents(seeded: Seeded) -> None:
-    for name, groups in demo_history.EXTRA_USERS.items():
+    for name, groups in plans.EXTRA_USERS.items():
         assert set(groups) <= set(seeded.worklist.accounts.groups_of(name) or ()), name
 
 
