@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -23,6 +23,19 @@ from ..errors import DomainError
 from ..models import Invoice, InvoiceLine, OrderLine, Payment, Quote, SalesOrder
 from ..pricing import ZERO, copy_line, sum_lines
 from ..support import cents, choose, fetch, money, next_number, operation, to_decimal
+from .quotes import carried_header
+
+T = TypeVar("T")
+
+
+def _follow_on(ctx: ServiceContext, source: Any, model: type[T], line_model: type, series: tuple[str, str],
+               **fields: Any) -> T:
+    """The next document of the chain (a quote's order, an order's invoice): a new number in
+    `series`, the header `source` carries, its lines copied and the totals summed again."""
+    document = model(number=next_number(ctx.session, *series), **carried_header(source), **fields)
+    document.lines = [copy_line(line, line_model) for line in source.lines]
+    sum_lines(document, document.lines)
+    return document
 
 
 def order_view(order: SalesOrder) -> dict[str, Any]:
@@ -43,18 +56,7 @@ def convert_quote_to_order(ctx: ServiceContext, quote_id: int) -> dict[str, Any]
     existing = ctx.session.scalars(select(SalesOrder).where(SalesOrder.quote_id == quote.id)).first()
     if existing is not None:
         raise DomainError(f"quote {quote.label} was already converted to order {existing.number}")
-    order = SalesOrder(
-        number=next_number(ctx.session, "order", "ORD"),
-        name=quote.name,
-        quote_id=quote.id,
-        opportunity_id=quote.opportunity_id,
-        account_id=quote.account_id,
-        contact_id=quote.contact_id,
-        price_list_id=quote.price_list_id,
-        currency=quote.currency,
-    )
-    order.lines = [copy_line(line, OrderLine) for line in quote.lines]
-    sum_lines(order, order.lines)
+    order = _follow_on(ctx, quote, SalesOrder, OrderLine, ("order", "ORD"), quote_id=quote.id)
     lc.ORDER.start(order, ctx.now)
     ctx.session.add(order)
     ctx.session.flush()
@@ -114,20 +116,8 @@ def create_invoice(ctx: ServiceContext, order_id: int, payment_terms_days: int =
         raise DomainError(f"payment_terms_days must be a whole number of days ≥ 0, not {payment_terms_days!r}")
     order = fetch(ctx.session, SalesOrder, order_id)
     lc.ORDER.require(order, ["Fulfilled"], "invoiced")
-    invoice = Invoice(
-        number=next_number(ctx.session, "invoice", "INV"),
-        name=order.name,
-        order_id=order.id,
-        opportunity_id=order.opportunity_id,
-        account_id=order.account_id,
-        contact_id=order.contact_id,
-        price_list_id=order.price_list_id,
-        currency=order.currency,
-        amount_paid=ZERO,
-        due_date=ctx.now.date() + timedelta(days=payment_terms_days),
-    )
-    invoice.lines = [copy_line(line, InvoiceLine) for line in order.lines]
-    sum_lines(invoice, invoice.lines)
+    invoice = _follow_on(ctx, order, Invoice, InvoiceLine, ("invoice", "INV"), order_id=order.id, amount_paid=ZERO,
+                         due_date=ctx.now.date() + timedelta(days=payment_terms_days))
     lc.INVOICE.start(invoice, ctx.now)
     ctx.session.add(invoice)
     lc.ORDER.move(order, "Invoiced", "Invoiced", ctx.now)

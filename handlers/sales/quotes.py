@@ -26,6 +26,19 @@ from .opportunities import win_probability
 PERCENT_MIN, PERCENT_MAX = Decimal("0"), Decimal("100")
 
 
+def carried_header(document: Any) -> dict[str, Any]:
+    """What a sales document carries to the one that follows it (a quote to its revision, a
+    quote to its order, an order to its invoice): its name, customer, opportunity and prices."""
+    return {
+        "name": document.name,
+        "opportunity_id": document.opportunity_id,
+        "account_id": document.account_id,
+        "contact_id": document.contact_id,
+        "price_list_id": document.price_list_id,
+        "currency": document.currency,
+    }
+
+
 def active_price_list(session: Session, price_list_id: int) -> PriceList:
     price_list = fetch(session, PriceList, price_list_id)
     lc.PRICE_LIST.require(price_list, ["Active"], "used for pricing")
@@ -198,12 +211,7 @@ def revise_quote(
     new = Quote(
         number=old.number,
         revision=old.revision + 1,
-        name=old.name,
-        opportunity_id=old.opportunity_id,
-        account_id=old.account_id,
-        contact_id=old.contact_id,
-        price_list_id=old.price_list_id,
-        currency=old.currency,
+        **carried_header(old),
         previous_revision_id=old.id,
         discount_percent=discount,
         tax_rate=tax,

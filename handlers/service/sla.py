@@ -92,6 +92,15 @@ def _set_times(
         kpi.warning_at = add_business_time(calendar, start, working * fraction + paused)
 
 
+def follow_kpi(case: Case, kpi: SlaKpiInstance) -> None:
+    """The case's target for this KPI is the KPI's failure time, once a re-triage, a resume
+    or a reopen has moved it."""
+    if kpi.kpi == "first_response":
+        case.first_response_by = kpi.failure_at
+    else:
+        case.resolve_by = kpi.failure_at
+
+
 @operation("service/triage")
 def triage(
     ctx: ServiceContext,
@@ -126,10 +135,7 @@ def triage(
             target = case.first_response_by if kpi.kpi == "first_response" else case.resolve_by
             _set_times(kpi, start, target, _fraction(kpi, start, kpi_clock(ctx.session, kpi)), cal)
             evaluate_kpi(kpi, ctx.now)
-            if kpi.kpi == "first_response":
-                case.first_response_by = kpi.failure_at
-            else:
-                case.resolve_by = kpi.failure_at
+            follow_kpi(case, kpi)
     ctx.session.flush()
     return case_sla_view(ctx.session, case)
 
@@ -250,10 +256,7 @@ def resume_sla(ctx: ServiceContext, case_id: int) -> dict[str, Any]:
         kpi.paused_at = None
         lc.SLA_KPI.move(kpi, "Active", "In Progress", ctx.now)
         evaluate_kpi(kpi, ctx.now)
-        if kpi.kpi == "first_response":
-            case.first_response_by = kpi.failure_at
-        else:
-            case.resolve_by = kpi.failure_at
+        follow_kpi(case, kpi)
     ctx.session.flush()
     view = case_sla_view(ctx.session, case)
     view["paused_seconds"] = int(held.total_seconds())
