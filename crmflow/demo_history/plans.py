@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 SEED = 20260105
 DAYS = 120
@@ -162,6 +162,18 @@ def quote_lines(rng: random.Random) -> tuple[list[dict[str, Any]], int]:
     return lines, value
 
 
+Plan = TypeVar("Plan", "LeadPlan", "CasePlan")
+
+
+def _numbered(plans: list[Plan], kind: str) -> list[Plan]:
+    """The plans in time order, keyed `HIST-<kind>-001`, ... and each seeded from its key."""
+    plans.sort(key=lambda p: p.at)
+    for n, plan in enumerate(plans, 1):
+        plan.key = f"{KEY_PREFIX}{kind}-{n:03d}"
+        plan.seed = f"{SEED}:{plan.key}"
+    return plans
+
+
 def lead_plans(rng: random.Random, end: datetime) -> list[LeadPlan]:
     plans = []
     buckets = ((OLD_FATES, 118, 60), (MID_FATES, 60, 20), (NEW_FATES, 20, 0.5))
@@ -174,11 +186,7 @@ def lead_plans(rng: random.Random, end: datetime) -> list[LeadPlan]:
             at = at.replace(hour=rng.randint(7, 19), minute=rng.randint(0, 59), second=0, microsecond=0)
             at = min(at, end - timedelta(hours=2))
             plans.append(make_lead_plan(rng, at, fate))
-    plans.sort(key=lambda p: p.at)
-    for n, plan in enumerate(plans, 1):
-        plan.key = f"{KEY_PREFIX}L2I-{n:03d}"
-        plan.seed = f"{SEED}:{plan.key}"
-    return plans
+    return _numbered(plans, "L2I")
 
 
 def make_lead_plan(rng: random.Random, at: datetime, fate: str, person: dict[str, str] | None = None) -> LeadPlan:
@@ -242,11 +250,7 @@ def case_plans(rng: random.Random, end: datetime, reference: Reference) -> list[
         request = {"title": title, "origin": origin, "customer_email": email, "case_type": case_type,
                    "description": description}
         plans.append(CasePlan("", at, customer, email, rng.choice(AGENTS), fate, request, ""))
-    plans.sort(key=lambda p: p.at)
-    for n, plan in enumerate(plans, 1):
-        plan.key = f"{KEY_PREFIX}CASE-{n:03d}"
-        plan.seed = f"{SEED}:{plan.key}"
-    return plans
+    return _numbered(plans, "CASE")
 
 
 @dataclass

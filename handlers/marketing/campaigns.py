@@ -20,10 +20,10 @@ from .. import templates
 from ..errors import DomainError
 from ..models import Campaign, CampaignActivity, CampaignList, CampaignResponse, Lead, MarketingList, Opportunity
 from ..models.marketing import CHANNELS
+from ..pricing import ZERO
 from ..support import choose, fetch, money, next_number, operation, to_decimal
 from .lists import required_text
 
-ZERO = Decimal("0")
 ROI_PLACES = Decimal("0.0001")
 #: the activity each channel leaves per member (email is also queued in the outbox)
 CHANNEL_ACTIVITY = {"email": "email", "phone": "phone_call", "letter": "letter", "fax": "fax",

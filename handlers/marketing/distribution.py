@@ -19,8 +19,9 @@ from engine.services import ServiceContext
 from .. import lifecycle as lc
 from .. import templates
 from ..models import Activity, Campaign, CampaignActivity, CampaignResponse, Contact, MarketingList
+from ..pricing import ZERO
 from ..support import fetch, next_number, operation
-from .campaigns import CHANNEL_ACTIVITY, ZERO, attach_list, campaign_list_ids, new_campaign_activity
+from .campaigns import CHANNEL_ACTIVITY, attach_list, campaign_list_ids, new_campaign_activity
 from .lists import LIVE_STATE, MEMBER_MODELS, chunks, list_member_ids, resolve
 from .responses import DO_NOT_SEND
 

@@ -23,7 +23,7 @@ from ..models import Account, Activity, Contact, Product
 from ..models.service import CASE_ORIGINS, Case, CaseResolution
 from ..support import choose, fetch, next_number, normalize_email, operation
 from .entitlements import charge_resolution
-from .sla import evaluate_kpi, follow_kpi, kpi_clock, kpi_met, push_kpi
+from .sla import back_on_clock, kpi_met
 from .views import active_case, case_kpis, case_sla_view, case_view, iso_time
 
 RESOLUTION_TYPES = lc.CASE.statuses["Resolved"]
@@ -238,11 +238,8 @@ def reopen_case(ctx: ServiceContext, case_id: int) -> dict[str, Any]:
     case.reopened_count += 1
     kpi = case_kpis(ctx.session, case).get("resolve")
     if kpi is not None and kpi.status == "Succeeded":
-        KPI_REOPEN.move(kpi, "Active", "In Progress", ctx.now)
         kpi.succeeded_at = None
-        push_kpi(kpi, kpi_clock(ctx.session, kpi), resolved_at, ctx.now)
-        evaluate_kpi(kpi, ctx.now)
-        follow_kpi(case, kpi)
+        back_on_clock(ctx.session, case, kpi, KPI_REOPEN, resolved_at, ctx.now)
     ctx.session.flush()
     view = case_sla_view(ctx.session, case)
     view["reopened_count"] = case.reopened_count

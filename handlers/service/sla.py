@@ -101,6 +101,17 @@ def follow_kpi(case: Case, kpi: SlaKpiInstance) -> None:
         case.resolve_by = kpi.failure_at
 
 
+def back_on_clock(session: Session, case: Case, kpi: SlaKpiInstance, machine: lc.Lifecycle, since: datetime,
+                  now: datetime) -> None:
+    """A KPI stopped since `since` (a hold, or the case sitting resolved) runs again: its times
+    pushed by the stop, In Progress (moved by `machine`), its status as of `now`, and the case's
+    target following it."""
+    push_kpi(kpi, kpi_clock(session, kpi), since, now)
+    machine.move(kpi, "Active", "In Progress", now)
+    evaluate_kpi(kpi, now)
+    follow_kpi(case, kpi)
+
+
 @operation("service/triage")
 def triage(
     ctx: ServiceContext,
@@ -252,11 +263,8 @@ def resume_sla(ctx: ServiceContext, case_id: int) -> dict[str, Any]:
     for kpi in case_kpis(ctx.session, case).values():
         if kpi.state != "Active" or kpi.status != "Paused":
             continue
-        push_kpi(kpi, kpi_clock(ctx.session, kpi), kpi.paused_at or ctx.now, ctx.now)
-        kpi.paused_at = None
-        lc.SLA_KPI.move(kpi, "Active", "In Progress", ctx.now)
-        evaluate_kpi(kpi, ctx.now)
-        follow_kpi(case, kpi)
+        since, kpi.paused_at = kpi.paused_at or ctx.now, None
+        back_on_clock(ctx.session, case, kpi, lc.SLA_KPI, since, ctx.now)
     ctx.session.flush()
     view = case_sla_view(ctx.session, case)
     view["paused_seconds"] = int(held.total_seconds())
