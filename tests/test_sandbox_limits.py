@@ -11,6 +11,8 @@ from __future__ import annotations
 import resource
 import threading
 import time
+from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -25,6 +27,9 @@ BOMBS = {
     "huge_repr": "len(repr([['y' * 10**6] * 100] * 10**4))",
     "huge_fstring": "len(f\"{[['y' * 10**6] * 100] * 10**4}\")",
     "memory_loop": "len([('y' * 10**6) + str(i) for i in range(10**6)])",
+    # str() of a small scalar stays in-process (engine/sandbox_cheap.py); of these it must not
+    "huge_str_int": "len(str(10**100000))",
+    "huge_str_list": "len(str([['y' * 10**6] * 100] * 10**4))",
 }
 
 
@@ -184,3 +189,33 @@ def test_script_leaving_unstorable_data_is_an_incident_naming_the_field(engine, 
     [incident] = inst.incidents
     assert incident.element_id == "s"
     assert "data field 'x'" in incident.message and problem in incident.message, incident.message
+
+
+_SCALARS = {"n": 42, "d": Decimal("12.50"), "f": 1.5, "b": True, "none": None, "s": "short", "day": date(2026, 1, 5),
+            "big": 10**3000, "items": [1, 2], "long": "y" * 20_000}
+
+
+@pytest.mark.parametrize("expression, value, forks", [
+    ("str(n)", "42", False),
+    ('"P" + str(n) + "D"', "P42D", False),
+    ("str(d)", "12.50", False),
+    ("None if d is None else str(d)", "12.50", False),
+    ("str(f) + str(b) + str(none)", "1.5TrueNone", False),
+    ("str(s)", "short", False),
+    ("str(day)", "2026-01-05", False),
+    ("isinstance(s, str) and not isinstance(n, str)", True, False),
+    ("str.upper(s)", "SHORT", False),
+    ("int(s == 'short') + len(s) + abs(-n) + round(f)", 50, False),
+    # not provably small: again in a bounded child, with the same result
+    ("str(items)", "[1, 2]", True),
+    ("len(str(big))", 3001, True),
+    ("len(str(long))", 20_000, True),
+])
+def test_str_of_a_small_scalar_stays_in_process(expression, value, forks):
+    """Issue 15: ``str()`` of a scalar of bounded size is cheap; of anything else it runs in a child."""
+    from engine import sandbox_worker
+    from engine.sandbox import RestrictedEnvironment
+
+    before = sandbox_worker.child_runs
+    assert RestrictedEnvironment().evaluate(expression, dict(_SCALARS)) == value
+    assert (sandbox_worker.child_runs > before) is forks
