@@ -54,6 +54,7 @@ class Run:
 
 
 DIAGRAM_OF = {"esp_trigger_leaves_the_spec_alone": "esp_message_interrupting",
+              "transaction_completes": "transaction_cancel",
               "esp_timer_retired": "esp_timer_interrupting"}
 
 
@@ -205,6 +206,70 @@ def test_esp_timer_retired(make_engine: Callable[..., Engine], clock: ManualCloc
 
 
 # -- signals -----------------------------------------------------------------------------------
+
+
+# -- escalation start events in event sub-processes ---------------------------------------------
+
+
+def test_esp_escalation_interrupting(run: Run) -> None:
+    i = run.start()
+    inst = run.show(i)
+    assert inst.status == "completed" and run.open_tasks(i) == []  # the main flow was interrupted
+    assert {"late_caught", "mark_escalated", "escalated_end", "on_late"} <= set(run.completed(i))
+    assert "work" not in run.completed(i) and "end" not in run.completed(i)
+    assert inst.data == {"escalated": True}
+
+
+def test_esp_escalation_noninterrupting(run: Run) -> None:
+    i = run.start()
+    assert run.show(i).status == "waiting" and run.open_tasks(i) == ["work"]  # the main flow goes on
+    assert {"raise_late", "late_caught", "mark_escalated", "escalated_end"} <= set(run.completed(i))
+    run.complete(i, "work")
+    inst = run.show(i)
+    assert inst.status == "completed" and inst.data == {"escalated": True}
+    assert run.completed(i)[-2:] == ["work", "end"]
+
+
+def test_esp_escalation_in_subprocess(run: Run) -> None:
+    i = run.start()
+    inst = run.show(i)
+    assert inst.status == "completed" and run.open_tasks(i) == []
+    done = run.completed(i)
+    assert "work" not in done and "handle_end" not in done  # the sub-process's flow was interrupted
+    assert done.index("mark_escalated") < done.index("handle") < done.index("after") < done.index("end")
+    assert inst.data == {"escalated": True, "after": True}
+
+
+def test_esp_escalation_noninterrupting_in_subprocess(run: Run) -> None:
+    i = run.start()
+    assert run.open_tasks(i) == ["work"] and run.show(i).data == {"escalated": True}
+    run.complete(i, "work")
+    inst = run.show(i)
+    assert inst.status == "completed" and inst.data == {"escalated": True, "after": True}
+    done = run.completed(i)
+    assert done.index("work") < done.index("handle_end") < done.index("handle") < done.index("after")
+
+
+# -- transactions and cancel events -----------------------------------------------------------
+
+
+def test_transaction_cancel(run: Run) -> None:
+    i = run.start({"paid": False})
+    inst = run.show(i)
+    # a cancelled transaction's data stays inside it (`booked` is not copied out)
+    assert inst.status == "completed" and inst.data == {"paid": False, "cancelled": True}
+    done = run.completed(i)
+    assert done.index("book") < done.index("cancel_booking") < done.index("cancelled") < done.index("end_cancelled")
+    assert "end" not in done and "booked_end" not in done
+
+
+def test_transaction_completes(run: Run) -> None:
+    i = run.start({"paid": True})
+    inst = run.show(i)
+    assert inst.status == "completed" and inst.data == {"paid": True, "booked": True}
+    done = run.completed(i)
+    assert done[-3:] == ["booked_end", "booking", "end"]
+    assert not {"cancel_booking", "cancelled", "mark_cancelled"} & set(done)
 
 
 def test_signal_end_interrupts_boundary(run: Run) -> None:
