@@ -197,17 +197,36 @@ class CheckedStr(metaclass=_StrMeta):
     """Stands in for ``str`` in the cheap builtins."""
 
 
+class _BuiltinsOverlay(dict):
+    """The sandbox's builtins with a few names replaced: the replacements are its own items, every
+    other name is read from the sandbox's dict at lookup time (names it gains later — the
+    clock-aware ``datetime`` of engine/script_env.py — are seen too)."""
+
+    def __init__(self, base: dict[str, Any], replaced: dict[str, Any]) -> None:
+        super().__init__(replaced)
+        self.base = base
+
+    def __missing__(self, key: str) -> Any:
+        return self.base[key]
+
+    def __contains__(self, key: object) -> bool:
+        return dict.__contains__(self, key) or key in self.base
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self[key] if key in self else default
+
+
 def cheap_guards(guards: dict[str, Any]) -> dict[str, Any]:
     """The sandbox's guards with the arithmetic ones replaced by the cheap (smaller) ones, and
     ``str`` by ``CheckedStr`` (calls go through ``_checked_str``)."""
     full_inplace = guards["_inplacevar_"]
-    full_type = guards["__builtins__"]["type"]
+    full_builtins = guards["__builtins__"]
 
     def cheap_type(*args: Any) -> Any:
-        result = full_type(*args)
+        result = full_builtins["type"](*args)
         return CheckedStr if result is str else result
 
-    builtins = {**guards["__builtins__"], "str": CheckedStr, "type": cheap_type}
+    builtins = _BuiltinsOverlay(guards["__builtins__"], {"str": CheckedStr, "type": cheap_type})
 
     def inplacevar(op: str, target: Any, value: Any) -> Any:
         cheap = _INPLACE.get(op)

@@ -45,6 +45,8 @@ CASES = [
     Case("esp_escalation_in_subprocess", "Event sub-process, escalation start", "interrupting, inside a sub-process"),
     Case("esp_escalation_noninterrupting_in_subprocess", "Event sub-process, escalation start",
          "non-interrupting, inside a sub-process"),
+    Case("esp_escalation_waits_for_throw", "Event sub-process, escalation start",
+         "waits for the escalation; retired when the scope ends without one"),
     Case("transaction_cancel", "Transaction sub-process, cancel end event and cancel boundary event",
          "cancelled: the cancel boundary's path is taken"),
     Case("transaction_completes", "Transaction sub-process", "completes normally: the cancel boundary is not taken"),

@@ -121,7 +121,9 @@ def test_esp_error_top(run: Run) -> None:
     i = run.start()
     inst = run.show(i)
     assert inst.status == "completed" and inst.data["refused"] is True
-    assert {"refused", "mark_refused", "refused_end"} <= set(run.completed(i))
+    # caught after it was thrown (it used to run as soon as the instance started: issue 15)
+    assert run.completed(i) == ["start", "check_start", "refuse", "refused", "mark_refused", "refused_end",
+                                "on_refusal"]
     assert "end" not in run.completed(i)
 
 
@@ -215,15 +217,14 @@ def test_esp_escalation_interrupting(run: Run) -> None:
     i = run.start()
     inst = run.show(i)
     assert inst.status == "completed" and run.open_tasks(i) == []  # the main flow was interrupted
-    assert {"late_caught", "mark_escalated", "escalated_end", "on_late"} <= set(run.completed(i))
-    assert "work" not in run.completed(i) and "end" not in run.completed(i)
+    assert run.completed(i) == ["start", "raise_late", "late_caught", "mark_escalated", "escalated_end", "on_late"]
     assert inst.data == {"escalated": True}
 
 
 def test_esp_escalation_noninterrupting(run: Run) -> None:
     i = run.start()
     assert run.show(i).status == "waiting" and run.open_tasks(i) == ["work"]  # the main flow goes on
-    assert {"raise_late", "late_caught", "mark_escalated", "escalated_end"} <= set(run.completed(i))
+    assert run.completed(i) == ["start", "raise_late", "late_caught", "mark_escalated", "escalated_end", "on_late"]
     run.complete(i, "work")
     inst = run.show(i)
     assert inst.status == "completed" and inst.data == {"escalated": True}
@@ -236,7 +237,8 @@ def test_esp_escalation_in_subprocess(run: Run) -> None:
     assert inst.status == "completed" and run.open_tasks(i) == []
     done = run.completed(i)
     assert "work" not in done and "handle_end" not in done  # the sub-process's flow was interrupted
-    assert done.index("mark_escalated") < done.index("handle") < done.index("after") < done.index("end")
+    assert done == ["start", "handle_start", "raise_late", "late_caught", "mark_escalated", "escalated_end",
+                    "on_late", "handle", "after", "end"]
     assert inst.data == {"escalated": True, "after": True}
 
 
@@ -248,6 +250,25 @@ def test_esp_escalation_noninterrupting_in_subprocess(run: Run) -> None:
     assert inst.status == "completed" and inst.data == {"escalated": True, "after": True}
     done = run.completed(i)
     assert done.index("work") < done.index("handle_end") < done.index("handle") < done.index("after")
+
+
+@pytest.mark.parametrize("is_late", [False, True])
+def test_esp_escalation_waits_for_throw(make_engine: Callable[..., Engine], clock: ManualClock, is_late: bool) -> None:
+    """The event sub-process runs only when the escalation is thrown (not with its scope), and is
+    retired when the scope's flow ends without one."""
+    run = Run(make_engine, clock, "esp_escalation_waits_for_throw")
+    i = run.start()
+    assert run.open_tasks(i) == ["work"] and run.show(i).data == {}
+    assert run.completed(i) == ["start"]
+    run.complete(i, "work", {"is_late": is_late})
+    inst = run.show(i)
+    assert inst.status == "completed"
+    if is_late:
+        assert inst.data == {"is_late": True, "escalated": True}
+        assert {"raise_late", "late_caught", "mark_escalated", "end"} <= set(run.completed(i))
+    else:
+        assert inst.data == {"is_late": False}
+        assert run.completed(i)[-1] == "end_on_time" and "late_caught" not in run.completed(i)
 
 
 # -- transactions and cancel events -----------------------------------------------------------
