@@ -12,7 +12,7 @@ Most gateway conditions, DMN cells and timer expressions are a few comparisons
   through ``checked_str``: at run time its argument must be a scalar of bounded size (an int of at
   most ``MAX_CHEAP_INT_BITS`` bits, a float, a bool, None, a string of at most
   ``MAX_CHEAP_SEQUENCE`` characters, a Decimal of at most ``MAX_CHEAP_DECIMAL_DIGITS`` digits, a
-  date, time or timedelta); ``str`` of anything else (a list, a dict, a huge number: C code that can
+  date, time, timedelta or UUID); ``str`` of anything else (a list, a dict, a huge number: C code that can
   be quadratic or explode shared structures) raises ``NeedsIsolation``;
 - and, at run time, its arithmetic stays small: the in-process guards used for cheap expressions
   (``CHEAP_GUARDS``) only allow numbers up to ``MAX_CHEAP_INT_BITS`` bits and sequences up to
@@ -30,6 +30,7 @@ import ast
 import datetime
 import decimal
 import functools
+import uuid
 from typing import Any
 
 MAX_NODES = 200
@@ -147,7 +148,7 @@ _INPLACE = {"+=": _iadd, "*=": _mul, "**=": _pow, "<<=": _lshift, "%=": _mod}
 
 
 _SHORT_SCALARS = frozenset({
-    float, bool, type(None), datetime.date, datetime.datetime, datetime.time, datetime.timedelta,
+    float, bool, type(None), datetime.date, datetime.datetime, datetime.time, datetime.timedelta, uuid.UUID,
 })
 
 
