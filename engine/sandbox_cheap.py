@@ -9,7 +9,7 @@ Most gateway conditions, DMN cells and timer expressions are a few comparisons
 - every call is to a function from ``CHEAP_CALLS`` / method from ``CHEAP_METHODS``, each linear in
   the size of its arguments (``len``, ``max``, ``get``, ``lower`` ...; not ``repr``/``sum``/
   ``sorted``, which can be quadratic or explode shared structures). ``str`` is one of them only
-  through ``checked_str``: at run time its argument must be a scalar of bounded size (an int of at
+  through ``CheckedStr`` (``_checked_str``): at run time its argument must be a scalar of bounded size (an int of at
   most ``MAX_CHEAP_INT_BITS`` bits, a float, a bool, None, a string of at most
   ``MAX_CHEAP_SEQUENCE`` characters, a Decimal of at most ``MAX_CHEAP_DECIMAL_DIGITS`` digits, a
   date, time, timedelta or UUID); ``str`` of anything else (a list, a dict, a huge number: C code that can
