@@ -1,7 +1,8 @@
 """Event sub-processes: armed while their scope runs, interrupting when the diagram says so.
 
-SpiffWorkflow 3.2 starts an event sub-process with a timer start together with its scope,
-and one with a message, signal or conditional start only when its own event manager
+SpiffWorkflow 3.2 starts an event sub-process with a timer start together with its scope (and,
+with `engine.upstream`'s fix, one with an error or escalation start, its start event waiting for
+the thrown event), and one with a message, signal or conditional start only when its own event manager
 catches such an event at the top level, which crmflow's correlation and broadcasts never
 ask it to do; and it ignores `isInterrupting`. So here:
 
