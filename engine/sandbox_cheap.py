@@ -7,8 +7,13 @@ Most gateway conditions, DMN cells and timer expressions are a few comparisons
 - it is short (at most ``MAX_NODES`` syntax nodes), has no loops of any kind (comprehensions,
   generators, lambdas), no f-strings and no ``*``-unpacking;
 - every call is to a function from ``CHEAP_CALLS`` / method from ``CHEAP_METHODS``, each linear in
-  the size of its arguments (``len``, ``max``, ``get``, ``lower`` ...; not ``str``/``repr``/``sum``/
-  ``sorted``, which can be quadratic or explode shared structures);
+  the size of its arguments (``len``, ``max``, ``get``, ``lower`` ...; not ``repr``/``sum``/
+  ``sorted``, which can be quadratic or explode shared structures). ``str`` is one of them only
+  through ``checked_str``: at run time its argument must be a scalar of bounded size (an int of at
+  most ``MAX_CHEAP_INT_BITS`` bits, a float, a bool, None, a string of at most
+  ``MAX_CHEAP_SEQUENCE`` characters, a Decimal of at most ``MAX_CHEAP_DECIMAL_DIGITS`` digits, a
+  date, time or timedelta); ``str`` of anything else (a list, a dict, a huge number: C code that can
+  be quadratic or explode shared structures) raises ``NeedsIsolation``;
 - and, at run time, its arithmetic stays small: the in-process guards used for cheap expressions
   (``CHEAP_GUARDS``) only allow numbers up to ``MAX_CHEAP_INT_BITS`` bits and sequences up to
   ``MAX_CHEAP_SEQUENCE`` items. Beyond that they raise ``NeedsIsolation`` and the expression is
@@ -22,15 +27,18 @@ So a cheap expression does at most ``MAX_NODES`` operations, each over at most t
 from __future__ import annotations
 
 import ast
+import datetime
+import decimal
 import functools
 from typing import Any
 
 MAX_NODES = 200
 MAX_CHEAP_SEQUENCE = 10_000
 MAX_CHEAP_INT_BITS = 4_096
+MAX_CHEAP_DECIMAL_DIGITS = 4_000
 
 CHEAP_CALLS = frozenset({
-    "len", "abs", "bool", "int", "float", "isinstance", "min", "max", "any", "all", "round",
+    "len", "abs", "bool", "int", "float", "isinstance", "min", "max", "any", "all", "round", "str",
     "timedelta", "Decimal", "date", "datetime",
 })
 CHEAP_METHODS = frozenset({
@@ -138,16 +146,94 @@ def _iadd(a: Any, b: Any) -> Any:
 _INPLACE = {"+=": _iadd, "*=": _mul, "**=": _pow, "<<=": _lshift, "%=": _mod}
 
 
+_SHORT_SCALARS = frozenset({
+    float, bool, type(None), datetime.date, datetime.datetime, datetime.time, datetime.timedelta,
+})
+
+
+def _checked_str(*args: Any, **kwargs: Any) -> str:
+    """``str(value)`` when its text is bounded by the value's size; otherwise ``NeedsIsolation``."""
+    if kwargs or len(args) > 1:
+        raise NeedsIsolation  # str(bytes, encoding): leave it to the child
+    if not args:
+        return ""
+    value = args[0]
+    kind = type(value)
+    if kind is int:
+        if value.bit_length() > MAX_CHEAP_INT_BITS:
+            raise NeedsIsolation
+    elif kind is str:
+        if len(value) > MAX_CHEAP_SEQUENCE:
+            raise NeedsIsolation
+    elif kind is decimal.Decimal:
+        if len(value.as_tuple().digits) > MAX_CHEAP_DECIMAL_DIGITS:
+            raise NeedsIsolation
+    elif kind not in _SHORT_SCALARS:
+        raise NeedsIsolation  # a container, an object with its own __str__ ...
+    return str(value)
+
+
+class _StrMeta(type):
+    """``str`` for cheap code: calling it goes through ``_checked_str``; ``isinstance(x, str)``,
+    ``issubclass``, ``str.lower`` and (with ``_cheap_type``) ``type(x) is str`` behave as usual."""
+
+    def __instancecheck__(cls, obj: Any) -> bool:
+        return isinstance(obj, str)
+
+    def __subclasscheck__(cls, sub: type) -> bool:
+        return issubclass(sub, str)
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> str:
+        return _checked_str(*args, **kwargs)
+
+    def __getattr__(cls, name: str) -> Any:
+        return getattr(str, name)  # the sandbox's attribute guard has already checked `name`
+
+    def __repr__(cls) -> str:
+        return repr(str)
+
+
+class CheckedStr(metaclass=_StrMeta):
+    """Stands in for ``str`` in the cheap builtins."""
+
+
+class _BuiltinsOverlay(dict):
+    """The sandbox's builtins with a few names replaced: the replacements are its own items, every
+    other name is read from the sandbox's dict at lookup time (names it gains later — the
+    clock-aware ``datetime`` of engine/script_env.py — are seen too)."""
+
+    def __init__(self, base: dict[str, Any], replaced: dict[str, Any]) -> None:
+        super().__init__(replaced)
+        self.base = base
+
+    def __missing__(self, key: str) -> Any:
+        return self.base[key]
+
+    def __contains__(self, key: object) -> bool:
+        return dict.__contains__(self, key) or key in self.base
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self[key] if key in self else default
+
+
 def cheap_guards(guards: dict[str, Any]) -> dict[str, Any]:
-    """The sandbox's guards with the arithmetic ones replaced by the cheap (smaller) ones."""
+    """The sandbox's guards with the arithmetic ones replaced by the cheap (smaller) ones, and
+    ``str`` by ``CheckedStr`` (calls go through ``_checked_str``)."""
     full_inplace = guards["_inplacevar_"]
+    full_builtins = guards["__builtins__"]
+
+    def cheap_type(*args: Any) -> Any:
+        result = full_builtins["type"](*args)
+        return CheckedStr if result is str else result
+
+    builtins = _BuiltinsOverlay(guards["__builtins__"], {"str": CheckedStr, "type": cheap_type})
 
     def inplacevar(op: str, target: Any, value: Any) -> Any:
         cheap = _INPLACE.get(op)
         return cheap(target, value) if cheap is not None else full_inplace(op, target, value)
 
-    return {**guards, "_mul_": _mul, "_pow_": _pow, "_add_": _add, "_lshift_": _lshift, "_mod_": _mod,
-            "_inplacevar_": inplacevar}
+    return {**guards, "__builtins__": builtins, "_mul_": _mul, "_pow_": _pow, "_add_": _add, "_lshift_": _lshift,
+            "_mod_": _mod, "_inplacevar_": inplacevar}
 
 
 _STATEMENTS = (ast.Assign, ast.AugAssign, ast.If, ast.Pass, ast.Store)

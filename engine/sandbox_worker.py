@@ -32,6 +32,8 @@ from typing import Any
 from .sandbox_limits import SandboxLimits
 
 _HEADER = struct.Struct("!Q")
+child_runs = 0
+"""How many evaluations this process has run in a bounded child (tests and benchmarks read it)."""
 _EXIT_MEMORY = 86
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -207,6 +209,8 @@ def run_limited(
 
     Raises ``LimitExceeded`` when the child overran a limit or died.
     """
+    global child_runs
+    child_runs += 1
     to_parent_r, to_parent_w = os.pipe()
     to_child_r, to_child_w = os.pipe()
     pid = os.fork()

@@ -11,14 +11,21 @@ from typing import Any
 
 from SpiffWorkflow.bpmn.parser.event_parsers import (
     CANCEL_EVENT_XPATH,
+    CONDITIONAL_EVENT_XPATH,
     ERROR_EVENT_XPATH,
     ESCALATION_EVENT_XPATH,
     MESSAGE_EVENT_XPATH,
     SIGNAL_EVENT_XPATH,
     TERMINATION_EVENT_XPATH,
+    TIMER_EVENT_XPATH,
     EndEventParser,
+    StartEventParser,
 )
+from SpiffWorkflow.bpmn.specs.control import BpmnStartTask
+from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import CodeEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.simple import NoneEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 
 _original_has_fired = MultipleEventDefinition.has_fired
 
@@ -52,11 +59,52 @@ def _end_event_with_signal(self: Any) -> Any:
     return task
 
 
+def _start_event_with_error_or_escalation(self: Any) -> Any:
+    """An error or escalation start event (of an event sub-process) waits for its error or escalation.
+
+    Upstream's start event parser does not look for those definitions, so such a start was read
+    as a plain start: the event sub-process ran as soon as its scope started, before (and
+    whether or not) anything was thrown — an error event sub-process "caught" an error never
+    raised, and its interrupting start cancelled the main flow at once.
+    """
+    definition = self.get_event_definition([
+        MESSAGE_EVENT_XPATH, SIGNAL_EVENT_XPATH, TIMER_EVENT_XPATH, CONDITIONAL_EVENT_XPATH,
+        ERROR_EVENT_XPATH, ESCALATION_EVENT_XPATH,
+    ])
+    task = self._create_task(definition)
+    self.spec.start.connect(task)
+    return task
+
+
+def _scope_starts_error_and_escalation_event_subprocesses(self: Any, task_spec: Any, sp_spec: Any) -> None:
+    """An event sub-process with an error or escalation start starts with its scope (as a timer
+    start does), its start event waiting for the event.
+
+    Upstream lists it among the scope's triggers, which only the top level's event manager
+    consults: one inside a sub-process never caught the escalation thrown in that sub-process.
+    Thrown errors and escalations reach it through the event manager (the thrower's scope
+    first, then outwards); `engine.event_subprocesses.settle` interrupts the scope when its
+    start interrupts, and retires it once the scope's own flow has finished.
+    """
+    for start in sp_spec.bpmn_start_events:
+        if isinstance(start.event_definition, (NoneEventDefinition, TimerEventDefinition, CodeEventDefinition)):
+            self.connect(task_spec)
+            task_spec.connect(self._wf_spec.end)
+        else:
+            self._wf_spec.task_specs[sp_spec.name] = task_spec
+            self.trigger_specs.append(sp_spec.name)
+
+
 def install() -> None:
     if MultipleEventDefinition.has_fired is not _event_gateway_fires_once:
         MultipleEventDefinition.has_fired = _event_gateway_fires_once  # type: ignore[method-assign]
     if EndEventParser.create_task is not _end_event_with_signal:
         EndEventParser.create_task = _end_event_with_signal  # type: ignore[method-assign]
+    if StartEventParser.create_task is not _start_event_with_error_or_escalation:
+        StartEventParser.create_task = _start_event_with_error_or_escalation  # type: ignore[method-assign]
+    if BpmnStartTask.connect_or_add_trigger is not _scope_starts_error_and_escalation_event_subprocesses:
+        BpmnStartTask.connect_or_add_trigger = (  # type: ignore[method-assign]
+            _scope_starts_error_and_escalation_event_subprocesses)
 
 
 install()

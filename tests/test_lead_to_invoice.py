@@ -385,6 +385,19 @@ def test_won_and_paid_in_full_surviving_a_restart_at_every_wait(restarting_story
     assert story.engine().list_timers() == []  # nothing left to fire
 
 
+def test_the_whole_lifecycle_evaluates_in_process_without_a_sandbox_child(story: Story) -> None:
+    """Issue 15: its expressions (``str(discount_percent)``, ``"P" + str(quote_valid_days) + "D"``,
+    DMN cells, conditions) are provably cheap, so none forks a bounded child (~26 ms each)."""
+    from engine import sandbox_worker
+
+    before = sandbox_worker.child_runs
+    story.start()
+    story.qualify()
+    story.quote(discount=5)
+    assert story.accept_and_pay_in_full().status == "completed"
+    assert sandbox_worker.child_runs == before
+
+
 def test_partial_payment_then_overdue_reminder_then_paid(story: Story) -> None:
     story.start()
     story.qualify()

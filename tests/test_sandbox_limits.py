@@ -11,6 +11,8 @@ from __future__ import annotations
 import resource
 import threading
 import time
+from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -25,6 +27,9 @@ BOMBS = {
     "huge_repr": "len(repr([['y' * 10**6] * 100] * 10**4))",
     "huge_fstring": "len(f\"{[['y' * 10**6] * 100] * 10**4}\")",
     "memory_loop": "len([('y' * 10**6) + str(i) for i in range(10**6)])",
+    # str() of a small scalar stays in-process (engine/sandbox_cheap.py); of these it must not
+    "huge_str_int": "len(str(10**100000))",
+    "huge_str_list": "len(str([['y' * 10**6] * 100] * 10**4))",
 }
 
 
@@ -122,8 +127,7 @@ def _deploy_has_force(engine) -> bool:
 def test_other_instances_are_served_while_a_bomb_runs(engine, tmp_path):
     """The thread waiting on a bomb's child does not hold the GIL: meanwhile another thread reads
     another instance and runs Python, and the bomb's instance ends as an incident within its limit.
-    (On SQLite a second *writer* waits for the bomb's unit: one writer at a time; PostgreSQL units
-    of different instances run side by side.)"""
+    (Writes meanwhile: test_another_instance_is_started_and_written_while_a_bomb_runs.)"""
     engine.deploy([_script_process(BOMBS["cpu_loop"]).write(tmp_path)])
     ok = Process("quick")
     ok.node("start", "startEvent").node("calc", "scriptTask", "Calc", script("y = [i * 2 for i in range(10)]"))
@@ -151,6 +155,58 @@ def test_other_instances_are_served_while_a_bomb_runs(engine, tmp_path):
     assert bombed[0].status == "incident" and "CPU time limit of 1 s" in bombed[0].incidents[0].message
     again = engine.start("quick", {})  # and the worker carries on
     assert again.status == "completed"
+
+
+def test_another_instance_is_started_and_written_while_a_bomb_runs(make_engine, db_url, tmp_path, monkeypatch):
+    """While one instance's script bomb runs in its sandbox child, a second engine (another
+    worker) starts and completes an instance of another process — a write.
+
+    PostgreSQL: the units run side by side, so the second one commits while the bomb is still
+    running. SQLite: one writer at a time — the bomb's unit holds the write lock (`BEGIN
+    IMMEDIATE`) from its start to its commit, the child included, so the second writer waits for
+    it; it then succeeds (no "database is locked": its busy timeout, 30 s, is longer than the
+    sandbox's wall limit, 6 s here) within the wall limit plus a margin for a loaded machine."""
+    monkeypatch.setenv("CRMFLOW_SANDBOX_CPU_SECONDS", "3")  # a bomb that surely outlasts the writer
+    monkeypatch.setenv("CRMFLOW_SANDBOX_WALL_SECONDS", "8")
+    bomber, writer = make_engine(), make_engine()
+    bomber.deploy([_script_process("any(a < 0 for a in range(10**6) for b in range(10**6))").write(tmp_path)])
+    ok = Process("quick")
+    ok.node("start", "startEvent").node("calc", "scriptTask", "Calc", script("y = total * 2"))
+    ok.node("end", "endEvent").chain("start", "calc", "end")
+    writer.deploy([ok.write(tmp_path)])
+
+    finished: dict[str, float] = {}
+    results: dict[str, object] = {}
+
+    def run(name: str, eng, process_id: str, data: dict) -> None:
+        try:
+            results[name] = eng.start(process_id, data)
+        except Exception as err:  # noqa: BLE001 - reported by the assertions below
+            results[name] = err
+        finished[name] = time.monotonic()
+
+    bomb = threading.Thread(target=run, args=("bomb", bomber, "bomb_script", {}))
+    began = time.monotonic()
+    bomb.start()
+    time.sleep(0.5)  # the bomb's unit is open and its child running
+    second = threading.Thread(target=run, args=("write", writer, "quick", {"total": 21}))
+    asked = time.monotonic()
+    second.start()
+    second.join(30)
+    bomb.join(30)
+
+    written = results["write"]
+    assert not isinstance(written, Exception), f"the second writer failed: {written!r}"
+    assert written.status == "completed" and written.data["y"] == 42
+    assert writer.get_instance(written.id).status == "completed"
+    bombed = results["bomb"]
+    assert bombed.status == "incident" and "limit" in bombed.incidents[0].message, bombed.incidents
+    assert finished["bomb"] - began < 8 + 5  # within its wall limit (plus a margin)
+    print(f"bomb {finished['bomb'] - began:.2f} s, second writer {finished['write'] - asked:.2f} s")
+    if db_url.startswith("sqlite"):
+        assert finished["write"] - asked < 8 + 5, "the second writer waited longer than the wall limit"
+    else:
+        assert finished["write"] < finished["bomb"], "on PostgreSQL the second writer must not wait for the bomb"
 
 
 def test_worker_resident_memory_stays_bounded(engine, tmp_path):
@@ -184,3 +240,33 @@ def test_script_leaving_unstorable_data_is_an_incident_naming_the_field(engine, 
     [incident] = inst.incidents
     assert incident.element_id == "s"
     assert "data field 'x'" in incident.message and problem in incident.message, incident.message
+
+
+_SCALARS = {"n": 42, "d": Decimal("12.50"), "f": 1.5, "b": True, "none": None, "s": "short", "day": date(2026, 1, 5),
+            "big": 10**3000, "items": [1, 2], "long": "y" * 20_000}
+
+
+@pytest.mark.parametrize("expression, value, forks", [
+    ("str(n)", "42", False),
+    ('"P" + str(n) + "D"', "P42D", False),
+    ("str(d)", "12.50", False),
+    ("None if d is None else str(d)", "12.50", False),
+    ("str(f) + str(b) + str(none)", "1.5TrueNone", False),
+    ("str(s)", "short", False),
+    ("str(day)", "2026-01-05", False),
+    ("isinstance(s, str) and not isinstance(n, str)", True, False),
+    ("str.upper(s)", "SHORT", False),
+    ("int(s == 'short') + len(s) + abs(-n) + round(f)", 50, False),
+    # not provably small: again in a bounded child, with the same result
+    ("str(items)", "[1, 2]", True),
+    ("len(str(big))", 3001, True),
+    ("len(str(long))", 20_000, True),
+])
+def test_str_of_a_small_scalar_stays_in_process(expression, value, forks):
+    """Issue 15: ``str()`` of a scalar of bounded size is cheap; of anything else it runs in a child."""
+    from engine import sandbox_worker
+    from engine.sandbox import RestrictedEnvironment
+
+    before = sandbox_worker.child_runs
+    assert RestrictedEnvironment().evaluate(expression, dict(_SCALARS)) == value
+    assert (sandbox_worker.child_runs > before) is forks

@@ -54,6 +54,7 @@ class Run:
 
 
 DIAGRAM_OF = {"esp_trigger_leaves_the_spec_alone": "esp_message_interrupting",
+              "transaction_completes": "transaction_cancel",
               "esp_timer_retired": "esp_timer_interrupting"}
 
 
@@ -120,7 +121,9 @@ def test_esp_error_top(run: Run) -> None:
     i = run.start()
     inst = run.show(i)
     assert inst.status == "completed" and inst.data["refused"] is True
-    assert {"refused", "mark_refused", "refused_end"} <= set(run.completed(i))
+    # caught after it was thrown (it used to run as soon as the instance started: issue 15)
+    assert run.completed(i) == ["start", "check_start", "refuse", "refused", "mark_refused", "refused_end",
+                                "on_refusal"]
     assert "end" not in run.completed(i)
 
 
@@ -205,6 +208,89 @@ def test_esp_timer_retired(make_engine: Callable[..., Engine], clock: ManualCloc
 
 
 # -- signals -----------------------------------------------------------------------------------
+
+
+# -- escalation start events in event sub-processes ---------------------------------------------
+
+
+def test_esp_escalation_interrupting(run: Run) -> None:
+    i = run.start()
+    inst = run.show(i)
+    assert inst.status == "completed" and run.open_tasks(i) == []  # the main flow was interrupted
+    assert run.completed(i) == ["start", "raise_late", "late_caught", "mark_escalated", "escalated_end", "on_late"]
+    assert inst.data == {"escalated": True}
+
+
+def test_esp_escalation_noninterrupting(run: Run) -> None:
+    i = run.start()
+    assert run.show(i).status == "waiting" and run.open_tasks(i) == ["work"]  # the main flow goes on
+    assert run.completed(i) == ["start", "raise_late", "late_caught", "mark_escalated", "escalated_end", "on_late"]
+    run.complete(i, "work")
+    inst = run.show(i)
+    assert inst.status == "completed" and inst.data == {"escalated": True}
+    assert run.completed(i)[-2:] == ["work", "end"]
+
+
+def test_esp_escalation_in_subprocess(run: Run) -> None:
+    i = run.start()
+    inst = run.show(i)
+    assert inst.status == "completed" and run.open_tasks(i) == []
+    done = run.completed(i)
+    assert "work" not in done and "handle_end" not in done  # the sub-process's flow was interrupted
+    assert done == ["start", "handle_start", "raise_late", "late_caught", "mark_escalated", "escalated_end",
+                    "on_late", "handle", "after", "end"]
+    assert inst.data == {"escalated": True, "after": True}
+
+
+def test_esp_escalation_noninterrupting_in_subprocess(run: Run) -> None:
+    i = run.start()
+    assert run.open_tasks(i) == ["work"] and run.show(i).data == {"escalated": True}
+    run.complete(i, "work")
+    inst = run.show(i)
+    assert inst.status == "completed" and inst.data == {"escalated": True, "after": True}
+    done = run.completed(i)
+    assert done.index("work") < done.index("handle_end") < done.index("handle") < done.index("after")
+
+
+@pytest.mark.parametrize("is_late", [False, True])
+def test_esp_escalation_waits_for_throw(make_engine: Callable[..., Engine], clock: ManualClock, is_late: bool) -> None:
+    """The event sub-process runs only when the escalation is thrown (not with its scope), and is
+    retired when the scope's flow ends without one."""
+    run = Run(make_engine, clock, "esp_escalation_waits_for_throw")
+    i = run.start()
+    assert run.open_tasks(i) == ["work"] and run.show(i).data == {}
+    assert run.completed(i) == ["start"]
+    run.complete(i, "work", {"is_late": is_late})
+    inst = run.show(i)
+    assert inst.status == "completed"
+    if is_late:
+        assert inst.data == {"is_late": True, "escalated": True}
+        assert {"raise_late", "late_caught", "mark_escalated", "end"} <= set(run.completed(i))
+    else:
+        assert inst.data == {"is_late": False}
+        assert run.completed(i)[-1] == "end_on_time" and "late_caught" not in run.completed(i)
+
+
+# -- transactions and cancel events -----------------------------------------------------------
+
+
+def test_transaction_cancel(run: Run) -> None:
+    i = run.start({"paid": False})
+    inst = run.show(i)
+    # a cancelled transaction's data stays inside it (`booked` is not copied out)
+    assert inst.status == "completed" and inst.data == {"paid": False, "cancelled": True}
+    done = run.completed(i)
+    assert done.index("book") < done.index("cancel_booking") < done.index("cancelled") < done.index("end_cancelled")
+    assert "end" not in done and "booked_end" not in done
+
+
+def test_transaction_completes(run: Run) -> None:
+    i = run.start({"paid": True})
+    inst = run.show(i)
+    assert inst.status == "completed" and inst.data == {"paid": True, "booked": True}
+    done = run.completed(i)
+    assert done[-3:] == ["booked_end", "booking", "end"]
+    assert not {"cancel_booking", "cancelled", "mark_cancelled"} & set(done)
 
 
 def test_signal_end_interrupts_boundary(run: Run) -> None:
