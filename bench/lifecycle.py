@@ -20,6 +20,7 @@ from engine import ManualClock
 from engine.models import HistoryEntry
 
 from . import Row, Sizes
+from .breakdown import measured
 from .common import Log, RawProcess, alternate, timed
 
 LINEAR_STEPS = 8  # Root/Start/start/prepare/call/finish/end/End: what do_engine_steps runs
@@ -85,6 +86,10 @@ def run(sizes: Sizes, log: Log) -> list[Row]:
 
             log(f"lifecycle: {sizes.linear_rounds // 3 or 1} rounds of {lifecycles} lead-to-invoice lifecycles")
             medians = alternate(max(1, sizes.linear_rounds // 3), {"crmflow": crmflow_rate, "raw": raw_steps_rate})
+            with measured() as breakdown:  # its own pass: the wrapping costs a little
+                seconds = timed(lambda: [quiet(eng, clock, lambda *_: None, demo.default_processes()).tell()
+                                         for _ in range(lifecycles)])
+            split = breakdown.row(seconds, round(crmflow_rate.steps_per_lifecycle * lifecycles))  # type: ignore[attr-defined]
         finally:
             eng.close()
     steps = crmflow_rate.steps_per_lifecycle  # type: ignore[attr-defined]
@@ -96,4 +101,7 @@ def run(sizes: Sizes, log: Log) -> list[Row]:
             steps_rate / medians["raw"], "crmflow steps/s ÷ raw steps/s",
             notes=[f"{steps:.0f} completed elements per lifecycle; raw: linear diagram in memory, "
                    "no handlers, records or durability"]),
+        Row("lifecycle", "per-step breakdown, ms per completed element (exclusive times)", split, "", None,
+            "", notes=["a separate pass with the phases wrapped (bench/breakdown.py); other = the facade call's "
+                       "rest: opening the unit, reading rows, building views"]),
     ]
