@@ -46,6 +46,10 @@ class Breakdown:
         self.seconds["other"] = max(0.0, total - known)
         return " · ".join(f"{p} {1000 * self.seconds[p] / steps:.2f}" for p in PHASES)
 
+    def share(self, phase: str, total: float) -> float:
+        """The part of the pass's time spent in `phase` (after `row`)."""
+        return self.seconds[phase] / total
+
 
 @contextmanager
 def measured() -> Iterator[Breakdown]:

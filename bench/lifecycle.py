@@ -90,6 +90,7 @@ def run(sizes: Sizes, log: Log) -> list[Row]:
                 seconds = timed(lambda: [quiet(eng, clock, lambda *_: None, demo.default_processes()).tell()
                                          for _ in range(lifecycles)])
             split = breakdown.row(seconds, round(crmflow_rate.steps_per_lifecycle * lifecycles))  # type: ignore[attr-defined]
+            handler_share = breakdown.share("handlers", seconds)
         finally:
             eng.close()
     steps = crmflow_rate.steps_per_lifecycle  # type: ignore[attr-defined]
@@ -101,7 +102,8 @@ def run(sizes: Sizes, log: Log) -> list[Row]:
             steps_rate / medians["raw"], "crmflow steps/s ÷ raw steps/s",
             notes=[f"{steps:.0f} completed elements per lifecycle; raw: linear diagram in memory, "
                    "no handlers, records or durability"]),
-        Row("lifecycle", "per-step breakdown, ms per completed element (exclusive times)", split, "", None,
-            "", notes=["a separate pass with the phases wrapped (bench/breakdown.py); other = the facade call's "
-                       "rest: opening the unit, reading rows, building views"]),
+        Row("lifecycle", "per-step breakdown, ms per completed element (exclusive times)", split, "", handler_share,
+            "handlers ÷ whole step",
+            notes=["a separate pass with the phases wrapped (bench/breakdown.py); other = the facade call's "
+                   "rest: opening the unit, reading rows, building views"]),
     ]
