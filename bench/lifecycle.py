@@ -20,6 +20,7 @@ from engine import ManualClock
 from engine.models import HistoryEntry
 
 from . import Row, Sizes
+from .breakdown import measured
 from .common import Log, RawProcess, alternate, timed
 
 LINEAR_STEPS = 8  # Root/Start/start/prepare/call/finish/end/End: what do_engine_steps runs
@@ -89,6 +90,11 @@ def run(sizes: Sizes, log: Log) -> list[Row]:
 
             log(f"lifecycle: {sizes.linear_rounds // 3 or 1} rounds of {lifecycles} lead-to-invoice lifecycles")
             medians = alternate(max(1, sizes.linear_rounds // 3), {"crmflow": crmflow_rate, "raw": raw_steps_rate})
+            with measured() as breakdown:  # its own pass: the wrapping costs a little
+                seconds = timed(lambda: [quiet(eng, clock, lambda *_: None, demo.default_processes()).tell()
+                                         for _ in range(lifecycles)])
+            split = breakdown.row(seconds, round(crmflow_rate.steps_per_lifecycle * lifecycles))  # type: ignore[attr-defined]
+            handler_share = breakdown.share("handlers", seconds)
         finally:
             eng.close()
     steps = crmflow_rate.steps_per_lifecycle  # type: ignore[attr-defined]
@@ -102,4 +108,8 @@ def run(sizes: Sizes, log: Log) -> list[Row]:
                    "no handlers, records or durability",
                    f"{crmflow_rate.forks_per_lifecycle:g} sandbox child processes per lifecycle "  # type: ignore[attr-defined]
                    "(engine/sandbox_worker.child_runs)"]),
+        Row("lifecycle", "per-step breakdown, ms per completed element (exclusive times)", split, "", handler_share,
+            "handlers ÷ whole step",
+            notes=["a separate pass with the phases wrapped (bench/breakdown.py); other = the facade call's "
+                   "rest: opening the unit, reading rows, building views"]),
     ]

@@ -16,6 +16,7 @@ EXPECTED_CASES = [
     ("linear", "instances/s, SQLite file, durable, history on"),
     ("linear", "PostgreSQL"),
     ("lifecycle", "lead-to-invoice lifecycles (SQLite, real handlers): lifecycles/s · steps/s"),
+    ("lifecycle", "per-step breakdown, ms per completed element (exclusive times)"),
     ("long_history", "step time @ round 2, vs raw"),
     ("long_history", "step time @ round 2"),
     ("long_history", "step time @ round 5"),
