@@ -5,7 +5,6 @@ The `Engine` facade is the one way in. Plug-in points are exported here too: han
 spiff-arena user helpers through a `UserDirectory` given to `use_directory`.
 """
 
-from . import upstream  # noqa: F401 - SpiffWorkflow workarounds, applied on import
 from .clock import Clock, ManualClock, SystemClock
 from .errors import (
     Conflict,
