@@ -27,7 +27,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from .models import HumanTask, Instance
-from .sandbox import SandboxError
+from .sandbox_core import SandboxError
 from .script_scope import ScriptCall, current
 from .services import ServiceContext
 
