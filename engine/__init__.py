@@ -5,7 +5,7 @@ The `Engine` facade is the one way in. Plug-in points are exported here too: han
 spiff-arena user helpers through a `UserDirectory` given to `use_directory`.
 """
 
-from . import upstream  # noqa: F401 - SpiffWorkflow workarounds, applied on import
+from .arena_helpers import UserDirectory, use_directory
 from .clock import Clock, ManualClock, SystemClock
 from .errors import (
     Conflict,
@@ -21,10 +21,6 @@ from .facade import Engine, TaskRouter
 from .projections import HumanTaskInfo
 from .retention import Retention
 from .services import BpmnError, HandlerRegistry, ServiceContext
-
-# isort: split
-# after the facade: arena_helpers and the sandbox import each other, the facade loads them in order
-from .arena_helpers import UserDirectory, use_directory
 
 __all__ = [
     "BpmnError",

@@ -27,7 +27,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from .models import HumanTask, Instance
-from .sandbox import SandboxError
+from .sandbox_core import SandboxError
 from .script_scope import ScriptCall, current
 from .services import ServiceContext
 
@@ -191,7 +191,7 @@ def get_process_info() -> dict[str, Any]:
 
 def get_current_task_info() -> dict[str, Any]:
     """The running task as SpiffWorkflow serializes it, without its data (as spiff-arena returns it)."""
-    from .definitions import SERIALIZER
+    from .spiff.serializer import SERIALIZER
 
     task = _call("get_current_task_info").task
     info = SERIALIZER.to_dict(task)

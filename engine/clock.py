@@ -3,10 +3,9 @@
 The engine never asks the operating system for the time directly: it asks a `Clock`, so
 tests, scenarios and `crmflow tick --now` can move time instead of sleeping.
 
-SpiffWorkflow's timer definitions call `datetime.now(timezone.utc)` themselves. We point
-the `datetime` name inside that one module at a subclass whose `now()` reads the clock of
-the engine call in progress (a context variable), so diagram timers follow the injected
-clock too. Outside an engine call it behaves exactly like `datetime.datetime`.
+Within an engine call, `frozen_time` holds that call's time in a context variable;
+`frozen_now()` reads it. SpiffWorkflow's timers read it too, once the engine is built
+(engine/spiff/timer_now.py), so diagram timers follow the injected clock.
 """
 
 from __future__ import annotations
@@ -63,15 +62,9 @@ def ensure_utc(when: datetime) -> datetime:
 _current: contextvars.ContextVar[datetime | None] = contextvars.ContextVar("crmflow_now", default=None)
 
 
-class _ClockedDatetime(datetime):
-    """`datetime` whose `now()` answers the engine's clock during an engine call."""
-
-    @classmethod
-    def now(cls, tz=None):  # type: ignore[override]
-        frozen = _current.get()
-        if frozen is None:
-            return datetime.now(tz)
-        return frozen.astimezone(tz) if tz is not None else frozen.astimezone().replace(tzinfo=None)
+def frozen_now() -> datetime | None:
+    """The time of the engine call in progress (see `frozen_time`), or None outside one."""
+    return _current.get()
 
 
 @contextmanager
@@ -82,13 +75,3 @@ def frozen_time(when: datetime) -> Iterator[None]:
         yield
     finally:
         _current.reset(token)
-
-
-def _install() -> None:
-    from SpiffWorkflow.bpmn.specs.event_definitions import timer
-
-    if timer.datetime is not _ClockedDatetime:
-        timer.datetime = _ClockedDatetime
-
-
-_install()

@@ -17,22 +17,18 @@ from pathlib import Path
 from typing import Any
 
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
-from SpiffWorkflow.bpmn.serializer.workflow import VERSION as SERIALIZER_VERSION
-from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.exceptions import SpiffWorkflowException
-from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
-from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 
 from . import camunda
 from .element_rewrites import prepare_bpmn
 from .errors import DefinitionError
 from .model_tree import find_tree
+from .spiff.parser import VALIDATOR, BpmnParser
+from .spiff.serializer import REGISTRY, SERIALIZER_VERSION
 from .xml import DIAGRAM_SUFFIXES, diagram_kind, is_diagram, parse_bytes, parse_file
 
-REGISTRY = BpmnWorkflowSerializer.configure(SPIFF_CONFIG)
-SERIALIZER = BpmnWorkflowSerializer(REGISTRY)
 SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 
@@ -150,7 +146,7 @@ def parse_diagrams(paths: Iterable[Path], deployed_dmn: dict[str, tuple[str, byt
     if (tree := find_tree(paths)) is not None:  # a spiff-arena process-model tree (issue 19)
         return tree.parse(paths)
     files = find_diagram_files(paths)
-    parser = SpiffBpmnParser(validator=VALIDATOR)
+    parser = BpmnParser(validator=VALIDATOR)
     sources: dict[str, SourceFile] = {}
     trees: dict[str, Any] = {}
     for path in files:
@@ -228,7 +224,7 @@ def nothing_executable(trees: dict[str, Any]) -> str:
             "(in the modeler: the pool's or process's 'Executable' checkbox)")
 
 
-def add_deployed_decisions(parser: SpiffBpmnParser, sources: dict[str, SourceFile], trees: dict[str, Any],
+def add_deployed_decisions(parser: BpmnParser, sources: dict[str, SourceFile], trees: dict[str, Any],
                            deployed_dmn: dict[str, tuple[str, bytes]]) -> None:
     """Give the parser the deployed DMN file of each called decision the given files lack."""
     given = {d for name, s in sources.items() if s.kind == "dmn" for d in _decisions_in(trees[name])}

@@ -4,8 +4,9 @@ SpiffWorkflow turns ``P<n>Y``/``P<n>M`` into days by looping over every month; `
 as a timer or task due date ran 1.2 billion iterations outside any sandbox. Here a duration is
 refused beyond ``CRMFLOW_MAX_DURATION_YEARS`` (default 100) — at parse time, so ``validate``
 reports it and a timer evaluated at run time becomes an incident — and months are added by
-date arithmetic (the same result as the loop, in constant time). ``install()`` puts both into
-``TimerEventDefinition``, which every timer, task date and start timer parses with.
+date arithmetic (the same result as the loop, in constant time). engine/spiff/timer_durations.py
+puts these functions into ``TimerEventDefinition``, which every timer, task date and start timer
+parses with, when an engine is built.
 """
 
 from __future__ import annotations
@@ -90,13 +91,3 @@ def get_timedelta_from_end(parsed_duration: dict[str, Any], end: datetime) -> ti
         return timedelta(**parsed_duration)
     except (OverflowError, ValueError) as err:
         raise DurationTooLong(f"duration reaches before the year 1: {err}") from None
-
-
-def install() -> None:
-    """Replace SpiffWorkflow's duration functions (idempotent)."""
-    TimerEventDefinition.parse_iso_duration = staticmethod(parse_iso_duration)  # type: ignore[method-assign]
-    TimerEventDefinition.get_timedelta_from_start = staticmethod(get_timedelta_from_start)  # type: ignore[method-assign]
-    TimerEventDefinition.get_timedelta_from_end = staticmethod(get_timedelta_from_end)  # type: ignore[method-assign]
-
-
-install()

@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from . import definitions, heatmap, migration, operations, outbox, signals, start_timers, validation
+from . import definitions, heatmap, migration, operations, outbox, signals, spiff, start_timers, validation
 from . import instances as records
 from . import retention as retention_
 from .call_depth import DEFAULT_MAX_CALL_DEPTH
@@ -160,6 +160,7 @@ class Engine:
         unit_seconds: float | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
+        spiff.install()  # SpiffWorkflow corrections (engine/spiff/), idempotent
         self.db = Database(db_url, migrations)
         # wall-clock bound on one unit of work (engine/unit_time.py); `monotonic` is injectable for tests
         self.unit_seconds = unit_seconds if unit_seconds is not None else unit_seconds_from_env()

@@ -14,8 +14,8 @@ from typing import Any
 from SpiffWorkflow.bpmn.util.diff import SpecDiff, diff_workflow, migrate_workflow
 from SpiffWorkflow.util.task import TaskState
 
-from .definitions import REGISTRY
 from .projections import all_workflows
+from .spiff.serializer import REGISTRY
 from .views import View
 
 ACTIVE = TaskState.READY | TaskState.WAITING | TaskState.STARTED

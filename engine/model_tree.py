@@ -30,10 +30,10 @@ from typing import Any
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.exceptions import SpiffWorkflowException
-from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 
 from .element_rewrites import prepare_bpmn
 from .errors import DefinitionError
+from .spiff.parser import VALIDATOR, BpmnParser
 from .xml import diagram_kind, is_diagram, parse_file
 
 MODEL_FILE = "process_model.json"
@@ -220,7 +220,7 @@ class ModelTree:
 
         chosen = self.selected(paths)
         files = self.with_dependencies(chosen)
-        parser = SpiffBpmnParser(validator=VALIDATOR)
+        parser = BpmnParser(validator=VALIDATOR)
         sources: dict[str, defs.SourceFile] = {}
         for path in files:
             tree, content = parse_file(path)
@@ -263,7 +263,7 @@ class ModelTree:
                 if not renamed.startswith("../"):
                     prop.set("value", renamed)
 
-    def check_primary_processes(self, chosen: list[Path], parser: SpiffBpmnParser) -> None:
+    def check_primary_processes(self, chosen: list[Path], parser: BpmnParser) -> None:
         """Each deployed model's primary_process_id must be a process of its primary file."""
         models = {m for m in (self.model_of(p) for p in chosen) if m is not None}
         for model in sorted(models, key=lambda m: m.identifier):
@@ -282,7 +282,7 @@ class ModelTree:
                 )
 
 
-def _parsed_process(parser: SpiffBpmnParser, process_id: str, source: Any) -> Any:
+def _parsed_process(parser: BpmnParser, process_id: str, source: Any) -> Any:
     """One process's spec, serialized as definitions does for a plain folder."""
     from . import definitions as defs
 

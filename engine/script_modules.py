@@ -31,7 +31,7 @@ import dateparser as _dateparser
 import pytz as _pytz
 import regex as _regex
 
-from .sandbox import MAX_INT_BITS, MAX_SEQUENCE, SandboxError, _guarded_getiter, _GuardedClassMeta
+from .sandbox_core import MAX_INT_BITS, MAX_SEQUENCE, SandboxError, _guarded_getiter, _GuardedClassMeta
 from .script_scope import current, engine_now
 
 REGEX_TIMEOUT = 1.0

@@ -3,27 +3,21 @@
 SpiffWorkflow's serializer writes the whole spec into every workflow. We store the spec
 once per process version (see `definitions`) and serialize only the running part here;
 loading re-attaches the version's already-deserialized spec objects, which SpiffWorkflow
-shares between workflows as a matter of course.
+shares between workflows as a matter of course. The converter that writes and reads the
+running part is engine/spiff/serializer.py's `STATE`.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import date
 from decimal import Decimal
 from typing import Any
-from uuid import UUID
 
-from SpiffWorkflow.bpmn.serializer.workflow import VERSION as SERIALIZER_VERSION
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 
-from .definitions import REGISTRY
 from .errors import EngineError
+from .spiff.serializer import SERIALIZER_VERSION, STATE
 
-REGISTRY.register(Decimal, lambda v: {"value": str(v)}, lambda v: Decimal(v["value"]))
-REGISTRY.register(date, lambda v: {"value": v.isoformat()}, lambda v: date.fromisoformat(v["value"]))
-
-_WORKFLOW_CONVERTER = REGISTRY.convert_to_dict[REGISTRY.typenames[BpmnWorkflow]].args[1].__self__
 SUPPORTED_VERSIONS = {SERIALIZER_VERSION}
 
 
@@ -33,18 +27,7 @@ class StateVersionError(EngineError):
 
 def dump_state(workflow: BpmnWorkflow) -> str:
     """Serialize everything but the spec (and subprocess specs) to compact JSON."""
-    conv = _WORKFLOW_CONVERTER
-    dct = {
-        "data": REGISTRY.convert(REGISTRY.clean(workflow.data)),
-        "correlations": workflow.correlations,
-        "last_task": str(workflow.last_task.id) if workflow.last_task is not None else None,
-        "success": workflow.success,
-        "completed": workflow.completed,
-        "tasks": conv.mapping_to_dict(workflow.tasks),
-        "root": str(workflow.task_tree.id),
-        "subprocesses": conv.mapping_to_dict(workflow.subprocesses),
-        "bpmn_events": REGISTRY.convert(workflow.bpmn_events),
-    }
+    dct = STATE.state_to_dict(workflow)
     return json.dumps(dct, separators=(",", ":"), default=_json_default)
 
 
@@ -70,11 +53,4 @@ def load_state(
             f"{', '.join(sorted(SUPPORTED_VERSIONS))} (run `crmflow db upgrade`)"
         )
     dct = json.loads(state_json)
-    conv = _WORKFLOW_CONVERTER
-    workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=script_engine, deserializing=True)
-    workflow.tasks = conv.mapping_from_dict(dct["tasks"], UUID, workflow=workflow)
-    workflow.task_tree = workflow.tasks.get(UUID(dct["root"]))
-    conv.set_default_attributes(workflow, dct)
-    conv.subprocesses_from_dict(dct["subprocesses"], workflow)
-    workflow.bpmn_events = REGISTRY.restore(dct.get("bpmn_events", []))
-    return workflow
+    return STATE.state_from_dict(dct, spec, subprocess_specs, script_engine)

@@ -18,14 +18,15 @@ from jinja2 import Template, nodes
 from jinja2.exceptions import TemplateRuntimeError
 from jinja2.sandbox import SandboxedEnvironment
 
-from . import sandbox, sandbox_limits
+from . import sandbox_limits
+from .sandbox_core import SandboxError
+from .sandbox_guards import _guarded_add, _guarded_mod, _guarded_mul, _guarded_pow
 from .sandbox_worker import LimitExceeded, run_limited
 
 MAX_OUTPUT = 1_000_000
 """Longest text one rendering may produce (characters)."""
 
-_OPERATORS = {"*": sandbox._guarded_mul, "**": sandbox._guarded_pow, "+": sandbox._guarded_add,
-              "%": sandbox._guarded_mod}
+_OPERATORS = {"*": _guarded_mul, "**": _guarded_pow, "+": _guarded_add, "%": _guarded_mod}
 _PLAIN_FILTERS = frozenset({"default", "d", "upper", "lower", "title", "capitalize", "trim", "e", "escape",
                             "string", "safe", "striptags"})
 _PLAIN_NODES = (nodes.Template, nodes.Output, nodes.TemplateData, nodes.Name, nodes.Getattr, nodes.Getitem,
@@ -45,7 +46,7 @@ class BoundedEnvironment(SandboxedEnvironment):
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         try:
             return _OPERATORS[operator](left, right)
-        except sandbox.SandboxError as err:
+        except SandboxError as err:
             raise TemplateLimitError(f"the template asks for too much: {err}") from None
 
 

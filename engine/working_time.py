@@ -24,8 +24,6 @@ from typing import Any
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import DurationTimerEventDefinition, TimerEventDefinition
 from sqlalchemy.orm import Session
 
-from . import durations  # noqa: F401 - bounded, loop-free durations for every timer (issue 23)
-
 #: `working_time(session, calendar_name, start, duration)` → the instant `duration` of working time after `start`
 WorkingTime = Callable[[Session, str, datetime, timedelta], datetime]
 PROPERTY = "businessCalendar"
@@ -72,7 +70,10 @@ def working_duration(text: Any, element: str) -> timedelta:
     return timedelta(**{part: parsed.get(part, 0) for part in _TIME_PARTS})
 
 
-def _due_in_working_time(definition: DurationTimerEventDefinition, my_task: Any) -> datetime | None:
+def due_in_working_time(definition: DurationTimerEventDefinition, my_task: Any) -> datetime | None:
+    """The business-hours due time of a duration timer, or None for an ordinary timer.
+
+    Called by engine/spiff/timer_working_time.py when the timer starts waiting."""
     expression = calendar_expression(my_task.task_spec)
     if expression is None:
         return None
@@ -89,23 +90,3 @@ def _due_in_working_time(definition: DurationTimerEventDefinition, my_task: Any)
         raise WorkingTimeError(f"timer {element}: {PROPERTY} {expression!r} gave no calendar name")
     duration = working_duration(engine.evaluate(my_task, definition.expression), element)
     return calendar_due(my_task, str(calendar), duration)
-
-
-_original_has_fired = DurationTimerEventDefinition.has_fired
-
-
-def _has_fired(self: DurationTimerEventDefinition, my_task: Any) -> bool:
-    if my_task._get_internal_data("event_value") is None:
-        due = _due_in_working_time(self, my_task)
-        if due is not None:
-            my_task._set_internal_data(event_value=due.isoformat())
-    return _original_has_fired(self, my_task)
-
-
-def install() -> None:
-    """Make duration timers consult the working-time scope (once, on engine import)."""
-    if DurationTimerEventDefinition.has_fired is not _has_fired:
-        DurationTimerEventDefinition.has_fired = _has_fired  # type: ignore[method-assign]
-
-
-install()

@@ -750,7 +750,7 @@ def test_standard_loop_until_condition(run: Restarting) -> None:
 
 
 def test_event_gateway_message_after_the_timer_is_due_takes_only_the_message_branch(run: Restarting) -> None:
-    """Upstream SpiffWorkflow 3.2 ran both branches here (see engine/upstream.py)."""
+    """Upstream SpiffWorkflow 3.2 ran both branches here (see engine/spiff/event_gateway.py)."""
     from datetime import timedelta
 
     run.deploy("gateway_event_based.bpmn")

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from engine import spiff
 from engine.errors import DefinitionError
 from engine.xml import is_diagram
 
@@ -61,6 +62,7 @@ def validate_paths(paths: Iterable[Path], context: ValidationContext | None = No
 
 def validate(paths: Iterable[Path], context: ValidationContext | None = None) -> Report:
     """Every diagnostic for `paths`; `crmflow validate` prints them, `Engine.deploy` refuses on errors."""
+    spiff.install()  # timers are parsed with the bounded durations (engine/spiff/timer_durations.py)
     context = context or ValidationContext()
     paths = [Path(p) for p in paths]
     files, diagnostics = collect_files(paths)
