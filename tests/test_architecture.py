@@ -159,8 +159,32 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
     return None
 
 
+#: the one knot left, tolerated until the SpiffWorkflow adapter work (issue 14, branch spiff14)
+#: untangles it: the sandbox installs spiff-arena's script environment at its own import, and
+#: that environment's modules import the sandbox's guards. Imports among these four are ignored;
+#: any other cycle, including one through them, fails.
+SANDBOX_KNOT = frozenset({"engine.sandbox", "engine.script_env", "engine.script_modules", "engine.arena_helpers"})
+
+
 def test_no_import_cycle_inside_the_engine() -> None:
     """The facade sits on rooms, the rooms on the unit of work, the unit on the runner: one
     direction. An import inside a function or under TYPE_CHECKING counts too."""
-    cycle = find_cycle(engine_import_graph())
+    graph = engine_import_graph()
+    for module in SANDBOX_KNOT:
+        graph[module] = graph.get(module, set()) - SANDBOX_KNOT
+    cycle = find_cycle(graph)
     assert cycle is None, "import cycle inside engine/: " + " -> ".join(cycle or [])
+
+
+def test_the_cycle_checker_finds_a_lazy_cycle(tmp_path: Path) -> None:
+    """A cycle closed by an import inside a function, or a `from . import x`, is still a cycle."""
+    package = tmp_path / "engine"
+    (package / "rooms").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "rooms" / "__init__.py").write_text("")
+    (package / "unit.py").write_text("def f():\n    from .rooms import starting\n")
+    (package / "rooms" / "starting.py").write_text("from .. import unit\n")
+    (package / "facade.py").write_text("from .rooms import starting\n")
+    graph = engine_import_graph(package)
+    assert graph["engine.facade"] == {"engine.rooms.starting"}
+    assert find_cycle(graph) == ["engine.rooms.starting", "engine.unit", "engine.rooms.starting"]
