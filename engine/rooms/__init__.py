@@ -12,6 +12,6 @@ two to a function here, given the engine's shared state (`engine.core.EngineCore
 - `reading`: instances, tasks, incidents, timers and history as plain views.
 
 The operator's repairs live beside them in `engine/operations.py`, `modification.py` and
-`retention.py`. Rooms import the unit of work and each other in one direction (reading ←
-deployments ← starting ← the rest); nothing here imports the facade.
+`retention.py`. Rooms import each other in one direction (deployments ← starting ← task_work,
+due_work, migrating, operations; reading stands alone); nothing here imports the facade.
 """
