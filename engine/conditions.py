@@ -17,18 +17,9 @@ from SpiffWorkflow.bpmn.specs.event_definitions.conditional import ConditionalEv
 from SpiffWorkflow.util.task import TaskState
 
 from . import event_subprocesses
+from .event_subprocesses import WATCHED, newest_data  # noqa: F401 - named here by callers
 
 REMEMBERED = "crmflow_conditional_starts"
-WATCHED = TaskState.READY | TaskState.WAITING | TaskState.STARTED | TaskState.COMPLETED
-
-
-def newest_data(workflow: Any) -> dict[str, Any]:
-    """The instance's newest values: the data of its most recently changed tasks win."""
-    tasks = [t for wf in [workflow, *workflow.subprocesses.values()] for t in wf.tasks.values() if t.state & WATCHED]
-    data: dict[str, Any] = {}
-    for task in sorted(tasks, key=lambda t: t.last_state_change)[-50:]:
-        data.update(task.data)
-    return data
 
 
 def _holds(task: Any, expression: str, data: dict[str, Any]) -> bool:

@@ -24,7 +24,7 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 from . import camunda
 from .element_rewrites import prepare_bpmn
 from .errors import DefinitionError
-from .model_tree import find_tree
+from .model_tree import ModelTree, find_tree
 from .spiff.parser import VALIDATOR, BpmnParser
 from .spiff.serializer import REGISTRY, SERIALIZER_VERSION
 from .xml import DIAGRAM_SUFFIXES, diagram_kind, is_diagram, parse_bytes, parse_file
@@ -144,7 +144,7 @@ def parse_diagrams(paths: Iterable[Path], deployed_dmn: dict[str, tuple[str, byt
     """
     paths = list(paths)
     if (tree := find_tree(paths)) is not None:  # a spiff-arena process-model tree (issue 19)
-        return tree.parse(paths)
+        return parse_tree(tree, paths)
     files = find_diagram_files(paths)
     parser = BpmnParser(validator=VALIDATOR)
     sources: dict[str, SourceFile] = {}
@@ -292,3 +292,58 @@ __all__ = [
     "parse_diagrams",
     "serialize_spec",
 ]
+
+
+def parse_tree(tree: ModelTree, paths: Iterable[Path]) -> list[Any]:
+    """The ParsedProcess of every executable process under `paths` in a spiff-arena model tree
+    (engine/model_tree.py), with every diagram of the tree they call."""
+    chosen = tree.selected(paths)
+    files = tree.with_dependencies(chosen)
+    parser = BpmnParser(validator=VALIDATOR)
+    sources: dict[str, SourceFile] = {}
+    for path in files:
+        xml, content = parse_file(path)
+        name = tree.identifier(path)
+        kind = diagram_kind(path) or "bpmn"
+        sources[name] = SourceFile(name, kind, content)
+        if kind == "bpmn":
+            prepare_bpmn(xml, str(path))
+        try:
+            if kind == "dmn":
+                parser.add_dmn_xml(xml.getroot(), filename=name)
+            else:
+                tree.rename_forms(xml, path)
+                parser.add_bpmn_xml(xml, filename=name)
+        except (ValidationException, SpiffWorkflowException) as err:
+            raise DefinitionError(describe_validation_error(err, str(path))) from None
+        except Exception as err:  # lxml schema errors and parser bugs on odd input
+            raise DefinitionError(f"{path}: {type(err).__name__}: {err}") from None
+    tree.check_primary_processes(chosen, parser)
+    wanted = {tree.identifier(p) for p in chosen}
+    processes = []
+    for process_id in parser.get_process_ids():
+        filename = parser.get_process_parser(process_id).filename
+        if filename not in wanted:
+            continue
+        processes.append(_parsed_process(parser, process_id, sources[filename]))
+    if not processes:
+        raise DefinitionError("no executable process found (is isExecutable=\"true\" set on the process?)")
+    return processes
+
+
+def _parsed_process(parser: BpmnParser, process_id: str, source: Any) -> ParsedProcess:
+    """One process's spec, serialized as definitions does for a plain folder."""
+    process_parser = parser.get_process_parser(process_id)
+    try:
+        spec = parser.get_spec(process_id)
+        subprocess_specs = parser.get_subprocess_specs(process_id)
+    except (ValidationException, SpiffWorkflowException) as err:
+        raise DefinitionError(describe_validation_error(err, process_parser.filename)) from None
+    return ParsedProcess(
+        process_id=process_id,
+        name=process_parser.get_name(),
+        source=source,
+        spec_json=serialize_spec(spec, subprocess_specs),
+        message_starts=message_start_names(spec),
+        timer_starts=timer_start_events(spec),
+    )

@@ -1,7 +1,7 @@
 """Event sub-processes: armed while their scope runs, interrupting when the diagram says so.
 
 SpiffWorkflow 3.2 starts an event sub-process with a timer start together with its scope (and,
-with `engine.upstream`'s fix, one with an error or escalation start, its start event waiting for
+with `engine.spiff.scope_triggers`'s fix, one with an error or escalation start, its start event waiting for
 the thrown event), and one with a message, signal or conditional start only when its own event manager
 catches such an event at the top level, which crmflow's correlation and broadcasts never
 ask it to do; and it ignores `isInterrupting`. So here:
@@ -31,6 +31,18 @@ from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefin
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import EventSubprocess
 from SpiffWorkflow.util.task import TaskState
+
+#: the task states whose data is the instance's current data (conditions read it too)
+WATCHED = TaskState.READY | TaskState.WAITING | TaskState.STARTED | TaskState.COMPLETED
+
+
+def newest_data(workflow: Any) -> dict[str, Any]:
+    """The instance's newest values: the data of its most recently changed tasks win."""
+    tasks = [t for wf in [workflow, *workflow.subprocesses.values()] for t in wf.tasks.values() if t.state & WATCHED]
+    data: dict[str, Any] = {}
+    for task in sorted(tasks, key=lambda t: t.last_state_change)[-50:]:
+        data.update(task.data)
+    return data
 
 SETTLED = "crmflow_event_subprocess_settled"
 ACTIVE = TaskState.READY | TaskState.WAITING | TaskState.STARTED
@@ -118,8 +130,6 @@ def start_event_subprocess(wf: Any, name: str, start: Any, payload: dict[str, An
         esp_spec._inputs.append(spec_start.name)
     if spec_end not in esp_spec.outputs:
         esp_spec.connect(spec_end)
-    from .conditions import newest_data
-
     child = wf.task_tree._add_child(esp_spec, TaskState.FUTURE)
     child.triggered = True
     child.data = newest_data(top)  # it works on the instance as it is now, not as it started

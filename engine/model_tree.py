@@ -7,7 +7,7 @@ DMN files and the JSON Schema forms its user tasks name (``formJsonSchemaFilenam
 the model folder). A call activity names a process id, and that process may live in any model of
 the tree; a business-rule task names a decision that may live in any model too.
 
-``find_tree`` recognises such a tree from the paths given to deploy; ``ModelTree.parse`` parses
+``find_tree`` recognises such a tree from the paths given to deploy; ``definitions.parse_tree`` parses
 the diagrams under those paths together with every diagram elsewhere in the tree that they call
 (transitively), so ``crmflow deploy tree/group/model`` resolves a call into a sibling folder.
 Only the processes of the given paths become new versions; what they call is carried inside
@@ -28,13 +28,10 @@ from pathlib import Path
 from typing import Any
 
 from lxml import etree
-from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
-from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser  # the engine's BpmnParser is one
 
-from .element_rewrites import prepare_bpmn
 from .errors import DefinitionError
-from .spiff.parser import VALIDATOR, BpmnParser
-from .xml import diagram_kind, is_diagram, parse_file
+from .xml import is_diagram, parse_file
 
 MODEL_FILE = "process_model.json"
 GROUP_FILE = "process_group.json"
@@ -214,43 +211,6 @@ class ModelTree:
 
     # -- parsing -------------------------------------------------------------------------------
 
-    def parse(self, paths: Iterable[Path]) -> list[Any]:
-        """The ParsedProcess of every executable process in the diagrams under `paths`."""
-        from . import definitions as defs
-
-        chosen = self.selected(paths)
-        files = self.with_dependencies(chosen)
-        parser = BpmnParser(validator=VALIDATOR)
-        sources: dict[str, defs.SourceFile] = {}
-        for path in files:
-            tree, content = parse_file(path)
-            name = self.identifier(path)
-            kind = diagram_kind(path) or "bpmn"
-            sources[name] = defs.SourceFile(name, kind, content)
-            if kind == "bpmn":
-                prepare_bpmn(tree, str(path))
-            try:
-                if kind == "dmn":
-                    parser.add_dmn_xml(tree.getroot(), filename=name)
-                else:
-                    self.rename_forms(tree, path)
-                    parser.add_bpmn_xml(tree, filename=name)
-            except (ValidationException, SpiffWorkflowException) as err:
-                raise DefinitionError(defs.describe_validation_error(err, str(path))) from None
-            except Exception as err:  # lxml schema errors and parser bugs on odd input
-                raise DefinitionError(f"{path}: {type(err).__name__}: {err}") from None
-        self.check_primary_processes(chosen, parser)
-        wanted = {self.identifier(p) for p in chosen}
-        processes = []
-        for process_id in parser.get_process_ids():
-            filename = parser.get_process_parser(process_id).filename
-            if filename not in wanted:
-                continue
-            processes.append(_parsed_process(parser, process_id, sources[filename]))
-        if not processes:
-            raise DefinitionError("no executable process found (is isExecutable=\"true\" set on the process?)")
-        return processes
-
     def rename_forms(self, tree: etree._ElementTree, path: Path) -> None:
         """Form file names relative to the diagram's folder become paths from the tree's root."""
         folder = self.identifier(path.parent) if path.resolve().parent != self.root else ""
@@ -263,7 +223,7 @@ class ModelTree:
                 if not renamed.startswith("../"):
                     prop.set("value", renamed)
 
-    def check_primary_processes(self, chosen: list[Path], parser: BpmnParser) -> None:
+    def check_primary_processes(self, chosen: list[Path], parser: SpiffBpmnParser) -> None:
         """Each deployed model's primary_process_id must be a process of its primary file."""
         models = {m for m in (self.model_of(p) for p in chosen) if m is not None}
         for model in sorted(models, key=lambda m: m.identifier):
@@ -280,26 +240,6 @@ class ModelTree:
                     f"process of {model.primary_file_name or model.identifier}"
                     + (f" (it has {', '.join(found)})" if found else "")
                 )
-
-
-def _parsed_process(parser: BpmnParser, process_id: str, source: Any) -> Any:
-    """One process's spec, serialized as definitions does for a plain folder."""
-    from . import definitions as defs
-
-    process_parser = parser.get_process_parser(process_id)
-    try:
-        spec = parser.get_spec(process_id)
-        subprocess_specs = parser.get_subprocess_specs(process_id)
-    except (ValidationException, SpiffWorkflowException) as err:
-        raise DefinitionError(defs.describe_validation_error(err, process_parser.filename)) from None
-    return defs.ParsedProcess(
-        process_id=process_id,
-        name=process_parser.get_name(),
-        source=source,
-        spec_json=defs.serialize_spec(spec, subprocess_specs),
-        message_starts=defs.message_start_names(spec),
-        timer_starts=defs.timer_start_events(spec),
-    )
 
 
 def index_diagram(path: Path) -> DiagramIndex:

@@ -18,34 +18,26 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from . import instances as records
+from .core import conflicts_as_errors
+from .data_parsing import parse_data
 from .errors import Conflict, InvalidInput, NotFound
 from .history import jsonable
 from .instances import InstanceRecord
 from .models import HistoryEntry, HumanTask, Incident, Instance, Job, MessageSubscription, Timer
+from .rooms.reading import get_instance
+from .rooms.starting import run, save
 from .task_dates import TASK_KINDS
-from .unit import Unit, run_in_unit
+from .unit import Suspended, Unit, suspended_error
 from .views import InstanceDetail
 
 if TYPE_CHECKING:
-    from .facade import Engine
+    from .core import EngineCore as Engine  # the engine's state; the facade is never imported here
+
+__all__ = ["Suspended", "suspended_error"]  # raised here; callers name them as engine.operations'
 
 FINISHED = ("completed", "terminated", "cancelled")
 ACTIVE_TASK_STATES = TaskState.READY | TaskState.WAITING | TaskState.STARTED | TaskState.ERROR
 MAX_REASON = 2000
-
-
-class Suspended(Conflict):
-    """The instance is suspended: nothing runs, completes or arrives until it is resumed."""
-
-    code = "suspended"
-
-
-def suspended_error(instance_id: int, doing: str = "") -> Suspended:
-    what = f"; {doing} is refused" if doing else ""
-    return Suspended(
-        f"instance {instance_id} is suspended{what}: resume it first "
-        f"(crmflow instance resume {instance_id}, or POST /api/v1/instances/{instance_id}/resume)"
-    )
 
 
 def clean_reason(reason: str | None, required: bool = False) -> str | None:
@@ -116,7 +108,7 @@ def cancel(engine: Engine, instance_id: int, user: str | None, reason: str | Non
             "reason": why, "was": previous, "tasks_cancelled": tasks, "timers_cancelled": timers,
             "subscriptions_removed": subs.rowcount, "jobs_removed": jobs.rowcount,
         })
-    return engine.get_instance(instance_id, with_history=False)
+    return get_instance(engine, instance_id, with_history=False)
 
 
 # -- suspend and resume -----------------------------------------------------------------------
@@ -135,7 +127,7 @@ def suspend(engine: Engine, instance_id: int, user: str | None, reason: str | No
         record.status, record.updated_at = "suspended", now
         records.save(session, record)
         _history(session, instance_id, "instance_suspended", now, user, {"reason": why, "was": previous})
-    return engine.get_instance(instance_id, with_history=False)
+    return get_instance(engine, instance_id, with_history=False)
 
 
 def resume(engine: Engine, instance_id: int, user: str | None, reason: str | None) -> InstanceDetail:
@@ -157,22 +149,10 @@ def resume(engine: Engine, instance_id: int, user: str | None, reason: str | Non
         session.flush()
         for entry in held:
             _release(engine, session, instance_id, entry, now)
-    return engine.get_instance(instance_id, with_history=False)
+    return get_instance(engine, instance_id, with_history=False)
 
 
 # -- messages thrown to a suspended instance ----------------------------------------------------
-
-def hold_message(session: Session, instance_id: int, message: str, key: str | None, payload: dict[str, Any],
-                 source_id: int, now: datetime) -> None:
-    """A message another instance throws to a suspended one waits in the receiver's history and
-    is delivered when it is resumed; both instances' histories say so."""
-    _history(session, instance_id, "message_held", now, None, {
-        "message": message, "key": key, "payload": jsonable(payload), "from_instance": source_id,
-        "reason": f"instance {instance_id} is suspended; the message is delivered when it is resumed"})
-    _history(session, source_id, "message_held", now, None, {
-        "message": message, "to_instance": instance_id,
-        "reason": f"instance {instance_id} is suspended; the message is delivered when it is resumed"})
-
 
 def _held_since_last_resume(session: Session, instance_id: int) -> list[HistoryEntry]:
     """Messages held while suspended this time (each resume releases what came before it)."""
@@ -197,8 +177,7 @@ def _release(engine: Engine, session: Session, instance_id: int, entry: HistoryE
         task_id = sub.task_id
         try:
             with session.begin_nested():
-                run_in_unit(engine, session, instance_id, now,
-                            lambda unit: unit.deliver_message(task_id, message, payload))
+                run(engine, session, instance_id, now, lambda unit: unit.deliver_message(task_id, message, payload))
             return
         except Conflict as err:
             reason = str(err)
@@ -218,8 +197,6 @@ def _drop_held(session: Session, instance_id: int, entry: HistoryEntry, now: dat
 
 def parse_variables(values: Any, remove: list[str] | None) -> tuple[dict[str, Any], list[str]]:
     """Variables to set (a JSON object, or its text) and names to remove, checked."""
-    from .facade import parse_data
-
     data = parse_data(values)
     gone = [str(n).strip() for n in (remove or []) if str(n).strip()]
     bad = [n for n in gone if not n.isidentifier() or n.startswith("_")]
@@ -277,8 +254,8 @@ def edit_variables(engine: Engine, instance_id: int, values: Any, remove: list[s
             "old": old, "new": {**jsonable(data), **{n: None for n in gone}}, "reason": why,
         })
 
-    with engine._conflicts_as_errors(), engine.db.write() as session:
-        return run_in_unit(engine, session, instance_id, now, edit, allow_suspended=True).view()
+    with conflicts_as_errors(), engine.db.write() as session:
+        return run(engine, session, instance_id, now, edit, allow_suspended=True).view()
 
 
 # -- timers -------------------------------------------------------------------------------------
@@ -286,7 +263,7 @@ def edit_variables(engine: Engine, instance_id: int, values: Any, remove: list[s
 def fire_timer(engine: Engine, timer_id: int, user: str | None) -> InstanceDetail:
     """Fire one pending timer now, whatever its due time (a suspended instance refuses)."""
     now = engine.now()
-    with engine._conflicts_as_errors(), engine.db.write() as session:
+    with conflicts_as_errors(), engine.db.write() as session:
         row = session.get(Timer, timer_id)
         if row is None:
             raise NotFound(f"timer {timer_id} does not exist (crmflow timers lists them)")
@@ -314,7 +291,7 @@ def fire_timer(engine: Engine, timer_id: int, user: str | None) -> InstanceDetai
                                  delta={"due_at": row.due_at.isoformat()})
             row.due_at = min(row.due_at, now)
 
-        return run_in_unit(engine, session, row.instance_id, now, fire, precheck=still_pending).view()
+        return run(engine, session, row.instance_id, now, fire, precheck=still_pending).view()
 
 
 # -- modification -------------------------------------------------------------------------------
@@ -327,7 +304,7 @@ def modify(engine: Engine, instance_id: int, cancel_at: str | None, start_at: st
 
     why = clean_reason(reason)
     now = engine.now()
-    with engine._conflicts_as_errors(), engine.db.write() as session:
+    with conflicts_as_errors(), engine.db.write() as session:
         record = _locked(engine, session, instance_id)
         if record.status in FINISHED:
             raise Conflict(f"instance {instance_id} has already {record.status}; only unfinished instances move")
@@ -347,7 +324,7 @@ def modify(engine: Engine, instance_id: int, cancel_at: str | None, start_at: st
             "active_before": result.active_before,
         })
         unit.advance()
-        unit.save()
+        save(engine, session, unit)
         result.active_after = sorted(
             {modification._label(t) for t in modification.active_tasks(unit.workflow)})
         return result

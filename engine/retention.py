@@ -20,7 +20,7 @@ from .models import HistoryEntry, HumanTask, Incident, Instance, Job, MessageSub
 from .operations import CleanupResult
 
 if TYPE_CHECKING:
-    from .facade import Engine
+    from .core import EngineCore as Engine
 
 FINISHED = ("completed", "terminated", "cancelled")
 DEFAULT_DAYS = 180

@@ -1,8 +1,11 @@
 """One unit of work on one instance: load, advance, save — in one transaction.
 
 This is the only code that deserializes a workflow, runs it and writes it back with its
-projections, incidents and history. Every facade operation that changes an instance
-(start, complete, correlate, fire timers, retry) is a small function run inside a Unit.
+projections, incidents and history. Every operation that changes an instance (start,
+complete, correlate, fire timers, retry) is a small function run inside a Unit by a room
+(engine/rooms/). The unit is a leaf: it never calls back into the rooms or the facade. What
+it threw for other instances (messages, signals) it returns from `save` as `Thrown`, and the
+room that ran it dispatches them (`rooms.starting.dispatch`).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import json
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -28,16 +32,17 @@ from .errors import Conflict, NotFound
 from .history import HistoryRecorder, jsonable
 from .instances import InstanceRecord
 from .models import HumanTask, Incident, Job, MessageSubscription, Timer
+from .row_views import incident_view, subscription_view, task_view, timer_view
 from .runner import Failure, Runner, StepBudgetExceeded
 from .scripting import EngineScriptEngine
 from .services import ServiceContext
 from .state import SERIALIZER_VERSION, dump_state, load_state
 from .unit_time import UnitDeadline
-from .views import InstanceDetail, SubscriptionView
+from .views import InstanceDetail
 from .working_time import WorkingTimeError, working_duration, working_time_scope
 
 if TYPE_CHECKING:
-    from .facade import Engine
+    from .core import EngineCore
 
 DEFAULT_RETRIES = 3
 
@@ -46,13 +51,37 @@ class Busy(Exception):
     """Another worker holds this instance right now; background work skips it."""
 
 
+class Suspended(Conflict):
+    """The instance is suspended: nothing runs, completes or arrives until it is resumed."""
+
+    code = "suspended"
+
+
+def suspended_error(instance_id: int, doing: str = "") -> Suspended:
+    what = f"; {doing} is refused" if doing else ""
+    return Suspended(
+        f"instance {instance_id} is suspended{what}: resume it first "
+        f"(crmflow instance resume {instance_id}, or POST /api/v1/instances/{instance_id}/resume)"
+    )
+
+
+@dataclass(frozen=True)
+class Thrown:
+    """A message or signal a unit threw that its own instance did not catch: the room that
+    ran the unit hands it on to other instances (`kind` is "message" or "signal")."""
+
+    kind: str
+    name: str
+    payload: Any
+
+
 class Unit:
     """A loaded instance inside an open transaction."""
 
     def __init__(
-        self, engine: Engine, session: Session, instance: InstanceRecord, now: datetime, new: bool = False
+        self, core: EngineCore, session: Session, instance: InstanceRecord, now: datetime, new: bool = False
     ) -> None:
-        self.engine = engine
+        self.core = core
         self.session = session
         self.instance = instance
         self.now = now
@@ -66,8 +95,8 @@ class Unit:
                 self.open_incidents[incident.task_id or ""] = incident
         self.retrying: set[str] = set()
         self.user: str | None = None  # who acts in this unit (ServiceContext.user)
-        self.script_engine = EngineScriptEngine(engine.registry, self._service_context)
-        self.version = engine.specs_for(session, instance.version_id)
+        self.script_engine = EngineScriptEngine(core.registry, self._service_context)
+        self.version = core.specs_for(session, instance.version_id)
         spec, subprocess_specs = self.version.spec, self.version.subprocess_specs
         if new:
             self.workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=self.script_engine)
@@ -91,17 +120,18 @@ class Unit:
         self.had_task_dates = False  # set when the open task rows are read (_sync_human_tasks)
         self.timer_rows: list[Timer] = []
         self.subscription_rows: list[MessageSubscription] = []
+        self.thrown: list[Thrown] = []  # set by `save`, dispatched by the room that ran the unit
         self.runner = Runner(
             self.workflow,
             self.recorder,
             now,
             blocked=set(self.open_incidents),
-            max_steps=engine.max_steps,
-            max_call_depth=engine.max_call_depth,
-            deadline=UnitDeadline(engine.unit_seconds, engine.monotonic),
+            max_steps=core.max_steps,
+            max_call_depth=core.max_call_depth,
+            deadline=UnitDeadline(core.unit_seconds, core.monotonic),
         )
 
-    # -- helpers for facade operations ----------------------------------------------
+    # -- helpers for the rooms' operations -------------------------------------------
     def _service_context(self, task: Any) -> ServiceContext:
         incident = self.open_incidents.get(str(task.id))
         return ServiceContext(
@@ -176,12 +206,12 @@ class Unit:
     @contextmanager
     def _engine_time(self) -> Iterator[None]:
         """SpiffWorkflow's timers see this unit's time, and business-hours timers its calendars."""
-        with frozen_time(self.now), working_time_scope(self._calendar_due if self.engine.working_time else None):
+        with frozen_time(self.now), working_time_scope(self._calendar_due if self.core.working_time else None):
             yield
 
     def _calendar_due(self, task: Any, calendar: str, duration: timedelta) -> datetime:
-        assert self.engine.working_time is not None
-        return ensure_utc(self.engine.working_time(self.session, calendar, self.now, duration))
+        assert self.core.working_time is not None
+        return ensure_utc(self.core.working_time(self.session, calendar, self.now, duration))
 
     def evaluate(self, task: Any, expression: str) -> Any:
         return self.script_engine.evaluate(task, expression)
@@ -203,7 +233,9 @@ class Unit:
             return self.runner.run_task(task, user=user, data=data)
 
     # -- saving ---------------------------------------------------------------------
-    def save(self) -> None:
+    def save(self) -> list[Thrown]:
+        """Write the instance, its projections, incidents, jobs and history; return (and keep in
+        `thrown`) what it threw for other instances, for the caller to dispatch."""
         inst = self.instance
         self._write_incidents(self.runner.failures)
         completed = self.workflow.is_completed()
@@ -223,7 +255,7 @@ class Unit:
         else:
             inst.status = "waiting"
         # Thrown messages leave the workflow before it is saved, so they go out exactly once.
-        thrown = self.workflow.get_events()
+        self.thrown = thrown_for_others(self.workflow.get_events())
         # A finished instance is never advanced again: its history and variables tell its
         # story, so its task tree is not kept.
         inst.state = "" if completed else dump_state(self.workflow)
@@ -231,23 +263,21 @@ class Unit:
         inst.serializer_version = SERIALIZER_VERSION
         inst.updated_at = self.now
         inst.steps = (inst.steps or 0) + self.runner.steps
-        self.engine.metrics.inc("crmflow_steps_total", self.runner.steps)
+        self.core.metrics.inc("crmflow_steps_total", self.runner.steps)
         if self.new:
-            self.engine.metrics.inc("crmflow_instances_started_total")
+            self.core.metrics.inc("crmflow_instances_started_total")
         if completed and previous != inst.status:
-            self.engine.metrics.inc("crmflow_instances_completed_total")
+            self.core.metrics.inc("crmflow_instances_completed_total")
         if self.runner.failures:
-            self.engine.metrics.inc("crmflow_incidents_created_total", len(self.runner.failures))
+            self.core.metrics.inc("crmflow_incidents_created_total", len(self.runner.failures))
         self._write_jobs()
         self.session.flush()
         records.save(self.session, inst)
         self.recorder.flush(self.session)
-        self._deliver_thrown_messages(thrown)
+        return self.thrown
 
     def view(self) -> InstanceDetail:
         """The saved instance as the caller sees it (no history), without re-reading it."""
-        from .facade import incident_view, task_view, timer_view
-
         inst = self.instance
         return InstanceDetail(
             id=inst.id,
@@ -260,10 +290,7 @@ class Unit:
             ended_at=inst.ended_at,
             open_tasks=[task_view(r) for r in self.open_task_rows],
             timers=[timer_view(r) for r in sorted(self.timer_rows, key=lambda r: r.due_at)],
-            subscriptions=[
-                SubscriptionView(r.instance_id, r.element_id, r.message_name, r.correlation_key)
-                for r in self.subscription_rows
-            ],
+            subscriptions=[subscription_view(r) for r in self.subscription_rows],
             incidents=[incident_view(i) for i in self.open_incidents.values() if i.state == "open"],
             data=json.loads(inst.variables) if inst.variables else {},
         )
@@ -391,7 +418,7 @@ class Unit:
                 self.open_task_rows.append(row)
                 continue
             info.initiator = inst.started_by
-            self.engine.route_new_task(info, inst.process_id)
+            self.core.route_new_task(info, inst.process_id)
             row = HumanTask(
                     id=task_id,
                     instance_id=inst.id,
@@ -422,7 +449,7 @@ class Unit:
         """A task date marked `businessCalendar`; a problem is a warning and wall-clock time is used,
         so a task is never lost over its due date."""
         try:
-            if self.engine.working_time is None:
+            if self.core.working_time is None:
                 raise WorkingTimeError("this engine has no working-time calendar (Engine(working_time=...))")
             element = task.task_spec.bpmn_id or task.task_spec.name
             return self._calendar_due(task, calendar, working_duration(duration, element))
@@ -492,7 +519,7 @@ class Unit:
     def fire_task_dates(self, rows: list[Timer]) -> None:
         """Fire due task-date rows (the scheduler's pass holds this instance's lock)."""
         for _ in task_dates.fire(self.session, rows, self.recorder, self.now):
-            self.engine.metrics.inc("crmflow_task_reminders_total")
+            self.core.metrics.inc("crmflow_task_reminders_total")
 
     def _sync_subscriptions(self) -> None:
         inst = self.instance
@@ -530,18 +557,19 @@ class Unit:
             if key[0] == "message":  # the instance view lists what it waits for by message
                 self.subscription_rows.append(row)
 
-    def _deliver_thrown_messages(self, events: list[Any]) -> None:
-        """Messages thrown here that no task of this instance caught go to other instances;
-        so do signals, to every instance waiting on them."""
-        for event in events:
-            name = getattr(event.event_definition, "name", None)
-            if name and type(event.event_definition).__name__ == "SignalEventDefinition":
-                payload = event.payload if isinstance(event.payload, dict) else None
-                self.engine.broadcast_thrown_signal(self.session, name, payload, self.instance, self.now)
-                continue
-            if not name or type(event.event_definition).__name__ != "MessageEventDefinition":
-                continue
-            self.engine.deliver_thrown(self.session, name, event.payload, self.instance, self.now)
+
+def thrown_for_others(events: list[Any]) -> list[Thrown]:
+    """Messages thrown in a unit that no task of its instance caught go to other instances;
+    so do signals, to every instance waiting on them (with their payload only if a dict)."""
+    thrown = []
+    for event in events:
+        name = getattr(event.event_definition, "name", None)
+        kind = type(event.event_definition).__name__
+        if name and kind == "SignalEventDefinition":
+            thrown.append(Thrown("signal", name, event.payload if isinstance(event.payload, dict) else None))
+        elif name and kind == "MessageEventDefinition":
+            thrown.append(Thrown("message", name, event.payload))
+    return thrown
 
 
 def process_variables(workflow: Any) -> dict[str, Any]:
@@ -560,7 +588,7 @@ def process_variables(workflow: Any) -> dict[str, Any]:
 
 
 def run_in_unit(
-    engine: Engine,
+    core: EngineCore,
     session: Session,
     instance_id: int,
     now: datetime,
@@ -574,7 +602,7 @@ def run_in_unit(
     `precheck` runs once the lock is held, to re-read what a concurrent unit may have
     changed while this one waited (e.g. the task was completed meanwhile). A suspended
     instance is refused unless `allow_suspended` (an operator's repair)."""
-    instance = records.load(session, instance_id, lock=not engine.db.is_sqlite, skip_locked=skip_locked)
+    instance = records.load(session, instance_id, lock=not core.db.is_sqlite, skip_locked=skip_locked)
     if instance is None:
         if skip_locked:
             raise Busy(f"instance {instance_id} is being advanced by another worker")
@@ -584,10 +612,8 @@ def run_in_unit(
     if instance.status in ("completed", "terminated", "cancelled"):
         raise Conflict(f"instance {instance_id} has already {instance.status}")
     if instance.status == "suspended" and not allow_suspended:
-        from .operations import suspended_error
-
         raise suspended_error(instance_id)
-    unit = Unit(engine, session, instance, now)
+    unit = Unit(core, session, instance, now)
     action(unit)
     unit.advance()
     unit.save()

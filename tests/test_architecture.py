@@ -106,3 +106,76 @@ def test_the_checker_sees_lazy_imports(tmp_path: Path) -> None:
     tree = ast.parse(sample)
     found = [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
     assert found == ["worklists"]
+
+
+def engine_import_graph(root: Path = ROOT / "engine") -> dict[str, set[str]]:
+    """module → the engine modules it imports, top-level, lazy and under TYPE_CHECKING alike
+    (relative and absolute imports are resolved to dotted names)."""
+    modules: dict[str, Path] = {}
+    for path in sorted(root.rglob("*.py")):
+        if "migrations" in path.parts:
+            continue
+        parts = list(path.relative_to(root.parent).with_suffix("").parts)
+        modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        found: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+            if isinstance(node, ast.Import):
+                found.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                if node.level:
+                    base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                    target = ".".join(base + ([node.module] if node.module else []))
+                else:
+                    target = node.module or ""
+                for alias in node.names:  # `from . import x` imports the module x, not the package
+                    found.add(f"{target}.{alias.name}" if f"{target}.{alias.name}" in modules else target)
+        graph[name] = {m for m in found if m in modules and m != name}
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle (as a path that returns to its start), or None."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return path[path.index(nxt):] + [nxt]
+            if nxt not in state and (cycle := visit(nxt)):
+                return cycle
+        path.pop()
+        state[node] = 2
+        return None
+
+    for start in sorted(graph):
+        if start not in state and (cycle := visit(start)):
+            return cycle
+    return None
+
+
+def test_no_import_cycle_inside_the_engine() -> None:
+    """The facade sits on rooms, the rooms on the unit of work, the unit on the runner: one
+    direction. An import inside a function or under TYPE_CHECKING counts too."""
+    graph = engine_import_graph()
+    cycle = find_cycle(graph)
+    assert cycle is None, "import cycle inside engine/: " + " -> ".join(cycle or [])
+
+
+def test_the_cycle_checker_finds_a_lazy_cycle(tmp_path: Path) -> None:
+    """A cycle closed by an import inside a function, or a `from . import x`, is still a cycle."""
+    package = tmp_path / "engine"
+    (package / "rooms").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "rooms" / "__init__.py").write_text("")
+    (package / "unit.py").write_text("def f():\n    from .rooms import starting\n")
+    (package / "rooms" / "starting.py").write_text("from .. import unit\n")
+    (package / "facade.py").write_text("from .rooms import starting\n")
+    graph = engine_import_graph(package)
+    assert graph["engine.facade"] == {"engine.rooms.starting"}
+    assert find_cycle(graph) == ["engine.rooms.starting", "engine.unit", "engine.rooms.starting"]

@@ -1,0 +1,243 @@
+"""Due work: what the scheduler's tick does — timers, timer start events, retries, async jobs.
+
+Each instance's due work runs in its own unit of work under the instance's lock (SKIP LOCKED
+where the database has it), so several schedulers can tick at once and each thing fires once.
+Owns the SQL that finds what is due.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+
+from ..clock import ensure_utc
+from ..core import EngineCore, conflicts_as_errors, not_suspended
+from ..errors import Conflict, NotFound
+from ..models import Incident, Job, StartTimer, Timer
+from ..start_timers import after_firing, cron_line
+from ..task_dates import TASK_KINDS
+from ..unit import Busy, Unit
+from ..views import FiredTimer, InstanceDetail, TickResult
+from .starting import run, start_in
+
+
+class _NothingDue(Exception):
+    """Another scheduler fired this instance's timers first; nothing to do."""
+
+
+def tick(core: EngineCore, now: datetime | None, worker: str | None, lease_seconds: float) -> TickResult:
+    """One scheduler pass: fire due timers, then retry incidents whose backoff passed."""
+    now = ensure_utc(now) if now else core.now()
+    fired: list[FiredTimer] = []
+    for _ in range(100):  # bounded: a storm is worked off in batches, never forever
+        batch = fire_due_timers(core, now)
+        fired.extend(batch)
+        if not batch:
+            break
+    fired.extend(fire_start_timers(core, now))
+    retried = retry_due_incidents(core, now)
+    jobs = run_jobs(core, worker, now, lease_seconds=lease_seconds) if worker else []
+    return TickResult(now=now, timers_fired=fired, incidents_retried=retried, errors=[], jobs_run=jobs)
+
+
+# -- timers ---------------------------------------------------------------------------------
+def fire_due_timers(core: EngineCore, now: datetime | None = None, limit: int = 500) -> list[FiredTimer]:
+    """Fire every timer due at `now` (default: the clock), oldest first, once each."""
+    now = ensure_utc(now) if now else core.now()
+    with core.db.read() as session:
+        due = list(
+            session.execute(
+                select(Timer.instance_id, func.min(Timer.due_at))
+                .where(Timer.state == "pending", Timer.due_at <= now, not_suspended(Timer.instance_id))
+                .group_by(Timer.instance_id)
+                .order_by(func.min(Timer.due_at))
+                .limit(limit)
+            )
+        )
+    fired: list[FiredTimer] = []
+    for instance_id, _ in due:
+        fired.extend(_fire_instance_timers(core, instance_id, now))
+    return fired
+
+
+def _fire_instance_timers(core: EngineCore, instance_id: int, now: datetime) -> list[FiredTimer]:
+    due_rows: list[Timer] = []
+
+    def still_due() -> None:
+        # Read under the instance lock: another scheduler may have fired them meanwhile.
+        due_rows.extend(
+            session.scalars(
+                select(Timer)
+                .where(Timer.instance_id == instance_id, Timer.state == "pending", Timer.due_at <= now)
+                .execution_options(populate_existing=True)
+            )
+        )
+        if not due_rows:
+            raise _NothingDue
+
+    def fire_task_dates(unit: Unit) -> None:
+        # Diagram timers fire as the unit advances; task dates are fired here.
+        unit.fire_task_dates([r for r in due_rows if r.kind in TASK_KINDS])
+
+    try:
+        with conflicts_as_errors(), core.db.write() as session:
+            run(core, session, instance_id, now, fire_task_dates, precheck=still_due, skip_locked=True)
+            fired = [FiredTimer(instance_id, r.element_id, r.due_at, now) for r in due_rows if r.state == "fired"]
+    except (_NothingDue, Busy, Conflict, NotFound):
+        return []
+    for timer in fired:
+        core.metrics.inc("crmflow_timers_fired_total")
+        core.metrics.inc("crmflow_timer_lateness_seconds_sum", (timer.fired_at - timer.due_at).total_seconds())
+        core.metrics.inc("crmflow_timer_lateness_seconds_count")
+    return fired
+
+
+def fire_start_timers(core: EngineCore, now: datetime | None = None) -> list[FiredTimer]:
+    """Start one instance per due timer start event; plan its next occurrence."""
+    now = ensure_utc(now) if now else core.now()
+    with core.db.read() as session:
+        ids = list(session.scalars(
+            select(StartTimer.id)
+            .where(StartTimer.state == "active", StartTimer.next_due_at <= now)
+            .order_by(StartTimer.next_due_at)
+        ))
+    fired = []
+    for timer_id in ids:
+        with core.db.write() as session:
+            stmt = select(StartTimer).where(StartTimer.id == timer_id).execution_options(populate_existing=True)
+            if not core.db.is_sqlite:
+                stmt = stmt.with_for_update(skip_locked=True)
+            row = session.scalars(stmt).first()
+            if row is None or row.state != "active" or row.next_due_at is None or row.next_due_at > now:
+                continue  # another scheduler fired it
+            due = row.next_due_at
+            element_id = row.element_id
+
+            def fire_start(unit: Unit, element_id: str = element_id, due: datetime = due) -> None:
+                start = next(t for t in unit.workflow.tasks.values() if t.task_spec.name == element_id)
+                definition = start.task_spec.event_definition
+                past = (now - timedelta(microseconds=1)).isoformat()
+                is_cycle = "Cycle" in type(definition).__name__
+                start.internal_data["event_value"] = (
+                    {"cycles": 1, "next": past, "duration": 0.0} if is_cycle else past
+                )
+                unit.recorder.record("timer_fired", now, start, delta={"due_at": due.isoformat()})
+
+            unit = start_in(core, session, row.process_id, {}, None, None, now, version_id=row.version_id,
+                            prepare=fire_start)
+            value = cron_line(row.expression) if row.kind == "cron" else row.expression
+            row.next_due_at, row.remaining = after_firing(row.kind, value, due, row.remaining, row.period_seconds, now)
+            row.last_fired_at = now
+            if row.next_due_at is None:
+                row.state = "done"
+            fired.append(FiredTimer(unit.instance.id, element_id, due, now))
+    return fired
+
+
+# -- incidents ------------------------------------------------------------------------------
+def retry_incident(core: EngineCore, incident_id: int) -> InstanceDetail:
+    """Run the failed step again now; resolves the incident if it succeeds."""
+    now = core.now()
+    with conflicts_as_errors(), core.db.write() as session:
+        incident = session.get(Incident, incident_id)
+        if incident is None:
+            raise NotFound(f"incident {incident_id} does not exist (crmflow incidents lists them)")
+
+        def still_open() -> None:
+            session.refresh(incident)
+            if incident.state != "open":
+                raise Conflict(f"incident {incident_id} is already {incident.state}")
+
+        def retry(unit: Unit) -> None:
+            unit.unblock(incident.task_id or "")
+
+        return run(core, session, incident.instance_id, now, retry, precheck=still_open).view()
+
+
+def retry_due_incidents(core: EngineCore, now: datetime | None = None, limit: int = 100) -> list[int]:
+    """Automatic retries whose backoff has passed; returns the incident ids tried."""
+    now = ensure_utc(now) if now else core.now()
+    with core.db.read() as session:
+        ids = list(
+            session.scalars(
+                select(Incident.id)
+                .where(Incident.state == "open", Incident.retries_left > 0, Incident.next_retry_at <= now,
+                       not_suspended(Incident.instance_id))
+                .order_by(Incident.next_retry_at)
+                .limit(limit)
+            )
+        )
+    tried = []
+    for incident_id in ids:
+        try:
+            retry_incident(core, incident_id)
+            tried.append(incident_id)
+        except (Conflict, NotFound):
+            continue
+    return tried
+
+
+# -- asynchronous jobs ----------------------------------------------------------------------
+def run_jobs(core: EngineCore, worker: str, now: datetime | None = None, limit: int = 20,
+             lease_seconds: float = 60.0) -> list[int]:
+    """Claim due jobs (SKIP LOCKED + a lease), run each in its own unit; return the job ids run.
+
+    A job whose lease ran out (its worker died) is taken over. The job row is deleted in
+    the same transaction as the step it runs, so the step commits exactly once."""
+    now = ensure_utc(now) if now else core.now()
+    with core.db.write() as session:
+        stmt = (
+            select(Job)
+            .where(Job.due_at <= now, (Job.lease_expires_at.is_(None)) | (Job.lease_expires_at < now),
+                   not_suspended(Job.instance_id))
+            .order_by(Job.due_at, Job.id)
+            .limit(limit)
+        )
+        if not core.db.is_sqlite:
+            stmt = stmt.with_for_update(skip_locked=True)
+        claimed = list(session.scalars(stmt))
+        for job in claimed:
+            if job.lease_owner is not None:
+                core.metrics.inc("crmflow_lease_takeovers_total")
+            job.lease_owner = worker
+            job.lease_expires_at = now + timedelta(seconds=lease_seconds)
+            job.attempts += 1
+        claims = [(job.id, job.instance_id, job.task_id) for job in claimed]
+    return [job_id for job_id, instance_id, task_id in claims
+            if _run_job(core, job_id, instance_id, task_id, worker, now)]
+
+
+def _run_job(core: EngineCore, job_id: int, instance_id: int, task_id: str, worker: str, now: datetime) -> bool:
+    try:
+        with conflicts_as_errors(), core.db.write() as session:
+
+            def still_ours() -> None:
+                job = session.get(Job, job_id, populate_existing=True)
+                if job is None or job.lease_owner != worker:
+                    raise _NothingDue  # done already, or our lease ran out and was taken over
+
+            try:
+                run(core, session, instance_id, now, lambda unit: unit.release(task_id), precheck=still_ours)
+            except Conflict:
+                pass  # the instance has finished meanwhile: nothing left to run
+            session.execute(Job.__table__.delete().where(Job.__table__.c.id == job_id))
+    except (_NothingDue, Busy, NotFound):
+        return False
+    core.metrics.inc("crmflow_jobs_run_total")
+    return True
+
+
+def next_due_at(core: EngineCore) -> datetime | None:
+    """When the scheduler next has work: the earliest pending timer or automatic retry."""
+    with core.db.read() as session:
+        timer = session.scalar(select(func.min(Timer.due_at)).where(
+            Timer.state == "pending", not_suspended(Timer.instance_id)))
+        retry = session.scalar(
+            select(func.min(Incident.next_retry_at)).where(Incident.state == "open", Incident.retries_left > 0,
+                                                            not_suspended(Incident.instance_id))
+        )
+        job = session.scalar(select(func.min(Job.due_at)).where(not_suspended(Job.instance_id)))
+        start = session.scalar(select(func.min(StartTimer.next_due_at)).where(StartTimer.state == "active"))
+    found = [ensure_utc(t) for t in (timer, retry, job, start) if t is not None]
+    return min(found) if found else None

@@ -1,0 +1,179 @@
+"""Reading: instances, tasks, incidents, timers and history as the plain views of engine/views.py.
+
+Every query runs on the read engine and returns views, never ORM rows; the operator's
+repairs answer with `get_instance` too.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..camunda import INLINE_FORM_PROPERTY
+from ..clock import ensure_utc
+from ..core import EngineCore
+from ..errors import NotFound
+from ..models import HistoryEntry, HumanTask, Incident, Instance, MessageSubscription, ProcessVersion, Timer
+from ..projections import properties_of
+from ..row_views import history_view, incident_view, subscription_view, task_view, timer_view
+from ..views import HistoryView, HumanTaskView, IncidentView, InstanceDetail, InstanceView, TimerView
+
+
+@dataclass(frozen=True)
+class TaskFormSource:
+    """A task's inline form schema (or None: the form is a file, or there is none) and the
+    variable its form data is nested under (None: top level)."""
+
+    schema: dict[str, Any] | None
+    variable: str | None
+
+
+def get_instance(core: EngineCore, instance_id: int, with_history: bool = True) -> InstanceDetail:
+    with core.db.read() as session:
+        inst = session.get(Instance, instance_id)
+        if inst is None:
+            raise NotFound(f"instance {instance_id} does not exist (crmflow instances lists them)")
+        version = session.scalar(select(ProcessVersion.version).where(ProcessVersion.id == inst.version_id))
+        detail = InstanceDetail(
+            id=inst.id,
+            process_id=inst.process_id,
+            version=version or 0,
+            business_key=inst.business_key,
+            status=inst.status,
+            created_at=inst.created_at,
+            updated_at=inst.updated_at,
+            ended_at=inst.ended_at,
+            open_tasks=[
+                task_view(t)
+                for t in session.scalars(
+                    select(HumanTask).where(HumanTask.instance_id == inst.id, HumanTask.state == "open")
+                )
+            ],
+            timers=[
+                timer_view(t)
+                for t in session.scalars(
+                    select(Timer).where(Timer.instance_id == inst.id, Timer.state == "pending").order_by(Timer.due_at)
+                )
+            ],
+            subscriptions=[
+                subscription_view(s)
+                for s in session.scalars(
+                    select(MessageSubscription).where(
+                        MessageSubscription.instance_id == inst.id, MessageSubscription.kind == "message"
+                    )
+                )
+            ],
+            incidents=[
+                incident_view(i)
+                for i in session.scalars(
+                    select(Incident).where(Incident.instance_id == inst.id, Incident.state == "open")
+                )
+            ],
+            data=json.loads(inst.variables) if inst.variables else {},
+        )
+        if with_history:
+            detail.history = _history(session, instance_id)
+        return detail
+
+
+def list_instances(core: EngineCore, process_id: str | None, status: str | None, business_key: str | None,
+                   limit: int, offset: int) -> list[InstanceView]:
+    with core.db.read() as session:
+        stmt = select(Instance, ProcessVersion.version).join(ProcessVersion, ProcessVersion.id == Instance.version_id)
+        if process_id:
+            stmt = stmt.where(Instance.process_id == process_id)
+        if status:
+            stmt = stmt.where(Instance.status == status)
+        if business_key:
+            stmt = stmt.where(Instance.business_key == business_key)
+        stmt = stmt.order_by(Instance.id.desc()).limit(limit).offset(offset)
+        return [
+            InstanceView(
+                id=i.id, process_id=i.process_id, version=v, business_key=i.business_key, status=i.status,
+                created_at=i.created_at, updated_at=i.updated_at, ended_at=i.ended_at,
+            )
+            for i, v in session.execute(stmt)
+        ]
+
+
+def list_tasks(core: EngineCore, state: str, instance_id: int | None, assignee: str | None, lane: str | None,
+               process_id: str | None, limit: int, offset: int) -> list[HumanTaskView]:
+    with core.db.read() as session:
+        stmt = select(HumanTask)
+        if state != "all":
+            stmt = stmt.where(HumanTask.state == state)
+        if instance_id is not None:
+            stmt = stmt.where(HumanTask.instance_id == instance_id)
+        if assignee:
+            stmt = stmt.where(HumanTask.assignee == assignee)
+        if lane:
+            stmt = stmt.where(HumanTask.lane == lane)
+        if process_id:
+            stmt = stmt.where(HumanTask.process_id == process_id)
+        stmt = stmt.order_by(HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.created_at)
+        return [task_view(t) for t in session.scalars(stmt.limit(limit).offset(offset))]
+
+
+def get_task(core: EngineCore, task_id: str) -> HumanTaskView:
+    with core.db.read() as session:
+        row = session.get(HumanTask, task_id)
+        if row is None:
+            raise NotFound(f"task {task_id} does not exist")
+        return task_view(row)
+
+
+def task_form_source(core: EngineCore, task_id: str) -> TaskFormSource:
+    """Where a task's form comes from beyond its file name, read from the spec stored with the
+    instance's process version: the inline JSON Schema (a Camunda generated form,
+    `formJsonSchema`) and the `spiffworkflow:variableName` its data is kept under."""
+    with core.db.read() as session:
+        row = session.get(HumanTask, task_id)
+        if row is None:
+            raise NotFound(f"task {task_id} does not exist")
+        version_id = session.scalar(select(Instance.version_id).where(Instance.id == row.instance_id))
+        loaded = core.specs_for(session, version_id)
+    for spec in (loaded.spec, *loaded.subprocess_specs.values()):
+        task_spec = spec.task_specs.get(row.element_id)
+        if task_spec is None:
+            continue
+        text = properties_of(task_spec).get(INLINE_FORM_PROPERTY)
+        variable = (getattr(task_spec, "variable", None) or "").strip() or None
+        return TaskFormSource(json.loads(text) if text else None, variable)
+    return TaskFormSource(None, None)
+
+
+def list_incidents(core: EngineCore, state: str, instance_id: int | None) -> list[IncidentView]:
+    with core.db.read() as session:
+        stmt = select(Incident).order_by(Incident.id)
+        if state != "all":
+            stmt = stmt.where(Incident.state == state)
+        if instance_id is not None:
+            stmt = stmt.where(Incident.instance_id == instance_id)
+        return [incident_view(i) for i in session.scalars(stmt)]
+
+
+def list_timers(core: EngineCore, due_before: datetime | None, state: str) -> list[TimerView]:
+    with core.db.read() as session:
+        stmt = select(Timer, Instance.status).join(Instance, Instance.id == Timer.instance_id).order_by(Timer.due_at)
+        if state != "all":
+            stmt = stmt.where(Timer.state == state)
+        if due_before is not None:
+            stmt = stmt.where(Timer.due_at <= ensure_utc(due_before))
+        return [timer_view(t, status) for t, status in session.execute(stmt)]
+
+
+def history(core: EngineCore, instance_id: int) -> list[HistoryView]:
+    with core.db.read() as session:
+        if session.get(Instance, instance_id) is None:
+            raise NotFound(f"instance {instance_id} does not exist")
+        return _history(session, instance_id)
+
+
+def _history(session: Session, instance_id: int) -> list[HistoryView]:
+    stmt = select(HistoryEntry).where(HistoryEntry.instance_id == instance_id).order_by(HistoryEntry.id)
+    return [history_view(h) for h in session.scalars(stmt)]
