@@ -13,31 +13,33 @@ from typing import Annotated, Any
 import typer
 
 from crmflow import render
-from crmflow.cli import (
+from crmflow.commands.common import (
     INSTANCE_COLUMNS,
     DbOpt,
     JsonOpt,
     UserOpt,
-    app,
     emit,
     instance_summary,
+    need_user,
+    open_worklist,
     parse_json_object,
     parse_time,
 )
-from crmflow.commands.worklist import need_user, open_worklist
 from engine import Retention
 from worklists.incident_groups import incident_groups, retry_group
 from worklists.instance_search import SORTS, STATUSES, InstanceQuery, search
 from worklists.permissions import OPERATE
 
+commands = typer.Typer()
+
 instance_app = typer.Typer(help="Repair one instance: cancel, suspend, resume, edit variables, move a token.",
                            no_args_is_help=True)
-app.add_typer(instance_app, name="instance")
+commands.add_typer(instance_app, name="instance")
 timer_app = typer.Typer(help="Timers: fire one now.", no_args_is_help=True)
-app.add_typer(timer_app, name="timer")
+commands.add_typer(timer_app, name="timer")
 history_app = typer.Typer(help="Instance history: remove finished instances past their retention.",
                           no_args_is_help=True)
-app.add_typer(history_app, name="history")
+commands.add_typer(history_app, name="history")
 
 IdArg = Annotated[int, typer.Argument(help="Instance id.")]
 ReasonOpt = Annotated[str | None, typer.Option("--reason", help="Why (kept in the instance's history).")]
@@ -157,7 +159,7 @@ def fire(ctx: typer.Context, timer_id: Annotated[int, typer.Argument(help="Timer
     emit(ctx, as_json, inst, f"fired timer {timer_id}\n\n{instance_summary(inst)}")
 
 
-@app.command("incident-groups")
+@commands.command("incident-groups")
 def groups(ctx: typer.Context, user: UserOpt = None, db: DbOpt = None, as_json: JsonOpt = False) -> None:
     """Open incidents grouped by process and element, with counts and the latest error."""
     with open_worklist(ctx, db) as (eng, wl):
@@ -169,7 +171,7 @@ def groups(ctx: typer.Context, user: UserOpt = None, db: DbOpt = None, as_json: 
          render.table(rows, columns, empty="(no incidents)"))
 
 
-@app.command("retry-group")
+@commands.command("retry-group")
 def retry_all(ctx: typer.Context, process_id: Annotated[str, typer.Argument(help="Process id.")],
               element_id: Annotated[str, typer.Argument(help="Element id of the failed step.")],
               user: UserOpt = None, db: DbOpt = None, as_json: JsonOpt = False) -> None:
