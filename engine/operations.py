@@ -19,9 +19,9 @@ from sqlalchemy.orm import Session
 
 from . import instances as records
 from .errors import Conflict, InvalidInput, NotFound
-from .history import jsonable
 from .instances import InstanceRecord
 from .models import HistoryEntry, HumanTask, Incident, Instance, Job, MessageSubscription, Timer
+from .services import to_json_value
 from .task_dates import TASK_KINDS
 from .unit import Unit, run_in_unit
 from .views import InstanceDetail
@@ -167,7 +167,7 @@ def hold_message(session: Session, instance_id: int, message: str, key: str | No
     """A message another instance throws to a suspended one waits in the receiver's history and
     is delivered when it is resumed; both instances' histories say so."""
     _history(session, instance_id, "message_held", now, None, {
-        "message": message, "key": key, "payload": jsonable(payload), "from_instance": source_id,
+        "message": message, "key": key, "payload": to_json_value(payload), "from_instance": source_id,
         "reason": f"instance {instance_id} is suspended; the message is delivered when it is resumed"})
     _history(session, source_id, "message_held", now, None, {
         "message": message, "to_instance": instance_id,
@@ -268,13 +268,13 @@ def edit_variables(engine: Engine, instance_id: int, values: Any, remove: list[s
         missing = [n for n in gone if n not in current]
         if missing:
             raise InvalidInput(f"remove: no variable {', '.join(map(repr, missing))} in instance {instance_id}")
-        old = {k: jsonable(current.get(k)) for k in [*data, *gone]}
+        old = {k: to_json_value(current.get(k)) for k in [*data, *gone]}
         for task in holders or [unit.workflow]:
             task.data.update(data)
             for name in gone:
                 task.data.pop(name, None)
         unit.recorder.record("variables_edited", now, user=user, delta={
-            "old": old, "new": {**jsonable(data), **{n: None for n in gone}}, "reason": why,
+            "old": old, "new": {**to_json_value(data), **{n: None for n in gone}}, "reason": why,
         })
 
     with engine._conflicts_as_errors(), engine.db.write() as session:
