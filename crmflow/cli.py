@@ -36,7 +36,8 @@ from .commands.common import (
     _settings,
     change_summary,
     emit,
-    instance_summary,
+    emit_instance,
+    instance_head,
     one_line,
     open_engine,
     parse_json_object,
@@ -173,7 +174,7 @@ def start(
     payload = parse_json_object(data)
     with open_engine(ctx, db) as eng:
         inst = eng.start(process_id, payload, business_key=key, user=user)
-    emit(ctx, as_json, inst, f"started instance {inst.id}\n\n{instance_summary(inst)}")
+    emit_instance(ctx, as_json, inst, f"started instance {inst.id}")
 
 
 @app.command()
@@ -209,17 +210,7 @@ def show(
 
             write_instance_picture(eng, inst, svg)
     parts = [
-        render.fields(
-            [
-                ("instance", inst.id),
-                ("process", f"{inst.process_id} v{inst.version}"),
-                ("business key", inst.business_key),
-                ("status", inst.status),
-                ("created", inst.created_at),
-                ("updated", inst.updated_at),
-                ("ended", inst.ended_at),
-            ]
-        ),
+        instance_head(inst),
         render.section("Variables", variables_text(inst.data)),
         section_of("Open tasks", inst.open_tasks, TASK_COLUMNS),
         section_of("Pending timers", inst.timers, TIMER_COLUMNS),
@@ -260,7 +251,7 @@ def message(
     payload = parse_json_object(data)
     with open_engine(ctx, db) as eng:
         inst = eng.correlate(name, key=key, data=payload)
-    emit(ctx, as_json, inst, f"message {name!r} delivered to instance {inst.id}\n\n{instance_summary(inst)}")
+    emit_instance(ctx, as_json, inst, f"message {name!r} delivered to instance {inst.id}")
 
 
 @app.command()
@@ -303,7 +294,7 @@ def retry(
     """Run a failed step again now."""
     with open_engine(ctx, db) as eng:
         inst = eng.retry_incident(incident_id)
-    emit(ctx, as_json, inst, f"retried incident {incident_id}\n\n{instance_summary(inst)}")
+    emit_instance(ctx, as_json, inst, f"retried incident {incident_id}")
 
 
 @app.command()

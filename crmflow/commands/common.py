@@ -200,9 +200,9 @@ HISTORY_COLUMNS: list[render.Column] = [
 ]
 
 
-def instance_summary(inst: Any) -> str:
-    """What an instance waits for now: the answer to 'what happened after my command?'."""
-    head = render.fields(
+def instance_head(inst: Any) -> str:
+    """An instance's identity and state, as the first lines of `show` and of every summary."""
+    return render.fields(
         [
             ("instance", inst.id),
             ("process", f"{inst.process_id} v{inst.version}"),
@@ -213,6 +213,11 @@ def instance_summary(inst: Any) -> str:
             ("ended", inst.ended_at),
         ]
     )
+
+
+def instance_summary(inst: Any) -> str:
+    """What an instance waits for now: the answer to 'what happened after my command?'."""
+    head = instance_head(inst)
     parts = [head]
     if inst.open_tasks:
         parts.append(section_of("Open tasks", inst.open_tasks, TASK_COLUMNS))
@@ -223,6 +228,11 @@ def instance_summary(inst: Any) -> str:
     if inst.incidents:
         parts.append(section_of("Open incidents", inst.incidents, INCIDENT_COLUMNS))
     return "\n\n".join(parts)
+
+
+def emit_instance(ctx: typer.Context, as_json: bool, inst: Any, headline: str) -> None:
+    """After a command that moved an instance: what it did, then what the instance waits for now."""
+    emit(ctx, as_json, inst, f"{headline}\n\n{instance_summary(inst)}")
 
 
 def section_of(title: str, rows: list[Any], columns: list[render.Column]) -> str:

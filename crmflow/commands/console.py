@@ -19,7 +19,7 @@ from crmflow.commands.common import (
     JsonOpt,
     UserOpt,
     emit,
-    instance_summary,
+    emit_instance,
     need_user,
     open_worklist,
     parse_json_object,
@@ -89,7 +89,7 @@ def cancel(ctx: typer.Context, instance_id: IdArg, reason: ReasonOpt = None, use
     """End an instance for good: its tasks leave every worklist; timers, subscriptions and jobs go."""
     with open_worklist(ctx, db) as (eng, wl):
         inst = eng.cancel_instance(instance_id, user=_operate(wl, user, instance_id, "cancel"), reason=reason)
-    emit(ctx, as_json, inst, f"cancelled instance {instance_id}\n\n{instance_summary(inst)}")
+    emit_instance(ctx, as_json, inst, f"cancelled instance {instance_id}")
 
 
 @instance_app.command("suspend")
@@ -99,7 +99,7 @@ def suspend(ctx: typer.Context, instance_id: IdArg, reason: ReasonOpt = None, us
     (messages thrown by other instances wait for the resume)."""
     with open_worklist(ctx, db) as (eng, wl):
         inst = eng.suspend_instance(instance_id, user=_operate(wl, user, instance_id, "suspend"), reason=reason)
-    emit(ctx, as_json, inst, f"suspended instance {instance_id}\n\n{instance_summary(inst)}")
+    emit_instance(ctx, as_json, inst, f"suspended instance {instance_id}")
 
 
 @instance_app.command("resume")
@@ -108,7 +108,7 @@ def resume(ctx: typer.Context, instance_id: IdArg, reason: ReasonOpt = None, use
     """Let a suspended instance go on: held messages arrive now, timers that fell due at the next pass."""
     with open_worklist(ctx, db) as (eng, wl):
         inst = eng.resume_instance(instance_id, user=_operate(wl, user, instance_id, "resume"), reason=reason)
-    emit(ctx, as_json, inst, f"resumed instance {instance_id}\n\n{instance_summary(inst)}")
+    emit_instance(ctx, as_json, inst, f"resumed instance {instance_id}")
 
 
 @instance_app.command("vars")
@@ -123,7 +123,7 @@ def edit_vars(
     with open_worklist(ctx, db) as (eng, wl):
         who = _operate(wl, user, instance_id, "edit the variables of")
         inst = eng.edit_variables(instance_id, values, remove or [], user=who, reason=reason)
-    emit(ctx, as_json, inst, f"edited the variables of instance {instance_id}\n\n{instance_summary(inst)}")
+    emit_instance(ctx, as_json, inst, f"edited the variables of instance {instance_id}")
 
 
 @instance_app.command("modify")
@@ -156,7 +156,7 @@ def fire(ctx: typer.Context, timer_id: Annotated[int, typer.Argument(help="Timer
         if timer is not None:
             _operate(wl, user, timer.instance_id, f"fire timer {timer_id} of")
         inst = eng.fire_timer_now(timer_id, user=user)
-    emit(ctx, as_json, inst, f"fired timer {timer_id}\n\n{instance_summary(inst)}")
+    emit_instance(ctx, as_json, inst, f"fired timer {timer_id}")
 
 
 @commands.command("incident-groups")

@@ -18,7 +18,7 @@ from crmflow.commands.common import (
     LanesOpt,
     UserOpt,
     emit,
-    instance_summary,
+    emit_instance,
     need_user,
     open_worklist,
     parse_json_object,
@@ -222,7 +222,7 @@ def complete(
     with open_worklist(ctx, db, lanes) as (eng, wl):
         full_id = resolve_task_id(eng, task)
         inst = wl.complete(full_id, need_user(user), payload)
-    emit(ctx, as_json, inst, f"completed task {full_id}\n\n{instance_summary(inst)}")
+    emit_instance(ctx, as_json, inst, f"completed task {full_id}")
 
 
 # `crmflow complete` and `crmflow work complete` are one command: one completion path (Worklist.complete)
