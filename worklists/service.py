@@ -19,7 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, NoReturn
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
@@ -222,29 +222,8 @@ class Worklist:
         """My open work and, per queue I work or supervise (and "unassigned"), open/unpicked/available counts."""
         with self.engine.db.read() as session:
             actor = self.actor(user, session)
-            mine = session.scalar(
-                select(func.count()).where(HT.c.assignee == actor.name, HT.c.state == "open")
-            ) or 0
             names = list(dict.fromkeys([*self.member_queues(actor), *self.supervised_queues(actor), UNASSIGNED]))
-            members = set(self.member_queues(actor))
-            unpicked = HT.c.assignee.is_(None)
-            eligible = cg_matches(actor.principals)
-            avail_rows: dict[str, ColumnElement[bool]] = {}
-            for q in names:
-                avail_rows[q] = and_(unpicked, or_(cg_empty(), eligible)) if q in members else and_(
-                    unpicked, eligible
-                )
-            available = case(
-                *[(and_(HT.c.queue == q, cond), 1) for q, cond in avail_rows.items()], else_=0
-            )
-            stmt = (
-                select(
-                    HT.c.queue, func.count(), func.sum(case((unpicked, 1), else_=0)), func.sum(available)
-                )
-                .where(HT.c.state == "open", HT.c.queue.in_(names))
-                .group_by(HT.c.queue)
-            )
-            found = {q: (n, u or 0, a or 0) for q, n, u, a in session.execute(stmt)}
+            mine, found = self.pages.counts(session, actor, names, set(self.member_queues(actor)))
             queues = [
                 QueueCount(q, *found.get(q, (0, 0, 0)), groups=list(self.queue_info(q).groups)) for q in names
             ]

@@ -24,7 +24,7 @@ from engine.clock import ensure_utc
 from engine.models import HumanTask
 
 from .sla import sla_state
-from .views import Page, SlaInfo, SlaProvider, TaskFilter, TaskView, task_view
+from .views import Actor, Page, SlaInfo, SlaProvider, TaskFilter, TaskView, task_view
 
 HT = HumanTask.__table__
 _LIST_COLUMNS = [c for c in HT.c if c.name not in ("instructions", "ui_form")]
@@ -130,6 +130,28 @@ class TaskPages:
     def __init__(self, sla: SlaProvider | None, now: Callable[[], datetime]) -> None:
         self.sla = sla
         self.now = now
+
+    @staticmethod
+    def counts(
+        session: Session, actor: Actor, queues: list[str], members: set[str]
+    ) -> tuple[int, dict[str, tuple[int, int, int]]]:
+        """`actor`'s open work, and per queue (open, unpicked, available to them) in one grouped query:
+        in the queues they are a member of, unpicked tasks without candidates or naming them; elsewhere
+        only those naming them."""
+        mine = session.scalar(select(func.count()).where(HT.c.assignee == actor.name, HT.c.state == "open")) or 0
+        unpicked = HT.c.assignee.is_(None)
+        eligible = cg_matches(actor.principals)
+        available = case(
+            *[(and_(HT.c.queue == q, unpicked, or_(cg_empty(), eligible) if q in members else eligible), 1)
+              for q in queues],
+            else_=0,
+        )
+        stmt = (
+            select(HT.c.queue, func.count(), func.sum(case((unpicked, 1), else_=0)), func.sum(available))
+            .where(HT.c.state == "open", HT.c.queue.in_(queues))
+            .group_by(HT.c.queue)
+        )
+        return mine, {q: (n, u or 0, a or 0) for q, n, u, a in session.execute(stmt)}
 
     def page(
         self, session: Session, scopes: Scopes, filters: TaskFilter | None, sort: str,
