@@ -30,6 +30,7 @@ from engine import Conflict, Engine, InvalidInput, NotFound
 from engine.drawing import instance_marks
 from engine.input_checks import parse_object
 from worklists.forms import initial_values
+from worklists.views import task_view
 
 from . import catalog
 from .deploying import deploy_set
@@ -218,10 +219,7 @@ def _task(task: Any, data: dict[str, Any], processes: Path) -> dict[str, Any]:
             prefill = initial_values(json.loads(text), data) if text else {}
         except (ValueError, TypeError):
             prefill = {}
-    return {"id": task.id, "element_id": task.element_id, "name": task.name, "form": task.form,
-            "queue": task.queue, "assignee": task.assignee,
-            "due_at": task.due_at.isoformat() if task.due_at else None,
-            "prefill": json.loads(json.dumps(prefill, default=str))}
+    return {**task_view(task).to_dict(), "prefill": json.loads(json.dumps(prefill, default=str))}
 
 
 # -- helpers ---------------------------------------------------------------------------------------
