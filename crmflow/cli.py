@@ -5,10 +5,9 @@ usage errors exit 2 (Typer/Click); anything unexpected prints one line and exits
 traceback only when `CRMFLOW_DEBUG=1`.
 """
 
-import json
+import importlib
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
+import pkgutil
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -16,18 +15,39 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from engine import Engine, EngineError, ManualClock
-from engine.input_checks import BYTES_ENV, DEPTH_ENV, InputLimits, check_data, check_text
-from worklists.routing import LaneMap
+from engine import Engine, EngineError, ManualClock  # noqa: F401 - Engine: tests patch cli.Engine
 
-from . import render
-from .settings import build_engine, build_registry
-
-DEBUG_ENV = "CRMFLOW_DEBUG"
-
-
-class CliError(ValueError):
-    """A user mistake the CLI itself detects (ambiguous task prefix, bad timestamp)."""
+from . import commands, render
+from .commands.common import (
+    DEBUG_ENV,
+    DONE_TASK_COLUMNS,
+    HISTORY_COLUMNS,
+    INCIDENT_COLUMNS,
+    INSTANCE_COLUMNS,
+    SUBSCRIPTION_COLUMNS,
+    TASK_COLUMNS,
+    TIMER_COLUMNS,
+    VERSION_COLUMNS,
+    CliError,  # noqa: F401 - re-exported: tests reach it as crmflow.cli.CliError
+    DataOpt,
+    DbOpt,
+    JsonOpt,
+    UserOpt,
+    _settings,
+    change_summary,
+    emit,
+    emit_instance,
+    instance_head,
+    one_line,
+    open_engine,
+    parse_json_object,
+    parse_time,
+    resolve_task_id,  # noqa: F401 - re-exported: tests reach it as crmflow.cli.resolve_task_id
+    section_of,
+    variables_text,
+    wants_json,
+)
+from .settings import build_registry
 
 
 class CrmflowGroup(TyperGroup):
@@ -54,10 +74,6 @@ class CrmflowGroup(TyperGroup):
             raise typer.Exit(3) from None
 
 
-def one_line(message: str) -> str:
-    return "; ".join(line.strip() for line in message.splitlines() if line.strip())
-
-
 app = typer.Typer(
     cls=CrmflowGroup,
     name="crmflow",
@@ -68,17 +84,6 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
-
-DbOpt = Annotated[
-    str | None,
-    typer.Option("--db", help="Database URL or SQLite file path (same as the global --db, which reads CRMFLOW_DB)."),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print a JSON document instead of a table.")]
-DataOpt = Annotated[str | None, typer.Option("--data", help="JSON object, e.g. '{\"amount\": 10}'.")]
-UserOpt = Annotated[
-    str | None, typer.Option("--user", envvar="CRMFLOW_USER", help="Who acts (recorded in the history).")
-]
-
 
 @app.callback()
 def root(
@@ -93,196 +98,6 @@ def root(
 ) -> None:
     """Options given here apply to every command; the same options after the command win."""
     ctx.obj = {"db": db, "json": as_json}
-
-
-# -- plumbing ------------------------------------------------------------------------------
-def _settings(ctx: typer.Context) -> dict[str, Any]:
-    obj = ctx.obj if isinstance(ctx.obj, dict) else {}
-    return {"db": obj.get("db"), "json": bool(obj.get("json"))}
-
-
-def wants_json(ctx: typer.Context, as_json: bool) -> bool:
-    return as_json or _settings(ctx)["json"]
-
-
-@contextmanager
-def open_engine(
-    ctx: typer.Context,
-    db: str | None,
-    *,
-    clock: ManualClock | None = None,
-    with_handlers: bool = True,
-    auto_migrate: bool = True,
-    lanes: LaneMap | None = None,
-) -> Iterator[Engine]:
-    """An engine for one command; `lanes` (else the configured lane map) routes new tasks."""
-    eng = build_engine(db or _settings(ctx)["db"], clock, with_handlers=with_handlers, auto_migrate=auto_migrate,
-                       lanes=lanes)
-    try:
-        yield eng
-    finally:
-        eng.close()
-
-
-def emit(ctx: typer.Context, as_json: bool, value: Any, text: str) -> None:
-    """Print `value` as JSON or `text` for people."""
-    typer.echo(render.to_json(value) if wants_json(ctx, as_json) else text)
-
-
-def parse_json_object(raw: str | None, option: str = "--data") -> dict[str, Any]:
-    """`--data` as a dict, within the same limits as the API's (`engine.input_checks`: valid
-    Unicode, size, depth); the engine checks the field names."""
-    if raw is None or not raw.strip():
-        return {}
-    limits = InputLimits.configured()
-    check_text(raw, option)  # bytes that are not UTF-8 arrive as lone surrogates
-    if len(raw.encode("utf-8")) > limits.max_bytes:
-        raise CliError(f"{option} is {len(raw.encode('utf-8'))} bytes; the limit is {limits.max_bytes} "
-                       f"({BYTES_ENV})")
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError as err:
-        raise CliError(f"{option} is not valid JSON: {err.msg} at line {err.lineno} column {err.colno}") from None
-    except RecursionError:
-        raise CliError(f"{option} is nested deeper than {limits.max_depth} levels ({DEPTH_ENV})") from None
-    if not isinstance(value, dict):
-        raise CliError(f'{option} must be a JSON object like {{"amount": 10}}, not {type(value).__name__}')
-    return check_data(value, option, limits)
-
-
-def parse_time(raw: str, option: str) -> datetime:
-    """An ISO 8601 timestamp; without a zone it is UTC."""
-    try:
-        return datetime.fromisoformat(raw.strip())
-    except ValueError:
-        raise CliError(f"{option} {raw!r} is not an ISO 8601 time (e.g. 2026-01-05T09:00:00Z)") from None
-
-
-def resolve_task_id(eng: Engine, prefix: str) -> str:
-    """A full task id from a unique prefix; open tasks first, so a completed twin never makes it ambiguous."""
-    prefix = prefix.strip()
-    if not prefix:
-        raise CliError("a task id (or a unique prefix of one) is required")
-    try:
-        return eng.get_task(prefix).id
-    except EngineError:
-        pass
-    for state in ("open", "all"):
-        matches = [t for t in eng.list_tasks(state=state, limit=None) if t.id.startswith(prefix)]  # type: ignore[arg-type]
-        if len(matches) == 1:
-            return matches[0].id
-        if len(matches) > 1:
-            shown = ", ".join(t.id for t in matches[:5]) + (", ..." if len(matches) > 5 else "")
-            raise CliError(f"task id prefix {prefix!r} is ambiguous: it matches {len(matches)} tasks ({shown})")
-    raise CliError(f"no task id starts with {prefix!r} (crmflow tasks lists open tasks)")
-
-
-# -- column sets ----------------------------------------------------------------------------
-VERSION_COLUMNS: list[render.Column] = [
-    ("PROCESS", lambda v: v.process_id),
-    ("NAME", lambda v: v.name),
-    ("VERSION", lambda v: v.version),
-    ("DEPLOYED", lambda v: v.deployed_at),
-    ("HASH", lambda v: v.content_hash[:12]),
-    ("FILE", lambda v: v.file),
-]
-INSTANCE_COLUMNS: list[render.Column] = [
-    ("ID", lambda i: i.id),
-    ("PROCESS", lambda i: i.process_id),
-    ("VERSION", lambda i: i.version),
-    ("KEY", lambda i: i.business_key),
-    ("STATUS", lambda i: i.status),
-    ("CREATED", lambda i: i.created_at),
-    ("UPDATED", lambda i: i.updated_at),
-    ("ENDED", lambda i: i.ended_at),
-]
-TASK_COLUMNS: list[render.Column] = [
-    ("ID", lambda t: t.id),
-    ("INSTANCE", lambda t: t.instance_id),
-    ("KEY", lambda t: t.business_key),
-    ("TASK", lambda t: render.element(t.name, t.element_id)),
-    ("LANE", lambda t: t.lane),
-    ("ASSIGNEE", lambda t: t.assignee),
-    ("GROUPS", lambda t: ", ".join(t.candidate_groups or [])),
-    ("PRIO", lambda t: t.priority),
-    ("DUE", lambda t: t.due_at),
-    ("CREATED", lambda t: t.created_at),
-]
-DONE_TASK_COLUMNS: list[render.Column] = [
-    *TASK_COLUMNS,
-    ("STATE", lambda t: t.state),
-    ("COMPLETED", lambda t: t.completed_at),
-    ("BY", lambda t: t.completed_by),
-]
-TIMER_COLUMNS: list[render.Column] = [
-    ("ID", lambda t: t.id),
-    ("INSTANCE", lambda t: t.instance_id),
-    ("TIMER", lambda t: render.element(t.name, t.element_id)),
-    ("KIND", lambda t: t.kind),
-    ("DUE", lambda t: t.due_at),
-    ("STATE", lambda t: t.state),
-    ("FIRED", lambda t: t.fired_at),
-]
-SUBSCRIPTION_COLUMNS: list[render.Column] = [
-    ("MESSAGE", lambda s: s.message_name),
-    ("KEY", lambda s: s.correlation_key),
-    ("ELEMENT", lambda s: s.element_id),
-]
-INCIDENT_COLUMNS: list[render.Column] = [
-    ("ID", lambda i: i.id),
-    ("INSTANCE", lambda i: i.instance_id),
-    ("ELEMENT", lambda i: render.element(i.element_name, i.element_id)),
-    ("ERROR", lambda i: i.error_type),
-    ("MESSAGE", lambda i: i.message),
-    ("ATTEMPTS", lambda i: i.attempts),
-    ("RETRIES LEFT", lambda i: i.retries_left),
-    ("NEXT RETRY", lambda i: i.next_retry_at),
-    ("STATE", lambda i: i.state),
-]
-HISTORY_COLUMNS: list[render.Column] = [
-    ("TIME", lambda h: h.at),
-    ("EVENT", lambda h: h.event),
-    ("ELEMENT", lambda h: render.element(h.element_name, h.element_id)),
-    ("TYPE", lambda h: h.element_type),
-    ("USER", lambda h: h.user),
-    ("DATA", lambda h: render.delta(h.data_delta)),
-]
-
-
-def instance_summary(inst: Any) -> str:
-    """What an instance waits for now: the answer to 'what happened after my command?'."""
-    head = render.fields(
-        [
-            ("instance", inst.id),
-            ("process", f"{inst.process_id} v{inst.version}"),
-            ("business key", inst.business_key),
-            ("status", inst.status),
-            ("created", inst.created_at),
-            ("updated", inst.updated_at),
-            ("ended", inst.ended_at),
-        ]
-    )
-    parts = [head]
-    if inst.open_tasks:
-        parts.append(section_of("Open tasks", inst.open_tasks, TASK_COLUMNS))
-    if inst.timers:
-        parts.append(section_of("Pending timers", inst.timers, TIMER_COLUMNS))
-    if inst.subscriptions:
-        parts.append(section_of("Waiting for messages", inst.subscriptions, SUBSCRIPTION_COLUMNS))
-    if inst.incidents:
-        parts.append(section_of("Open incidents", inst.incidents, INCIDENT_COLUMNS))
-    return "\n\n".join(parts)
-
-
-def section_of(title: str, rows: list[Any], columns: list[render.Column]) -> str:
-    return render.section(title, render.table(rows, columns))
-
-
-def variables_text(data: dict[str, Any]) -> str:
-    if not data:
-        return "(none)"
-    width = max(len(k) for k in data)
-    return "\n".join(f"{k.ljust(width)} = {render.compact_json(v)}" for k, v in sorted(data.items()))
 
 
 # -- commands -------------------------------------------------------------------------------
@@ -332,15 +147,6 @@ def deploy(
     emit(ctx, as_json, result, render.table(result.versions, columns, empty="(no processes found)"))
 
 
-def change_summary(changes: dict[str, Any] | None) -> str:
-    """`+confirm -review ~check` for a version's elements added, removed and changed."""
-    if not changes:
-        return ""
-    parts = [f"+{e}" for e in changes.get("added", [])] + [f"-{e}" for e in changes.get("removed", [])]
-    parts += [f"~{e}" for e in changes.get("changed", {})]
-    return " ".join(parts) or "(flows or settings)"
-
-
 @app.command()
 def definitions(
     ctx: typer.Context,
@@ -368,7 +174,7 @@ def start(
     payload = parse_json_object(data)
     with open_engine(ctx, db) as eng:
         inst = eng.start(process_id, payload, business_key=key, user=user)
-    emit(ctx, as_json, inst, f"started instance {inst.id}\n\n{instance_summary(inst)}")
+    emit_instance(ctx, as_json, inst, f"started instance {inst.id}")
 
 
 @app.command()
@@ -404,17 +210,7 @@ def show(
 
             write_instance_picture(eng, inst, svg)
     parts = [
-        render.fields(
-            [
-                ("instance", inst.id),
-                ("process", f"{inst.process_id} v{inst.version}"),
-                ("business key", inst.business_key),
-                ("status", inst.status),
-                ("created", inst.created_at),
-                ("updated", inst.updated_at),
-                ("ended", inst.ended_at),
-            ]
-        ),
+        instance_head(inst),
         render.section("Variables", variables_text(inst.data)),
         section_of("Open tasks", inst.open_tasks, TASK_COLUMNS),
         section_of("Pending timers", inst.timers, TIMER_COLUMNS),
@@ -443,23 +239,6 @@ def tasks(
 
 
 @app.command()
-def complete(
-    ctx: typer.Context,
-    task_id: Annotated[str, typer.Argument(help="Task id, or a unique prefix of it.")],
-    user: UserOpt = None,
-    data: DataOpt = None,
-    db: DbOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Complete a user or manual task with form data; the instance runs on until it waits."""
-    payload = parse_json_object(data)
-    with open_engine(ctx, db) as eng:
-        full_id = resolve_task_id(eng, task_id)
-        inst = eng.complete_task(full_id, user=user, data=payload)
-    emit(ctx, as_json, inst, f"completed task {full_id}\n\n{instance_summary(inst)}")
-
-
-@app.command()
 def message(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Message name, as in the diagram.")],
@@ -472,7 +251,7 @@ def message(
     payload = parse_json_object(data)
     with open_engine(ctx, db) as eng:
         inst = eng.correlate(name, key=key, data=payload)
-    emit(ctx, as_json, inst, f"message {name!r} delivered to instance {inst.id}\n\n{instance_summary(inst)}")
+    emit_instance(ctx, as_json, inst, f"message {name!r} delivered to instance {inst.id}")
 
 
 @app.command()
@@ -515,7 +294,7 @@ def retry(
     """Run a failed step again now."""
     with open_engine(ctx, db) as eng:
         inst = eng.retry_incident(incident_id)
-    emit(ctx, as_json, inst, f"retried incident {incident_id}\n\n{instance_summary(inst)}")
+    emit_instance(ctx, as_json, inst, f"retried incident {incident_id}")
 
 
 @app.command()
@@ -627,18 +406,16 @@ def safe_url(url: str) -> str:
         return url.split("@")[-1]
 
 
-def _load_command_modules() -> None:
-    """Import every module of `crmflow.commands`; each registers its commands on `app`."""
-    import importlib
-    import pkgutil
-
-    from . import commands
-
+def register_commands(target: typer.Typer) -> None:
+    """Add the commands of every module in `crmflow.commands` (each exposes a `commands` Typer;
+    `common` holds what they share) to `target`, in module-name order."""
     for module in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
-        importlib.import_module(f"{commands.__name__}.{module.name}")
+        found = getattr(importlib.import_module(f"{commands.__name__}.{module.name}"), "commands", None)
+        if isinstance(found, typer.Typer):
+            target.add_typer(found)
 
 
-_load_command_modules()
+register_commands(app)
 
 
 def main() -> None:

@@ -6,11 +6,10 @@ Starting, completing, correlating, signalling and editing variables all take dat
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from .errors import InvalidInput
-from .input_checks import BYTES_ENV, DEPTH_ENV, InputLimits, InputRefused, check_data, check_text
+from .input_checks import check_data, parse_object
 
 
 def parse_data(data: Any) -> dict[str, Any]:
@@ -19,18 +18,7 @@ def parse_data(data: Any) -> dict[str, Any]:
     if data is None or data == "":
         return {}
     if isinstance(data, str):
-        check_text(data, "data")
-        limits = InputLimits.configured()
-        if len(data.encode("utf-8")) > limits.max_bytes:
-            raise InputRefused("data", f"is {len(data.encode('utf-8'))} bytes; the limit is {limits.max_bytes} "
-                                       f"({BYTES_ENV})")
-        try:
-            data = json.loads(data)
-        except json.JSONDecodeError as err:
-            raise InvalidInput(f"data is not valid JSON: {err.msg} at line {err.lineno} column {err.colno}") from None
-        except RecursionError:
-            raise InputRefused("data", f"is nested deeper than {limits.max_depth} levels (the limit, "
-                                       f"{DEPTH_ENV})") from None
+        data = parse_object(data, "data")
     if not isinstance(data, dict):
         raise InvalidInput(f"data must be a JSON object like {{\"amount\": 10}}, not {type(data).__name__}")
     bad = [k for k in data if not isinstance(k, str) or not k.isidentifier() or k.startswith("_")]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -12,7 +11,7 @@ from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from .models import HistoryEntry
-from .scripting import _json_default
+from .services import to_json_value
 
 
 def element_of(task: Any) -> tuple[str | None, str | None, str]:
@@ -25,26 +24,6 @@ def is_visible(task: Any) -> bool:
     return getattr(task.task_spec, "bpmn_id", None) is not None
 
 
-_PLAIN = (str, int, float, bool, type(None))
-
-
-def _is_plain(value: Any) -> bool:
-    if isinstance(value, _PLAIN):
-        return True
-    if isinstance(value, dict):
-        return all(isinstance(k, str) and _is_plain(v) for k, v in value.items())
-    if isinstance(value, list):
-        return all(_is_plain(v) for v in value)
-    return False
-
-
-def jsonable(value: Any) -> Any:
-    """JSON-ready data; plain data passes through, Decimal/dates/sets become JSON values."""
-    if _is_plain(value):
-        return value
-    return json.loads(json.dumps(value, default=_json_default))
-
-
 def data_delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any] | None:
     updates = DeepMerge.get_updated_keys(before, after)
     deletions = DeepMerge.get_deleted_keys(before, after)
@@ -52,9 +31,9 @@ def data_delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any] 
         return None
     delta: dict[str, Any] = {}
     if updates:
-        delta["set"] = jsonable(updates)
+        delta["set"] = to_json_value(updates)
     if deletions:
-        delta["removed"] = sorted(deletions) if not isinstance(deletions, dict) else jsonable(deletions)
+        delta["removed"] = sorted(deletions) if not isinstance(deletions, dict) else to_json_value(deletions)
     return delta
 
 

@@ -110,6 +110,29 @@ def check_data(data: Any, field: str = "data", limits: InputLimits | None = None
     return data
 
 
+def parse_object(raw: str | None, field: str = "data", limits: InputLimits | None = None) -> dict[str, Any]:
+    """The one parser of JSON object text from users (the CLI's `--data`, the facade's string data):
+    a dict within the limits (`check_text`, size, depth, `check_data`); empty text is `{}`.
+    A refusal names `field`."""
+    if raw is None or not raw.strip():
+        return {}
+    limits = limits or InputLimits.configured()
+    check_text(raw, field)  # bytes that are not UTF-8 arrive as lone surrogates
+    size = len(raw.encode("utf-8"))
+    if size > limits.max_bytes:
+        raise InputRefused(field, f"is {size} bytes; the limit is {limits.max_bytes} ({BYTES_ENV})")
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as err:
+        raise InvalidInput(f"{field} is not valid JSON: {err.msg} at line {err.lineno} column {err.colno}") from None
+    except RecursionError:
+        raise InputRefused(field, f"is nested deeper than {limits.max_depth} levels (the limit, {DEPTH_ENV})") \
+            from None
+    if not isinstance(value, dict):
+        raise InvalidInput(f'{field} must be a JSON object like {{"amount": 10}}, not {type(value).__name__}')
+    return check_data(value, field, limits)
+
+
 def json_size(data: Any) -> int:
     """The size of `data` as compact JSON, in bytes."""
     try:

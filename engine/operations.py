@@ -21,11 +21,11 @@ from . import instances as records
 from .core import conflicts_as_errors
 from .data_parsing import parse_data
 from .errors import Conflict, InvalidInput, NotFound
-from .history import jsonable
 from .instances import InstanceRecord
 from .models import HistoryEntry, HumanTask, Incident, Instance, Job, MessageSubscription, Timer
 from .rooms.reading import get_instance
 from .rooms.starting import run, save
+from .services import to_json_value
 from .task_dates import TASK_KINDS
 from .unit import Suspended, Unit, suspended_error
 from .views import InstanceDetail
@@ -245,13 +245,13 @@ def edit_variables(engine: Engine, instance_id: int, values: Any, remove: list[s
         missing = [n for n in gone if n not in current]
         if missing:
             raise InvalidInput(f"remove: no variable {', '.join(map(repr, missing))} in instance {instance_id}")
-        old = {k: jsonable(current.get(k)) for k in [*data, *gone]}
+        old = {k: to_json_value(current.get(k)) for k in [*data, *gone]}
         for task in holders or [unit.workflow]:
             task.data.update(data)
             for name in gone:
                 task.data.pop(name, None)
         unit.recorder.record("variables_edited", now, user=user, delta={
-            "old": old, "new": {**jsonable(data), **{n: None for n in gone}}, "reason": why,
+            "old": old, "new": {**to_json_value(data), **{n: None for n in gone}}, "reason": why,
         })
 
     with conflicts_as_errors(), engine.db.write() as session:

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import date, datetime
-from decimal import Decimal
 from typing import Any
 
 from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
@@ -19,7 +17,7 @@ from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 
 from .sandbox import RestrictedEnvironment, SandboxError
 from .script_scope import script_scope
-from .services import BpmnError, HandlerRegistry, ServiceContext
+from .services import BpmnError, HandlerRegistry, ServiceContext, to_json_value
 
 
 class ServiceCallFailed(Exception):
@@ -33,21 +31,6 @@ class ServiceCallFailed(Exception):
 
 
 ContextFactory = Callable[[Any], ServiceContext]
-
-
-def to_json_value(value: Any) -> Any:
-    """Handler results enter task data as JSON values (Decimal and dates become strings)."""
-    return json.loads(json.dumps(value, default=_json_default))
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    if isinstance(value, set):
-        return sorted(value)
-    raise TypeError(f"handler returned a {type(value).__name__}, which is not JSON data")
 
 
 class EngineScriptEngine(PythonScriptEngine):

@@ -11,9 +11,11 @@ import difflib
 import functools
 import importlib
 import inspect
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -23,6 +25,36 @@ from .errors import EngineError
 
 Handler = Callable[..., Any]
 ENTRY_POINT_GROUP = "crmflow.handlers"
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def to_json_value(value: Any) -> Any:
+    """The one JSON coercion (handler results, task data, history deltas, records): plain JSON data
+    passes through unchanged; Decimal becomes its string, dates and datetimes ISO text, sets sorted
+    lists; anything else is a TypeError naming its type."""
+    if _is_plain(value):
+        return value
+    return json.loads(json.dumps(value, default=_json_default))
+
+
+def _is_plain(value: Any) -> bool:
+    if isinstance(value, _PLAIN):
+        return True
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _is_plain(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_is_plain(v) for v in value)
+    return False
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, set | frozenset):
+        return sorted(value)
+    raise TypeError(f"a {type(value).__name__} is not JSON data")
 
 
 class BpmnError(Exception):

@@ -29,13 +29,13 @@ from . import instances as records
 from . import projections as proj
 from .clock import ensure_utc, frozen_time
 from .errors import Conflict, NotFound
-from .history import HistoryRecorder, jsonable
+from .history import HistoryRecorder
 from .instances import InstanceRecord
 from .models import HumanTask, Incident, Job, MessageSubscription, Timer
 from .row_views import incident_view, subscription_view, task_view, timer_view
 from .runner import Failure, Runner, StepBudgetExceeded
 from .scripting import EngineScriptEngine
-from .services import ServiceContext
+from .services import ServiceContext, to_json_value
 from .state import SERIALIZER_VERSION, dump_state, load_state
 from .unit_time import UnitDeadline
 from .views import InstanceDetail
@@ -174,7 +174,7 @@ class Unit:
             if started is None:
                 raise Conflict(f"no event sub-process of instance {self.instance.id} waits for '{message}' any more")
             self.recorder.record(
-                "message_received", self.now, started, delta={"set": jsonable(payload)} if payload else None
+                "message_received", self.now, started, delta={"set": to_json_value(payload)} if payload else None
             )
             return
         if task.state != TaskState.WAITING:
@@ -192,14 +192,15 @@ class Unit:
             task.task_spec._update(task)
         if getattr(definition, "message_var", None) is None and payload:
             task.data.update(payload)
-        self.recorder.record("message_received", self.now, task, delta={"set": jsonable(payload)} if payload else None)
+        delta = {"set": to_json_value(payload)} if payload else None
+        self.recorder.record("message_received", self.now, task, delta=delta)
 
     def deliver_signal(self, name: str, payload: dict[str, Any] | None) -> int:
         """Hand a broadcast signal to every task of this instance waiting for it."""
         with self._engine_time():
             caught = signals.deliver(self.workflow, name, payload)
         if caught:
-            delta = {"signal": name, **({"set": jsonable(payload)} if payload else {})}
+            delta = {"signal": name, **({"set": to_json_value(payload)} if payload else {})}
             self.recorder.record("signal_received", self.now, delta=delta)
         return caught
 
@@ -259,7 +260,7 @@ class Unit:
         # A finished instance is never advanced again: its history and variables tell its
         # story, so its task tree is not kept.
         inst.state = "" if completed else dump_state(self.workflow)
-        inst.variables = json.dumps(jsonable(process_variables(self.workflow)), separators=(",", ":"))
+        inst.variables = json.dumps(to_json_value(process_variables(self.workflow)), separators=(",", ":"))
         inst.serializer_version = SERIALIZER_VERSION
         inst.updated_at = self.now
         inst.steps = (inst.steps or 0) + self.runner.steps

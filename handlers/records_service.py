@@ -19,6 +19,8 @@ from typing import Any
 from sqlalchemy import Boolean, Date, Integer, Numeric, String, Text, bindparam, func, or_, select, text
 from sqlalchemy.orm import Session
 
+from engine.services import to_json_value
+
 from . import lifecycle as lc
 from .errors import DomainError, RecordNotFound
 from .models import (
@@ -231,11 +233,8 @@ def as_dict(ent: Entity, record: Any) -> dict[str, Any]:
 
 
 def json_value(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    return value
+    """A record field as JSON: the engine's one coercion (Decimal as its string, dates ISO)."""
+    return to_json_value(value)
 
 
 # -- writing ------------------------------------------------------------------------------------

@@ -9,13 +9,12 @@ import inspect
 import json
 import math
 from collections.abc import Callable
-from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session
 
-from engine.services import ServiceContext
+from engine.services import ServiceContext, to_json_value
 
 from .errors import DomainError, RecordNotFound
 from .models import HandlerCall, Sequence
@@ -26,19 +25,6 @@ HUNDRED = Decimal("100")
 
 #: operation name -> handler, filled by `@operation` as the handler modules are imported
 OPERATIONS: dict[str, Callable[..., Any]] = {}
-
-
-def to_json(value: Any) -> Any:
-    """Handler results as plain JSON (Decimal as its string, dates ISO), same on every call."""
-    return json.loads(json.dumps(value, default=_json_default))
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} is not JSON data")
 
 
 def operation(name: str) -> Callable[[Callable[..., T]], Callable[..., Any]]:
@@ -59,7 +45,7 @@ def operation(name: str) -> Callable[[Callable[..., T]], Callable[..., Any]]:
             bound = sig.bind(ctx, *args, **kwargs)
             bound.apply_defaults()
             params = {k: v for k, v in bound.arguments.items() if k != first}
-            digest = hashlib.sha256(json.dumps(to_json(params), sort_keys=True).encode()).hexdigest()
+            digest = hashlib.sha256(json.dumps(to_json_value(params), sort_keys=True).encode()).hexdigest()
             key = ctx.idempotency_key
             done = ctx.session.get(HandlerCall, (key, name))
             if done is not None:
@@ -69,7 +55,7 @@ def operation(name: str) -> Callable[[Callable[..., T]], Callable[..., Any]]:
                         "a retried call must repeat its parameters"
                     )
                 return done.result
-            result = to_json(func(ctx, *args, **kwargs))
+            result = to_json_value(func(ctx, *args, **kwargs))
             ctx.session.add(
                 HandlerCall(idempotency_key=key, operation=name, params_hash=digest, result=result, created_at=ctx.now)
             )

@@ -114,6 +114,14 @@ def assert_one_error_line(result: Result, code: int = 1, contains: str = "") -> 
     return lines[0]
 
 
+def pick_as(db: str, user: str, task_id: str) -> None:
+    """Completing needs an active user who picked the task (one completion path: `Worklist.complete`);
+    `user` is made an admin here so the test's diagram needs no lanes."""
+    if user not in run(db, "users", "list").stdout:
+        ok(db, "users", "add", user, "--groups", "admin")
+    ok(db, "pick", task_id, "--user", user)
+
+
 def history_line(text: str, *needles: str) -> str:
     """The one History line mentioning every needle (fails if none does)."""
     story = text.split("History", 1)[1]
@@ -139,6 +147,7 @@ def test_story_deploy_start_complete_by_prefix_timer_tick_show(db: str, diagram:
     task_id = open_tasks[0]["id"]
     assert task_id in ok(db, "tasks").stdout
 
+    pick_as(db, "bob", task_id[:8])
     done = ok(db, "complete", task_id[:8], "--user", "bob", "--data", '{"score": 80}')
     assert f"completed task {task_id}" in done.stdout
     assert as_json(db, "tasks") == []
@@ -316,7 +325,9 @@ def test_incident_listed_retried_by_tick_and_by_hand(db: str, tmp_path: Path, mo
 def test_history_records_timer_fired_before_what_it_caused(db: str, diagram: Path) -> None:
     ok(db, "deploy", str(diagram))
     instance_id = as_json(db, "start", "lead_review")["id"]
-    ok(db, "complete", as_json(db, "tasks")[0]["id"], "--user", "bob")
+    task_id = as_json(db, "tasks")[0]["id"]
+    pick_as(db, "bob", task_id)
+    ok(db, "complete", task_id, "--user", "bob")
     due = datetime.fromisoformat(as_json(db, "timers")[0]["due_at"])
     ok(db, "tick", "--now", (due + timedelta(minutes=1)).isoformat())
     events = [(h["event"], h["element_id"]) for h in as_json(db, "show", str(instance_id))["history"]]
@@ -344,6 +355,8 @@ def test_completing_twice(db: str, diagram: Path) -> None:
     ok(db, "deploy", str(diagram))
     ok(db, "start", "lead_review")
     task_id = as_json(db, "tasks")[0]["id"]
+    pick_as(db, "bob", task_id)
+    ok(db, "users", "add", "carol", "--groups", "admin")
     ok(db, "complete", task_id, "--user", "bob")
     line = assert_one_error_line(run(db, "complete", task_id, "--user", "carol"), contains="already completed")
     assert "bob" in line

@@ -8,11 +8,13 @@ from typing import Annotated
 import typer
 
 from crmflow import render
-from crmflow.cli import DbOpt, JsonOpt, app, emit, open_engine, parse_time
+from crmflow.commands.common import DbOpt, JsonOpt, emit, open_engine, parse_time
 from worklists.permissions.audit import AuditLog
 
+commands = typer.Typer()
 
-@app.command()
+
+@commands.command()
 def audit(
     ctx: typer.Context,
     actor: Annotated[str | None, typer.Option("--actor", help="Only entries by this user.")] = None,

@@ -13,31 +13,33 @@ from typing import Annotated, Any
 import typer
 
 from crmflow import render
-from crmflow.cli import (
+from crmflow.commands.common import (
     INSTANCE_COLUMNS,
     DbOpt,
     JsonOpt,
     UserOpt,
-    app,
     emit,
-    instance_summary,
+    emit_instance,
+    need_user,
+    open_worklist,
     parse_json_object,
     parse_time,
 )
-from crmflow.commands.worklist import need_user, open_worklist
 from engine import Retention
 from worklists.incident_groups import incident_groups, retry_group
 from worklists.instance_search import SORTS, STATUSES, InstanceQuery, search
 from worklists.permissions import OPERATE
 
+commands = typer.Typer()
+
 instance_app = typer.Typer(help="Repair one instance: cancel, suspend, resume, edit variables, move a token.",
                            no_args_is_help=True)
-app.add_typer(instance_app, name="instance")
+commands.add_typer(instance_app, name="instance")
 timer_app = typer.Typer(help="Timers: fire one now.", no_args_is_help=True)
-app.add_typer(timer_app, name="timer")
+commands.add_typer(timer_app, name="timer")
 history_app = typer.Typer(help="Instance history: remove finished instances past their retention.",
                           no_args_is_help=True)
-app.add_typer(history_app, name="history")
+commands.add_typer(history_app, name="history")
 
 IdArg = Annotated[int, typer.Argument(help="Instance id.")]
 ReasonOpt = Annotated[str | None, typer.Option("--reason", help="Why (kept in the instance's history).")]
@@ -87,7 +89,7 @@ def cancel(ctx: typer.Context, instance_id: IdArg, reason: ReasonOpt = None, use
     """End an instance for good: its tasks leave every worklist; timers, subscriptions and jobs go."""
     with open_worklist(ctx, db) as (eng, wl):
         inst = eng.cancel_instance(instance_id, user=_operate(wl, user, instance_id, "cancel"), reason=reason)
-    emit(ctx, as_json, inst, f"cancelled instance {instance_id}\n\n{instance_summary(inst)}")
+    emit_instance(ctx, as_json, inst, f"cancelled instance {instance_id}")
 
 
 @instance_app.command("suspend")
@@ -97,7 +99,7 @@ def suspend(ctx: typer.Context, instance_id: IdArg, reason: ReasonOpt = None, us
     (messages thrown by other instances wait for the resume)."""
     with open_worklist(ctx, db) as (eng, wl):
         inst = eng.suspend_instance(instance_id, user=_operate(wl, user, instance_id, "suspend"), reason=reason)
-    emit(ctx, as_json, inst, f"suspended instance {instance_id}\n\n{instance_summary(inst)}")
+    emit_instance(ctx, as_json, inst, f"suspended instance {instance_id}")
 
 
 @instance_app.command("resume")
@@ -106,7 +108,7 @@ def resume(ctx: typer.Context, instance_id: IdArg, reason: ReasonOpt = None, use
     """Let a suspended instance go on: held messages arrive now, timers that fell due at the next pass."""
     with open_worklist(ctx, db) as (eng, wl):
         inst = eng.resume_instance(instance_id, user=_operate(wl, user, instance_id, "resume"), reason=reason)
-    emit(ctx, as_json, inst, f"resumed instance {instance_id}\n\n{instance_summary(inst)}")
+    emit_instance(ctx, as_json, inst, f"resumed instance {instance_id}")
 
 
 @instance_app.command("vars")
@@ -121,7 +123,7 @@ def edit_vars(
     with open_worklist(ctx, db) as (eng, wl):
         who = _operate(wl, user, instance_id, "edit the variables of")
         inst = eng.edit_variables(instance_id, values, remove or [], user=who, reason=reason)
-    emit(ctx, as_json, inst, f"edited the variables of instance {instance_id}\n\n{instance_summary(inst)}")
+    emit_instance(ctx, as_json, inst, f"edited the variables of instance {instance_id}")
 
 
 @instance_app.command("modify")
@@ -154,10 +156,10 @@ def fire(ctx: typer.Context, timer_id: Annotated[int, typer.Argument(help="Timer
         if timer is not None:
             _operate(wl, user, timer.instance_id, f"fire timer {timer_id} of")
         inst = eng.fire_timer_now(timer_id, user=user)
-    emit(ctx, as_json, inst, f"fired timer {timer_id}\n\n{instance_summary(inst)}")
+    emit_instance(ctx, as_json, inst, f"fired timer {timer_id}")
 
 
-@app.command("incident-groups")
+@commands.command("incident-groups")
 def groups(ctx: typer.Context, user: UserOpt = None, db: DbOpt = None, as_json: JsonOpt = False) -> None:
     """Open incidents grouped by process and element, with counts and the latest error."""
     with open_worklist(ctx, db) as (eng, wl):
@@ -169,7 +171,7 @@ def groups(ctx: typer.Context, user: UserOpt = None, db: DbOpt = None, as_json: 
          render.table(rows, columns, empty="(no incidents)"))
 
 
-@app.command("retry-group")
+@commands.command("retry-group")
 def retry_all(ctx: typer.Context, process_id: Annotated[str, typer.Argument(help="Process id.")],
               element_id: Annotated[str, typer.Argument(help="Element id of the failed step.")],
               user: UserOpt = None, db: DbOpt = None, as_json: JsonOpt = False) -> None:

@@ -12,11 +12,12 @@ from typing import Annotated, Any
 
 import typer
 
+from crmflow.commands.common import CliError, DbOpt, JsonOpt, emit, open_engine
 from engine import Engine
 from engine.drawing import instance_marks, render_svg
 from engine.errors import DefinitionError
 
-from ..cli import CliError, DbOpt, JsonOpt, app, emit, open_engine
+commands = typer.Typer()
 
 SvgOpt = Annotated[Path, typer.Option("--svg", help="Where to write the SVG ('-' for standard output).")]
 
@@ -67,7 +68,7 @@ def _summary(ctx: typer.Context, as_json: bool, target: Path, info: dict[str, An
     emit(ctx, as_json, {"svg": str(target), **info}, f"wrote {target}")
 
 
-@app.command()
+@commands.command()
 def draw(
     ctx: typer.Context,
     svg: SvgOpt,
@@ -106,7 +107,7 @@ def draw(
     _summary(ctx, as_json, svg, info)
 
 
-@app.command()
+@commands.command()
 def picture(
     ctx: typer.Context,
     instance_id: Annotated[int, typer.Argument(help="Instance id.")],

@@ -12,16 +12,18 @@ from typing import Annotated, Any
 import typer
 
 from crmflow import render
-from crmflow.cli import DbOpt, JsonOpt, app, emit, open_engine
+from crmflow.commands.common import DbOpt, JsonOpt, emit, open_engine
 from crmflow.settings import lane_map, permissions_file
 from engine import NotFound
 from worklists.auth import Accounts
 from worklists.permissions import RESOURCE_TYPES, VERBS, Authorizer, Policy, Rule
 from worklists.permissions.lanes import lane_rules
 
+commands = typer.Typer()
+
 permissions_app = typer.Typer(help="Who may do what: check a decision, list permissions, validate the file.",
                               no_args_is_help=True)
-app.add_typer(permissions_app, name="permissions")
+commands.add_typer(permissions_app, name="permissions")
 
 FileOpt = Annotated[str | None, typer.Option(
     "--file", envvar="CRMFLOW_PERMISSIONS", help="Permission file (default processes/permissions.yml).")]

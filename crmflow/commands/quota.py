@@ -8,12 +8,14 @@ from typing import Annotated, Any
 import typer
 
 from crmflow import render
-from crmflow.cli import CliError, DbOpt, JsonOpt, app, emit, open_engine
+from crmflow.commands.common import CliError, DbOpt, JsonOpt, emit, open_engine
 from handlers import quotas
 from handlers.errors import DomainError
 
+commands = typer.Typer()
+
 quota_app = typer.Typer(help="Sales quotas: a revenue target per owner and period.", no_args_is_help=True)
-app.add_typer(quota_app, name="quota")
+commands.add_typer(quota_app, name="quota")
 
 COLUMNS: list[render.Column] = [
     ("OWNER", lambda q: q["owner"]),

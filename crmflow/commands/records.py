@@ -14,13 +14,15 @@ import typer
 from sqlalchemy import inspect
 
 from crmflow import render
-from crmflow.cli import CliError, DbOpt, JsonOpt, app, emit, open_engine
+from crmflow.commands.common import CliError, DbOpt, JsonOpt, emit, open_engine
 from engine import Engine
 from handlers import records_service as rs
 from handlers.errors import DomainError
 
+commands = typer.Typer()
+
 records_app = typer.Typer(help="CRM records: list, search and show (the workspace's records).", no_args_is_help=True)
-app.add_typer(records_app, name="records")
+commands.add_typer(records_app, name="records")
 
 EntityArg = Annotated[str, typer.Argument(help="Record type, e.g. accounts, contacts, cases, price-lists.")]
 

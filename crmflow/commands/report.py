@@ -8,8 +8,10 @@ from typing import Annotated, Any
 import typer
 
 from crmflow import render
-from crmflow.cli import CliError, DbOpt, JsonOpt, app, emit, open_engine, parse_time, wants_json
+from crmflow.commands.common import CliError, DbOpt, JsonOpt, emit, open_engine, parse_time, wants_json
 from handlers import reports
+
+commands = typer.Typer()
 
 
 def _params(since: str | None, until: str | None, extra: list[str] | None) -> dict[str, Any]:
@@ -42,7 +44,7 @@ def text_table(report: reports.Report, rows: list[dict[str, Any]]) -> str:
     return render.table(rows, columns)
 
 
-@app.command()
+@commands.command()
 def report(
     ctx: typer.Context,
     name: Annotated[str | None, typer.Argument(help="Report name; leave out to list the reports.")] = None,

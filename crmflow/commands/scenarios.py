@@ -9,8 +9,10 @@ from typing import Annotated
 import typer
 
 from crmflow import render
-from crmflow.cli import JsonOpt, app, wants_json
+from crmflow.commands.common import JsonOpt, wants_json
 from crmflow.scenarios import DEFAULT_DIR, format_text, run_paths
+
+commands = typer.Typer()
 
 
 class OutputFormat(StrEnum):
@@ -18,7 +20,7 @@ class OutputFormat(StrEnum):
     json = "json"
 
 
-@app.command("test")
+@commands.command("test")
 def test_scenarios(
     ctx: typer.Context,
     paths: Annotated[

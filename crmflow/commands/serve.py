@@ -12,11 +12,13 @@ from typing import Annotated
 
 import typer
 
-from crmflow.cli import DbOpt, app, open_engine
+from crmflow.commands.common import DbOpt, open_engine
 from crmflow.settings import build_worklist, lane_map, processes_folder
 
+commands = typer.Typer()
 
-@app.command()
+
+@commands.command()
 def serve(
     ctx: typer.Context,
     host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",

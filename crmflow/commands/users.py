@@ -17,7 +17,7 @@ from typing import Annotated
 import typer
 
 from crmflow import render
-from crmflow.cli import DbOpt, JsonOpt, app, emit, open_engine
+from crmflow.commands.common import DbOpt, JsonOpt, emit, open_engine
 from crmflow.settings import lane_map, permissions_file
 from engine import Engine, InvalidInput
 from worklists.auth import Accounts, UserView
@@ -26,9 +26,11 @@ from worklists.permissions import ADMINISTER, Authorizer, Policy
 from worklists.permissions.audit import AuditLog
 from worklists.permissions.lanes import lane_rules
 
+commands = typer.Typer()
+
 users_app = typer.Typer(help="Users, their groups, passwords and API tokens (changes are audited).",
                         no_args_is_help=True)
-app.add_typer(users_app, name="users")
+commands.add_typer(users_app, name="users")
 
 NameArg = Annotated[str, typer.Argument(help="The user.")]
 ByOpt = Annotated[
@@ -220,7 +222,7 @@ def users_list(ctx: typer.Context, db: DbOpt = None, as_json: JsonOpt = False) -
     emit(ctx, as_json, users, table)
 
 
-@app.command()
+@commands.command()
 def token(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="The user the token is for.")],

@@ -14,11 +14,13 @@ from typing import Annotated
 
 import typer
 
-from crmflow.cli import DbOpt, JsonOpt, app, one_line, open_engine, wants_json
+from crmflow.commands.common import DbOpt, JsonOpt, one_line, open_engine, wants_json
 from crmflow.settings import DB_ENV, build_registry, lanes_file, processes_folder
 from engine import validation
 from engine.validation import WARNING, Diagnostic, ValidationContext, format_json, format_text, load_lane_map
 from engine.validation.deployed import read_deployed
+
+commands = typer.Typer()
 
 DEFAULT_DB_FILE = Path("crmflow.db")
 LANES_FILE = "lanes.json"
@@ -29,7 +31,7 @@ class OutputFormat(StrEnum):
     json = "json"
 
 
-@app.command()
+@commands.command()
 def validate(
     ctx: typer.Context,
     paths: Annotated[

@@ -7,10 +7,12 @@ from typing import Annotated
 import typer
 
 from crmflow import render
-from crmflow.cli import CliError, DbOpt, JsonOpt, UserOpt, app, change_summary, emit, open_engine
+from crmflow.commands.common import CliError, DbOpt, JsonOpt, UserOpt, change_summary, emit, open_engine
+
+commands = typer.Typer()
 
 
-@app.command()
+@commands.command()
 def versions(
     ctx: typer.Context,
     process: Annotated[str, typer.Argument(help="Process id.")],
@@ -37,7 +39,7 @@ def versions(
     emit(ctx, as_json, rows, render.table(rows, columns))
 
 
-@app.command()
+@commands.command()
 def migrate(
     ctx: typer.Context,
     instance: Annotated[int | None, typer.Argument(help="Instance id (or use --all PROCESS).")] = None,

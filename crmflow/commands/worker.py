@@ -16,11 +16,13 @@ from typing import Annotated
 
 import typer
 
-from crmflow.cli import DbOpt, app, open_engine
+from crmflow.commands.common import DbOpt, open_engine
 from engine import Engine, Retention
 from engine.outbox import Sender
 from engine.scheduler import Scheduler
 from engine.views import TickResult
+
+commands = typer.Typer()
 
 
 def configured_senders(engine: Engine | None = None) -> dict[str, Sender]:
@@ -69,7 +71,7 @@ def serve_metrics(engine: Engine, port: int, host: str = "127.0.0.1") -> Threadi
     return server
 
 
-@app.command()
+@commands.command()
 def worker(
     ctx: typer.Context,
     db: DbOpt = None,

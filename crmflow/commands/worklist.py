@@ -6,40 +6,34 @@ API the HTTP API and the web pages use, so the checks and messages are the same 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Annotated
 
 import typer
 
 from crmflow import render
-from crmflow.cli import (
+from crmflow.commands.common import (
     DataOpt,
     DbOpt,
     JsonOpt,
+    LanesOpt,
     UserOpt,
-    app,
     emit,
-    instance_summary,
-    open_engine,
+    emit_instance,
+    need_user,
+    open_worklist,
     parse_json_object,
     parse_time,
     resolve_task_id,
 )
-from crmflow.settings import build_worklist, lane_map
-from engine import Engine, InvalidInput
+from engine import InvalidInput
 from worklists.priority import parse_priority, priority_label
-from worklists.service import SORTS, ItemResult, Page, TaskFilter, Worklist
+from worklists.service import SORTS, ItemResult, Page, TaskFilter
 
+commands = typer.Typer()
 work_app = typer.Typer(help="Work on tasks through the worklist checks.", no_args_is_help=True)
-app.add_typer(work_app, name="work")
+commands.add_typer(work_app, name="work")
 
 TasksArg = Annotated[list[str], typer.Argument(help="Task id(s) or unique prefixes; several make a bulk operation.")]
-LanesOpt = Annotated[
-    str | None,
-    typer.Option("--lanes", envvar="CRMFLOW_LANES", help="Lane map file (default: the processes folder's)."),
-]
-
 ITEM_COLUMNS: list[render.Column] = [
     ("ID", lambda t: t.id),
     ("KEY", lambda t: t.business_key),
@@ -53,20 +47,6 @@ ITEM_COLUMNS: list[render.Column] = [
     ("CREATED", lambda t: t.created_at),
 ]
 CLOSED_COLUMNS: list[render.Column] = [*ITEM_COLUMNS[:5], ("COMPLETED", lambda t: t.completed_at)]
-
-
-@contextmanager
-def open_worklist(ctx: typer.Context, db: str | None, lanes: str | None = None) -> Iterator[tuple[Engine, Worklist]]:
-    """The engine and its worklists on one lane map (`--lanes`, else the processes folder's)."""
-    lane_map_ = lane_map(lanes=lanes)
-    with open_engine(ctx, db, lanes=lane_map_) as eng:
-        yield eng, build_worklist(eng, lanes=lane_map_)
-
-
-def need_user(user: str | None) -> str:
-    if not user:
-        raise InvalidInput("this command needs --user (or CRMFLOW_USER)")
-    return user
 
 
 def page_text(page: Page, columns: list[render.Column]) -> str:
@@ -95,7 +75,7 @@ def finish_bulk(ctx: typer.Context, as_json: bool, results: list[ItemResult], ve
 
 
 # -- views -----------------------------------------------------------------------------------
-@app.command()
+@commands.command()
 def worklist(
     ctx: typer.Context,
     queue: Annotated[str | None, typer.Option("--queue", help="One queue's open tasks.")] = None,
@@ -140,7 +120,7 @@ def worklist(
     emit(ctx, as_json, page, page_text(page, CLOSED_COLUMNS if closed else ITEM_COLUMNS))
 
 
-@app.command()
+@commands.command()
 def queues(
     ctx: typer.Context, user: UserOpt = None, lanes: LanesOpt = None, db: DbOpt = None, as_json: JsonOpt = False
 ) -> None:
@@ -156,7 +136,7 @@ def queues(
 
 
 # -- operations --------------------------------------------------------------------------------
-@app.command()
+@commands.command()
 def pick(
     ctx: typer.Context, tasks: TasksArg, user: UserOpt = None, lanes: LanesOpt = None, db: DbOpt = None,
     as_json: JsonOpt = False,
@@ -172,7 +152,7 @@ def pick(
     finish_bulk(ctx, as_json, results, "picked")
 
 
-@app.command()
+@commands.command()
 def release(
     ctx: typer.Context, tasks: TasksArg, user: UserOpt = None, lanes: LanesOpt = None, db: DbOpt = None,
     as_json: JsonOpt = False,
@@ -188,7 +168,7 @@ def release(
     finish_bulk(ctx, as_json, results, "released")
 
 
-@app.command()
+@commands.command()
 def route(
     ctx: typer.Context,
     tasks: TasksArg,
@@ -210,7 +190,7 @@ def route(
     finish_bulk(ctx, as_json, results, "routed")
 
 
-@app.command()
+@commands.command()
 def comment(
     ctx: typer.Context,
     task: Annotated[str, typer.Argument(help="Task id or a unique prefix.")],
@@ -227,7 +207,7 @@ def comment(
 
 
 @work_app.command("complete")
-def work_complete(
+def complete(
     ctx: typer.Context,
     task: Annotated[str, typer.Argument(help="Task id or a unique prefix.")],
     user: UserOpt = None,
@@ -236,12 +216,17 @@ def work_complete(
     db: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Complete a task you picked; the data is checked against the task's form first."""
+    """Complete a task you picked (crmflow pick); the data is checked against the task's form first
+    and the instance runs on until it waits."""
     payload = parse_json_object(data)
     with open_worklist(ctx, db, lanes) as (eng, wl):
         full_id = resolve_task_id(eng, task)
         inst = wl.complete(full_id, need_user(user), payload)
-    emit(ctx, as_json, inst, f"completed task {full_id}\n\n{instance_summary(inst)}")
+    emit_instance(ctx, as_json, inst, f"completed task {full_id}")
+
+
+# `crmflow complete` and `crmflow work complete` are one command: one completion path (Worklist.complete)
+commands.command("complete")(complete)
 
 
 @work_app.command("form")

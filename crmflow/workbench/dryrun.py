@@ -31,7 +31,9 @@ from crmflow.scenarios.schema import parse_duration
 from crmflow.scenarios.steps import step_advance, step_message
 from engine import Conflict, Engine, InvalidInput, NotFound
 from engine.drawing import instance_marks
+from engine.input_checks import parse_object
 from worklists.forms import initial_values
+from worklists.views import task_view
 
 from . import catalog
 from .deploying import deploy_set
@@ -220,10 +222,7 @@ def _task(task: Any, data: dict[str, Any], processes: Path) -> dict[str, Any]:
             prefill = initial_values(json.loads(text), data) if text else {}
         except (ValueError, TypeError):
             prefill = {}
-    return {"id": task.id, "element_id": task.element_id, "name": task.name, "form": task.form,
-            "queue": task.queue, "assignee": task.assignee,
-            "due_at": task.due_at.isoformat() if task.due_at else None,
-            "prefill": json.loads(json.dumps(prefill, default=str))}
+    return {**task_view(task).to_dict(), "prefill": json.loads(json.dumps(prefill, default=str))}
 
 
 # -- helpers ---------------------------------------------------------------------------------------
@@ -254,15 +253,7 @@ def _lanes(folder: Path) -> Path | None:
 
 
 def _data(text: str, what: str) -> dict[str, Any]:
-    if not text.strip():
-        return {}
+    """A dry run's data by the engine's one parser of user JSON, within the dry run's smaller size."""
     if len(text.encode("utf-8")) > MAX_DATA_BYTES:
         raise InvalidInput(f"the {what} is larger than {MAX_DATA_BYTES // 1000} kB")
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise InvalidInput(f"the {what} is not valid JSON: {err.msg} at line {err.lineno} column {err.colno}") \
-            from None
-    if not isinstance(value, dict):
-        raise InvalidInput(f"the {what} must be a JSON object like {{\"decision\": \"qualify\"}}")
-    return value
+    return parse_object(text, f"the {what}")

@@ -19,10 +19,10 @@ from .. import signals
 from ..core import EngineCore, conflicts_as_errors
 from ..data_parsing import parse_data
 from ..errors import Conflict, InvalidInput, NoSubscriber, NotFound
-from ..history import jsonable
 from ..input_checks import check_text
 from ..instances import InstanceRecord
 from ..models import HistoryEntry, Instance, MessageSubscription, ProcessVersion
+from ..services import to_json_value
 from ..state import SERIALIZER_VERSION
 from ..unit import Unit, run_in_unit, suspended_error
 from ..views import InstanceDetail, SignalView
@@ -175,7 +175,8 @@ def hold_message(session: Session, instance_id: int, message: str, key: str | No
     is delivered when it is resumed (engine/operations.py); both instances' histories say so."""
     reason = f"instance {instance_id} is suspended; the message is delivered when it is resumed"
     session.add(HistoryEntry(instance_id=instance_id, at=now, event="message_held", user=None, data_delta={
-        "message": message, "key": key, "payload": jsonable(payload), "from_instance": source_id, "reason": reason}))
+        "message": message, "key": key, "payload": to_json_value(payload), "from_instance": source_id,
+        "reason": reason}))
     session.add(HistoryEntry(instance_id=source_id, at=now, event="message_held", user=None, data_delta={
         "message": message, "to_instance": instance_id, "reason": reason}))
 

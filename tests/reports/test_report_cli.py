@@ -14,6 +14,7 @@ from reports_support import NOW
 from typer.testing import CliRunner, Result
 
 from crmflow import cli
+from crmflow.settings import build_engine
 from handlers import reports
 from handlers.reports import REPORTS
 
@@ -150,7 +151,7 @@ def test_demo_figures_match_the_engine_and_records(tmp_path):
     url = f"sqlite:///{tmp_path / 'demo.db'}"
     demo(url, echo=lambda *a, **k: None)
     camp = json.loads(run(url, "campaigns", "--json").stdout)
-    with_engine = cli.build_engine(url, with_handlers=False)
+    with_engine = build_engine(url, with_handlers=False)
     try:
         with with_engine.db.read() as session:
             mails = session.scalar(select(func.count(OutboxMessage.id)).where(

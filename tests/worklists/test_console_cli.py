@@ -39,6 +39,7 @@ def test_cancel_needs_operate_and_a_reason(db, deal):
 
 def test_suspend_refuses_completion_until_resume(db, deal):
     iid, task = deal("C-2")
+    ok(db, "pick", task, "--user", "ann")  # completing needs the task picked (one completion path)
     refused(db, "instance", "suspend", str(iid), "--user", "ann", match="operate")
     ok(db, "instance", "suspend", str(iid), "--reason", "on hold", "--user", "olga")
     refused(db, "complete", task, "--user", "ann", match="is suspended")
@@ -54,6 +55,7 @@ def test_vars_and_modify_with_a_dry_run(db, deal):
     out = json.loads(ok(db, "instance", "vars", str(iid), "--set", '{"customer": "Contoso"}', "--reason", "typo",
                         "--user", "olga", "--json").stdout)
     assert out["data"]["customer"] == "Contoso"
+    ok(db, "pick", task, "--user", "ann")
     ok(db, "complete", task, "--user", "ann")
     refused(db, "instance", "modify", str(iid), "--start-at", "qualify", "--user", "ann", match="operate")
     dry = ok(db, "instance", "modify", str(iid), "--start-at", "qualify", "--dry-run", "--user", "olga").stdout

@@ -8,7 +8,7 @@ import pytest
 from worklist_support import start_deal
 
 from engine import Forbidden, InvalidInput
-from worklists import service as service_module
+from worklists import task_pages as pages_module
 from worklists.service import SlaInfo, TaskFilter, Worklist
 
 
@@ -124,7 +124,7 @@ def test_totals_only_when_asked_and_capped(wl, tasks, monkeypatch):
     assert wl.available("ann").total is None
     page = wl.available("ann", limit=2, with_total=True)
     assert (page.total, page.total_is_lower_bound) == (6, False)
-    monkeypatch.setattr(service_module, "COUNT_CAP", 4)
+    monkeypatch.setattr(pages_module, "COUNT_CAP", 4)
     page = wl.available("ann", limit=2, with_total=True)
     assert (page.total, page.total_is_lower_bound) == (4, True)
 
