@@ -34,7 +34,7 @@ from sqlalchemy import select
 
 from engine import Engine, EngineError, ManualClock, ServiceContext
 from engine.clock import ensure_utc
-from engine.models import Instance
+from engine.read_model import Instance
 
 Echo = Callable[[str], None]
 #: a story acts, then yields when it wants to act next

@@ -28,7 +28,7 @@ from sqlalchemy.sql import ColumnElement
 
 from engine import Conflict, Engine, EngineError, Forbidden, InvalidInput
 from engine.clock import ensure_utc
-from engine.models import HumanTask
+from engine.read_model import HumanTask
 from engine.views import HistoryView, HumanTaskView, InstanceView, View
 
 from .auth import Accounts

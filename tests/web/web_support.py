@@ -30,9 +30,9 @@ Login = Callable[[str], TestClient]
 
 
 def build_app(engine: Engine, worklist: Worklist) -> FastAPI:
-    """The project's app when crmflow.server exists; else a bare app with the pages only."""
+    """The project's app when crmflow.web.app exists; else a bare app with the pages only."""
     try:
-        from crmflow.server import WebSettings, create_app
+        from crmflow.web.app import WebSettings, create_app
     except ImportError:
         from worklists import pages
 
