@@ -12,7 +12,6 @@ lists are filtered to what the caller may read. A refusal is a 403 problem namin
 permission. Routes are plain `def`s: FastAPI runs them in its thread pool, as the engine is synchronous.
 """
 
-
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path
@@ -24,7 +23,7 @@ from worklists.permissions.routes import Guard, public
 from worklists.service import Worklist
 
 from ..problems import ProblemError, explain, openapi_problem_responses
-from .common import PREFIX, Api, ProblemType, _incident_process, errors, plain_query
+from .common import PREFIX, Api, ProblemType, errors, incident_process, plain_query
 from .console import add_console_routes
 from .incidents import add_incident_routes
 from .instances import add_instance_routes
@@ -59,7 +58,7 @@ def build_router(engine: Engine, worklist: Worklist) -> APIRouter:
         return user
 
     guard = Guard(worklist.authz, current_user, instances=worklist.instances,
-                  resolvers={"incident_id": _incident_process(worklist)})
+                  resolvers={"incident_id": incident_process(worklist)})
     api = Api(router, engine, worklist, guard, current_user)
     # the order is the routes' matching order: /tasks/bulk/... before /tasks/{task_id}, /instances/search
     # before /instances/{instance_id}

@@ -50,7 +50,7 @@ def _finite(value: Any, path: str = "") -> Any:
     return value
 
 
-def _iso_time(value: Any) -> Any:
+def iso_time(value: Any) -> Any:
     """Times are ISO 8601 text; pydantic would also take a bare number as a Unix time."""
     if isinstance(value, str) and not _ISO_DATE.match(value.strip()):
         raise ValueError("must be an ISO 8601 time, e.g. 2026-01-05T09:00:00Z")
@@ -245,7 +245,7 @@ class Api:
 TASK_RULE = "the worklist service checks the task: its queue's work/supervise, candidates, assignee"
 
 
-def _incident_process(worklist: Worklist) -> Any:
+def incident_process(worklist: Worklist) -> Any:
     """incident id → the process id of its instance (None: no such incident; the route says 404)."""
     def resolve(raw: str) -> str | None:
         if not raw.isdigit() or not 0 < int(raw) <= MAX_ID:
@@ -259,7 +259,7 @@ def _incident_process(worklist: Worklist) -> Any:
 
 
 @contextmanager
-def _cursor_errors(cursor: str | None) -> Iterator[None]:
+def cursor_errors(cursor: str | None) -> Iterator[None]:
     """A tampered cursor is the caller's mistake: the service may meet it as a bad value deep in
     a query; say so as 422 instead of failing."""
     try:

@@ -28,9 +28,9 @@ from .common import (
     RouteRequest,
     TaskDetail,
     TaskIdPath,
-    _cursor_errors,
-    _iso_time,
+    cursor_errors,
     errors,
+    iso_time,
 )
 
 
@@ -52,7 +52,7 @@ def add_task_routes(api: Api) -> None:
         process: Annotated[str | None, Query(min_length=1, max_length=255, description="Process id.")] = None,
         key: Annotated[str | None, Query(min_length=1, max_length=255, description="Business key.")] = None,
         due_before: Annotated[
-            datetime | None, BeforeValidator(_iso_time), Query(description="Due at or before (ISO 8601).")
+            datetime | None, BeforeValidator(iso_time), Query(description="Due at or before (ISO 8601).")
         ] = None,
         priority: Annotated[
             str | None,
@@ -82,7 +82,7 @@ def add_task_routes(api: Api) -> None:
         filters = TaskFilter(process=process, business_key=key, due_before=due_before, priority_up_to=priority_up_to,
                              sla_status=sla, text=q)
         page_args: dict[str, Any] = {"limit": limit, "cursor": cursor, "with_total": total}
-        with _cursor_errors(cursor):
+        with cursor_errors(cursor):
             if chosen == "mine":
                 return worklist.my_work(user.name, filters, sort=sort, **page_args)
             if chosen == "available":
