@@ -23,7 +23,7 @@ from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from crmflow.web.api import PREFIX
+from crmflow.web.api.common import PREFIX
 from crmflow.web.problems import ProblemError, openapi_problem_responses
 from engine import Engine
 from handlers import reports

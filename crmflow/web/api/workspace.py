@@ -21,7 +21,7 @@ from fastapi import APIRouter, Body, Depends, Query
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
-from crmflow.web.api import PREFIX
+from crmflow.web.api.common import PREFIX
 from crmflow.web.pages.workspace import entity_permission
 from crmflow.web.problems import ProblemError, openapi_problem_responses
 from crmflow.workspace import Workspace, customer, domain_to_engine
