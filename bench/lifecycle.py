@@ -17,7 +17,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from engine import ManualClock
-from engine.models import HistoryEntry
+from engine.read_model import HistoryEntry
 
 from . import Row, Sizes
 from .breakdown import measured

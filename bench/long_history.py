@@ -20,7 +20,7 @@ from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.util.task import TaskState
 
 from engine import Engine
-from engine.models import Instance
+from engine.read_model import Instance
 
 from . import Row, Sizes
 from .common import Log, RawProcess, crmflow_engine, kib, ms

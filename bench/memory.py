@@ -20,7 +20,7 @@ from pathlib import Path
 
 from sqlalchemy import func, insert, select
 
-from engine.models import HumanTask, Instance
+from engine.read_model import HumanTask, Instance
 
 from . import Row, Sizes
 from .common import Log, crmflow_engine

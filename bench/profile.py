@@ -19,7 +19,7 @@ from pathlib import Path
 from sqlalchemy import event, func, select
 
 from engine import ManualClock
-from engine.models import HistoryEntry
+from engine.read_model import HistoryEntry
 
 from .common import crmflow_engine
 from .lifecycle import quiet_story_class

@@ -178,7 +178,7 @@ class CampaignStory:
             self.say("Mail", f"{report.sent} email(s) delivered over SMTP"
                      + (f", {report.failed} failed: {report.errors[0]}" if report.failed else ""))
             return
-        from engine.models import OutboxMessage
+        from engine.read_model import OutboxMessage
 
         with self.eng.db.read() as session:
             pending = len(list(session.scalars(

@@ -329,7 +329,7 @@ def describe_record(view: dict[str, Any]) -> str:
 
 def case_lines(session: Session, case_id: int, instance_id: int) -> list[str]:
     """The case and everything about it, one line per record."""
-    from engine.models import OutboxMessage
+    from engine.read_model import OutboxMessage
     from handlers.models import (
         Activity,
         Case,

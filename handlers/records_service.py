@@ -1,6 +1,6 @@
 """The CRM records as a workspace: one table of entities, and list/get/create/update/move over it.
 
-Pages and the API (`worklists.workspace`) call this module instead of knowing fifteen models:
+Pages and the API (`crmflow.web`, `crmflow.workspace`) call this module instead of knowing fifteen models:
 each `Entity` says which model it is, which columns a list shows and a search looks in, which
 fields a person may set (none: the record is kept by the processes only) and which lifecycle
 (`handlers.lifecycle`) its state moves follow. Values are converted and checked from the

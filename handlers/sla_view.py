@@ -19,7 +19,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.models import Instance
+from engine.read_model import Instance
 
 from .models import SlaKpiInstance
 

@@ -17,8 +17,8 @@ from bpmn_builder import Process, props, timer_duration
 from browser_support import serve
 from crm_timers_support import seed_marketing
 
-from crmflow.server import create_app
 from crmflow.settings import build_engine, build_worklist
+from crmflow.web.app import create_app
 from worklists.auth import Accounts
 
 PROCESSES = Path(__file__).resolve().parent.parent / "processes"

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from engine import Conflict, Engine, NotFound
-from engine.models import Instance
+from engine.read_model import Instance
 
 from .service import Worklist
 

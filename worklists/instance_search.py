@@ -15,7 +15,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 from engine import Engine, InvalidInput
 from engine.clock import ensure_utc
-from engine.models import HumanTask, Incident, Instance, MessageSubscription, ProcessVersion, Timer
+from engine.read_model import HumanTask, Incident, Instance, MessageSubscription, ProcessVersion, Timer
 from engine.views import InstanceView
 
 from .service import Worklist

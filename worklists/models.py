@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from engine.models import UTCDateTime
+from engine.read_model import UTCDateTime
 
 
 class WorklistBase(DeclarativeBase):

@@ -55,7 +55,6 @@ from .views import (  # noqa: F401 - re-exported, as above
     SlaProvider,
     TaskFilter,
     TaskView,
-    WorkItem,
     task_view,
 )
 

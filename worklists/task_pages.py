@@ -21,7 +21,7 @@ from sqlalchemy.sql import ColumnElement
 
 from engine import InvalidInput
 from engine.clock import ensure_utc
-from engine.models import HumanTask
+from engine.read_model import HumanTask
 
 from .sla import sla_state
 from .views import Actor, Page, SlaInfo, SlaProvider, TaskFilter, TaskView, task_view

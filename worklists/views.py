@@ -48,7 +48,6 @@ class TaskView(HumanTaskView):
     priority_label: str | None = None
 
 
-WorkItem = TaskView  # its name in the API's schema and the pages until they switch (issue 14)
 _FIELDS = tuple(f.name for f in fields(TaskView))
 
 

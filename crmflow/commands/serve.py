@@ -43,7 +43,7 @@ def serve(
     """Serve the worklist pages (/login), the API (/api/v1/docs), /healthz and /metrics."""
     import uvicorn
 
-    from crmflow.server import create_app
+    from crmflow.web.app import create_app
     from engine.scheduler import Scheduler
 
     from .worker import configured_senders

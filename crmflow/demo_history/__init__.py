@@ -31,7 +31,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from engine import Engine, ManualClock
-from engine.models import Instance
+from engine.read_model import Instance
 
 from .plans import DAYS, KEY_PREFIX
 from .stories import Echo, History, HistoryReport

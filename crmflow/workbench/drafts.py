@@ -15,7 +15,7 @@ from sqlalchemy import Index, Integer, String, Text, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from engine import Engine, NotFound
-from engine.models import UTCDateTime
+from engine.read_model import UTCDateTime
 from engine.xml import MAX_BYTES as XML_MAX_BYTES
 from worklists.models import WorklistBase
 

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import JSON, Date, MetaData, Numeric, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from engine.models import UTCDateTime  # the one UTC column type: the engine's
+from engine.read_model import UTCDateTime  # the one UTC column type: the engine's
 
 Money = Numeric(14, 2)
 Quantity = Numeric(12, 3)

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from engine.models import OutboxMessage
+from engine.read_model import OutboxMessage
 
 from ..marketing.campaigns import campaign_cost, won_revenue
 from ..models import (

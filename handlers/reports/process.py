@@ -1,6 +1,6 @@
 """Process figures from the engine's own tables: instance counts, waits and incidents.
 
-Reads `engine.models` only (the projections and the append-only history), never a
+Reads `engine.read_model` only (the projections and the append-only history), never a
 serialized workflow, so it stays cheap and needs no SpiffWorkflow.
 
 A wait is measured per element run: from the run's `task_created` (user and manual tasks)
@@ -20,7 +20,7 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.models import HistoryEntry, HumanTask, Incident, Instance, MessageSubscription, ProcessVersion, Timer
+from engine.read_model import HistoryEntry, HumanTask, Incident, Instance, MessageSubscription, ProcessVersion, Timer
 
 from .base import WINDOW, Params, Report, Row, average, cols, hours, number, window, within
 

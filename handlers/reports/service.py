@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.models import HumanTask, Instance
+from engine.read_model import HumanTask, Instance
 
 from ..models import Account, Case, CaseResolution, Entitlement, SlaKpiInstance
 from ..models.service import CASE_PRIORITIES, KPI_NAMES

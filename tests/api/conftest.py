@@ -24,7 +24,7 @@ if str(WORKLIST_TESTS) not in sys.path:
 from api_support import Auth  # noqa: E402
 from worklist_support import FORMS, LANES_FILE, PERMISSIONS, USERS, lane_process  # noqa: E402
 
-from crmflow.server import create_app  # noqa: E402
+from crmflow.web.app import create_app  # noqa: E402
 
 
 @pytest.fixture

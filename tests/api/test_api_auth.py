@@ -85,7 +85,7 @@ def test_a_bug_is_a_logged_500_problem_without_internals(app, client: TestClient
     def boom() -> None:
         raise RuntimeError("secret internals")
 
-    with caplog.at_level(logging.ERROR, logger="worklists.problems"):
+    with caplog.at_level(logging.ERROR, logger="crmflow.web.problems"):
         resp = client.get("/api/v1/boom")
     body = assert_problem(resp, 500, "internal-error", "RuntimeError")
     assert "secret internals" not in resp.text

@@ -96,7 +96,7 @@ def test_bodies_over_the_limit_are_a_413(client: TestClient, auth: Auth, deal: s
 
 def test_the_limits_are_configurable(api_engine: Engine, worklist: Worklist, auth: Auth, deal: str,
                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    from crmflow.server import WebSettings, create_app
+    from crmflow.web.app import WebSettings, create_app
 
     app = create_app(api_engine, worklist, with_pages=False, settings=WebSettings(max_body_bytes=200,
                                                                                    max_json_depth=3))
@@ -145,7 +145,7 @@ def test_every_response_carries_the_security_headers(client: TestClient) -> None
 
 
 def test_metrics_can_require_a_token(api_engine: Engine, worklist: Worklist) -> None:
-    from crmflow.server import WebSettings, create_app
+    from crmflow.web.app import WebSettings, create_app
 
     app = create_app(api_engine, worklist, with_pages=False, settings=WebSettings(metrics_token="s3cret-metrics"))
     with TestClient(app) as client:
@@ -157,9 +157,9 @@ def test_metrics_can_require_a_token(api_engine: Engine, worklist: Worklist) -> 
 
 
 def test_error_messages_carry_no_absolute_server_paths(tmp_path) -> None:
+    from crmflow.web.problems import problem_response, without_server_paths
     from engine import NotFound
     from worklists.forms import Forms
-    from worklists.problems import problem_response, without_server_paths
 
     with pytest.raises(NotFound) as err:
         Forms(tmp_path).schema("nope.json")

@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from serve_support import crmflow_serve
 
-from crmflow.server import create_app
+from crmflow.web.app import create_app
 from engine import Engine
 from worklists.service import Worklist
 
@@ -43,7 +43,7 @@ def test_scheduler_runs_with_the_app(api_engine: Engine, worklist: Worklist) -> 
 
 
 def test_pages_are_served_but_not_documented(api_engine: Engine, worklist: Worklist) -> None:
-    pytest.importorskip("worklists.pages")
+    pytest.importorskip("crmflow.web.pages")
     app = create_app(api_engine, worklist, with_pages=True)
     with TestClient(app) as client:
         assert client.get("/login").status_code == 200

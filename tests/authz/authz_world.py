@@ -18,8 +18,8 @@ from fastapi.testclient import TestClient
 from worklist_support import lane_process
 
 from crmflow import demo_seed
-from crmflow.server import WebSettings, create_app
 from crmflow.settings import all_migrations
+from crmflow.web.app import WebSettings, create_app
 from engine import Engine, HandlerRegistry, ManualClock
 from worklists.permissions import WORK, Authorizer, Policy, Principals
 from worklists.permissions.lanes import lane_rules

@@ -11,7 +11,7 @@ from authz_world import SECRET, World, csrf_of
 from fastapi.testclient import TestClient
 
 from crmflow import demo_seed
-from crmflow.server import WebSettings, create_app
+from crmflow.web.app import WebSettings, create_app
 from engine import InvalidInput
 from worklists import auth
 from worklists.auth import check_password

@@ -386,7 +386,7 @@ PROBES: dict[tuple[str, str], list[Probe]] = {
     ("GET", "/dashboards/{area}/{name}.csv"): [Probe(params=lambda w: {"area": "sales", "name": "pipeline"})],
     ("GET", "/dashboards/{area}"): [Probe(params=lambda w: {"area": "sales"}),
                                     Probe(params=lambda w: {"area": "process"})],
-    # -- the analyst workbench (crmflow.workbench): deploy on the process; POSTs without a diagram
+    # -- the analyst workbench (crmflow.web.pages.workbench): deploy on the process; POSTs without a diagram
     # are refused with 422 after the permission check, so nothing is saved or deployed here
     ("GET", "/workbench"): [Probe(check=only_deployable_processes)],
     ("GET", "/workbench/processes/{process_id}"): [Probe(params=L2I)],

@@ -12,8 +12,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from crmflow import demo
-from crmflow.server import WebSettings, create_app
 from crmflow.settings import build_engine
+from crmflow.web.app import WebSettings, create_app
 from engine import Engine, ManualClock
 from worklists.auth import Accounts
 from worklists.routing import LaneMap

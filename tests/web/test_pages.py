@@ -11,8 +11,9 @@ import pytest
 from starlette.datastructures import FormData
 from web_support import PASSWORD, csrf_of
 
+from crmflow.web.pages.base import countdown
+from crmflow.web.pages.fields import build_fields, parse_submission
 from worklists.forms import Forms
-from worklists.pages import build_fields, countdown, parse_submission
 from worklists.service import SlaInfo, Worklist
 
 

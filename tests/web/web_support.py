@@ -30,16 +30,9 @@ Login = Callable[[str], TestClient]
 
 
 def build_app(engine: Engine, worklist: Worklist) -> FastAPI:
-    """The project's app when crmflow.server exists; else a bare app with the pages only."""
-    try:
-        from crmflow.server import WebSettings, create_app
-    except ImportError:
-        from worklists import pages
+    """The project's app, pages included."""
+    from crmflow.web.app import WebSettings, create_app
 
-        app = FastAPI()
-        pages.install(app, {"secret_key": SECRET})
-        app.include_router(pages.build_router(engine, worklist, {"secret_key": SECRET}))
-        return app
     # these tests move the clock by days: logins must outlive them (tests/authz tests expiry)
     settings = WebSettings(secret_key=SECRET, session_hours=24 * 365, session_idle_minutes=60 * 24 * 365)
     return create_app(engine, worklist, with_pages=True, settings=settings)

@@ -1,5 +1,5 @@
 """The vendored bpmn-js/dmn-js files and the workbench's own assets ship in the wheel: every file
-under worklists/static and worklists/templates matches a package-data pattern of pyproject.toml
+under crmflow/web/static and crmflow/web/templates matches a package-data pattern of pyproject.toml
 (setuptools globs, `*` within one folder), and VENDORED.md names each bundle's sha256."""
 
 from __future__ import annotations
@@ -8,11 +8,11 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGE = ROOT / "worklists"
+PACKAGE = ROOT / "crmflow" / "web"
 
 
 def test_every_static_file_and_template_is_package_data() -> None:
-    patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["worklists"]
+    patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["crmflow.web"]
     covered = {p for pattern in patterns for p in PACKAGE.glob(pattern) if p.is_file()}
     shipped = [p for folder in ("static", "templates") for p in (PACKAGE / folder).rglob("*") if p.is_file()]
     missing = sorted(str(p.relative_to(PACKAGE)) for p in shipped if p not in covered)

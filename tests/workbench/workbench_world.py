@@ -11,8 +11,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from crmflow import demo_seed
-from crmflow.server import WebSettings, create_app
 from crmflow.settings import build_engine, build_worklist
+from crmflow.web.app import WebSettings, create_app
 from engine import Engine
 from worklists.service import Worklist
 

@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient
 from worklist_support import lane_process
 
 from crmflow.commands.common import one_line
-from crmflow.server import create_app
 from crmflow.settings import build_engine, build_worklist, lane_map
+from crmflow.web.app import create_app
 
 CLI_PATHS = (("complete",), ("work", "complete"))
 

@@ -202,7 +202,7 @@ def test_one_decision_for_sla_column_filter_and_sort(wl_engine, lane_map, accoun
     """A KPI still stored as 'nearing' whose failure time has passed (its check runs on a timer) is
     breached for the filter, the sort and the column alike — not 'Breached' in the column but listed
     under 'nearing' (issue 13, bug 3)."""
-    from worklists.pages import countdown
+    from crmflow.web.pages.base import countdown
 
     now = wl_engine.now()
     stale = {"K-1": ("nearing", now - timedelta(minutes=10)), "K-2": ("ok", now + timedelta(days=9))}

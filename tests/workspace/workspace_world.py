@@ -14,8 +14,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from crmflow import demo, demo_case, demo_seed
-from crmflow.server import WebSettings, create_app
 from crmflow.settings import build_engine, build_worklist, lane_map
+from crmflow.web.app import WebSettings, create_app
 from engine import Engine, ManualClock
 from worklists.service import Worklist
 

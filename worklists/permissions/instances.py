@@ -14,7 +14,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.sql import ColumnElement
 
 from engine import Engine, NotFound
-from engine.models import HumanTask, Incident, Instance, ProcessVersion
+from engine.read_model import HumanTask, Incident, Instance, ProcessVersion
 from engine.views import HistoryView, IncidentView, InstanceDetail, InstanceView
 
 from .authorizer import Authorizer

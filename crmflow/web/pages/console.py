@@ -17,17 +17,17 @@ from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from crmflow.web.pages.base import scaled_svg
 from engine import EngineError, InvalidInput, NotFound, heatmap
 from engine.clock import ensure_utc
 from engine.drawing import render_svg
 from engine.views import ModificationPlan
-
-from .incident_groups import incident_groups, retry_group
-from .instance_search import SORTS, STATUSES, InstanceQuery, search
-from .permissions import OPERATE, READ
+from worklists.incident_groups import incident_groups, retry_group
+from worklists.instance_search import SORTS, STATUSES, InstanceQuery, search
+from worklists.permissions import OPERATE, READ
 
 if TYPE_CHECKING:
-    from .pages import _Pages
+    from crmflow.web.pages.worklist import _Pages
 
 FINISHED = ("completed", "terminated", "cancelled")
 ACTIONS = ("cancel", "suspend", "resume", "variables", "modify", "retry")
@@ -308,8 +308,6 @@ class ConsolePages:
 
 
 def scaled(svg: str, scale: float = 0.6) -> str:
-    from .pages import scaled_svg
-
     return scaled_svg(svg, scale)
 
 

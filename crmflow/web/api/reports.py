@@ -23,16 +23,15 @@ from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
+from crmflow.web.api.common import PREFIX
+from crmflow.web.problems import ProblemError, openapi_problem_responses
 from engine import Engine
 from handlers import reports
 from handlers.reports import ReportError, UnknownReport
-
-from .api import PREFIX
-from .auth import UserView
-from .permissions import READ
-from .permissions.routes import Guard
-from .problems import ProblemError, openapi_problem_responses
-from .service import Worklist
+from worklists.auth import UserView
+from worklists.permissions import READ
+from worklists.permissions.routes import Guard
+from worklists.service import Worklist
 
 CSV_MEDIA_TYPE = "text/csv"
 Window = Annotated[str | None, Query(description="ISO time or date; only for reports whose params list it.")]

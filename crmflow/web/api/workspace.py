@@ -21,19 +21,18 @@ from fastapi import APIRouter, Body, Depends, Query
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
+from crmflow.web.api.common import PREFIX
+from crmflow.web.pages.workspace import entity_permission
+from crmflow.web.problems import ProblemError, openapi_problem_responses
+from crmflow.workspace import Workspace, customer, domain_to_engine
 from engine import Engine, NotFound
 from handlers import activities as acts
 from handlers import records_service as rs
 from handlers.errors import DomainError
-
-from ..api import PREFIX
-from ..auth import UserView
-from ..permissions import EDIT, READ
-from ..permissions.routes import Guard
-from ..problems import ProblemError, openapi_problem_responses
-from ..service import Worklist
-from .pages import entity_permission
-from .service import Workspace, customer, domain_to_engine
+from worklists.auth import UserView
+from worklists.permissions import EDIT, READ
+from worklists.permissions.routes import Guard
+from worklists.service import Worklist
 
 
 class RecordPage(BaseModel):

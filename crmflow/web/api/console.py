@@ -14,15 +14,14 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy import select
 
 from engine import Engine, InvalidInput
-from engine.models import Instance, Timer
+from engine.read_model import Instance, Timer
 from engine.views import InstanceDetail, InstanceView, ModificationPlan, TimerView
-
-from .auth import UserView
-from .incident_groups import IncidentGroup, incident_groups, retry_group
-from .instance_search import InstanceQuery, search
-from .permissions import OPERATE
-from .permissions.routes import Guard
-from .service import Worklist
+from worklists.auth import UserView
+from worklists.incident_groups import IncidentGroup, incident_groups, retry_group
+from worklists.instance_search import InstanceQuery, search
+from worklists.permissions import OPERATE
+from worklists.permissions.routes import Guard
+from worklists.service import Worklist
 
 MAX_ID = 2**31 - 1
 IntId = Annotated[int, Path(ge=1, le=MAX_ID)]

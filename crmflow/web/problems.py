@@ -29,8 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from engine import Conflict, DefinitionError, EngineError, Forbidden, InvalidInput, NoSubscriber, NotFound, StoreBusy
 from engine.input_checks import InputRefused
-
-from .forms import FormInvalid
+from worklists.forms import FormInvalid
 
 log = logging.getLogger(__name__)
 

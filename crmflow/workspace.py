@@ -22,10 +22,9 @@ from engine.xml import parse_bytes
 from handlers import activities, customer360
 from handlers import records_service as rs
 from handlers.errors import DomainError, RecordNotFound
-
-from ..forms import Forms
-from ..permissions import READ, START
-from ..permissions.authorizer import Authorizer
+from worklists.forms import Forms
+from worklists.permissions import READ, START
+from worklists.permissions.authorizer import Authorizer
 
 BPMN = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"
 SPIFF = "{http://spiffworkflow.org/bpmn/schema/1.0/core}"
@@ -183,7 +182,7 @@ class Workspace:
         return hits
 
     def _instances_by_key(self, user: str, q: str, limit: int) -> list[InstanceView]:
-        from engine.models import Instance  # the read model's table; filtered by the permission layer
+        from engine.read_model import Instance  # the read model's table; filtered by the permission layer
 
         with self.engine.db.read() as session:
             stmt = select(Instance.id).where(func.lower(Instance.business_key).like(f"%{q.lower()}%"),

@@ -1,20 +1,18 @@
 """The web application: HTTP API, web pages, health and metrics in one FastAPI app.
 
 `create_app` only composes; the caller owns the engine (and closes it). Around everything sit
-`worklists.hardening`' request limits (body size, JSON depth: 413/422 before any route reads the
+`crmflow.web.hardening`' request limits (body size, JSON depth: 413/422 before any route reads the
 body) and security headers (CSP with `script-src 'self'`, X-Frame-Options, Referrer-Policy). A scheduler, when
 given, runs with the app: started by the lifespan, stopped on shutdown, so `crmflow serve`
-fires timers and runs jobs while it serves. The pages (`worklists.pages`) are included
-when that module is importable; the OpenAPI document describes the API only. Its Swagger UI
+fires timers and runs jobs while it serves. The pages (`crmflow.web.pages`) always ship; `with_pages=False`
+serves the API alone. The OpenAPI document describes the API only. Its Swagger UI
 at /api/v1/docs loads its script and style from this server (the files the `swagger-ui-py`
 package ships), so it works without internet access.
 """
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
-import inspect
 import logging
 import os
 import re
@@ -33,18 +31,21 @@ from fastapi.staticfiles import StaticFiles
 
 from engine import Engine
 from engine.input_checks import InputLimits
-from worklists import dashboards, problems, reports_api
-from worklists.api import PREFIX, build_ops_router, build_router
-from worklists.hardening import RequestLimits, SecurityHeaders
 from worklists.service import Worklist
-from worklists.workspace import api as workspace_api
-from worklists.workspace import pages as workspace_pages
+
+from . import pages, problems
+from .api import PREFIX, build_ops_router, build_router
+from .api import reports as reports_api
+from .api import workspace as workspace_api
+from .hardening import RequestLimits, SecurityHeaders
+from .pages import dashboards, workbench
+from .pages import workspace as workspace_pages
 
 log = logging.getLogger(__name__)
 SECRET_ENV = "CRMFLOW_SECRET_KEY"
 METRICS_TOKEN_ENV = "CRMFLOW_METRICS_TOKEN"
 SECURE_COOKIE_ENV = "CRMFLOW_SECURE_COOKIE"
-PAGES_MODULE = "worklists.pages"
+PAGES_MODULE = "crmflow.web.pages"
 
 
 class Background(Protocol):
@@ -113,12 +114,12 @@ def create_app(
     app.include_router(reports_api.build_router(engine, worklist))
     app.include_router(workspace_api.build_router(engine, worklist))
     larger_bodies: list[tuple[str, int]] = []
-    if with_pages and _include_pages(app, engine, worklist, web):
+    if with_pages:
+        pages.install(app, web)  # sessions, static files: what a router cannot add itself
+        app.include_router(pages.build_router(engine, worklist, web), include_in_schema=False)
         app.include_router(dashboards.build_router(engine, worklist, web), include_in_schema=False)
         app.include_router(workspace_pages.build_router(engine, worklist, web), include_in_schema=False)
-        from crmflow import workbench  # the analysts' modeler; needs the pages' sessions
-
-        app.include_router(workbench.build_router(engine, worklist, web), include_in_schema=False)
+        app.include_router(workbench.build_router(engine, worklist, web), include_in_schema=False)  # needs sessions
         larger_bodies.extend(workbench.BODY_LIMITS)  # a diagram up to its own limit, not the JSON one
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     configured = InputLimits.configured()
@@ -181,35 +182,6 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         )
         app.openapi_schema = problems.use_problem_media_type(schema)
     return app.openapi_schema
-
-
-def _include_pages(app: FastAPI, engine: Engine, worklist: Worklist, web: WebSettings) -> bool:
-    """Add the web pages if `worklists.pages` exists; the API works without them."""
-    if importlib.util.find_spec(PAGES_MODULE) is None:
-        log.info("no %s module: serving the API only", PAGES_MODULE)
-        return False
-    pages = importlib.import_module(PAGES_MODULE)
-    build = getattr(pages, "build_router", None)
-    if not callable(build):
-        log.warning("%s has no build_router(engine, worklist, settings): serving the API only", PAGES_MODULE)
-        return False
-    install = getattr(pages, "install", None)
-    if callable(install):  # middleware (sessions), static files: things a router cannot add itself
-        _call(install, app, engine=engine, worklist=worklist, settings=web)
-    else:  # the login keeps its user in a signed session cookie
-        from starlette.middleware.sessions import SessionMiddleware
-
-        app.add_middleware(SessionMiddleware, secret_key=web.secret_key, https_only=web.https_only, same_site="lax")
-    app.include_router(build(engine, worklist, web), include_in_schema=False)
-    return True
-
-
-def _call(func: Any, *args: Any, **kwargs: Any) -> Any:
-    """Call with the keyword arguments the function accepts."""
-    params = inspect.signature(func).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return func(*args, **kwargs)
-    return func(*args, **{k: v for k, v in kwargs.items() if k in params})
 
 
 def _version() -> str:

@@ -23,9 +23,8 @@ from starlette.datastructures import MutableHeaders
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from crmflow.web.problems import FieldProblem, html_page, is_api_path, problem_response, wants_html
 from engine.input_checks import BYTES_ENV, DEPTH_ENV, InputLimits
-
-from .problems import FieldProblem, html_page, is_api_path, problem_response, wants_html
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
        "font-src 'self' data:; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'")

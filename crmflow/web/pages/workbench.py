@@ -18,12 +18,9 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
-from engine import Conflict, Engine, EngineError, Forbidden, InvalidInput, NotFound
-from worklists.forms import initial_values
-from worklists.pages import (
+from crmflow.web.pages.base import (
     STATIC_PATH,
     TEMPLATES,
-    build_fields,
     csrf_token,
     delta_text,
     install_time_filters,
@@ -31,12 +28,14 @@ from worklists.pages import (
     setting,
     zone_of,
 )
+from crmflow.web.pages.fields import build_fields
+from crmflow.workbench import catalog, checks, deploying, dryrun, trial
+from crmflow.workbench.drafts import MAX_BYTES, DraftStore
+from crmflow.workbench.workspace import safe_file_name
+from engine import Conflict, Engine, EngineError, Forbidden, InvalidInput, NotFound
+from worklists.forms import initial_values
 from worklists.permissions.routes import Guard
 from worklists.service import Worklist
-
-from . import catalog, checks, deploying, dryrun, trial
-from .drafts import MAX_BYTES, DraftStore
-from .workspace import safe_file_name
 
 DEPLOY = "deploy"
 DIAGRAM_BODY_BYTES = 3 * MAX_BYTES + 64 * 1024
@@ -44,7 +43,7 @@ DIAGRAM_BODY_BYTES = 3 * MAX_BYTES + 64 * 1024
 token and other fields. The route itself refuses a diagram over MAX_BYTES (413)."""
 BODY_LIMITS = [(r"/workbench/processes/[^/]+/(check|drafts|scenarios|preview|deploy)", DIAGRAM_BODY_BYTES),
                (r"/workbench/decisions/[^/]+/drafts", DIAGRAM_BODY_BYTES)]
-"""The routes that take a diagram, for `worklists.hardening.RequestLimits`."""
+"""The routes that take a diagram, for `crmflow.web.hardening.RequestLimits`."""
 _STATUS = {NotFound: 404, Forbidden: 403, Conflict: 409, InvalidInput: 422}
 
 

@@ -18,19 +18,9 @@ from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
-from engine import Conflict, Engine, EngineError, NotFound
-from engine.clock import ensure_utc
-from handlers import activities as acts
-from handlers import record_parts as rp
-from handlers import records_service as rs
-from handlers.errors import DomainError
-
-from ..console_pages import operates_anywhere
-from ..forms import FormInvalid
-from ..pages import (
+from crmflow.web.pages.base import (
     STATIC_PATH,
     TEMPLATES,
-    build_fields,
     compact,
     csrf_token,
     delta_text,
@@ -38,17 +28,25 @@ from ..pages import (
     fmt_span,
     install_time_filters,
     logged_in_user,
-    parse_submission,
     readable,
     setting,
     show_value,
     zone_of,
 )
-from ..permissions import EDIT, READ
-from ..permissions.routes import Guard
-from ..priority import priority_label
-from ..service import Worklist
-from .service import Workspace, customer, domain_to_engine
+from crmflow.web.pages.console import operates_anywhere
+from crmflow.web.pages.fields import build_fields, parse_submission
+from crmflow.workspace import Workspace, customer, domain_to_engine
+from engine import Conflict, Engine, EngineError, NotFound
+from engine.clock import ensure_utc
+from handlers import activities as acts
+from handlers import record_parts as rp
+from handlers import records_service as rs
+from handlers.errors import DomainError
+from worklists.forms import FormInvalid
+from worklists.permissions import EDIT, READ
+from worklists.permissions.routes import Guard
+from worklists.priority import priority_label
+from worklists.service import Worklist
 
 IN_360 = {"case", "opportunity", "quote", "order", "invoice", "contact"}
 _STATUS = {"NotFound": 404, "Forbidden": 403, "Conflict": 409, "InvalidInput": 422, "FormInvalid": 422}

@@ -3,7 +3,7 @@
 Each page shows every report of its area as a table, a chart where one helps, a CSV link per
 report, and a since/until form for the reports that count events in a window. Figures come
 from `handlers.reports.run` only, so the page, the CSV, the CLI and the API agree to the digit.
-The pages need the same login as the worklist pages (`worklists.pages`, whose `install` turns
+The pages need the same login as the worklist pages (`crmflow.web.pages`, whose `install` turns
 `LoginRequired` into a redirect to /login) and `read` on `reports:<area>`; the index lists only
 the areas the user may read. A bad window is shown on the page with a 422.
 """
@@ -23,15 +23,23 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 
+from crmflow.web import charts
+from crmflow.web.pages.base import (
+    STATIC_PATH,
+    TEMPLATES,
+    csrf_token,
+    fmt_money,
+    install_time_filters,
+    logged_in_user,
+    setting,
+    zone_of,
+)
 from engine import Engine
 from handlers import reports
 from handlers.reports import Report, ReportError
-
-from . import charts
-from .pages import STATIC_PATH, TEMPLATES, csrf_token, fmt_money, install_time_filters, logged_in_user, setting, zone_of
-from .permissions import READ
-from .permissions.routes import Guard
-from .service import Worklist
+from worklists.permissions import READ
+from worklists.permissions.routes import Guard
+from worklists.service import Worklist
 
 Rows = list[dict[str, Any]]
 ChartOf = Callable[[Rows], str]
