@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import urlencode
 
 from fastapi import Request
@@ -26,8 +26,22 @@ from worklists.incident_groups import incident_groups, retry_group
 from worklists.instance_search import SORTS, STATUSES, InstanceQuery, search
 from worklists.permissions import OPERATE, READ
 
-if TYPE_CHECKING:
-    from crmflow.web.pages.worklist import _Pages
+
+class _Pages(Protocol):
+    """What the console uses of the worklist pages it is installed on (`worklist._Pages`); a
+    protocol, so that this module does not import the one that installs it."""
+
+    router: Any
+    wl: Any
+    engine: Any
+    base: str
+
+    def _user(self, request: Any) -> str: ...
+    def _csrf_ok(self, request: Any, form: Any) -> bool: ...
+    def _flash(self, request: Any, text: str, kind: str = "ok") -> None: ...
+    def _render(self, request: Any, template: str, status: int = 200, **context: Any) -> Any: ...
+    def _refusal(self, request: Any, user: str | None, err: Any, heading: str = "Not possible") -> Any: ...
+    def _counts(self, user: str) -> Any: ...
 
 FINISHED = ("completed", "terminated", "cancelled")
 ACTIONS = ("cancel", "suspend", "resume", "variables", "modify", "retry")
