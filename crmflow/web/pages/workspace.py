@@ -290,7 +290,11 @@ class _WorkspacePages:
         self._flash(request, f"Created {ent.singular} #{rid}.")
         return RedirectResponse(f"/records/{ent.slug}/{rid}", status_code=303)
 
-    async def update(self, request: Request, entity: str, record_id: str) -> Response:
+    async def _record_post(self, request: Request, entity: str, record_id: str,
+                           nothing: str) -> tuple[Any, Any, int] | Response:
+        """What every change to one record checks first: a logged-in user, the record type and id,
+        and the form's CSRF token. The form, the type and the id; or the page saying what is wrong
+        (`nothing` is what was not done: "saved", "changed")."""
         self._user(request)
         form = await request.form()
         try:
@@ -298,7 +302,14 @@ class _WorkspacePages:
         except EngineError as err:
             return self._problem(request, err)
         if not self._csrf_ok(request, form):
-            return self._problem(request, DomainError("your session expired; nothing was saved, please try again"))
+            return self._problem(request, DomainError(f"your session expired; nothing was {nothing}, please try again"))
+        return form, ent, rid
+
+    async def update(self, request: Request, entity: str, record_id: str) -> Response:
+        checked = await self._record_post(request, entity, record_id, "saved")
+        if isinstance(checked, Response):
+            return checked
+        form, ent, rid = checked
         values = {k: str(v) for k, v in form.items() if k in ent.editable}
 
         def work() -> None:
@@ -315,14 +326,10 @@ class _WorkspacePages:
         return RedirectResponse(f"/records/{ent.slug}/{rid}", status_code=303)
 
     async def move(self, request: Request, entity: str, record_id: str) -> Response:
-        self._user(request)
-        form = await request.form()
-        try:
-            ent, rid = self._entity(entity), self._record_id(record_id)
-        except EngineError as err:
-            return self._problem(request, err)
-        if not self._csrf_ok(request, form):
-            return self._problem(request, DomainError("your session expired; nothing was changed, please try again"))
+        checked = await self._record_post(request, entity, record_id, "changed")
+        if isinstance(checked, Response):
+            return checked
+        form, ent, rid = checked
         owner = await run_in_threadpool(self.ws.owner_of, ent.name, rid)
         if owner is not None:
             tasks = ", ".join(f"“{t.name or t.element_id}” (/tasks/{t.id})" for t in owner.tasks) or "its next task"
@@ -359,14 +366,10 @@ class _WorkspacePages:
 
     async def save_part(self, request: Request, entity: str, record_id: str) -> Response:
         """Add a part to the record, change one (`part_id`), or take a list member off (`remove`)."""
-        self._user(request)
-        form = await request.form()
-        try:
-            ent, rid = self._entity(entity), self._record_id(record_id)
-        except EngineError as err:
-            return self._problem(request, err)
-        if not self._csrf_ok(request, form):
-            return self._problem(request, DomainError("your session expired; nothing was saved, please try again"))
+        checked = await self._record_post(request, entity, record_id, "saved")
+        if isinstance(checked, Response):
+            return checked
+        form, ent, rid = checked
         raw_id = str(form.get("part_id", "")).strip()
         values = {k: str(v) for k, v in form.items() if k not in ("csrf", "part_id", "remove")}
 
