@@ -15,15 +15,13 @@ permission. Routes are plain `def`s: FastAPI runs them in its thread pool, as th
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from engine import Engine
-from worklists.auth import UserView
 from worklists.permissions.routes import Guard, public
 from worklists.service import Worklist
 
-from ..problems import ProblemError, explain, openapi_problem_responses
-from .common import PREFIX, Api, ProblemType, errors, incident_process, plain_query
+from ..problems import explain, openapi_problem_responses
+from .common import PREFIX, Api, ProblemType, errors, incident_process, plain_query, token_user
 from .console import add_console_routes
 from .incidents import add_incident_routes
 from .instances import add_instance_routes
@@ -38,24 +36,7 @@ __all__ = ["PREFIX", "build_ops_router", "build_router"]
 def build_router(engine: Engine, worklist: Worklist) -> APIRouter:
     """All `/api/v1` routes, bound to one engine and worklist."""
     router = APIRouter(prefix=PREFIX, dependencies=[Depends(plain_query)])
-    bearer = HTTPBearer(auto_error=False, description="An API token: `Authorization: Bearer cft_...`.")
-
-    def current_user(
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-    ) -> UserView:
-        challenge = 'Bearer realm="crmflow"'
-        if credentials is None:
-            raise ProblemError(
-                "unauthorized", "this needs an API token: send 'Authorization: Bearer cft_...' "
-                "(crmflow users token NAME issues one)", headers={"WWW-Authenticate": challenge},
-            )
-        user = worklist.accounts.authenticate_token(credentials.credentials)
-        if user is None:
-            raise ProblemError(
-                "unauthorized", "the API token is not valid (unknown, revoked, or its user is deactivated)",
-                headers={"WWW-Authenticate": f'{challenge}, error="invalid_token"'},
-            )
-        return user
+    current_user = token_user(worklist)
 
     guard = Guard(worklist.authz, current_user, instances=worklist.instances,
                   resolvers={"incident_id": incident_process(worklist)})

@@ -11,10 +11,11 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy.exc import StatementError
 
-from crmflow.web.problems import openapi_problem_responses
+from crmflow.web.problems import ProblemError, openapi_problem_responses
 from engine import Engine, EngineError, InvalidInput
 from worklists.auth import UserView
 from worklists.forms import RenderedForm
@@ -269,3 +270,26 @@ def cursor_errors(cursor: str | None) -> Iterator[None]:
         if cursor is None:
             raise
         raise InvalidInput(f"cursor: {cursor[:40]!r} is not a cursor of this view") from err
+
+
+def token_user(worklist: Worklist) -> Callable[..., UserView]:
+    """The dependency every API router authenticates with: the active user of the bearer token,
+    or a 401 problem saying what is missing or wrong."""
+    bearer = HTTPBearer(auto_error=False, description="An API token: `Authorization: Bearer cft_...`.")
+
+    def current_user(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> UserView:
+        challenge = 'Bearer realm="crmflow"'
+        if credentials is None:
+            raise ProblemError(
+                "unauthorized", "this needs an API token: send 'Authorization: Bearer cft_...' "
+                "(crmflow users token NAME issues one)", headers={"WWW-Authenticate": challenge},
+            )
+        user = worklist.accounts.authenticate_token(credentials.credentials)
+        if user is None:
+            raise ProblemError(
+                "unauthorized", "the API token is not valid (unknown, revoked, or its user is deactivated)",
+                headers={"WWW-Authenticate": f'{challenge}, error="invalid_token"'},
+            )
+        return user
+
+    return current_user

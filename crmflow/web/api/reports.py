@@ -18,12 +18,11 @@ from contextlib import contextmanager
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from crmflow.web.api.common import PREFIX
+from crmflow.web.api.common import PREFIX, token_user
 from crmflow.web.problems import ProblemError, openapi_problem_responses
 from engine import Engine
 from handlers import reports
@@ -75,19 +74,7 @@ CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
 def build_router(engine: Engine, worklist: Worklist) -> APIRouter:
     """The report routes under `/api/v1`, authenticated with the worklist's API tokens."""
     router = APIRouter(prefix=PREFIX, tags=["reports"])
-    bearer = HTTPBearer(auto_error=False, description="An API token: `Authorization: Bearer cft_...`.")
-
-    def current_user(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> UserView:
-        challenge = 'Bearer realm="crmflow"'
-        if credentials is None:
-            raise ProblemError("unauthorized", "this needs an API token: send 'Authorization: Bearer cft_...'",
-                               headers={"WWW-Authenticate": challenge})
-        user = worklist.accounts.authenticate_token(credentials.credentials)
-        if user is None:
-            raise ProblemError("unauthorized",
-                               "the API token is not valid (unknown, revoked, or its user is deactivated)",
-                               headers={"WWW-Authenticate": f'{challenge}, error="invalid_token"'})
-        return user
+    current_user = token_user(worklist)
 
     User = Annotated[UserView, Depends(current_user)]
     guard = Guard(worklist.authz, current_user, resolvers={"name": report_area})

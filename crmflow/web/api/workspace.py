@@ -18,10 +18,9 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
-from crmflow.web.api.common import PREFIX
+from crmflow.web.api.common import PREFIX, token_user
 from crmflow.web.pages.workspace import entity_permission
 from crmflow.web.problems import ProblemError, openapi_problem_responses
 from crmflow.workspace import Workspace, customer, domain_to_engine
@@ -56,20 +55,8 @@ class ActivityIn(BaseModel):
 
 def build_router(engine: Engine, worklist: Worklist) -> APIRouter:
     router = APIRouter(prefix=PREFIX, tags=["records"])
-    bearer = HTTPBearer(auto_error=False, description="An API token: `Authorization: Bearer cft_...`.")
     ws = Workspace(engine, worklist.authz, worklist.forms)
-
-    def current_user(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> UserView:
-        challenge = 'Bearer realm="crmflow"'
-        if credentials is None:
-            raise ProblemError("unauthorized", "this needs an API token: send 'Authorization: Bearer cft_...'",
-                               headers={"WWW-Authenticate": challenge})
-        user = worklist.accounts.authenticate_token(credentials.credentials)
-        if user is None:
-            raise ProblemError("unauthorized",
-                               "the API token is not valid (unknown, revoked, or its user is deactivated)",
-                               headers={"WWW-Authenticate": f'{challenge}, error="invalid_token"'})
-        return user
+    current_user = token_user(worklist)
 
     def records_here(user: Annotated[UserView, Depends(current_user)]) -> UserView:
         ws.require_records()
