@@ -249,8 +249,10 @@ class Engine(EngineCore):
         return reading.get_instance(self, instance_id, with_history)
 
     def list_instances(self, process_id: str | None = None, status: str | None = None,
-                       business_key: str | None = None, limit: int = 100, offset: int = 0) -> list[InstanceView]:
-        return reading.list_instances(self, process_id, status, business_key, limit, offset)
+                       business_key: str | None = None, limit: int = 100, offset: int = 0,
+                       visible: Any = None) -> list[InstanceView]:
+        """`visible`: an optional WHERE clause on `read_model.Instance` (e.g. what a user may read)."""
+        return reading.list_instances(self, process_id, status, business_key, limit, offset, visible)
 
     def list_tasks(self, state: str = "open", instance_id: int | None = None, assignee: str | None = None,
                    lane: str | None = None, process_id: str | None = None, limit: int = 100, offset: int = 0,

@@ -82,9 +82,12 @@ def get_instance(core: EngineCore, instance_id: int, with_history: bool = True) 
 
 
 def list_instances(core: EngineCore, process_id: str | None, status: str | None, business_key: str | None,
-                   limit: int, offset: int) -> list[InstanceView]:
+                   limit: int, offset: int, visible: Any = None) -> list[InstanceView]:
+    """Newest first; `visible` is a caller's WHERE clause on `Instance` (the worklists' read rule)."""
     with core.db.read() as session:
         stmt = select(Instance, ProcessVersion.version).join(ProcessVersion, ProcessVersion.id == Instance.version_id)
+        if visible is not None:
+            stmt = stmt.where(visible)
         if process_id:
             stmt = stmt.where(Instance.process_id == process_id)
         if status:

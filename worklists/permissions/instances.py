@@ -14,7 +14,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.sql import ColumnElement
 
 from engine import Engine, NotFound
-from engine.read_model import HumanTask, Incident, Instance, ProcessVersion
+from engine.read_model import HumanTask, Incident, Instance
 from engine.views import HistoryView, IncidentView, InstanceDetail, InstanceView
 
 from .authorizer import Authorizer
@@ -103,22 +103,7 @@ class InstanceAccess:
         limit: int = 100, offset: int = 0,
     ) -> list[InstanceView]:
         """Instances this user may read, newest first (the facade's list, filtered)."""
-        with self.engine.db.read() as session:
-            stmt = select(Instance, ProcessVersion.version).join(
-                ProcessVersion, ProcessVersion.id == Instance.version_id)
-            stmt = stmt.where(self.visible(user))
-            if process_id:
-                stmt = stmt.where(Instance.process_id == process_id)
-            if status:
-                stmt = stmt.where(Instance.status == status)
-            if business_key:
-                stmt = stmt.where(Instance.business_key == business_key)
-            stmt = stmt.order_by(Instance.id.desc()).limit(limit).offset(offset)
-            return [
-                InstanceView(id=i.id, process_id=i.process_id, version=v, business_key=i.business_key,
-                             status=i.status, created_at=i.created_at, updated_at=i.updated_at, ended_at=i.ended_at)
-                for i, v in session.execute(stmt)
-            ]
+        return self.engine.list_instances(process_id, status, business_key, limit, offset, visible=self.visible(user))
 
     def incidents(self, user: Any, incidents: list[IncidentView]) -> list[IncidentView]:
         """The incidents of instances this user may read."""
