@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from ..clock import ensure_utc
 from ..core import EngineCore, conflicts_as_errors, not_suspended
@@ -20,6 +20,12 @@ from ..task_dates import TASK_KINDS
 from ..unit import Busy, Unit
 from ..views import FiredTimer, InstanceDetail, TickResult
 from .starting import run, start_in
+
+_JOBS = Job.__table__
+# Core, not `session.get`: this is read once per job a worker runs (the ORM's identity map
+# and `populate_existing` cost about as much as the job's own SQL).
+_JOB_OWNER = select(_JOBS.c.lease_owner).where(_JOBS.c.id == bindparam("job_id"))
+_DELETE_JOB = _JOBS.delete().where(_JOBS.c.id == bindparam("job_id"))
 
 
 class _NothingDue(Exception):
@@ -213,15 +219,15 @@ def _run_job(core: EngineCore, job_id: int, instance_id: int, task_id: str, work
         with conflicts_as_errors(), core.db.write() as session:
 
             def still_ours() -> None:
-                job = session.get(Job, job_id, populate_existing=True)
-                if job is None or job.lease_owner != worker:
+                owner = session.connection().execute(_JOB_OWNER, {"job_id": job_id}).first()
+                if owner is None or owner.lease_owner != worker:
                     raise _NothingDue  # done already, or our lease ran out and was taken over
 
             try:
                 run(core, session, instance_id, now, lambda unit: unit.release(task_id), precheck=still_ours)
             except Conflict:
                 pass  # the instance has finished meanwhile: nothing left to run
-            session.execute(Job.__table__.delete().where(Job.__table__.c.id == job_id))
+            session.connection().execute(_DELETE_JOB, {"job_id": job_id})
     except (_NothingDue, Busy, NotFound):
         return False
     core.metrics.inc("crmflow_jobs_run_total")
