@@ -11,6 +11,7 @@ to the matching error boundary event.
 from __future__ import annotations
 
 import copy
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -124,10 +125,16 @@ def describe(exc: BaseException) -> tuple[str, str]:
     return "script", f"{type(exc).__name__}: {exc}"
 
 
+_ASYNC: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()  # per task spec, read once
+
+
 def is_async(task_spec: Any) -> bool:
     """Marked asynchronous in the diagram (`spiffworkflow:property name="async" value="true"`)."""
-    props = (getattr(task_spec, "extensions", None) or {}).get("properties") or {}
-    return str(props.get("async", "")).strip().strip("\"'").lower() in ("true", "yes", "1")
+    known = _ASYNC.get(task_spec)
+    if known is None:
+        props = (getattr(task_spec, "extensions", None) or {}).get("properties") or {}
+        known = _ASYNC[task_spec] = str(props.get("async", "")).strip().strip("\"'").lower() in ("true", "yes", "1")
+    return known
 
 
 def skip_missed_cycles(event_value: dict[str, Any], now: datetime) -> None:
@@ -368,6 +375,8 @@ class Runner:
         if wf.completed:
             wf.completed_event(wf)
             return
+        if not any(t.state == TaskState.WAITING for t in wf.tasks.values()):
+            return  # the common case: nothing waits, so no walk over the tree
         for waiting in list(TaskIterator(wf.task_tree, state=TaskState.WAITING)):
             if not waiting.internal_data.get(SETUP_FAILED):
                 self.set_up(waiting)
