@@ -15,10 +15,25 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from .errors import Conflict
-from .models import Instance
+from .models import Instance, ProcessVersion
 
 TABLE = Instance.__table__
 _COLUMNS = [c.name for c in TABLE.columns]
+_PV = ProcessVersion.__table__
+_NEW_COLUMNS = [k for k in _COLUMNS if k != "id"]
+# A new instance of the latest version in one statement: the version is looked up inside the
+# INSERT (no second round trip, and always the latest committed deploy, whichever process made it).
+_INSERT_LATEST = (
+    insert(TABLE)
+    .from_select(
+        _NEW_COLUMNS,
+        select(*[_PV.c.id if k == "version_id" else bindparam(k, type_=TABLE.c[k].type) for k in _NEW_COLUMNS])
+        .where(_PV.c.process_id == bindparam("latest_of"))
+        .order_by(_PV.c.version.desc())
+        .limit(1),
+    )
+    .returning(TABLE.c.id, TABLE.c.version_id)
+)
 _SELECT = select(TABLE).where(TABLE.c.id == bindparam("iid"))
 _SELECT_LOCKED = _SELECT.with_for_update()
 _SELECT_SKIP_LOCKED = _SELECT.with_for_update(skip_locked=True)
@@ -71,6 +86,17 @@ def load(session: Session, instance_id: int, lock: bool, skip_locked: bool = Fal
 def create(session: Session, record: InstanceRecord) -> InstanceRecord:
     values = {k: getattr(record, k) for k in _COLUMNS if k != "id"}
     record.id = session.connection().execute(_INSERT, values).scalar_one()
+    return record
+
+
+def create_latest(session: Session, record: InstanceRecord) -> InstanceRecord | None:
+    """Insert `record` as an instance of its process's latest version (set on `record`); None,
+    and nothing inserted, when the process has no deployed version."""
+    values = {k: getattr(record, k) for k in _NEW_COLUMNS if k != "version_id"}
+    row = session.connection().execute(_INSERT_LATEST, {**values, "latest_of": record.process_id}).first()
+    if row is None:
+        return None
+    record.id, record.version_id = row
     return record
 
 
