@@ -10,14 +10,17 @@ on one instance with `SELECT ... FOR UPDATE`.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import weakref
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
+from sqlalchemy import Connection, CursorResult, create_engine, event, inspect
 from sqlalchemy import Engine as SAEngine
-from sqlalchemy import create_engine, event, inspect
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql import ClauseElement
 
 from .errors import StoreBusy
 
@@ -82,6 +85,53 @@ def _busy_as_error() -> Iterator[None]:
             f"the database is busy with other work (locked longer than {BUSY_TIMEOUT_SECONDS} s); nothing was "
             f"changed, retry in a few seconds"
         ) from None
+
+
+class Prepared:
+    """A Core write statement compiled once per dialect, run through `exec_driver_sql`.
+
+    `Connection.execute` of a Core statement looks up its compiled form by cache key and
+    wraps parameters and results on every call, which on SQLite costs more than the SQL
+    itself; the step's hot writes (the instance row, the history rows) compile once here.
+    Bind values go through the same type processors SQLAlchemy applies (UTC datetimes,
+    JSON), and the connection's events still see every statement. Results are the driver's
+    own values: meant for DML (rowcount, RETURNING of plain integers), not for reading rows.
+    """
+
+    def __init__(self, statement: ClauseElement, column_keys: Sequence[str] | None = None,
+                 many: bool = False) -> None:
+        self.statement = statement
+        self.column_keys = list(column_keys) if column_keys is not None else None
+        self.many = many
+        self._compiled: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+
+    def _compile(self, dialect: Any) -> Any:
+        compiled = self._compiled.get(dialect)
+        if compiled is None:
+            compiled = self.statement.compile(dialect=dialect, column_keys=self.column_keys,
+                                              for_executemany=self.many)
+            if compiled.insert_prefetch or compiled.update_prefetch:  # Python-side defaults: not here
+                raise ValueError(f"Prepared needs every column's value given: {compiled.string}")
+            compiled = self._compiled[dialect] = (compiled, compiled._bind_processors)
+        return compiled
+
+    def execute(self, conn: Connection, params: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> CursorResult:
+        dialect = conn.dialect
+        compiled, processors = self._compile(dialect)
+
+        def one(values: Mapping[str, Any]) -> Any:
+            bound = compiled.construct_params(values, escape_names=False)
+            for name, process in processors.items():
+                if name in bound:
+                    bound[name] = process(bound[name])
+            if compiled.positional:
+                return dialect.execute_sequence_format([bound[name] for name in compiled.positiontup])
+            escaped = compiled.escaped_bind_names
+            return {escaped.get(name, name): value for name, value in bound.items()} if escaped else bound
+
+        if self.many:
+            return conn.exec_driver_sql(compiled.string, [one(row) for row in params])
+        return conn.exec_driver_sql(compiled.string, one(params))
 
 
 class Database:

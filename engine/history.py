@@ -10,6 +10,7 @@ from SpiffWorkflow.util.deep_merge import DeepMerge
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
+from .db import Prepared
 from .models import HistoryEntry
 from .services import to_json_value
 
@@ -35,6 +36,11 @@ def data_delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any] 
     if deletions:
         delta["removed"] = sorted(deletions) if not isinstance(deletions, dict) else to_json_value(deletions)
     return delta
+
+
+_COLUMNS = ["event", "at", "task_id", "element_id", "element_name", "element_type", "user", "data_delta",
+            "instance_id"]
+_INSERT = Prepared(insert(HistoryEntry.__table__), column_keys=_COLUMNS, many=True)
 
 
 @dataclass
@@ -72,6 +78,7 @@ class HistoryRecorder:
             return
         for row in self.rows:
             row["instance_id"] = self.instance_id
-        # Core executemany: the ORM's bulk path costs more than the inserts themselves.
-        session.connection().execute(insert(HistoryEntry.__table__), self.rows)
+        # One executemany of a statement compiled once: the ORM's bulk path, and even Core's
+        # per-call compile lookup, cost more than the inserts themselves.
+        _INSERT.execute(session.connection(), self.rows)
         self.rows = []

@@ -14,6 +14,7 @@ from datetime import datetime
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
+from .db import Prepared
 from .errors import Conflict
 from .models import Instance, ProcessVersion
 
@@ -23,7 +24,7 @@ _PV = ProcessVersion.__table__
 _NEW_COLUMNS = [k for k in _COLUMNS if k != "id"]
 # A new instance of the latest version in one statement: the version is looked up inside the
 # INSERT (no second round trip, and always the latest committed deploy, whichever process made it).
-_INSERT_LATEST = (
+_INSERT_LATEST = Prepared(
     insert(TABLE)
     .from_select(
         _NEW_COLUMNS,
@@ -37,8 +38,8 @@ _INSERT_LATEST = (
 _SELECT = select(TABLE).where(TABLE.c.id == bindparam("iid"))
 _SELECT_LOCKED = _SELECT.with_for_update()
 _SELECT_SKIP_LOCKED = _SELECT.with_for_update(skip_locked=True)
-_INSERT = insert(TABLE).returning(TABLE.c.id)
-_UPDATE = (
+_INSERT = Prepared(insert(TABLE).returning(TABLE.c.id), column_keys=_NEW_COLUMNS)
+_UPDATE = Prepared(
     update(TABLE)
     .where(TABLE.c.id == bindparam("iid"), TABLE.c.lock_version == bindparam("expected"))
     .values(
@@ -85,7 +86,7 @@ def load(session: Session, instance_id: int, lock: bool, skip_locked: bool = Fal
 
 def create(session: Session, record: InstanceRecord) -> InstanceRecord:
     values = {k: getattr(record, k) for k in _COLUMNS if k != "id"}
-    record.id = session.connection().execute(_INSERT, values).scalar_one()
+    record.id = _INSERT.execute(session.connection(), values).scalar_one()
     return record
 
 
@@ -93,7 +94,7 @@ def create_latest(session: Session, record: InstanceRecord) -> InstanceRecord | 
     """Insert `record` as an instance of its process's latest version (set on `record`); None,
     and nothing inserted, when the process has no deployed version."""
     values = {k: getattr(record, k) for k in _NEW_COLUMNS if k != "version_id"}
-    row = session.connection().execute(_INSERT_LATEST, {**values, "latest_of": record.process_id}).first()
+    row = _INSERT_LATEST.execute(session.connection(), {**values, "latest_of": record.process_id}).first()
     if row is None:
         return None
     record.id, record.version_id = row
@@ -101,8 +102,8 @@ def create_latest(session: Session, record: InstanceRecord) -> InstanceRecord | 
 
 
 def save(session: Session, record: InstanceRecord) -> None:
-    result = session.connection().execute(
-        _UPDATE,
+    result = _UPDATE.execute(
+        session.connection(),
         {
             "iid": record.id,
             "expected": record.lock_version,
