@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from SpiffWorkflow.util.deep_merge import DeepMerge
-from sqlalchemy import insert
+from sqlalchemy import Connection, insert
 from sqlalchemy.orm import Session
 
 from .db import Prepared
@@ -73,12 +73,20 @@ class HistoryRecorder:
             }
         )
 
-    def flush(self, session: Session) -> None:
-        if not self.rows:
-            return
-        for row in self.rows:
+    def take(self) -> list[dict[str, Any]]:
+        """The unit's rows, each with its instance id, handed over to be written (see `write`)."""
+        rows, self.rows = self.rows, []
+        for row in rows:
             row["instance_id"] = self.instance_id
-        # One executemany of a statement compiled once: the ORM's bulk path, and even Core's
-        # per-call compile lookup, cost more than the inserts themselves.
-        _INSERT.execute(session.connection(), self.rows)
-        self.rows = []
+        return rows
+
+    def flush(self, session: Session) -> None:
+        rows = self.take()
+        if rows:
+            write(session.connection(), rows)
+
+
+def write(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """One executemany of a statement compiled once: the ORM's bulk path, and even Core's
+    per-call compile lookup, cost more than the inserts themselves."""
+    _INSERT.execute(conn, rows)
