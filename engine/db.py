@@ -87,6 +87,18 @@ def _busy_as_error() -> Iterator[None]:
         ) from None
 
 
+_CONNECTION = "crmflow.connection"
+
+
+def connection(session: Session) -> Connection:
+    """`session.connection()`, looked up once per transaction: the ORM walks its transaction
+    state on every call, and the unit of work asks for the connection once per statement."""
+    conn = session.info.get(_CONNECTION)
+    if conn is None or conn.closed or not conn.in_transaction():
+        conn = session.info[_CONNECTION] = session.connection()
+    return conn
+
+
 class Prepared:
     """A Core write statement compiled once per dialect, run through `exec_driver_sql`.
 
@@ -105,33 +117,45 @@ class Prepared:
         self.many = many
         self._compiled: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
-    def _compile(self, dialect: Any) -> Any:
-        compiled = self._compiled.get(dialect)
-        if compiled is None:
+    def _compile(self, dialect: Any) -> tuple[str, list[tuple[str, str, Any]], dict[str, Any]]:
+        """(SQL text, [(bind name, name in the SQL, type processor or None)] in the driver's
+        order, values of the binds the statement fixes itself, e.g. a LIMIT)."""
+        plan = self._compiled.get(dialect)
+        if plan is None:
             compiled = self.statement.compile(dialect=dialect, column_keys=self.column_keys,
                                               for_executemany=self.many)
             if compiled.insert_prefetch or compiled.update_prefetch:  # Python-side defaults: not here
                 raise ValueError(f"Prepared needs every column's value given: {compiled.string}")
-            compiled = self._compiled[dialect] = (compiled, compiled._bind_processors)
-        return compiled
+            processors = compiled._bind_processors
+            escaped = compiled.escaped_bind_names or {}
+            if compiled.positional:
+                names = list(compiled.positiontup)
+            else:
+                names = list(dict.fromkeys(compiled.bind_names.values()))
+            fixed = {name: bind.effective_value for bind, name in compiled.bind_names.items() if not bind.required}
+            order = [(name, escaped.get(name, name), processors.get(name)) for name in names]
+            plan = self._compiled[dialect] = (compiled.string, order, fixed)
+        return plan
 
     def execute(self, conn: Connection, params: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> CursorResult:
         dialect = conn.dialect
-        compiled, processors = self._compile(dialect)
+        sql, order, fixed = self._compile(dialect)
 
-        def one(values: Mapping[str, Any]) -> Any:
-            bound = compiled.construct_params(values, escape_names=False)
-            for name, process in processors.items():
-                if name in bound:
-                    bound[name] = process(bound[name])
-            if compiled.positional:
-                return dialect.execute_sequence_format([bound[name] for name in compiled.positiontup])
-            escaped = compiled.escaped_bind_names
-            return {escaped.get(name, name): value for name, value in bound.items()} if escaped else bound
+        def value(values: Mapping[str, Any], name: str) -> Any:
+            return values[name] if name in values else fixed[name]
+
+        if dialect.positional:
+            fmt = dialect.execute_sequence_format
+
+            def one(values: Mapping[str, Any]) -> Any:
+                return fmt([(p(value(values, n)) if p else value(values, n)) for n, _, p in order])
+        else:
+            def one(values: Mapping[str, Any]) -> Any:
+                return {e: (p(value(values, n)) if p else value(values, n)) for n, e, p in order}
 
         if self.many:
-            return conn.exec_driver_sql(compiled.string, [one(row) for row in params])
-        return conn.exec_driver_sql(compiled.string, one(params))
+            return conn.exec_driver_sql(sql, [one(row) for row in params])
+        return conn.exec_driver_sql(sql, one(params))
 
 
 class Database:

@@ -10,7 +10,7 @@ from SpiffWorkflow.util.deep_merge import DeepMerge
 from sqlalchemy import Connection, insert
 from sqlalchemy.orm import Session
 
-from .db import Prepared
+from .db import Prepared, connection
 from .models import HistoryEntry
 from .services import to_json_value
 
@@ -83,7 +83,7 @@ class HistoryRecorder:
     def flush(self, session: Session) -> None:
         rows = self.take()
         if rows:
-            write(session.connection(), rows)
+            write(connection(session), rows)
 
 
 def write(conn: Connection, rows: list[dict[str, Any]]) -> None:

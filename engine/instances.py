@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from .db import Prepared
+from .db import Prepared, connection
 from .errors import Conflict
 from .history import write as write_history
 from .models import HistoryEntry, Instance, ProcessVersion
@@ -83,13 +83,13 @@ def load(session: Session, instance_id: int, lock: bool, skip_locked: bool = Fal
     """The row, locked for this transaction when `lock` (None when missing — or, with
     `skip_locked`, when another transaction holds it)."""
     stmt = (_SELECT_SKIP_LOCKED if skip_locked else _SELECT_LOCKED) if lock else _SELECT
-    row = session.connection().execute(stmt, {"iid": instance_id}).mappings().first()
+    row = connection(session).execute(stmt, {"iid": instance_id}).mappings().first()
     return None if row is None else InstanceRecord(**{k: row[k] for k in _COLUMNS})
 
 
 def create(session: Session, record: InstanceRecord) -> InstanceRecord:
     values = {k: getattr(record, k) for k in _COLUMNS if k != "id"}
-    record.id = _INSERT.execute(session.connection(), values).scalar_one()
+    record.id = _INSERT.execute(connection(session), values).scalar_one()
     return record
 
 
@@ -97,7 +97,7 @@ def create_latest(session: Session, record: InstanceRecord) -> InstanceRecord | 
     """Insert `record` as an instance of its process's latest version (set on `record`); None,
     and nothing inserted, when the process has no deployed version."""
     values = {k: getattr(record, k) for k in _NEW_COLUMNS if k != "version_id"}
-    row = _INSERT_LATEST.execute(session.connection(), {**values, "latest_of": record.process_id}).first()
+    row = _INSERT_LATEST.execute(connection(session), {**values, "latest_of": record.process_id}).first()
     if row is None:
         return None
     record.id, record.version_id = row
@@ -108,7 +108,7 @@ def save(session: Session, record: InstanceRecord, history: list[dict[str, Any]]
     """Write the changed row (refused with `Conflict` if another unit wrote it since it was read),
     then the unit's `history` rows (`HistoryRecorder.take`): on PostgreSQL both in one statement,
     one round trip instead of two."""
-    conn = session.connection()
+    conn = connection(session)
     params = {
         "iid": record.id,
         "expected": record.lock_version,
