@@ -19,7 +19,7 @@ from . import Row, Sizes
 from .common import Log, RawProcess, alternate, crmflow_engine, timed
 
 PROCESS = "bench_linear"
-TARGET = 0.5
+TARGETS = {"sqlite": 0.8, "postgresql": 0.5}  # issue 20: ≥ 0.8× raw on SQLite, ≥ 0.5× on PostgreSQL
 PG_ENV = "CRMFLOW_BENCH_PG"
 
 
@@ -67,12 +67,14 @@ def run(sizes: Sizes, log: Log) -> list[Row]:
             statements["postgresql"] = statements_per_start(pg_eng)
 
     reference = f"{rates['raw']:,.0f} inst/s"
-    rows = [_row("SQLite file, durable, history on", rates["sqlite"], rates["raw"], reference, statements["sqlite"])]
+    rows = [_row("SQLite file, durable, history on", rates["sqlite"], rates["raw"], reference, statements["sqlite"],
+                 TARGETS["sqlite"])]
     if "postgresql" in rates:
-        rows.append(_row("PostgreSQL", rates["postgresql"], rates["raw"], reference, statements["postgresql"]))
+        rows.append(_row("PostgreSQL", rates["postgresql"], rates["raw"], reference, statements["postgresql"],
+                         TARGETS["postgresql"]))
     else:
         rows.append(
-            Row("linear", "PostgreSQL", "skipped", reference, None, "crmflow ÷ raw", f"≥ {TARGET}",
+            Row("linear", "PostgreSQL", "skipped", reference, None, "crmflow ÷ raw", f"≥ {TARGETS['postgresql']}",
                 [f"set {PG_ENV} to a PostgreSQL URL to measure this row"])
         )
     return rows
@@ -94,9 +96,10 @@ def statements_per_start(eng: Engine, n: int = 20) -> float:
     return counted[0] / n
 
 
-def _row(case: str, rate: float, raw_rate: float, reference: str, statements: float) -> Row:
+def _row(case: str, rate: float, raw_rate: float, reference: str, statements: float, target: float) -> Row:
     ratio = rate / raw_rate
-    notes = [] if ratio >= TARGET else [f"below target by {TARGET / ratio:.1f}×"]
-    notes.append(f"{statements:.1f} SQL statements per instance (commit not counted)")
+    notes = [] if ratio >= target else [f"below target by {target / ratio:.1f}×"]
+    notes.append(f"{statements:.1f} SQL statements per instance at the cursor (SQLite's BEGIN IMMEDIATE counted; "
+                 "PostgreSQL's implicit BEGIN and every COMMIT not)")
     return Row("linear", f"instances/s, {case}", f"{rate:,.0f} inst/s", reference, ratio, "crmflow ÷ raw",
-               f"≥ {TARGET}", notes)
+               f"≥ {target}", notes)

@@ -10,14 +10,17 @@ on one instance with `SELECT ... FOR UPDATE`.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import weakref
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
+from sqlalchemy import Connection, CursorResult, create_engine, event, inspect
 from sqlalchemy import Engine as SAEngine
-from sqlalchemy import create_engine, event, inspect
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql import ClauseElement
 
 from .errors import StoreBusy
 
@@ -82,6 +85,77 @@ def _busy_as_error() -> Iterator[None]:
             f"the database is busy with other work (locked longer than {BUSY_TIMEOUT_SECONDS} s); nothing was "
             f"changed, retry in a few seconds"
         ) from None
+
+
+_CONNECTION = "crmflow.connection"
+
+
+def connection(session: Session) -> Connection:
+    """`session.connection()`, looked up once per transaction: the ORM walks its transaction
+    state on every call, and the unit of work asks for the connection once per statement."""
+    conn = session.info.get(_CONNECTION)
+    if conn is None or conn.closed or not conn.in_transaction():
+        conn = session.info[_CONNECTION] = session.connection()
+    return conn
+
+
+class Prepared:
+    """A Core write statement compiled once per dialect, run through `exec_driver_sql`.
+
+    `Connection.execute` of a Core statement looks up its compiled form by cache key and
+    wraps parameters and results on every call, which on SQLite costs more than the SQL
+    itself; the step's hot writes (the instance row, the history rows) compile once here.
+    Bind values go through the same type processors SQLAlchemy applies (UTC datetimes,
+    JSON), and the connection's events still see every statement. Results are the driver's
+    own values: meant for DML (rowcount, RETURNING of plain integers), not for reading rows.
+    """
+
+    def __init__(self, statement: ClauseElement, column_keys: Sequence[str] | None = None,
+                 many: bool = False) -> None:
+        self.statement = statement
+        self.column_keys = list(column_keys) if column_keys is not None else None
+        self.many = many
+        self._compiled: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+
+    def _compile(self, dialect: Any) -> tuple[str, list[tuple[str, str, Any]], dict[str, Any]]:
+        """(SQL text, [(bind name, name in the SQL, type processor or None)] in the driver's
+        order, values of the binds the statement fixes itself, e.g. a LIMIT)."""
+        plan = self._compiled.get(dialect)
+        if plan is None:
+            compiled = self.statement.compile(dialect=dialect, column_keys=self.column_keys,
+                                              for_executemany=self.many)
+            if compiled.insert_prefetch or compiled.update_prefetch:  # Python-side defaults: not here
+                raise ValueError(f"Prepared needs every column's value given: {compiled.string}")
+            processors = compiled._bind_processors
+            escaped = compiled.escaped_bind_names or {}
+            if compiled.positional:
+                names = list(compiled.positiontup)
+            else:
+                names = list(dict.fromkeys(compiled.bind_names.values()))
+            fixed = {name: bind.effective_value for bind, name in compiled.bind_names.items() if not bind.required}
+            order = [(name, escaped.get(name, name), processors.get(name)) for name in names]
+            plan = self._compiled[dialect] = (compiled.string, order, fixed)
+        return plan
+
+    def execute(self, conn: Connection, params: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> CursorResult:
+        dialect = conn.dialect
+        sql, order, fixed = self._compile(dialect)
+
+        def value(values: Mapping[str, Any], name: str) -> Any:
+            return values[name] if name in values else fixed[name]
+
+        if dialect.positional:
+            fmt = dialect.execute_sequence_format
+
+            def one(values: Mapping[str, Any]) -> Any:
+                return fmt([(p(value(values, n)) if p else value(values, n)) for n, _, p in order])
+        else:
+            def one(values: Mapping[str, Any]) -> Any:
+                return {e: (p(value(values, n)) if p else value(values, n)) for n, e, p in order}
+
+        if self.many:
+            return conn.exec_driver_sql(sql, [one(row) for row in params])
+        return conn.exec_driver_sql(sql, one(params))
 
 
 class Database:

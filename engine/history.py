@@ -7,9 +7,10 @@ from datetime import datetime
 from typing import Any
 
 from SpiffWorkflow.util.deep_merge import DeepMerge
-from sqlalchemy import insert
+from sqlalchemy import Connection, insert
 from sqlalchemy.orm import Session
 
+from .db import Prepared, connection
 from .models import HistoryEntry
 from .services import to_json_value
 
@@ -35,6 +36,11 @@ def data_delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any] 
     if deletions:
         delta["removed"] = sorted(deletions) if not isinstance(deletions, dict) else to_json_value(deletions)
     return delta
+
+
+_COLUMNS = ["event", "at", "task_id", "element_id", "element_name", "element_type", "user", "data_delta",
+            "instance_id"]
+_INSERT = Prepared(insert(HistoryEntry.__table__), column_keys=_COLUMNS, many=True)
 
 
 @dataclass
@@ -67,11 +73,20 @@ class HistoryRecorder:
             }
         )
 
-    def flush(self, session: Session) -> None:
-        if not self.rows:
-            return
-        for row in self.rows:
+    def take(self) -> list[dict[str, Any]]:
+        """The unit's rows, each with its instance id, handed over to be written (see `write`)."""
+        rows, self.rows = self.rows, []
+        for row in rows:
             row["instance_id"] = self.instance_id
-        # Core executemany: the ORM's bulk path costs more than the inserts themselves.
-        session.connection().execute(insert(HistoryEntry.__table__), self.rows)
-        self.rows = []
+        return rows
+
+    def flush(self, session: Session) -> None:
+        rows = self.take()
+        if rows:
+            write(connection(session), rows)
+
+
+def write(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """One executemany of a statement compiled once: the ORM's bulk path, and even Core's
+    per-call compile lookup, cost more than the inserts themselves."""
+    _INSERT.execute(conn, rows)

@@ -8,22 +8,41 @@ fails with a `Conflict` if another unit got there first.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
+from .db import Prepared, connection
 from .errors import Conflict
-from .models import Instance
+from .history import write as write_history
+from .models import HistoryEntry, Instance, ProcessVersion
 
 TABLE = Instance.__table__
 _COLUMNS = [c.name for c in TABLE.columns]
+_PV = ProcessVersion.__table__
+_NEW_COLUMNS = [k for k in _COLUMNS if k != "id"]
+# A new instance of the latest version in one statement: the version is looked up inside the
+# INSERT (no second round trip, and always the latest committed deploy, whichever process made it).
+_INSERT_LATEST = Prepared(
+    insert(TABLE)
+    .from_select(
+        _NEW_COLUMNS,
+        select(*[_PV.c.id if k == "version_id" else bindparam(k, type_=TABLE.c[k].type) for k in _NEW_COLUMNS])
+        .where(_PV.c.process_id == bindparam("latest_of"))
+        .order_by(_PV.c.version.desc())
+        .limit(1),
+    )
+    .returning(TABLE.c.id, TABLE.c.version_id)
+)
 _SELECT = select(TABLE).where(TABLE.c.id == bindparam("iid"))
 _SELECT_LOCKED = _SELECT.with_for_update()
 _SELECT_SKIP_LOCKED = _SELECT.with_for_update(skip_locked=True)
-_INSERT = insert(TABLE).returning(TABLE.c.id)
-_UPDATE = (
+_INSERT = Prepared(insert(TABLE).returning(TABLE.c.id), column_keys=_NEW_COLUMNS)
+_UPDATE = Prepared(
     update(TABLE)
     .where(TABLE.c.id == bindparam("iid"), TABLE.c.lock_version == bindparam("expected"))
     .values(
@@ -64,33 +83,97 @@ def load(session: Session, instance_id: int, lock: bool, skip_locked: bool = Fal
     """The row, locked for this transaction when `lock` (None when missing — or, with
     `skip_locked`, when another transaction holds it)."""
     stmt = (_SELECT_SKIP_LOCKED if skip_locked else _SELECT_LOCKED) if lock else _SELECT
-    row = session.connection().execute(stmt, {"iid": instance_id}).mappings().first()
+    row = connection(session).execute(stmt, {"iid": instance_id}).mappings().first()
     return None if row is None else InstanceRecord(**{k: row[k] for k in _COLUMNS})
 
 
 def create(session: Session, record: InstanceRecord) -> InstanceRecord:
     values = {k: getattr(record, k) for k in _COLUMNS if k != "id"}
-    record.id = session.connection().execute(_INSERT, values).scalar_one()
+    record.id = _INSERT.execute(connection(session), values).scalar_one()
     return record
 
 
-def save(session: Session, record: InstanceRecord) -> None:
-    result = session.connection().execute(
-        _UPDATE,
-        {
-            "iid": record.id,
-            "expected": record.lock_version,
-            "next_version": record.lock_version + 1,
-            "status": record.status,
-            "state": record.state,
-            "variables": record.variables,
-            "serializer_version": record.serializer_version,
-            "updated_at": record.updated_at,
-            "ended_at": record.ended_at,
-            "steps": record.steps,
-            "version_id": record.version_id,
-        },
-    )
-    if result.rowcount != 1:
+def create_latest(session: Session, record: InstanceRecord) -> InstanceRecord | None:
+    """Insert `record` as an instance of its process's latest version (set on `record`); None,
+    and nothing inserted, when the process has no deployed version."""
+    values = {k: getattr(record, k) for k in _NEW_COLUMNS if k != "version_id"}
+    row = _INSERT_LATEST.execute(connection(session), {**values, "latest_of": record.process_id}).first()
+    if row is None:
+        return None
+    record.id, record.version_id = row
+    return record
+
+
+def save(session: Session, record: InstanceRecord, history: list[dict[str, Any]] | None = None) -> None:
+    """Write the changed row (refused with `Conflict` if another unit wrote it since it was read),
+    then the unit's `history` rows (`HistoryRecorder.take`): on PostgreSQL both in one statement,
+    one round trip instead of two."""
+    conn = connection(session)
+    params = {
+        "iid": record.id,
+        "expected": record.lock_version,
+        "next_version": record.lock_version + 1,
+        "status": record.status,
+        "state": record.state,
+        "variables": record.variables,
+        "serializer_version": record.serializer_version,
+        "updated_at": record.updated_at,
+        "ended_at": record.ended_at,
+        "steps": record.steps,
+        "version_id": record.version_id,
+    }
+    if history and conn.dialect.name == "postgresql":
+        matched = conn.exec_driver_sql(_SAVE_WITH_HISTORY_PG, _pg_params(conn.dialect, params, history)).scalar_one()
+    else:
+        matched = _UPDATE.execute(conn, params).rowcount
+        if matched == 1 and history:
+            write_history(conn, history)
+    if matched != 1:
         raise Conflict(f"instance {record.id} was changed by someone else at the same time; try again")
     record.lock_version += 1
+
+
+# PostgreSQL: the row's UPDATE and the history INSERT in one statement (a data-modifying CTE;
+# the history columns travel as arrays, kept in order by ORDINALITY). No history row is written
+# when the UPDATE matched nothing (a concurrent change), as with two statements.
+_HISTORY = HistoryEntry.__table__
+_HISTORY_COLUMNS = ["at", "event", "task_id", "element_id", "element_name", "element_type", "user", "data_delta"]
+_SAVE_WITH_HISTORY_PG = """WITH saved AS (
+    UPDATE wf_instance SET status = %(status)s, state = %(state)s, variables = %(variables)s,
+        serializer_version = %(serializer_version)s, lock_version = %(next_version)s,
+        version_id = %(version_id)s, updated_at = %(updated_at)s, ended_at = %(ended_at)s, steps = %(steps)s
+    WHERE id = %(iid)s AND lock_version = %(expected)s
+    RETURNING id
+), written AS (
+    INSERT INTO wf_history (instance_id, at, event, task_id, element_id, element_name, element_type, "user",
+        data_delta)
+    SELECT saved.id, h.at, h.event, h.task_id, h.element_id, h.element_name, h.element_type, h.usr, h.data_delta
+    FROM saved, unnest(%(h_at)s::timestamptz[], %(h_event)s::varchar[], %(h_task_id)s::varchar[],
+        %(h_element_id)s::varchar[], %(h_element_name)s::varchar[], %(h_element_type)s::varchar[],
+        %(h_user)s::varchar[], %(h_data_delta)s::json[])
+        WITH ORDINALITY AS h(at, event, task_id, element_id, element_name, element_type, usr, data_delta, n)
+    ORDER BY h.n
+)
+SELECT count(*) FROM saved"""
+
+
+def _pg_params(dialect: Any, params: dict[str, Any], history: list[dict[str, Any]]) -> dict[str, Any]:
+    """Bind values as SQLAlchemy would send them (the columns' own type processors)."""
+    procs = _PG_PROCESSORS.get(dialect)
+    if procs is None:
+        procs = _PG_PROCESSORS[dialect] = {
+            "updated_at": TABLE.c.updated_at.type.dialect_impl(dialect).bind_processor(dialect),
+            "ended_at": TABLE.c.ended_at.type.dialect_impl(dialect).bind_processor(dialect),
+            **{f"h_{k}": _HISTORY.c[k].type.dialect_impl(dialect).bind_processor(dialect) for k in _HISTORY_COLUMNS},
+        }
+    bound = dict(params)
+    for key in ("updated_at", "ended_at"):
+        bound[key] = procs[key](bound[key]) if procs[key] else bound[key]
+    for key in _HISTORY_COLUMNS:
+        process = procs[f"h_{key}"]
+        values = [row[key] for row in history]
+        bound[f"h_{key}"] = [process(v) for v in values] if process else values
+    return bound
+
+
+_PG_PROCESSORS: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()

@@ -11,6 +11,9 @@ to the matching error boundary event.
 from __future__ import annotations
 
 import copy
+import logging
+import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -52,6 +55,31 @@ def has_run(task: Any) -> bool:
 
 def mark_run(task: Any) -> None:
     task.internal_data[RAN] = True
+
+
+# SpiffWorkflow's own loggers. Its Task._set_state and Workflow._mark_complete build their log
+# record's extras eagerly (the workflow's walks every task of the tree), even when the logger
+# drops the record; where our loop calls them, it skips that work when nothing would be logged.
+_TASK_LOG = logging.getLogger("spiff.task")
+_WORKFLOW_LOG = logging.getLogger("spiff.workflow")
+
+
+def set_state(task: Any, state: int) -> None:
+    """`Task._set_state`: the same state and timestamp, its log record built only if it is logged."""
+    if _TASK_LOG.isEnabledFor(logging.INFO):  # DEBUG (same state) is enabled only if INFO is
+        task._set_state(state)
+    elif state != task._state:
+        task.last_state_change = time.time()
+        task._state = state
+
+
+def mark_complete(wf: Any, task: Any) -> None:
+    """`Workflow._mark_complete`: the same effect, its log record built only if it is logged."""
+    if _WORKFLOW_LOG.isEnabledFor(logging.INFO):
+        wf._mark_complete(task)
+    else:
+        wf.data.update(task.data)
+        wf.completed = True
 
 
 def boundary_failed(task: Any) -> bool:
@@ -124,10 +152,16 @@ def describe(exc: BaseException) -> tuple[str, str]:
     return "script", f"{type(exc).__name__}: {exc}"
 
 
+_ASYNC: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()  # per task spec, read once
+
+
 def is_async(task_spec: Any) -> bool:
     """Marked asynchronous in the diagram (`spiffworkflow:property name="async" value="true"`)."""
-    props = (getattr(task_spec, "extensions", None) or {}).get("properties") or {}
-    return str(props.get("async", "")).strip().strip("\"'").lower() in ("true", "yes", "1")
+    known = _ASYNC.get(task_spec)
+    if known is None:
+        props = (getattr(task_spec, "extensions", None) or {}).get("properties") or {}
+        known = _ASYNC[task_spec] = str(props.get("async", "")).strip().strip("\"'").lower() in ("true", "yes", "1")
+    return known
 
 
 def skip_missed_cycles(event_value: dict[str, Any], now: datetime) -> None:
@@ -344,7 +378,7 @@ class Runner:
         task that just ran — whose handler's effects are committed. Here such a child
         gets the incident; the completed task stays completed.
         """
-        task._set_state(TaskState.COMPLETED)
+        set_state(task, TaskState.COMPLETED)
         try:
             task.task_spec._on_complete_hook(task)
         except Exception:
@@ -364,10 +398,12 @@ class Runner:
         wf = task.workflow
         wf.last_task = task
         if task.task_spec.name == "End":
-            wf._mark_complete(task)
+            mark_complete(wf, task)
         if wf.completed:
             wf.completed_event(wf)
             return
+        if not any(t.state == TaskState.WAITING for t in wf.tasks.values()):
+            return  # the common case: nothing waits, so no walk over the tree
         for waiting in list(TaskIterator(wf.task_tree, state=TaskState.WAITING)):
             if not waiting.internal_data.get(SETUP_FAILED):
                 self.set_up(waiting)

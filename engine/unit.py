@@ -273,8 +273,7 @@ class Unit:
             self.core.metrics.inc("crmflow_incidents_created_total", len(self.runner.failures))
         self._write_jobs()
         self.session.flush()
-        records.save(self.session, inst)
-        self.recorder.flush(self.session)
+        records.save(self.session, inst, self.recorder.take())
         return self.thrown
 
     def view(self) -> InstanceDetail:

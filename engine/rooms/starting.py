@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .. import instances as records
@@ -27,11 +27,6 @@ from ..state import SERIALIZER_VERSION
 from ..unit import Unit, run_in_unit, suspended_error
 from ..views import InstanceDetail, SignalView
 from .deployments import latest_versions
-
-_PV = ProcessVersion.__table__
-_LATEST_VERSION_ID = (
-    select(_PV.c.id).where(_PV.c.process_id == bindparam("pid")).order_by(_PV.c.version.desc()).limit(1)
-)
 
 
 # -- running a unit and handing on what it threw ---------------------------------------------
@@ -75,24 +70,22 @@ def start_in(
     user: str | None, now: datetime, version_id: int | None = None, prepare: Callable[[Unit], None] | None = None,
 ) -> Unit:
     """Create an instance of the latest (or the given) version and run it until it waits."""
-    if version_id is None:
-        latest = session.connection().execute(_LATEST_VERSION_ID, {"pid": process_id}).first()
-        if latest is None:
+    record = InstanceRecord(
+        id=0, process_id=process_id, version_id=version_id or 0, business_key=business_key, status="running",
+        state="", variables=None, serializer_version=SERIALIZER_VERSION, lock_version=1, started_by=user,
+        created_at=now, updated_at=now, ended_at=None, steps=0,
+    )
+    if version_id is not None:
+        instance = records.create(session, record)
+    else:
+        instance = records.create_latest(session, record)
+        if instance is None:
             known = sorted(set(session.scalars(select(ProcessVersion.process_id))))
             hint = (
                 f"; deployed processes: {', '.join(known)}" if known
                 else "; nothing is deployed yet (crmflow deploy)"
             )
             raise NotFound(f"process '{process_id}' is not deployed{hint}")
-        version_id = latest.id
-    instance = records.create(
-        session,
-        InstanceRecord(
-            id=0, process_id=process_id, version_id=version_id, business_key=business_key, status="running",
-            state="", variables=None, serializer_version=SERIALIZER_VERSION, lock_version=1, started_by=user,
-            created_at=now, updated_at=now, ended_at=None, steps=0,
-        ),
-    )
     unit = Unit(core, session, instance, now, new=True)
     unit.user = user
     start_task = next(t for t in unit.workflow.tasks.values() if t.task_spec.name == "Start")

@@ -1,0 +1,69 @@
+"""engine.db.Prepared sends what SQLAlchemy itself would send: same SQL, same bound values."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import event, insert
+
+from engine import instances
+from engine.db import Prepared
+from engine.models import HistoryEntry
+
+
+class _Stop(Exception):
+    pass
+
+
+def _captured(conn, run):  # noqa: ANN001, ANN202
+    """What reaches the driver (statement, parameters), stopped before it runs."""
+    seen = []
+
+    def capture(_conn, _cursor, statement, parameters, _context, executemany):  # noqa: ANN001
+        seen.append((statement, parameters, executemany))
+        raise _Stop
+
+    event.listen(conn, "before_cursor_execute", capture)
+    try:
+        run()
+    except Exception:  # noqa: BLE001, S110 - _Stop, however SQLAlchemy wraps it
+        pass
+    finally:
+        event.remove(conn, "before_cursor_execute", capture)
+    return seen
+
+
+@pytest.fixture
+def conn(engine):  # noqa: ANN001, ANN201
+    with engine.db.write_engine.connect() as connection, connection.begin() as tx:
+        yield connection
+        tx.rollback()
+
+
+def test_history_rows_bound_as_sqlalchemy_binds_them(conn) -> None:  # noqa: ANN001
+    now = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+    rows = [
+        {"instance_id": 1, "at": now, "event": "completed", "task_id": "t", "element_id": "e", "element_name": "n",
+         "element_type": "ScriptTask", "user": None, "data_delta": {"set": {"a": [1, "x"]}}},
+        {"instance_id": 1, "at": now, "event": "instance_completed", "task_id": None, "element_id": None,
+         "element_name": None, "element_type": None, "user": "ann", "data_delta": None},
+    ]
+    prepared = Prepared(insert(HistoryEntry.__table__), column_keys=list(rows[0]), many=True)
+    ours = _captured(conn, lambda: prepared.execute(conn, rows))
+    theirs = _captured(conn, lambda: conn.execute(insert(HistoryEntry.__table__), rows))
+    assert ours[0][0] == theirs[0][0]
+    assert ours[0][2] and theirs[0][2], "one executemany"
+    assert repr([tuple(p) if isinstance(p, tuple | list) else p for p in ours[0][1]]) == repr(
+        [tuple(p) if isinstance(p, tuple | list) else p for p in theirs[0][1]])
+
+
+def test_a_statement_with_fixed_binds_gets_them(conn) -> None:  # noqa: ANN001
+    """The latest-version INSERT fixes its LIMIT itself; Prepared fills it in as SQLAlchemy does."""
+    sql, order, fixed = instances._INSERT_LATEST._compile(conn.dialect)
+    assert fixed, "the LIMIT is a bind the statement fixes"
+    compiled = instances._INSERT_LATEST.statement.compile(dialect=conn.dialect)
+    given = {name: f"v-{name}" for name, _, _ in order if name not in fixed}
+    expected = compiled.construct_params(given, escape_names=False)
+    assert {name: (given | fixed)[name] for name, _, _ in order} == {name: expected[name] for name, _, _ in order}
+    assert sql == compiled.string
