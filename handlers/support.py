@@ -12,6 +12,7 @@ from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, TypeVar
 
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from engine.services import ServiceContext, to_json_value
@@ -25,6 +26,14 @@ HUNDRED = Decimal("100")
 
 #: operation name -> handler, filled by `@operation` as the handler modules are imported
 OPERATIONS: dict[str, Callable[..., Any]] = {}
+
+# The ledger is read and written once per service call: Core statements built once, not ORM
+# objects (an identity lookup and a flush of a row nothing else in the unit ever reads).
+_CALLS = HandlerCall.__table__
+_DONE = select(_CALLS.c.params_hash, _CALLS.c.result).where(
+    _CALLS.c.idempotency_key == bindparam("key"), _CALLS.c.operation == bindparam("name")
+)
+_RECORD = insert(_CALLS)
 
 
 def operation(name: str) -> Callable[[Callable[..., T]], Callable[..., Any]]:
@@ -47,7 +56,7 @@ def operation(name: str) -> Callable[[Callable[..., T]], Callable[..., Any]]:
             params = {k: v for k, v in bound.arguments.items() if k != first}
             digest = hashlib.sha256(json.dumps(to_json_value(params), sort_keys=True).encode()).hexdigest()
             key = ctx.idempotency_key
-            done = ctx.session.get(HandlerCall, (key, name))
+            done = ctx.session.connection().execute(_DONE, {"key": key, "name": name}).first()
             if done is not None:
                 if done.params_hash != digest:
                     raise DomainError(
@@ -56,10 +65,11 @@ def operation(name: str) -> Callable[[Callable[..., T]], Callable[..., Any]]:
                     )
                 return done.result
             result = to_json_value(func(ctx, *args, **kwargs))
-            ctx.session.add(
-                HandlerCall(idempotency_key=key, operation=name, params_hash=digest, result=result, created_at=ctx.now)
-            )
-            ctx.session.flush()
+            ctx.session.flush()  # the handler's own writes first, so their errors are its errors
+            ctx.session.connection().execute(_RECORD, {
+                "idempotency_key": key, "operation": name, "params_hash": digest, "result": result,
+                "created_at": ctx.now,
+            })
             return result
 
         if name in OPERATIONS and OPERATIONS[name] is not wrapper:
