@@ -56,7 +56,8 @@ def operation(name: str) -> Callable[[Callable[..., T]], Callable[..., Any]]:
             params = {k: v for k, v in bound.arguments.items() if k != first}
             digest = hashlib.sha256(json.dumps(to_json_value(params), sort_keys=True).encode()).hexdigest()
             key = ctx.idempotency_key
-            done = ctx.session.connection().execute(_DONE, {"key": key, "name": name}).first()
+            ledger = ctx.session.connection()
+            done = ledger.execute(_DONE, {"key": key, "name": name}).first()
             if done is not None:
                 if done.params_hash != digest:
                     raise DomainError(
@@ -66,7 +67,7 @@ def operation(name: str) -> Callable[[Callable[..., T]], Callable[..., Any]]:
                 return done.result
             result = to_json_value(func(ctx, *args, **kwargs))
             ctx.session.flush()  # the handler's own writes first, so their errors are its errors
-            ctx.session.connection().execute(_RECORD, {
+            ledger.execute(_RECORD, {
                 "idempotency_key": key, "operation": name, "params_hash": digest, "result": result,
                 "created_at": ctx.now,
             })
