@@ -103,19 +103,19 @@ def list_instances(core: EngineCore, process_id: str | None, status: str | None,
 def list_tasks(core: EngineCore, state: str, instance_id: int | None, assignee: str | None, lane: str | None,
                process_id: str | None, limit: int, offset: int) -> list[HumanTaskView]:
     with core.db.read() as session:
-        stmt = select(HumanTask)
+        stmt = select(_HT)  # Core rows: the view is all a caller gets, no ORM object is needed
         if state != "all":
-            stmt = stmt.where(HumanTask.state == state)
+            stmt = stmt.where(_HT.c.state == state)
         if instance_id is not None:
-            stmt = stmt.where(HumanTask.instance_id == instance_id)
+            stmt = stmt.where(_HT.c.instance_id == instance_id)
         if assignee:
-            stmt = stmt.where(HumanTask.assignee == assignee)
+            stmt = stmt.where(_HT.c.assignee == assignee)
         if lane:
-            stmt = stmt.where(HumanTask.lane == lane)
+            stmt = stmt.where(_HT.c.lane == lane)
         if process_id:
-            stmt = stmt.where(HumanTask.process_id == process_id)
-        stmt = stmt.order_by(HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.created_at)
-        return [task_view(t) for t in session.scalars(stmt.limit(limit).offset(offset))]
+            stmt = stmt.where(_HT.c.process_id == process_id)
+        stmt = stmt.order_by(_HT.c.due_at.is_(None), _HT.c.due_at, _HT.c.created_at)
+        return [task_view(t) for t in session.connection().execute(stmt.limit(limit).offset(offset))]
 
 
 def get_task(core: EngineCore, task_id: str) -> HumanTaskView:
