@@ -13,6 +13,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, TypeVar
 
 from sqlalchemy import bindparam, insert, select
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session
 
 from engine.services import ServiceContext, to_json_value
@@ -81,6 +82,15 @@ def operation(name: str) -> Callable[[Callable[..., T]], Callable[..., Any]]:
     return decorate
 
 
+@functools.cache
+def _by_id(model: type) -> tuple[Any, Any]:
+    """A record kind's mapper and its select by primary key, built once (`session.get` builds
+    its statement again at every call)."""
+    mapper = sa_inspect(model)
+    (primary_key,) = mapper.primary_key
+    return mapper, select(model).where(primary_key == bindparam("pk"))
+
+
 def fetch(session: Session, model: type[T], record_id: Any) -> T:
     """The record with this id, or a `RecordNotFound` naming its kind."""
     try:
@@ -89,7 +99,11 @@ def fetch(session: Session, model: type[T], record_id: Any) -> T:
         raise DomainError(
             f"{getattr(model, 'kind', model.__name__)} id must be an integer, not {record_id!r}"
         ) from None
-    record = session.get(model, key)
+    mapper, by_id = _by_id(model)
+    if mapper.identity_key_from_primary_key((key,)) in session.identity_map:
+        record = session.get(model, key)  # loaded earlier in this unit: no SQL
+    else:
+        record = session.scalars(by_id, {"pk": key}).first()
     if record is None:
         raise RecordNotFound(f"{getattr(model, 'kind', model.__name__)} {key} does not exist")
     return record
