@@ -1,7 +1,8 @@
 """Stored rows as the plain views the facade returns (engine/views.py).
 
 Shared by the read room (`rooms/reading.py`) and the unit of work, which answers its caller
-from the rows it just wrote without reading them back.
+from the rows it just wrote without reading them back. Each takes an ORM object or a Core row
+of its table (read by column name, which is the attribute name).
 """
 
 from __future__ import annotations

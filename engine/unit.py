@@ -21,7 +21,7 @@ from uuid import UUID
 
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from . import event_subprocesses, signals, task_dates
@@ -45,6 +45,12 @@ if TYPE_CHECKING:
     from .core import EngineCore
 
 DEFAULT_RETRIES = 3
+
+# What the previous unit left, read at every save: statements built once (ORM rows, which the
+# save updates; the instance id is the only parameter).
+_OPEN_TASK_ROWS = select(HumanTask).where(HumanTask.instance_id == bindparam("iid"), HumanTask.state == "open")
+_PENDING_TIMER_ROWS = select(Timer).where(Timer.instance_id == bindparam("iid"), Timer.state == "pending")
+_SUBSCRIPTION_ROWS = select(MessageSubscription).where(MessageSubscription.instance_id == bindparam("iid"))
 
 
 class Busy(Exception):
@@ -392,10 +398,7 @@ class Unit:
             )
         }
         existing = {} if not self.had_human_tasks else {
-            row.id: row
-            for row in self.session.scalars(
-                select(HumanTask).where(HumanTask.instance_id == inst.id, HumanTask.state == "open")
-            )
+            row.id: row for row in self.session.scalars(_OPEN_TASK_ROWS, {"iid": inst.id})
         }
         # Task-date timer rows exist only for open tasks that have a date.
         self.had_task_dates = any(row.due_at or row.follow_up_at for row in existing.values())
@@ -469,7 +472,7 @@ class Unit:
         inst = self.instance
         desired = {t.task_id: t for t in proj.timers(self.workflow)}
         pending = [] if not (self.had_waits or self.had_task_dates) else list(
-            self.session.scalars(select(Timer).where(Timer.instance_id == inst.id, Timer.state == "pending"))
+            self.session.scalars(_PENDING_TIMER_ROWS, {"iid": inst.id})
         )
         existing = {row.task_id: row for row in pending if row.kind not in task_dates.TASK_KINDS}
         self._sync_task_dates([row for row in pending if row.kind in task_dates.TASK_KINDS])
@@ -532,9 +535,7 @@ class Unit:
             )
         existing = {} if not self.had_waits else {
             (row.kind or "message", row.task_id, row.message_name): row
-            for row in self.session.scalars(
-                select(MessageSubscription).where(MessageSubscription.instance_id == inst.id)
-            )
+            for row in self.session.scalars(_SUBSCRIPTION_ROWS, {"iid": inst.id})
         }
         for key, row in existing.items():
             if key not in desired:

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, TypeVar
 
+from sqlalchemy import bindparam, insert, select
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session
 
 from engine.services import ServiceContext, to_json_value
@@ -25,6 +27,14 @@ HUNDRED = Decimal("100")
 
 #: operation name -> handler, filled by `@operation` as the handler modules are imported
 OPERATIONS: dict[str, Callable[..., Any]] = {}
+
+# The ledger is read and written once per service call: Core statements built once, not ORM
+# objects (an identity lookup and a flush of a row nothing else in the unit ever reads).
+_CALLS = HandlerCall.__table__
+_DONE = select(_CALLS.c.params_hash, _CALLS.c.result).where(
+    _CALLS.c.idempotency_key == bindparam("key"), _CALLS.c.operation == bindparam("name")
+)
+_RECORD = insert(_CALLS)
 
 
 def operation(name: str) -> Callable[[Callable[..., T]], Callable[..., Any]]:
@@ -47,7 +57,8 @@ def operation(name: str) -> Callable[[Callable[..., T]], Callable[..., Any]]:
             params = {k: v for k, v in bound.arguments.items() if k != first}
             digest = hashlib.sha256(json.dumps(to_json_value(params), sort_keys=True).encode()).hexdigest()
             key = ctx.idempotency_key
-            done = ctx.session.get(HandlerCall, (key, name))
+            ledger = ctx.session.connection()
+            done = ledger.execute(_DONE, {"key": key, "name": name}).first()
             if done is not None:
                 if done.params_hash != digest:
                     raise DomainError(
@@ -56,10 +67,11 @@ def operation(name: str) -> Callable[[Callable[..., T]], Callable[..., Any]]:
                     )
                 return done.result
             result = to_json_value(func(ctx, *args, **kwargs))
-            ctx.session.add(
-                HandlerCall(idempotency_key=key, operation=name, params_hash=digest, result=result, created_at=ctx.now)
-            )
-            ctx.session.flush()
+            ctx.session.flush()  # the handler's own writes first, so their errors are its errors
+            ledger.execute(_RECORD, {
+                "idempotency_key": key, "operation": name, "params_hash": digest, "result": result,
+                "created_at": ctx.now,
+            })
             return result
 
         if name in OPERATIONS and OPERATIONS[name] is not wrapper:
@@ -70,6 +82,15 @@ def operation(name: str) -> Callable[[Callable[..., T]], Callable[..., Any]]:
     return decorate
 
 
+@functools.cache
+def _by_id(model: type) -> tuple[Any, Any]:
+    """A record kind's mapper and its select by primary key, built once (`session.get` builds
+    its statement again at every call)."""
+    mapper = sa_inspect(model)
+    (primary_key,) = mapper.primary_key
+    return mapper, select(model).where(primary_key == bindparam("pk"))
+
+
 def fetch(session: Session, model: type[T], record_id: Any) -> T:
     """The record with this id, or a `RecordNotFound` naming its kind."""
     try:
@@ -78,7 +99,11 @@ def fetch(session: Session, model: type[T], record_id: Any) -> T:
         raise DomainError(
             f"{getattr(model, 'kind', model.__name__)} id must be an integer, not {record_id!r}"
         ) from None
-    record = session.get(model, key)
+    mapper, by_id = _by_id(model)
+    if mapper.identity_key_from_primary_key((key,)) in session.identity_map:
+        record = session.get(model, key)  # loaded earlier in this unit: no SQL
+    else:
+        record = session.scalars(by_id, {"pk": key}).first()
     if record is None:
         raise RecordNotFound(f"{getattr(model, 'kind', model.__name__)} {key} does not exist")
     return record

@@ -27,6 +27,20 @@ _JOBS = Job.__table__
 _JOB_OWNER = select(_JOBS.c.lease_owner).where(_JOBS.c.id == bindparam("job_id"))
 _DELETE_JOB = _JOBS.delete().where(_JOBS.c.id == bindparam("job_id"))
 
+# The scheduler's questions, asked at every tick: statements built once.
+_DUE_INSTANCES = (
+    select(Timer.instance_id, func.min(Timer.due_at))
+    .where(Timer.state == "pending", Timer.due_at <= bindparam("now"), not_suspended(Timer.instance_id))
+    .group_by(Timer.instance_id)
+    .order_by(func.min(Timer.due_at))
+    .limit(bindparam("limit"))
+)
+_STILL_DUE = (
+    select(Timer)
+    .where(Timer.instance_id == bindparam("iid"), Timer.state == "pending", Timer.due_at <= bindparam("now"))
+    .execution_options(populate_existing=True)
+)
+
 
 class _NothingDue(Exception):
     """Another scheduler fired this instance's timers first; nothing to do."""
@@ -52,15 +66,7 @@ def fire_due_timers(core: EngineCore, now: datetime | None = None, limit: int = 
     """Fire every timer due at `now` (default: the clock), oldest first, once each."""
     now = ensure_utc(now) if now else core.now()
     with core.db.read() as session:
-        due = list(
-            session.execute(
-                select(Timer.instance_id, func.min(Timer.due_at))
-                .where(Timer.state == "pending", Timer.due_at <= now, not_suspended(Timer.instance_id))
-                .group_by(Timer.instance_id)
-                .order_by(func.min(Timer.due_at))
-                .limit(limit)
-            )
-        )
+        due = list(session.connection().execute(_DUE_INSTANCES, {"now": now, "limit": limit}))
     fired: list[FiredTimer] = []
     for instance_id, _ in due:
         fired.extend(_fire_instance_timers(core, instance_id, now))
@@ -72,13 +78,7 @@ def _fire_instance_timers(core: EngineCore, instance_id: int, now: datetime) -> 
 
     def still_due() -> None:
         # Read under the instance lock: another scheduler may have fired them meanwhile.
-        due_rows.extend(
-            session.scalars(
-                select(Timer)
-                .where(Timer.instance_id == instance_id, Timer.state == "pending", Timer.due_at <= now)
-                .execution_options(populate_existing=True)
-            )
-        )
+        due_rows.extend(session.scalars(_STILL_DUE, {"iid": instance_id, "now": now}))
         if not due_rows:
             raise _NothingDue
 

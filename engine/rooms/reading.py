@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from ..camunda import INLINE_FORM_PROPERTY
@@ -33,47 +33,43 @@ class TaskFormSource:
     variable: str | None
 
 
+_I, _PV = Instance.__table__, ProcessVersion.__table__
+_HT, _TM, _MS, _IN = HumanTask.__table__, Timer.__table__, MessageSubscription.__table__, Incident.__table__
+# An instance as a caller sees it, in five Core statements built once (its serialized state,
+# the largest column, is not read): the instance with its version, then what it waits on.
+_INSTANCE = (
+    select(_I.c.id, _I.c.process_id, _I.c.business_key, _I.c.status, _I.c.created_at, _I.c.updated_at,
+           _I.c.ended_at, _I.c.variables, _PV.c.version)
+    .outerjoin(_PV, _PV.c.id == _I.c.version_id)
+    .where(_I.c.id == bindparam("iid"))
+)
+_OPEN_TASKS = select(_HT).where(_HT.c.instance_id == bindparam("iid"), _HT.c.state == "open")
+_PENDING_TIMERS = (
+    select(_TM).where(_TM.c.instance_id == bindparam("iid"), _TM.c.state == "pending").order_by(_TM.c.due_at)
+)
+_MESSAGE_WAITS = select(_MS).where(_MS.c.instance_id == bindparam("iid"), _MS.c.kind == "message")
+_OPEN_INCIDENTS = select(_IN).where(_IN.c.instance_id == bindparam("iid"), _IN.c.state == "open")
+
+
 def get_instance(core: EngineCore, instance_id: int, with_history: bool = True) -> InstanceDetail:
     with core.db.read() as session:
-        inst = session.get(Instance, instance_id)
+        conn, key = session.connection(), {"iid": instance_id}
+        inst = conn.execute(_INSTANCE, key).first()
         if inst is None:
             raise NotFound(f"instance {instance_id} does not exist (crmflow instances lists them)")
-        version = session.scalar(select(ProcessVersion.version).where(ProcessVersion.id == inst.version_id))
         detail = InstanceDetail(
             id=inst.id,
             process_id=inst.process_id,
-            version=version or 0,
+            version=inst.version or 0,
             business_key=inst.business_key,
             status=inst.status,
             created_at=inst.created_at,
             updated_at=inst.updated_at,
             ended_at=inst.ended_at,
-            open_tasks=[
-                task_view(t)
-                for t in session.scalars(
-                    select(HumanTask).where(HumanTask.instance_id == inst.id, HumanTask.state == "open")
-                )
-            ],
-            timers=[
-                timer_view(t)
-                for t in session.scalars(
-                    select(Timer).where(Timer.instance_id == inst.id, Timer.state == "pending").order_by(Timer.due_at)
-                )
-            ],
-            subscriptions=[
-                subscription_view(s)
-                for s in session.scalars(
-                    select(MessageSubscription).where(
-                        MessageSubscription.instance_id == inst.id, MessageSubscription.kind == "message"
-                    )
-                )
-            ],
-            incidents=[
-                incident_view(i)
-                for i in session.scalars(
-                    select(Incident).where(Incident.instance_id == inst.id, Incident.state == "open")
-                )
-            ],
+            open_tasks=[task_view(t) for t in conn.execute(_OPEN_TASKS, key)],
+            timers=[timer_view(t) for t in conn.execute(_PENDING_TIMERS, key)],
+            subscriptions=[subscription_view(s) for s in conn.execute(_MESSAGE_WAITS, key)],
+            incidents=[incident_view(i) for i in conn.execute(_OPEN_INCIDENTS, key)],
             data=json.loads(inst.variables) if inst.variables else {},
         )
         if with_history:
@@ -107,19 +103,19 @@ def list_instances(core: EngineCore, process_id: str | None, status: str | None,
 def list_tasks(core: EngineCore, state: str, instance_id: int | None, assignee: str | None, lane: str | None,
                process_id: str | None, limit: int, offset: int) -> list[HumanTaskView]:
     with core.db.read() as session:
-        stmt = select(HumanTask)
+        stmt = select(_HT)  # Core rows: the view is all a caller gets, no ORM object is needed
         if state != "all":
-            stmt = stmt.where(HumanTask.state == state)
+            stmt = stmt.where(_HT.c.state == state)
         if instance_id is not None:
-            stmt = stmt.where(HumanTask.instance_id == instance_id)
+            stmt = stmt.where(_HT.c.instance_id == instance_id)
         if assignee:
-            stmt = stmt.where(HumanTask.assignee == assignee)
+            stmt = stmt.where(_HT.c.assignee == assignee)
         if lane:
-            stmt = stmt.where(HumanTask.lane == lane)
+            stmt = stmt.where(_HT.c.lane == lane)
         if process_id:
-            stmt = stmt.where(HumanTask.process_id == process_id)
-        stmt = stmt.order_by(HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.created_at)
-        return [task_view(t) for t in session.scalars(stmt.limit(limit).offset(offset))]
+            stmt = stmt.where(_HT.c.process_id == process_id)
+        stmt = stmt.order_by(_HT.c.due_at.is_(None), _HT.c.due_at, _HT.c.created_at)
+        return [task_view(t) for t in session.connection().execute(stmt.limit(limit).offset(offset))]
 
 
 def get_task(core: EngineCore, task_id: str) -> HumanTaskView:

@@ -42,7 +42,8 @@ def complete_task(core: EngineCore, task_id: str, user: str | None, data: Any, r
             raise NotFound(f"task {task_id} does not exist (crmflow tasks lists open tasks)")
 
         def still_open() -> None:
-            session.refresh(row)
+            if not core.db.is_sqlite:  # SQLite: the row was read under the write lock (BEGIN IMMEDIATE)
+                session.refresh(row)
             if row.state != "open":
                 who = f" by {row.completed_by}" if row.completed_by else ""
                 raise Conflict(f"task {task_id} ({row.name or row.element_id}) was already {row.state}{who}")
