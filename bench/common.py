@@ -104,6 +104,11 @@ def alternate(rounds: int, contenders: dict[str, Callable[[], float]]) -> dict[s
     return {name: statistics.median(values) for name, values in results.items()}
 
 
+def target_notes(ratio: float, target: float) -> list[str]:
+    """The verdict a row with an "at least" target carries: nothing when met, the gap otherwise."""
+    return [] if ratio >= target else [f"below target by {target / ratio:.2f}×"]
+
+
 def percentile(values: list[float], pct: float) -> float:
     """Nearest-rank percentile; enough for p50/p99 of a few hundred samples."""
     ordered = sorted(values)

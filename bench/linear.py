@@ -16,7 +16,7 @@ from sqlalchemy import event
 from engine import Engine
 
 from . import Row, Sizes
-from .common import Log, RawProcess, alternate, crmflow_engine, timed
+from .common import Log, RawProcess, alternate, crmflow_engine, target_notes, timed
 
 PROCESS = "bench_linear"
 TARGETS = {"sqlite": 0.8, "postgresql": 0.5}  # issue 20: ≥ 0.8× raw on SQLite, ≥ 0.5× on PostgreSQL
@@ -98,7 +98,7 @@ def statements_per_start(eng: Engine, n: int = 20) -> float:
 
 def _row(case: str, rate: float, raw_rate: float, reference: str, statements: float, target: float) -> Row:
     ratio = rate / raw_rate
-    notes = [] if ratio >= target else [f"below target by {target / ratio:.1f}×"]
+    notes = target_notes(ratio, target)
     notes.append(f"{statements:.1f} SQL statements per instance at the cursor (SQLite's BEGIN IMMEDIATE counted; "
                  "PostgreSQL's implicit BEGIN and every COMMIT not)")
     return Row("linear", f"instances/s, {case}", f"{rate:,.0f} inst/s", reference, ratio, "crmflow ÷ raw",

@@ -10,7 +10,9 @@ import math
 import re
 
 from bench.__main__ import main
+from bench.common import target_notes
 from bench.report import HEADER
+from bench.scaleout import _rows as scaleout_rows
 
 EXPECTED_CASES = [
     ("linear", "instances/s, SQLite file, durable, history on"),
@@ -54,8 +56,18 @@ def test_quick_harness_prints_every_row_with_positive_ratios(tmp_path, monkeypat
             continue
         ratio = float(row["ratio"])
         assert math.isfinite(ratio) and ratio > 0, row
+    targets = {(r["workload"], r["case"]): r["target"] for r in rows}
+    assert targets[EXPECTED_CASES[0]] == "≥ 0.8"  # issue 20's targets, each on its row
+    assert targets[EXPECTED_CASES[2]] == "≥ 0.054"
     page = out.read_text()
     assert printed.strip() in page
     assert "`python -m bench --smoke --output" in page
     for key in ("CPU", "cores", "Python", "SpiffWorkflow", "SQLAlchemy", "date"):
         assert re.search(rf"^- {key}: \S", page, re.MULTILINE), key
+
+
+def test_a_missed_target_names_the_gap_and_a_met_one_says_nothing():
+    assert target_notes(0.4, 0.8) == ["below target by 2.00×"]
+    assert target_notes(0.8, 0.8) == []
+    assert scaleout_rows({1: 100.0, 2: 150.0, 4: 160.0}, 1000.0)[1].notes[0] == "below target by 1.20×"
+    assert scaleout_rows({1: 100.0, 2: 190.0, 4: 160.0}, 1000.0)[1].target == "≥ 1.8"
