@@ -533,10 +533,14 @@ class Unit:
             desired[(signals.KIND, wait.task_id, wait.signal_name)] = proj.SubscriptionInfo(
                 wait.task_id, wait.element_id, wait.signal_name, None
             )
-        existing = {} if not self.had_waits else {
-            (row.kind or "message", row.task_id, row.message_name): row
-            for row in self.session.scalars(_SUBSCRIPTION_ROWS, {"iid": inst.id})
-        }
+        existing: dict[tuple[str, str, str], MessageSubscription] = {}
+        if self.had_waits:
+            # Nothing in a unit changes subscription rows before this point, so the rows this
+            # unit added (tasks, timers, incidents) need not be flushed for this query: they go
+            # out with the save's one flush instead of an extra autoflush here.
+            with self.session.no_autoflush:
+                rows = self.session.scalars(_SUBSCRIPTION_ROWS, {"iid": inst.id}).all()
+            existing = {(row.kind or "message", row.task_id, row.message_name): row for row in rows}
         for key, row in existing.items():
             if key not in desired:
                 self.session.delete(row)
