@@ -73,7 +73,7 @@ def send_quote(ctx: ServiceContext, quote_id: int, valid_days: int = 30) -> dict
                             regarding[0], regarding[1],
                             f"Total {money(quote.total_amount)}, valid {valid_days} days" + (
                                 f"; {problem}" if problem else ""),
-                            "outgoing", details={"to": to, "outbox_key": key, "quote_id": quote.id})
+                            "outgoing", details={"to": to, "outbox_key": key, "quote_id": quote.id}, flush=False)
     lc.ACTIVITY.move(activity, "Completed", "Sent" if to else "Completed", ctx.now)
     activity.completed_at = ctx.now
     ctx.session.flush()
