@@ -471,9 +471,14 @@ class Unit:
     def _sync_timers(self) -> None:
         inst = self.instance
         desired = {t.task_id: t for t in proj.timers(self.workflow)}
-        pending = [] if not (self.had_waits or self.had_task_dates) else list(
-            self.session.scalars(_PENDING_TIMER_ROWS, {"iid": inst.id})
-        )
+        pending: list[Timer] = []
+        if self.had_waits or self.had_task_dates:
+            # No autoflush: the rows this unit added (tasks, incidents) go out with the save's
+            # one flush. A unit adds no timer row before this point; one it changed (a task
+            # date it fired) may still read "pending" in the table, so its own state decides.
+            with self.session.no_autoflush:
+                rows = self.session.scalars(_PENDING_TIMER_ROWS, {"iid": inst.id}).all()
+            pending = [row for row in rows if row.state == "pending"]
         existing = {row.task_id: row for row in pending if row.kind not in task_dates.TASK_KINDS}
         self._sync_task_dates([row for row in pending if row.kind in task_dates.TASK_KINDS])
         for task_id, row in existing.items():
