@@ -35,7 +35,8 @@ class DeliveryReport:
 @functools.cache
 def _insert_new(dialect: str) -> Any:
     """INSERT … ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, built once per database
-    kind (None where there is none): one statement instead of a SELECT and an ORM insert."""
+    kind (None where there is none, or no RETURNING: SQLite before 3.35): one statement instead
+    of a SELECT and an ORM insert."""
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     elif dialect == "sqlite":
@@ -51,7 +52,7 @@ def enqueue(
 ) -> bool:
     """Add a message unless one with this key exists already (a retried step); True if added."""
     connection = session.connection()
-    insert_new = _insert_new(connection.dialect.name)
+    insert_new = _insert_new(connection.dialect.name) if connection.dialect.insert_returning else None
     if insert_new is not None:
         added = connection.execute(insert_new, {
             "instance_id": instance_id, "channel": channel, "idempotency_key": key, "payload": payload,
