@@ -60,7 +60,7 @@ class StateConverter(SPIFF_CONFIG[BpmnWorkflow]):  # type: ignore[misc, valid-ty
 
 
 _UUIDS: dict[str, UUID] = {}  # task ids as read back: the same ids come back at every load of an instance
-_UUIDS_KEPT = 100_000
+_UUIDS_KEPT = 20_000  # about 6 MB at most; cleared when full
 
 
 def _uuid(text: str) -> UUID:
