@@ -49,6 +49,42 @@ RAN = "crmflow_ran"  # internal data: the task's own work (handler, script) ran 
 SETUP_FAILED = "crmflow_setup_failed"  # internal data: the task failed while being set up
 
 
+_ATOMS = frozenset({str, int, float, bool, type(None)})  # what `copy.deepcopy` hands back as it is
+
+
+class _NotPlain(Exception):
+    """The data holds something `copy_data` leaves to `copy.deepcopy`."""
+
+
+def copy_data(data: Any) -> Any:
+    """`copy.deepcopy(data)` for task data, faster where it is plain JSON-like data.
+
+    A task's data is copied before every script or service task runs, to restore it if the
+    task fails; deepcopy's memo bookkeeping costs more than the copy itself. Dicts and lists
+    of strings, numbers, booleans and None are copied here; anything else (another type, a
+    dict or list held twice, whose sharing deepcopy keeps) goes to `copy.deepcopy`, so the
+    result is always what deepcopy gives."""
+    seen: set[int] = set()
+
+    def walk(value: Any) -> Any:
+        kind = type(value)
+        if kind in _ATOMS:
+            return value
+        if kind is not dict and kind is not list or id(value) in seen:
+            raise _NotPlain
+        seen.add(id(value))
+        if kind is list:
+            return [item if type(item) in _ATOMS else walk(item) for item in value]
+        if not all(type(key) in _ATOMS for key in value):
+            raise _NotPlain
+        return {key: item if type(item) in _ATOMS else walk(item) for key, item in value.items()}
+
+    try:
+        return walk(data)
+    except _NotPlain:
+        return copy.deepcopy(data)
+
+
 def has_run(task: Any) -> bool:
     return bool(task.internal_data.get(RAN))
 
@@ -311,7 +347,7 @@ class Runner:
                 f"{getattr(task.task_spec, 'bpmn_id', task.task_spec.name)}); is there a loop without a wait?"
             )
         in_place = isinstance(task.task_spec, ScriptEngineTask) or getattr(task.task_spec, "prescript", None)
-        before = copy.deepcopy(task.data) if in_place else dict(task.data)
+        before = copy_data(task.data) if in_place else dict(task.data)
         if data:
             add_form_data(task, data)
         if not has_run(task):  # a task whose own work ran already only completes on a retry

@@ -471,9 +471,14 @@ class Unit:
     def _sync_timers(self) -> None:
         inst = self.instance
         desired = {t.task_id: t for t in proj.timers(self.workflow)}
-        pending = [] if not (self.had_waits or self.had_task_dates) else list(
-            self.session.scalars(_PENDING_TIMER_ROWS, {"iid": inst.id})
-        )
+        pending: list[Timer] = []
+        if self.had_waits or self.had_task_dates:
+            # No autoflush: the rows this unit added (tasks, incidents) go out with the save's
+            # one flush. A unit adds no timer row before this point; one it changed (a task
+            # date it fired) may still read "pending" in the table, so its own state decides.
+            with self.session.no_autoflush:
+                rows = self.session.scalars(_PENDING_TIMER_ROWS, {"iid": inst.id}).all()
+            pending = [row for row in rows if row.state == "pending"]
         existing = {row.task_id: row for row in pending if row.kind not in task_dates.TASK_KINDS}
         self._sync_task_dates([row for row in pending if row.kind in task_dates.TASK_KINDS])
         for task_id, row in existing.items():
@@ -533,10 +538,14 @@ class Unit:
             desired[(signals.KIND, wait.task_id, wait.signal_name)] = proj.SubscriptionInfo(
                 wait.task_id, wait.element_id, wait.signal_name, None
             )
-        existing = {} if not self.had_waits else {
-            (row.kind or "message", row.task_id, row.message_name): row
-            for row in self.session.scalars(_SUBSCRIPTION_ROWS, {"iid": inst.id})
-        }
+        existing: dict[tuple[str, str, str], MessageSubscription] = {}
+        if self.had_waits:
+            # Nothing in a unit changes subscription rows before this point, so the rows this
+            # unit added (tasks, timers, incidents) need not be flushed for this query: they go
+            # out with the save's one flush instead of an extra autoflush here.
+            with self.session.no_autoflush:
+                rows = self.session.scalars(_SUBSCRIPTION_ROWS, {"iid": inst.id}).all()
+            existing = {(row.kind or "message", row.task_id, row.message_name): row for row in rows}
         for key, row in existing.items():
             if key not in desired:
                 self.session.delete(row)

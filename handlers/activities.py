@@ -31,9 +31,14 @@ def new_activity(
     direction: str | None = None,
     due_at: datetime | None = None,
     details: dict[str, Any] | None = None,
+    flush: bool = True,
 ) -> Activity:
     """An Open activity (checked: known type, existing regarding record). Not an operation:
-    other handlers use it to log what they did."""
+    other handlers use it to log what they did.
+
+    `flush=False` leaves the INSERT to the caller's own flush: a caller that completes the
+    activity at once then writes it in one INSERT instead of an INSERT and an UPDATE (its
+    `id` is set only after that flush)."""
     choose(activity_type, ACTIVITY_TYPES, "activity type")
     if (regarding_type is None) != (regarding_id is None):
         raise DomainError("an activity regards both a record type and an id, or neither")
@@ -52,7 +57,8 @@ def new_activity(
     )
     lc.ACTIVITY.start(activity, ctx.now)
     ctx.session.add(activity)
-    ctx.session.flush()
+    if flush:
+        ctx.session.flush()
     return activity
 
 
@@ -79,7 +85,8 @@ def log_activity(
     completed: bool = False,
 ) -> dict[str, Any]:
     """Log an activity; `completed=True` records one that already happened (a call made)."""
-    activity = new_activity(ctx, activity_type, subject, regarding_type, regarding_id, description, direction)
+    activity = new_activity(ctx, activity_type, subject, regarding_type, regarding_id, description, direction,
+                            flush=not completed)  # completing it flushes it
     if completed:
         _finish(ctx, activity, "Completed", None)
     return activity_view(activity)

@@ -52,7 +52,7 @@ def send_quote(ctx: ServiceContext, quote_id: int, valid_days: int = 30) -> dict
     """Email the quote to the customer through the outbox and log the email on the opportunity."""
     quote = fetch(ctx.session, Quote, quote_id)
     lc.QUOTE.require(quote, ["Draft", "Active"], "sent")
-    ids = [line.product_id for line in quote.lines if line.product_id]
+    ids = [line.product_id for line in quote.lines if line.product_id and not line.description]  # names fill gaps
     names = {p.id: p.name for p in ctx.session.scalars(select(Product).where(Product.id.in_(ids)))} if ids else {}
     subject = f"Quote {quote.number} revision {quote.revision} sent"
     try:
@@ -73,7 +73,7 @@ def send_quote(ctx: ServiceContext, quote_id: int, valid_days: int = 30) -> dict
                             regarding[0], regarding[1],
                             f"Total {money(quote.total_amount)}, valid {valid_days} days" + (
                                 f"; {problem}" if problem else ""),
-                            "outgoing", details={"to": to, "outbox_key": key, "quote_id": quote.id})
+                            "outgoing", details={"to": to, "outbox_key": key, "quote_id": quote.id}, flush=False)
     lc.ACTIVITY.move(activity, "Completed", "Sent" if to else "Completed", ctx.now)
     activity.completed_at = ctx.now
     ctx.session.flush()

@@ -109,8 +109,35 @@ def fetch(session: Session, model: type[T], record_id: Any) -> T:
     return record
 
 
+@functools.cache
+def _bump(dialect: str) -> Any:
+    """The series' next value in one statement (insert the series at 1, or add 1 to it, and
+    return the value), built once per database kind; None where there is no upsert (the caller
+    also takes the other way where the database has no RETURNING: SQLite before 3.35)."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as upsert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as upsert
+    else:
+        return None
+    table = Sequence.__table__
+    return (
+        upsert(table)
+        .values(name=bindparam("name"), last_value=1)
+        .on_conflict_do_update(index_elements=[table.c.name], set_={"last_value": table.c.last_value + 1})
+        .returning(table.c.last_value)
+    )
+
+
 def next_number(session: Session, name: str, prefix: str) -> str:
-    """The next human-facing number in a series, e.g. `Q-00012` (locked for the transaction)."""
+    """The next human-facing number in a series, e.g. `Q-00012` (locked for the transaction).
+
+    One upsert on SQLite and PostgreSQL (it takes the row's lock as the UPDATE did), instead of
+    a SELECT … FOR UPDATE, an UPDATE and a flush of the whole session."""
+    connection = session.connection()
+    bump = _bump(connection.dialect.name) if connection.dialect.insert_returning else None
+    if bump is not None:
+        return f"{prefix}-{connection.execute(bump, {'name': name}).scalar_one():05d}"
     seq = session.get(Sequence, name, with_for_update=True)
     if seq is None:
         seq = Sequence(name=name, last_value=0)

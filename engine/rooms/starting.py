@@ -118,16 +118,18 @@ def correlate_in(
     message sent directly (409 naming it); one thrown by another instance is held for it
     until it is resumed (None is returned then)."""
     stmt = (
-        select(MessageSubscription, Instance.business_key)
+        select(MessageSubscription, Instance.business_key, Instance.status)
         .join(Instance, Instance.id == MessageSubscription.instance_id)
         .where(MessageSubscription.message_name == message, MessageSubscription.kind == "message")
     )
     if source is not None:
         stmt = stmt.where(MessageSubscription.instance_id != source.id)
-    matches = [
-        sub for sub, business_key in session.execute(stmt)
-        if key is None or key in (business_key, sub.correlation_key)
-    ]
+    statuses: dict[int, str] = {}  # read with the match, in this transaction: no second query
+    matches = []
+    for sub, business_key, status in session.execute(stmt):
+        if key is None or key in (business_key, sub.correlation_key):
+            matches.append(sub)
+            statuses[sub.instance_id] = status
     instance_ids = sorted({m.instance_id for m in matches})
     if len(instance_ids) > 1:
         raise Conflict(
@@ -136,7 +138,7 @@ def correlate_in(
         )
     if instance_ids:
         sub = matches[0]
-        if session.scalar(select(Instance.status).where(Instance.id == sub.instance_id)) == "suspended":
+        if statuses[sub.instance_id] == "suspended":
             if source is None:
                 raise suspended_error(sub.instance_id, doing=f"message '{message}'")
             hold_message(session, sub.instance_id, message, key, payload, source.id, now)

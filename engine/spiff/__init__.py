@@ -15,6 +15,7 @@ replaced when `engine` is imported: `install()` does it, once, when an `Engine` 
 | `parser` | end events ignore a signal definition; error and escalation starts are read as plain starts |
 | `scope_triggers` | an event sub-process with an error or escalation start inside a sub-process is never started |
 | `serializer` | the serializer writes the whole spec into every workflow (no way to store state only) |
+| `serializer` | reading a task parses its ids anew and copies its parent's data by a generic merge (cost) |
 
 Remove a correction when the SpiffWorkflow release that fixes it is the one pinned in
 pyproject.toml. The other engine modules import SpiffWorkflow's public classes (specs, task

@@ -224,7 +224,7 @@ def send_payment_reminder(ctx: ServiceContext, invoice_id: int) -> dict[str, Any
         else ("account", invoice.account_id) if invoice.account_id else (None, None)
     )
     activity = new_activity(ctx, "email", subject, regarding[0], regarding[1], body, "outgoing",
-                            details={"to": to, "outbox_key": key, "invoice_id": invoice.id})
+                            details={"to": to, "outbox_key": key, "invoice_id": invoice.id}, flush=False)
     lc.ACTIVITY.move(activity, "Completed", "Sent", ctx.now)
     activity.completed_at = ctx.now
     ctx.session.flush()

@@ -11,7 +11,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from engine.services import BpmnError, ServiceContext
@@ -56,17 +56,76 @@ def _price_of(session: Session, price_list: PriceList, product: Product) -> Deci
     return item.amount
 
 
-def _product(session: Session, spec: dict[str, Any]) -> Product:
+def _product(
+    session: Session, spec: dict[str, Any], priced: dict[Any, tuple[Product, Any]]
+) -> tuple[Product, Decimal | None]:
+    """The line's Active product, and its price if `priced` already holds it."""
+    price = None
     if "product_id" in spec:
-        product = fetch(session, Product, spec["product_id"])
+        found = priced.get(_as_id(spec["product_id"]))  # type: ignore[arg-type]
+        if found is not None:
+            product, price = found
+        else:
+            product = fetch(session, Product, spec["product_id"])
     elif "product_number" in spec:
-        product = session.scalars(select(Product).where(Product.number == spec["product_number"])).first()
+        number = spec["product_number"]
+        found = priced.get(("number", number)) if isinstance(number, str) else None
+        if found is not None:
+            product, price = found
+        else:
+            product = session.scalars(select(Product).where(Product.number == spec["product_number"])).first()
         if product is None:
             raise DomainError(f"product {spec['product_number']} does not exist")
     else:
         raise DomainError(f"a quote line needs product_id or product_number: {spec!r}")
     lc.PRODUCT.require(product, ["Active"], "quoted")
-    return product
+    return product, price
+
+
+# The lines' products (by id or number) with their price on one price list: one query for all lines.
+_PRICED_PRODUCTS = (
+    select(Product, PriceListItem.amount)
+    .outerjoin(
+        PriceListItem,
+        (PriceListItem.product_id == Product.id) & (PriceListItem.price_list_id == bindparam("price_list_id")),
+    )
+    .where(
+        Product.id.in_(bindparam("ids", expanding=True))
+        | Product.number.in_(bindparam("numbers", expanding=True))
+    )
+)
+
+
+def _as_id(value: Any) -> int | None:
+    """A record id as `fetch` reads it, None where `fetch` would refuse it."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _priced_products(session: Session, price_list: PriceList, specs: list[Any]) -> dict[Any, tuple[Product, Any]]:
+    """The products the lines name, by id and by number, each with its price on `price_list`
+    (None: no price).
+
+    Only a lookup ahead: each line is still checked in order, and one this misses (a product
+    that does not exist) goes the single-line way with its own error."""
+    ids, numbers = set(), set()
+    for spec in specs:
+        if isinstance(spec, dict) and "product_id" in spec:
+            ids.add(_as_id(spec["product_id"]))
+        elif isinstance(spec, dict) and isinstance(spec.get("product_number"), str):
+            numbers.add(spec["product_number"])
+    ids.discard(None)
+    if not ids and not numbers:
+        return {}
+    rows = session.execute(
+        _PRICED_PRODUCTS, {"price_list_id": price_list.id, "ids": sorted(ids), "numbers": sorted(numbers)}
+    )
+    priced: dict[Any, tuple[Product, Any]] = {}
+    for product, amount in rows:
+        priced[product.id] = priced[("number", product.number)] = (product, amount)
+    return priced
 
 
 def _build_lines(
@@ -74,18 +133,20 @@ def _build_lines(
 ) -> list[QuoteLine]:
     if not isinstance(specs, list) or not specs:
         raise DomainError("a quote needs at least one line: [{'product_id': ..., 'quantity': ...}]")
+    priced = _priced_products(session, price_list, specs)
     lines = []
     for number, spec in enumerate(specs, start=1):
         if not isinstance(spec, dict):
             raise DomainError(f"quote line {number} must be an object, not {spec!r}")
-        product = _product(session, spec)
+        product, unit_price = _product(session, spec, priced)
         quantity = to_decimal(spec.get("quantity", 1), f"line {number} quantity", minimum=Decimal("0.001"))
         discount = (
             to_decimal(spec["discount_percent"], f"line {number} discount", minimum=PERCENT_MIN, maximum=PERCENT_MAX)
             if spec.get("discount_percent") is not None
             else discount_percent
         )
-        unit_price = _price_of(session, price_list, product)
+        if unit_price is None:
+            unit_price = _price_of(session, price_list, product)
         figures = price_line(unit_price, quantity, discount, tax_rate)
         lines.append(
             QuoteLine(
