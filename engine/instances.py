@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from .db import Prepared, connection
+from .db import Prepared, connection, driver_execute
 from .errors import Conflict
 from .history import write as write_history
 from .models import HistoryEntry, Instance, ProcessVersion
@@ -123,7 +123,9 @@ def save(session: Session, record: InstanceRecord, history: list[dict[str, Any]]
         "version_id": record.version_id,
     }
     if history and conn.dialect.name == "postgresql":
-        matched = conn.exec_driver_sql(_SAVE_WITH_HISTORY_PG, _pg_params(conn.dialect, params, history)).scalar_one()
+        matched = driver_execute(
+            conn, _SAVE_WITH_HISTORY_PG, _pg_params(conn.dialect, params, history)
+        ).scalar_one()
     else:
         matched = _UPDATE.execute(conn, params).rowcount
         if matched == 1 and history:

@@ -6,9 +6,10 @@ from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import event, insert
+from sqlalchemy.exc import IntegrityError
 
 from engine import instances
-from engine.db import Prepared
+from engine.db import Prepared, driver_execute
 from engine.models import HistoryEntry
 
 
@@ -67,3 +68,27 @@ def test_a_statement_with_fixed_binds_gets_them(conn) -> None:  # noqa: ANN001
     expected = compiled.construct_params(given, escape_names=False)
     assert {name: (given | fixed)[name] for name, _, _ in order} == {name: expected[name] for name, _, _ in order}
     assert sql == compiled.string
+
+
+def test_a_driver_error_is_sqlalchemys_and_listeners_see_each_statement(conn) -> None:  # noqa: ANN001
+    """driver_execute skips SQLAlchemy's execution context, not its events or its error wrapping:
+    a constraint violation is SQLAlchemy's IntegrityError (so callers and `db.is_busy` see the
+    same classes), and before/after_cursor_execute see the statement."""
+    seen = []
+    before = lambda _c, _cur, statement, _p, _ctx, many: seen.append(("before", statement, many))  # noqa: E731
+    after = lambda _c, _cur, statement, _p, _ctx, many: seen.append(("after", statement, many))  # noqa: E731
+    event.listen(conn, "before_cursor_execute", before)
+    event.listen(conn, "after_cursor_execute", after)
+    try:
+        row = {"instance_id": None, "at": datetime(2026, 1, 5, tzinfo=UTC), "event": "x", "task_id": None,
+               "element_id": None, "element_name": None, "element_type": None, "user": None, "data_delta": None}
+        prepared = Prepared(insert(HistoryEntry.__table__), column_keys=list(row), many=True)
+        result = driver_execute(conn, "SELECT 1", ())
+        assert result.scalar_one() == 1 and tuple(result.first()) == (1,)
+        with pytest.raises(IntegrityError):
+            prepared.execute(conn, [row])  # instance_id is NOT NULL
+    finally:
+        event.remove(conn, "before_cursor_execute", before)
+        event.remove(conn, "after_cursor_execute", after)
+    assert [kind for kind, _, _ in seen] == ["before", "after", "before"]
+    assert seen[0][1] == "SELECT 1" and seen[2][2] is True
