@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import event, insert
+from sqlalchemy import create_engine, event, insert, text
 from sqlalchemy.exc import IntegrityError
 
 from engine import instances
@@ -92,3 +92,21 @@ def test_a_driver_error_is_sqlalchemys_and_listeners_see_each_statement(conn) ->
         event.remove(conn, "after_cursor_execute", after)
     assert [kind for kind, _, _ in seen] == ["before", "after", "before"]
     assert seen[0][1] == "SELECT 1" and seen[2][2] is True
+
+
+def test_a_pooled_connection_the_server_dropped_is_replaced_unseen(engine) -> None:  # noqa: ANN001
+    """PostgreSQL: the checkout's BEGIN is the pool's ping (engine/db.py `_pinged_by_begin`), so
+    a connection the server terminated while it sat in the pool never reaches a unit."""
+    if engine.db.is_sqlite:
+        pytest.skip("PostgreSQL only")
+    with engine.db.write() as session:
+        pid = session.execute(text("SELECT pg_backend_pid()")).scalar_one()
+    admin = create_engine(engine.db.url)
+    try:
+        with admin.connect() as other:
+            assert other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar_one()
+    finally:
+        admin.dispose()
+    with engine.db.write() as session:  # the same pooled connection, dead: replaced at checkout
+        assert session.execute(text("SELECT pg_backend_pid()")).scalar_one() != pid
+        assert session.execute(text("SELECT count(*) FROM wf_instance")).scalar_one() >= 0
