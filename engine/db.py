@@ -9,10 +9,12 @@ on one instance with `SELECT ... FOR UPDATE`.
 
 from __future__ import annotations
 
+import operator
 import os
 import weakref
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -193,6 +195,34 @@ def driver_execute(conn: Connection, sql: str, params: Any, many: bool = False, 
         cursor.close()
 
 
+def bind_processor(process: Callable[[Any], Any] | None, type_: Any) -> Callable[[Any], Any] | None:
+    """A bind processor; a datetime column's remembers its last value. A unit stamps its rows
+    with one `now` (the instance's times, every history row's `at`), and converting it (to UTC,
+    to SQLite's text) is the dearest processor there is: done once per value, not per row."""
+    if process is None:
+        return None
+    try:
+        is_datetime = type_ is not None and type_.python_type is datetime
+    except NotImplementedError:
+        is_datetime = False
+    if not is_datetime:
+        return process
+    last: list[tuple[Any, Any]] = [(_NOTHING, None)]
+
+    def remembered(value: Any) -> Any:
+        seen, out = last[0]  # one tuple, read and replaced whole: safe across threads
+        if seen is value:  # the very object (datetimes are immutable); the tuple holds it alive
+            return out
+        out = process(value)
+        last[0] = (value, out)
+        return out
+
+    return remembered
+
+
+_NOTHING = object()
+
+
 class Prepared:
     """A Core write statement compiled once per dialect, run through `exec_driver_sql`.
 
@@ -227,7 +257,9 @@ class Prepared:
             else:
                 names = list(dict.fromkeys(compiled.bind_names.values()))
             fixed = {name: bind.effective_value for bind, name in compiled.bind_names.items() if not bind.required}
-            order = [(name, escaped.get(name, name), processors.get(name)) for name in names]
+            types = {name: bind.type for bind, name in compiled.bind_names.items()}
+            order = [(name, escaped.get(name, name), bind_processor(processors.get(name), types.get(name)))
+                     for name in names]
             plan = self._compiled[dialect] = (compiled.string, order, fixed)
         return plan
 
@@ -235,8 +267,11 @@ class Prepared:
         dialect = conn.dialect
         sql, order, fixed = self._compile(dialect)
 
-        def value(values: Mapping[str, Any], name: str) -> Any:
-            return values[name] if name in values else fixed[name]
+        if fixed:
+            def value(values: Mapping[str, Any], name: str) -> Any:
+                return values[name] if name in values else fixed[name]
+        else:
+            value = operator.getitem
 
         if dialect.positional:
             fmt = dialect.execute_sequence_format

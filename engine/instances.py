@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from .db import Prepared, connection, driver_execute
+from .db import Prepared, bind_processor, connection, driver_execute
 from .errors import Conflict
 from .history import write as write_history
 from .models import HistoryEntry, Instance, ProcessVersion
@@ -164,9 +164,9 @@ def _pg_params(dialect: Any, params: dict[str, Any], history: list[dict[str, Any
     procs = _PG_PROCESSORS.get(dialect)
     if procs is None:
         procs = _PG_PROCESSORS[dialect] = {
-            "updated_at": TABLE.c.updated_at.type.dialect_impl(dialect).bind_processor(dialect),
-            "ended_at": TABLE.c.ended_at.type.dialect_impl(dialect).bind_processor(dialect),
-            **{f"h_{k}": _HISTORY.c[k].type.dialect_impl(dialect).bind_processor(dialect) for k in _HISTORY_COLUMNS},
+            "updated_at": _processor(TABLE.c.updated_at, dialect),
+            "ended_at": _processor(TABLE.c.ended_at, dialect),
+            **{f"h_{k}": _processor(_HISTORY.c[k], dialect) for k in _HISTORY_COLUMNS},
         }
     bound = dict(params)
     for key in ("updated_at", "ended_at"):
@@ -176,6 +176,10 @@ def _pg_params(dialect: Any, params: dict[str, Any], history: list[dict[str, Any
         values = [row[key] for row in history]
         bound[f"h_{key}"] = [process(v) for v in values] if process else values
     return bound
+
+
+def _processor(column: Any, dialect: Any) -> Any:
+    return bind_processor(column.type.dialect_impl(dialect).bind_processor(dialect), column.type)
 
 
 _PG_PROCESSORS: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
