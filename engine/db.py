@@ -14,11 +14,10 @@ import os
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, create_engine, event, inspect
+from sqlalchemy import Connection, DateTime, TypeDecorator, create_engine, event, inspect
 from sqlalchemy import Engine as SAEngine
 from sqlalchemy.exc import DisconnectionError, MultipleResultsFound, NoResultFound, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -201,11 +200,8 @@ def bind_processor(process: Callable[[Any], Any] | None, type_: Any) -> Callable
     to SQLite's text) is the dearest processor there is: done once per value, not per row."""
     if process is None:
         return None
-    try:
-        is_datetime = type_ is not None and type_.python_type is datetime
-    except NotImplementedError:
-        is_datetime = False
-    if not is_datetime:
+    impl = type_.impl_instance if isinstance(type_, TypeDecorator) else type_
+    if not isinstance(impl, DateTime):
         return process
     last: list[tuple[Any, Any]] = [(_NOTHING, None)]
 
