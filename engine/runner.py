@@ -238,7 +238,7 @@ class Runner:
     def _ready(self, wf: Any) -> list[Any]:
         ready = []
         for t in wf.tasks.values():  # `_state`, not the `state` property: once per task per round
-            if t._state != _READY or t.task_spec.manual or str(t.id) in self.blocked:
+            if t._state != _READY or t.task_spec.manual or (self.blocked and str(t.id) in self.blocked):
                 continue
             if boundary_failed(t):
                 continue  # it would run without the deadline or error path its diagram gives it
@@ -363,7 +363,7 @@ class Runner:
             self._fail(task, unwrap(exc))
             return False
         task.internal_data.pop(RAN, None)
-        if str(task.id) in self.retrying:
+        if self.retrying and str(task.id) in self.retrying:
             self.recorder.record("incident_resolved", self.now, task)
         self._record_interrupted(task)
         if is_visible(task):
