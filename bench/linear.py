@@ -100,6 +100,6 @@ def _row(case: str, rate: float, raw_rate: float, reference: str, statements: fl
     ratio = rate / raw_rate
     notes = target_notes(ratio, target)
     notes.append(f"{statements:.1f} SQL statements per instance at the cursor (SQLite's BEGIN IMMEDIATE counted; "
-                 "PostgreSQL's implicit BEGIN and every COMMIT not)")
+                 "PostgreSQL's BEGIN, sent by the pool's checkout as its ping, and every COMMIT not)")
     return Row("linear", f"instances/s, {case}", f"{rate:,.0f} inst/s", reference, ratio, "crmflow ÷ raw",
                f"≥ {target}", notes)

@@ -26,7 +26,9 @@ from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDef
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEvent
 from SpiffWorkflow.bpmn.specs.mixins.script_task import ScriptEngineTask
+from SpiffWorkflow.specs.base import TaskSpec
 from SpiffWorkflow.spiff.specs.event_definitions import ErrorEventDefinition
+from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskIterator, TaskState
 
 from . import call_depth, timer_values
@@ -98,6 +100,9 @@ def mark_run(task: Any) -> None:
 # drops the record; where our loop calls them, it skips that work when nothing would be logged.
 _TASK_LOG = logging.getLogger("spiff.task")
 _WORKFLOW_LOG = logging.getLogger("spiff.workflow")
+_SPEC_UPDATE = TaskSpec._update
+_READY, _WAITING = int(TaskState.READY), int(TaskState.WAITING)
+_TASK_READY = Task._ready
 
 
 def set_state(task: Any, state: int) -> None:
@@ -116,6 +121,26 @@ def mark_complete(wf: Any, task: Any) -> None:
     else:
         wf.data.update(task.data)
         wf.completed = True
+
+
+def update(task: Any) -> None:
+    """`TaskSpec._update`: the same steps, the task's READY transition logged lazily (`set_state`).
+
+    Upstream's `Task._ready` goes through `Task._set_state`, which builds its log record (the
+    state's name twice, the task's extras) on every transition, logged or not; setting up each
+    follower costs that once. Any spec or task class that overrides these goes upstream's way.
+    """
+    spec = task.task_spec
+    if type(spec)._update is not _SPEC_UPDATE or type(task)._ready is not _TASK_READY:
+        spec._update(task)
+        return
+    if task.has_state(TaskState.PREDICTED_MASK):
+        spec._predict(task)
+    if spec._update_hook(task):
+        if task.has_state(TaskState.COMPLETED) or task.has_state(TaskState.CANCELLED):
+            return
+        set_state(task, TaskState.READY)
+        spec._on_ready(task)
 
 
 def boundary_failed(task: Any) -> bool:
@@ -248,8 +273,8 @@ class Runner:
     # -- finding work -------------------------------------------------------------
     def _ready(self, wf: Any) -> list[Any]:
         ready = []
-        for t in wf.tasks.values():
-            if t.state != TaskState.READY or t.task_spec.manual or str(t.id) in self.blocked:
+        for t in wf.tasks.values():  # `_state`, not the `state` property: once per task per round
+            if t._state != _READY or t.task_spec.manual or (self.blocked and str(t.id) in self.blocked):
                 continue
             if boundary_failed(t):
                 continue  # it would run without the deadline or error path its diagram gives it
@@ -374,7 +399,7 @@ class Runner:
             self._fail(task, unwrap(exc))
             return False
         task.internal_data.pop(RAN, None)
-        if str(task.id) in self.retrying:
+        if self.retrying and str(task.id) in self.retrying:
             self.recorder.record("incident_resolved", self.now, task)
         self._record_interrupted(task)
         if is_visible(task):
@@ -438,7 +463,7 @@ class Runner:
         if wf.completed:
             wf.completed_event(wf)
             return
-        if not any(t.state == TaskState.WAITING for t in wf.tasks.values()):
+        if not any(t._state == _WAITING for t in wf.tasks.values()):
             return  # the common case: nothing waits, so no walk over the tree
         for waiting in list(TaskIterator(wf.task_tree, state=TaskState.WAITING)):
             if not waiting.internal_data.get(SETUP_FAILED):
@@ -449,7 +474,7 @@ class Runner:
         try:
             call_depth.check(task, self.max_call_depth)
             timer_values.check(task)
-            task.task_spec._update(task)
+            update(task)
         except Exception as exc:  # noqa: BLE001 - every failure becomes an incident, never a crash
             self._setup_failed(task, unwrap(exc))
             return False

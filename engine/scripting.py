@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import fields
 from typing import Any
 
 from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
+from sqlalchemy.orm import Session, SessionTransaction
 
 from .sandbox import RestrictedEnvironment, SandboxError
 from .script_scope import script_scope
@@ -59,14 +61,51 @@ class EngineScriptEngine(PythonScriptEngine):
         params = {name: spec["value"] for name, spec in (operation_params or {}).items()}
         if self.context_factory is None:
             raise ServiceCallFailed(operation_name, RuntimeError("no service context in this call"), task)
-        ctx = self.context_factory(task)
+        ctx = SavepointOnUse.of(self.context_factory(task))
         try:
-            # A savepoint: a handler that fails leaves none of its writes behind, while
-            # the incident recording its failure still commits with the unit.
-            with ctx.session.begin_nested():
+            # A savepoint (begun when the handler first asks for the session): a handler that
+            # fails leaves none of its writes behind, while the incident recording its failure
+            # still commits with the unit.
+            try:
                 result = self.registry.call(operation_name, ctx, params)
+            except BaseException:
+                ctx.end(success=False)
+                raise
+            ctx.end(success=True)
             return json.dumps(to_json_value(result))
         except BpmnError:
             raise
         except Exception as err:
             raise ServiceCallFailed(operation_name, err, task) from err
+
+
+class SavepointOnUse(ServiceContext):
+    """A handler's context whose `session` begins the call's savepoint the first time it is
+    read, so that every write the handler makes is inside it; a handler that never touches
+    the database (most are pure: validate, compute, call out) costs no savepoint, whose
+    bookkeeping in the ORM costs more than many handlers (≈ 40 µs on a linear start)."""
+
+    _nested: SessionTransaction | None = None
+
+    @classmethod
+    def of(cls, ctx: ServiceContext) -> SavepointOnUse:
+        return cls(**{f.name: getattr(ctx, f.name) for f in fields(ctx)})
+
+    @property  # type: ignore[override]
+    def session(self) -> Session:
+        if self._nested is None:
+            self._nested = self._session.begin_nested()
+        return self._session
+
+    @session.setter
+    def session(self, value: Session) -> None:
+        self._session = value
+
+    def end(self, success: bool) -> None:
+        """Release the savepoint (`success`) or roll back to it, as `with begin_nested()` would."""
+        nested, self._nested = self._nested, None
+        if nested is not None and nested.is_active:
+            if success:
+                nested.commit()
+            else:
+                nested.rollback()

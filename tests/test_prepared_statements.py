@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
-from sqlalchemy import event, insert
+from sqlalchemy import create_engine, event, insert, select, text
+from sqlalchemy.exc import IntegrityError
 
 from engine import instances
-from engine.db import Prepared
-from engine.models import HistoryEntry
+from engine.db import Prepared, driver_execute
+from engine.models import HistoryEntry, ProcessVersion
+from engine.validation import ValidationContext
 
 
 class _Stop(Exception):
@@ -67,3 +70,84 @@ def test_a_statement_with_fixed_binds_gets_them(conn) -> None:  # noqa: ANN001
     expected = compiled.construct_params(given, escape_names=False)
     assert {name: (given | fixed)[name] for name, _, _ in order} == {name: expected[name] for name, _, _ in order}
     assert sql == compiled.string
+
+
+def test_a_driver_error_is_sqlalchemys_and_listeners_see_each_statement(conn) -> None:  # noqa: ANN001
+    """driver_execute skips SQLAlchemy's execution context, not its events or its error wrapping:
+    a constraint violation is SQLAlchemy's IntegrityError (so callers and `db.is_busy` see the
+    same classes), and before/after_cursor_execute see the statement."""
+    seen = []
+    before = lambda _c, _cur, statement, _p, _ctx, many: seen.append(("before", statement, many))  # noqa: E731
+    after = lambda _c, _cur, statement, _p, _ctx, many: seen.append(("after", statement, many))  # noqa: E731
+    event.listen(conn, "before_cursor_execute", before)
+    event.listen(conn, "after_cursor_execute", after)
+    try:
+        row = {"instance_id": None, "at": datetime(2026, 1, 5, tzinfo=UTC), "event": "x", "task_id": None,
+               "element_id": None, "element_name": None, "element_type": None, "user": None, "data_delta": None}
+        prepared = Prepared(insert(HistoryEntry.__table__), column_keys=list(row), many=True)
+        result = driver_execute(conn, "SELECT 1", ())
+        assert result.scalar_one() == 1 and tuple(result.first()) == (1,)
+        with pytest.raises(IntegrityError):
+            prepared.execute(conn, [row])  # instance_id is NOT NULL
+    finally:
+        event.remove(conn, "before_cursor_execute", before)
+        event.remove(conn, "after_cursor_execute", after)
+    assert [kind for kind, _, _ in seen] == ["before", "after", "before"]
+    assert seen[0][1] == "SELECT 1" and seen[2][2] is True
+
+
+def test_a_pooled_connection_the_server_dropped_is_replaced_unseen(engine) -> None:  # noqa: ANN001
+    """PostgreSQL: the checkout's BEGIN is the pool's ping (engine/db.py `_pinged_by_begin`), so
+    a connection the server terminated while it sat in the pool never reaches a unit."""
+    if engine.db.is_sqlite:
+        pytest.skip("PostgreSQL only")
+    with engine.db.write() as session:
+        pid = session.execute(text("SELECT pg_backend_pid()")).scalar_one()
+    admin = create_engine(engine.db.url)
+    try:
+        with admin.connect() as other:
+            assert other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar_one()
+    finally:
+        admin.dispose()
+    with engine.db.write() as session:  # the same pooled connection, dead: replaced at checkout
+        assert session.execute(text("SELECT pg_backend_pid()")).scalar_one() != pid
+        assert session.execute(text("SELECT count(*) FROM wf_instance")).scalar_one() >= 0
+
+
+def test_postgresql_save_writes_history_as_sqlalchemy_would(engine) -> None:  # noqa: ANN001
+    """PostgreSQL saves the instance row and its history in one statement (the history as one
+    JSON parameter): the rows stored are those SQLAlchemy's own INSERT stores, in order."""
+    if engine.db.is_sqlite:
+        pytest.skip("PostgreSQL only")
+    now = datetime(2026, 1, 5, 9, 0, 0, 123456, tzinfo=UTC)
+    history = [
+        {"event": "instance_started", "at": now, "task_id": None, "element_id": None, "element_name": None,
+         "element_type": None, "user": "ann", "data_delta": {"set": {"naïve": "ü €", "n": [1, 2.5, None]}}},
+        {"event": "completed", "at": now, "task_id": "t-1", "element_id": "prepare", "element_name": "Prépare",
+         "element_type": "ScriptTask", "user": None, "data_delta": None},
+        {"event": "instance_completed", "at": now, "task_id": None, "element_id": None, "element_name": None,
+         "element_type": None, "user": None, "data_delta": {"quote": "a \"b\" \\ c"}},
+    ]
+    columns = 'at, event, task_id, element_id, element_name, element_type, "user", data_delta::text'
+    engine.deploy([Path(__file__).parents[1] / "bench" / "diagrams" / "bench_linear.bpmn"],
+                  context=ValidationContext(check_handlers=False))
+    with engine.db.write() as session:
+        version_id = session.scalar(select(ProcessVersion.id))
+        ours = instances.InstanceRecord(
+            id=0, process_id="bench_linear", version_id=version_id, business_key=None, status="running", state="",
+            variables=None, serializer_version="1", lock_version=1, started_by=None, created_at=now, updated_at=now,
+            ended_at=None, steps=0,
+        )
+        theirs = instances.InstanceRecord(**{**ours.__dict__})
+        instances.create(session, ours)
+        instances.create(session, theirs)
+        instances.save(session, ours, [dict(row, instance_id=ours.id) for row in history])
+        session.execute(insert(HistoryEntry.__table__), [dict(row, instance_id=theirs.id) for row in history])
+        read = [
+            session.execute(text(f"SELECT {columns} FROM wf_history WHERE instance_id = :i ORDER BY id"),
+                            {"i": iid}).all()
+            for iid in (ours.id, theirs.id)
+        ]
+        session.rollback()
+    assert read[0] == read[1]
+    assert [row[1] for row in read[0]] == ["instance_started", "completed", "instance_completed"]
