@@ -6,12 +6,13 @@ repairs answer with `get_instance` too.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, exists, select
 from sqlalchemy.orm import Session
 
 from ..camunda import INLINE_FORM_PROPERTY
@@ -35,20 +36,26 @@ class TaskFormSource:
 
 _I, _PV = Instance.__table__, ProcessVersion.__table__
 _HT, _TM, _MS, _IN = HumanTask.__table__, Timer.__table__, MessageSubscription.__table__, Incident.__table__
-# An instance as a caller sees it, in five Core statements built once (its serialized state,
-# the largest column, is not read): the instance with its version, then what it waits on.
+# An instance as a caller sees it, in Core statements built once (its serialized state, the
+# largest column, is not read): the instance with its version and whether it has each kind of
+# wait, then only the waits it has (most instances wait on one or two kinds, seldom an incident).
+_TASKS_OPEN = (_HT.c.instance_id == bindparam("iid"), _HT.c.state == "open")
+_TIMERS_PENDING = (_TM.c.instance_id == bindparam("iid"), _TM.c.state == "pending")
+_WAITS_MESSAGE = (_MS.c.instance_id == bindparam("iid"), _MS.c.kind == "message")
+_INCIDENTS_OPEN = (_IN.c.instance_id == bindparam("iid"), _IN.c.state == "open")
 _INSTANCE = (
     select(_I.c.id, _I.c.process_id, _I.c.business_key, _I.c.status, _I.c.created_at, _I.c.updated_at,
-           _I.c.ended_at, _I.c.variables, _PV.c.version)
+           _I.c.ended_at, _I.c.variables, _PV.c.version,
+           exists().where(*_TASKS_OPEN).label("has_tasks"), exists().where(*_TIMERS_PENDING).label("has_timers"),
+           exists().where(*_WAITS_MESSAGE).label("has_waits"),
+           exists().where(*_INCIDENTS_OPEN).label("has_incidents"))
     .outerjoin(_PV, _PV.c.id == _I.c.version_id)
     .where(_I.c.id == bindparam("iid"))
 )
-_OPEN_TASKS = select(_HT).where(_HT.c.instance_id == bindparam("iid"), _HT.c.state == "open")
-_PENDING_TIMERS = (
-    select(_TM).where(_TM.c.instance_id == bindparam("iid"), _TM.c.state == "pending").order_by(_TM.c.due_at)
-)
-_MESSAGE_WAITS = select(_MS).where(_MS.c.instance_id == bindparam("iid"), _MS.c.kind == "message")
-_OPEN_INCIDENTS = select(_IN).where(_IN.c.instance_id == bindparam("iid"), _IN.c.state == "open")
+_OPEN_TASKS = select(_HT).where(*_TASKS_OPEN)
+_PENDING_TIMERS = select(_TM).where(*_TIMERS_PENDING).order_by(_TM.c.due_at)
+_MESSAGE_WAITS = select(_MS).where(*_WAITS_MESSAGE)
+_OPEN_INCIDENTS = select(_IN).where(*_INCIDENTS_OPEN)
 
 
 def get_instance(core: EngineCore, instance_id: int, with_history: bool = True) -> InstanceDetail:
@@ -66,10 +73,10 @@ def get_instance(core: EngineCore, instance_id: int, with_history: bool = True) 
             created_at=inst.created_at,
             updated_at=inst.updated_at,
             ended_at=inst.ended_at,
-            open_tasks=[task_view(t) for t in conn.execute(_OPEN_TASKS, key)],
-            timers=[timer_view(t) for t in conn.execute(_PENDING_TIMERS, key)],
-            subscriptions=[subscription_view(s) for s in conn.execute(_MESSAGE_WAITS, key)],
-            incidents=[incident_view(i) for i in conn.execute(_OPEN_INCIDENTS, key)],
+            open_tasks=[task_view(t) for t in conn.execute(_OPEN_TASKS, key)] if inst.has_tasks else [],
+            timers=[timer_view(t) for t in conn.execute(_PENDING_TIMERS, key)] if inst.has_timers else [],
+            subscriptions=[subscription_view(s) for s in conn.execute(_MESSAGE_WAITS, key)] if inst.has_waits else [],
+            incidents=[incident_view(i) for i in conn.execute(_OPEN_INCIDENTS, key)] if inst.has_incidents else [],
             data=json.loads(inst.variables) if inst.variables else {},
         )
         if with_history:
@@ -101,21 +108,24 @@ def list_instances(core: EngineCore, process_id: str | None, status: str | None,
 
 
 def list_tasks(core: EngineCore, state: str, instance_id: int | None, assignee: str | None, lane: str | None,
-               process_id: str | None, limit: int, offset: int) -> list[HumanTaskView]:
+               process_id: str | None, limit: int | None, offset: int | None) -> list[HumanTaskView]:
+    filters = {"state": None if state == "all" else state, "instance_id": instance_id, "assignee": assignee or None,
+               "lane": lane or None, "process_id": process_id or None}
+    given = {name: value for name, value in filters.items() if value is not None}
     with core.db.read() as session:
-        stmt = select(_HT)  # Core rows: the view is all a caller gets, no ORM object is needed
-        if state != "all":
-            stmt = stmt.where(_HT.c.state == state)
-        if instance_id is not None:
-            stmt = stmt.where(_HT.c.instance_id == instance_id)
-        if assignee:
-            stmt = stmt.where(_HT.c.assignee == assignee)
-        if lane:
-            stmt = stmt.where(_HT.c.lane == lane)
-        if process_id:
-            stmt = stmt.where(_HT.c.process_id == process_id)
-        stmt = stmt.order_by(_HT.c.due_at.is_(None), _HT.c.due_at, _HT.c.created_at)
-        return [task_view(t) for t in session.connection().execute(stmt.limit(limit).offset(offset))]
+        # Core rows: the view is all a caller gets, no ORM object is needed
+        stmt = _task_list(tuple(given), limit is not None, offset is not None)
+        rows = session.connection().execute(stmt, {**given, "limit": limit, "offset": offset})
+        return [task_view(t) for t in rows]
+
+
+@functools.cache
+def _task_list(names: tuple[str, ...], limited: bool, offset: bool) -> Any:
+    """The task list's statement for one set of given filters, built once (values bound)."""
+    stmt = select(_HT).where(*(_HT.c[name] == bindparam(name) for name in names))
+    stmt = stmt.order_by(_HT.c.due_at.is_(None), _HT.c.due_at, _HT.c.created_at)
+    stmt = stmt.limit(bindparam("limit")) if limited else stmt
+    return stmt.offset(bindparam("offset")) if offset else stmt
 
 
 def get_task(core: EngineCore, task_id: str) -> HumanTaskView:

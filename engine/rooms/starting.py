@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from .. import instances as records
@@ -99,6 +99,16 @@ def start_in(
 
 
 # -- messages -------------------------------------------------------------------------------
+# Who waits for a message (with its instance's key and status), built once; a thrown message
+# does not go back to the instance that threw it.
+_WAITING = (
+    select(MessageSubscription, Instance.business_key, Instance.status)
+    .join(Instance, Instance.id == MessageSubscription.instance_id)
+    .where(MessageSubscription.message_name == bindparam("message"), MessageSubscription.kind == "message")
+)
+_WAITING_OTHERS = _WAITING.where(MessageSubscription.instance_id != bindparam("source"))
+
+
 def correlate(core: EngineCore, message: str, key: str | None, data: Any) -> InstanceDetail:
     payload = parse_data(data)
     check_text(message, "name")
@@ -117,16 +127,12 @@ def correlate_in(
     """Deliver to the one waiting instance (or start one). A suspended receiver refuses a
     message sent directly (409 naming it); one thrown by another instance is held for it
     until it is resumed (None is returned then)."""
-    stmt = (
-        select(MessageSubscription, Instance.business_key, Instance.status)
-        .join(Instance, Instance.id == MessageSubscription.instance_id)
-        .where(MessageSubscription.message_name == message, MessageSubscription.kind == "message")
-    )
+    stmt, params = _WAITING, {"message": message}
     if source is not None:
-        stmt = stmt.where(MessageSubscription.instance_id != source.id)
+        stmt, params = _WAITING_OTHERS, {"message": message, "source": source.id}
     statuses: dict[int, str] = {}  # read with the match, in this transaction: no second query
     matches = []
-    for sub, business_key, status in session.execute(stmt):
+    for sub, business_key, status in session.execute(stmt, params):
         if key is None or key in (business_key, sub.correlation_key):
             matches.append(sub)
             statuses[sub.instance_id] = status

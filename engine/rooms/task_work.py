@@ -12,6 +12,7 @@ from typing import Any
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ..core import EngineCore, conflicts_as_errors
 from ..data_parsing import parse_data
@@ -28,6 +29,9 @@ _CLAIM = (
     update(_HT)
     .where(_HT.c.id == bindparam("tid"), _HT.c.state == "open", _HT.c.assignee.is_(None))
     .values(assignee=bindparam("user"), claimed_at=bindparam("now"))
+)
+_COMPLETED = update(_HT).where(_HT.c.id == bindparam("tid")).values(
+    completed_by=bindparam("user"), completed_at=bindparam("now")
 )
 
 
@@ -60,8 +64,12 @@ def complete_task(core: EngineCore, task_id: str, user: str | None, data: Any, r
             if not unit.run_task(task, user=user, data=payload):
                 failure = unit.runner.failures[-1]
                 raise InvalidInput(f"completing {row.name or row.element_id} failed: {failure.message}")
-            row.completed_by = user
-            row.completed_at = now
+            # Who completed it goes to the table now, as one statement, not as an ORM change the
+            # next savepoint or query would flush on its own (scripts in this unit may ask who
+            # completed it: arena_helpers); the row object holds it as saved.
+            session.connection().execute(_COMPLETED, {"tid": task_id, "user": user, "now": now})
+            set_committed_value(row, "completed_by", user)
+            set_committed_value(row, "completed_at", now)
 
         return run(core, session, row.instance_id, now, complete, precheck=still_open).view()
 
