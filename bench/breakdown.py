@@ -56,7 +56,7 @@ def measured() -> Iterator[Breakdown]:
     """Wrap the phases while the block runs; put everything back after."""
     from sqlalchemy.orm.session import SessionTransaction
 
-    from engine import history, instances, scripting, unit
+    from engine import instances, scripting, unit
 
     breakdown = Breakdown()
     targets: list[tuple[Any, str, str]] = [
@@ -69,7 +69,7 @@ def measured() -> Iterator[Breakdown]:
         (unit.Unit, "_sync_timers", "projections"),
         (unit.Unit, "_sync_subscriptions", "projections"),
         (unit.Unit, "_write_jobs", "projections"),
-        (history.HistoryRecorder, "flush", "history"),
+        (instances, "write_history", "history"),  # SQLite; on PostgreSQL the history rides in save's statement
         (unit.Unit, "save", "save"),  # what save does beyond projections and history: state, instance row
         (instances, "save", "save"),
         (SessionTransaction, "commit", "commit"),  # `with session.begin()` ends here

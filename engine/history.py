@@ -8,9 +8,8 @@ from typing import Any
 
 from SpiffWorkflow.util.deep_merge import DeepMerge
 from sqlalchemy import Connection, insert
-from sqlalchemy.orm import Session
 
-from .db import Prepared, connection
+from .db import Prepared
 from .models import HistoryEntry
 from .services import to_json_value
 
@@ -79,11 +78,6 @@ class HistoryRecorder:
         for row in rows:
             row["instance_id"] = self.instance_id
         return rows
-
-    def flush(self, session: Session) -> None:
-        rows = self.take()
-        if rows:
-            write(connection(session), rows)
 
 
 def write(conn: Connection, rows: list[dict[str, Any]]) -> None:
