@@ -194,6 +194,25 @@ def driver_execute(conn: Connection, sql: str, params: Any, many: bool = False, 
         cursor.close()
 
 
+def _driver_savepoints(engine: SAEngine) -> None:
+    """The dialect's SAVEPOINT, RELEASE SAVEPOINT and ROLLBACK TO SAVEPOINT through
+    `driver_execute`: the dialect executes each as a clause, compiled and given an execution
+    context and a result every time (≈ 40 µs a statement against a few µs; a lead-to-invoice
+    lifecycle opens 19 handler savepoints). Same statements, same transaction, same events."""
+    dialect = engine.dialect
+    name_of = dialect.identifier_preparer.format_savepoint
+
+    def run(sql: str) -> Callable[[Connection, str], None]:
+        def execute(conn: Connection, name: str) -> None:
+            driver_execute(conn, f"{sql} {name_of(None, name)}", ())
+
+        return execute
+
+    dialect.do_savepoint = run("SAVEPOINT")
+    dialect.do_release_savepoint = run("RELEASE SAVEPOINT")
+    dialect.do_rollback_to_savepoint = run("ROLLBACK TO SAVEPOINT")
+
+
 def bind_processor(process: Callable[[Any], Any] | None, type_: Any) -> Callable[[Any], Any] | None:
     """A bind processor; a datetime column's remembers its last value. A unit stamps its rows
     with one `now` (the instance's times, every history row's `at`), and converting it (to UTC,
@@ -297,6 +316,7 @@ class Database:
         else:
             self.write_engine = _pinged_by_begin(create_engine(self.url))
             self.read_engine = self.write_engine
+        _driver_savepoints(self.write_engine)
         self._writer = sessionmaker(self.write_engine, expire_on_commit=False)
         self._reader = sessionmaker(self.read_engine, expire_on_commit=False)
 

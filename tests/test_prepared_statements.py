@@ -151,3 +151,36 @@ def test_postgresql_save_writes_history_as_sqlalchemy_would(engine) -> None:  # 
         session.rollback()
     assert read[0] == read[1]
     assert [row[1] for row in read[0]] == ["instance_started", "completed", "instance_completed"]
+
+
+def test_savepoints_go_to_the_driver_and_roll_back_as_before(engine) -> None:  # noqa: ANN001
+    """The write engine's SAVEPOINT / RELEASE / ROLLBACK TO go through `driver_execute`: listeners
+    see each statement, a rolled-back savepoint leaves none of its writes, a released one keeps
+    them, and a failed statement inside a savepoint leaves the transaction usable (PostgreSQL)."""
+    seen: list[tuple[str, object]] = []
+
+    def listen(_conn, _cursor, statement, _parameters, context, _many):  # noqa: ANN001, ANN202
+        seen.append((statement, context))
+
+    with engine.db.write_engine.connect() as conn, conn.begin() as tx:
+        event.listen(conn, "before_cursor_execute", listen)
+        conn.execute(text("CREATE TEMPORARY TABLE sp_probe (x integer)"))
+        nested = conn.begin_nested()
+        conn.execute(text("INSERT INTO sp_probe VALUES (1)"))
+        nested.rollback()
+        nested = conn.begin_nested()
+        conn.execute(text("INSERT INTO sp_probe VALUES (2)"))
+        nested.commit()
+        nested = conn.begin_nested()
+        with pytest.raises(Exception):  # noqa: B017, PT011 - each database names it its own way
+            conn.execute(text("SELECT * FROM sp_probe_missing"))
+        nested.rollback()
+        assert conn.execute(text("SELECT x FROM sp_probe")).scalars().all() == [2]
+        tx.rollback()
+    points = [statement for statement, _ in seen if "SAVEPOINT" in statement]
+    assert all(context is None for statement, context in seen if "SAVEPOINT" in statement)  # the driver's
+    assert points == [
+        "SAVEPOINT sa_savepoint_1", "ROLLBACK TO SAVEPOINT sa_savepoint_1",
+        "SAVEPOINT sa_savepoint_2", "RELEASE SAVEPOINT sa_savepoint_2",
+        "SAVEPOINT sa_savepoint_3", "ROLLBACK TO SAVEPOINT sa_savepoint_3",
+    ]
