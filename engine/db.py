@@ -29,6 +29,12 @@ from .errors import StoreBusy
 DEFAULT_DB_URL = "sqlite:///crmflow.db"
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 BUSY_TIMEOUT_SECONDS = 30  # how long a SQLite unit waits for another's write lock before StoreBusy
+# The WAL is copied into the database file (a checkpoint: two fsyncs and every page written since
+# the last one) when it reaches this many pages; SQLite's default, 1,000 pages, checkpoints every
+# hundred or so instance starts, a few milliseconds each: half of what a start's commit costs on
+# average. At 4,000 (16 MiB with 4 KiB pages) a page written again and again goes out once per
+# checkpoint; commits are as durable as before (synchronous=NORMAL), the WAL file grows to 16 MiB.
+WAL_CHECKPOINT_PAGES = 4000
 
 
 def resolve_url(url: str | None) -> str:
@@ -54,6 +60,7 @@ def _sqlite_engine(url: str, immediate: bool) -> SAEngine:
         cur = dbapi_conn.cursor()
         if not memory:
             cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
