@@ -99,7 +99,8 @@ def statements_per_start(eng: Engine, n: int = 20) -> float:
 def _row(case: str, rate: float, raw_rate: float, reference: str, statements: float, target: float) -> Row:
     ratio = rate / raw_rate
     notes = target_notes(ratio, target)
-    notes.append(f"{statements:.1f} SQL statements per instance at the cursor (SQLite's BEGIN IMMEDIATE counted; "
-                 "PostgreSQL's BEGIN, sent by the pool's checkout as its ping, and every COMMIT not)")
+    notes.append(f"{statements:.1f} SQL statements per instance at the cursor (not counted: SQLite's BEGIN "
+                 "IMMEDIATE, sent by the dialect's do_begin; PostgreSQL's BEGIN, sent by the pool's checkout as its "
+                 "ping; every COMMIT)")
     return Row("linear", f"instances/s, {case}", f"{rate:,.0f} inst/s", reference, ratio, "crmflow ÷ raw",
                f"≥ {target}", notes)

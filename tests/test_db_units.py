@@ -1,0 +1,67 @@
+"""engine.db.Database's units of work: SQLite writers take the write lock at BEGIN, and a
+thread's Session is reused only once the unit that had it is over."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from engine.db import Database, connection
+
+
+@pytest.fixture
+def db(tmp_path: Path):  # noqa: ANN201
+    database = Database(f"sqlite:///{tmp_path / 'units.db'}")
+    with database.write_engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+    yield database
+    database.dispose()
+
+
+def _can_write(path: str) -> bool:
+    other = sqlite3.connect(path, timeout=0, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("ROLLBACK")
+        return True
+    except sqlite3.OperationalError as err:
+        assert "locked" in str(err)
+        return False
+    finally:
+        other.close()
+
+
+def test_a_sqlite_writer_holds_the_write_lock_from_its_begin_and_a_reader_does_not(db: Database) -> None:
+    path = db.url.removeprefix("sqlite:///")
+    with db.write() as session:
+        connection(session)  # the unit's transaction begins: BEGIN IMMEDIATE, no statement yet
+        assert not _can_write(path)
+    assert _can_write(path)
+    with db.read() as session:
+        session.execute(text("SELECT count(*) FROM t")).scalar_one()
+        assert _can_write(path)
+
+
+def test_a_unit_inside_another_on_one_thread_has_a_session_of_its_own(db: Database) -> None:
+    with db.read() as outer:
+        with db.read() as inner:
+            assert inner is not outer
+            assert inner.in_transaction() and outer.in_transaction()
+        assert outer.in_transaction()
+        outer.execute(text("SELECT 1"))
+
+
+def test_a_reused_session_starts_clean_after_a_failed_unit(db: Database) -> None:
+    with pytest.raises(ZeroDivisionError), db.write() as session:
+        session.execute(text("INSERT INTO t VALUES (1)"))
+        session.info["left over"] = True
+        1 / 0  # noqa: B018
+    with db.write() as again:
+        assert again.info == {} and not again.identity_map
+        assert again.execute(text("SELECT count(*) FROM t")).scalar_one() == 0  # rolled back
+        again.execute(text("INSERT INTO t VALUES (2)"))
+    with db.read() as session:
+        assert session.execute(text("SELECT x FROM t")).scalars().all() == [2]
