@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, DateTime, TypeDecorator, create_engine, event, inspect
+from sqlalchemy import JSON, Connection, DateTime, TypeDecorator, create_engine, event, inspect
 from sqlalchemy import Engine as SAEngine
 from sqlalchemy.exc import DisconnectionError, MultipleResultsFound, NoResultFound, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -228,12 +228,15 @@ def _driver_savepoints(engine: SAEngine) -> None:
 
 
 def bind_processor(process: Callable[[Any], Any] | None, type_: Any) -> Callable[[Any], Any] | None:
-    """A bind processor; a datetime column's remembers its last value. A unit stamps its rows
-    with one `now` (the instance's times, every history row's `at`), and converting it (to UTC,
-    to SQLite's text) is the dearest processor there is: done once per value, not per row."""
+    """A bind processor; a datetime column's remembers its last value, a JSON column its None.
+    A unit stamps its rows with one `now` (the instance's times, every history row's `at`), and
+    converting it (to UTC, to SQLite's text) is the dearest processor there is: done once per
+    value, not per row."""
     if process is None:
         return None
     impl = type_.impl_instance if isinstance(type_, TypeDecorator) else type_
+    if isinstance(impl, JSON):
+        return _none_remembered(process)
     if not isinstance(impl, DateTime):
         return process
     last: list[tuple[Any, Any]] = [(_NOTHING, None)]
@@ -250,6 +253,21 @@ def bind_processor(process: Callable[[Any], Any] | None, type_: Any) -> Callable
 
 
 _NOTHING = object()
+
+
+def _none_remembered(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A JSON column's processor that serializes None once: most history rows carry no data
+    change, and `json.dumps(None)` through the type's serializer costs µs per row for "null"."""
+    null: list[Any] = []
+
+    def process_json(value: Any) -> Any:
+        if value is None:
+            if not null:
+                null.append(process(None))
+            return null[0]
+        return process(value)
+
+    return process_json
 
 
 class Prepared:
