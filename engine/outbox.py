@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .db import Database
+from .db import connection as unit_connection
 from .models import OutboxMessage
 
 Sender = Callable[[dict[str, Any], str], None]
@@ -51,7 +52,7 @@ def enqueue(
     session: Session, channel: str, payload: dict[str, Any], key: str, now: datetime, instance_id: int | None
 ) -> bool:
     """Add a message unless one with this key exists already (a retried step); True if added."""
-    connection = session.connection()
+    connection = unit_connection(session)
     insert_new = _insert_new(connection.dialect.name) if connection.dialect.insert_returning else None
     if insert_new is not None:
         added = connection.execute(insert_new, {

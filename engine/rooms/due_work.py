@@ -13,6 +13,7 @@ from sqlalchemy import bindparam, func, select
 
 from ..clock import ensure_utc
 from ..core import EngineCore, conflicts_as_errors, not_suspended
+from ..db import connection
 from ..errors import Conflict, NotFound
 from ..models import Incident, Job, StartTimer, Timer
 from ..start_timers import after_firing, cron_line
@@ -66,7 +67,7 @@ def fire_due_timers(core: EngineCore, now: datetime | None = None, limit: int = 
     """Fire every timer due at `now` (default: the clock), oldest first, once each."""
     now = ensure_utc(now) if now else core.now()
     with core.db.read() as session:
-        due = list(session.connection().execute(_DUE_INSTANCES, {"now": now, "limit": limit}))
+        due = list(connection(session).execute(_DUE_INSTANCES, {"now": now, "limit": limit}))
     fired: list[FiredTimer] = []
     for instance_id, _ in due:
         fired.extend(_fire_instance_timers(core, instance_id, now))
@@ -219,7 +220,7 @@ def _run_job(core: EngineCore, job_id: int, instance_id: int, task_id: str, work
         with conflicts_as_errors(), core.db.write() as session:
 
             def still_ours() -> None:
-                owner = session.connection().execute(_JOB_OWNER, {"job_id": job_id}).first()
+                owner = connection(session).execute(_JOB_OWNER, {"job_id": job_id}).first()
                 if owner is None or owner.lease_owner != worker:
                     raise _NothingDue  # done already, or our lease ran out and was taken over
 
@@ -227,7 +228,7 @@ def _run_job(core: EngineCore, job_id: int, instance_id: int, task_id: str, work
                 run(core, session, instance_id, now, lambda unit: unit.release(task_id), precheck=still_ours)
             except Conflict:
                 pass  # the instance has finished meanwhile: nothing left to run
-            session.connection().execute(_DELETE_JOB, {"job_id": job_id})
+            connection(session).execute(_DELETE_JOB, {"job_id": job_id})
     except (_NothingDue, Busy, NotFound):
         return False
     core.metrics.inc("crmflow_jobs_run_total")

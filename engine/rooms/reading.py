@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from ..camunda import INLINE_FORM_PROPERTY
 from ..clock import ensure_utc
 from ..core import EngineCore
+from ..db import connection
 from ..errors import NotFound
 from ..models import HistoryEntry, HumanTask, Incident, Instance, MessageSubscription, ProcessVersion, Timer
 from ..projections import properties_of
@@ -60,7 +61,7 @@ _OPEN_INCIDENTS = select(_IN).where(*_INCIDENTS_OPEN)
 
 def get_instance(core: EngineCore, instance_id: int, with_history: bool = True) -> InstanceDetail:
     with core.db.read() as session:
-        conn, key = session.connection(), {"iid": instance_id}
+        conn, key = connection(session), {"iid": instance_id}
         inst = conn.execute(_INSTANCE, key).first()
         if inst is None:
             raise NotFound(f"instance {instance_id} does not exist (crmflow instances lists them)")
@@ -115,7 +116,7 @@ def list_tasks(core: EngineCore, state: str, instance_id: int | None, assignee: 
     with core.db.read() as session:
         # Core rows: the view is all a caller gets, no ORM object is needed
         stmt = _task_list(tuple(given), limit is not None, offset is not None)
-        rows = session.connection().execute(stmt, {**given, "limit": limit, "offset": offset})
+        rows = connection(session).execute(stmt, {**given, "limit": limit, "offset": offset})
         return [task_view(t) for t in rows]
 
 

@@ -16,6 +16,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from ..core import EngineCore, conflicts_as_errors
 from ..data_parsing import parse_data
+from ..db import connection
 from ..errors import Conflict, Forbidden, InvalidInput, NotFound
 from ..input_checks import check_text
 from ..models import HistoryEntry, HumanTask
@@ -67,7 +68,7 @@ def complete_task(core: EngineCore, task_id: str, user: str | None, data: Any, r
             # Who completed it goes to the table now, as one statement, not as an ORM change the
             # next savepoint or query would flush on its own (scripts in this unit may ask who
             # completed it: arena_helpers); the row object holds it as saved.
-            session.connection().execute(_COMPLETED, {"tid": task_id, "user": user, "now": now})
+            connection(session).execute(_COMPLETED, {"tid": task_id, "user": user, "now": now})
             set_committed_value(row, "completed_by", user)
             set_committed_value(row, "completed_at", now)
 
@@ -80,7 +81,7 @@ def claim_task(core: EngineCore, task_id: str, user: str) -> HumanTaskView:
         raise InvalidInput("picking a task needs a user")
     now = core.now()
     with core.db.write() as session:
-        result = session.connection().execute(_CLAIM, {"tid": task_id, "user": user, "now": now})
+        result = connection(session).execute(_CLAIM, {"tid": task_id, "user": user, "now": now})
         row = _task_row(session, task_id)
         if result.rowcount != 1:
             if row.state != "open":
