@@ -66,3 +66,47 @@ def test_a_reused_session_starts_clean_after_a_failed_unit(db: Database) -> None
         again.execute(text("INSERT INTO t VALUES (2)"))
     with db.read() as session:
         assert session.execute(text("SELECT x FROM t")).scalars().all() == [2]
+
+
+def test_a_writer_that_cannot_get_the_lock_is_store_busy_and_leaves_nothing_open(db: Database, monkeypatch) -> None:
+    from engine import db as db_module
+    from engine.errors import StoreBusy
+
+    monkeypatch.setattr(db_module, "BUSY_TIMEOUT_SECONDS", 0)  # read when the engines are made
+    impatient = Database(db.url)
+    holder = sqlite3.connect(db.url.removeprefix("sqlite:///"), isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(StoreBusy, match="busy with other work"), impatient.write() as session:
+            connection(session)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    with impatient.write() as session:  # the pool and the thread's Session are fine afterwards
+        session.execute(text("INSERT INTO t VALUES (3)"))
+    impatient.dispose()
+    with db.read() as session:
+        assert session.execute(text("SELECT x FROM t")).scalars().all() == [3]
+
+
+def test_orm_work_joins_the_unit_and_a_session_rollback_undoes_the_whole_unit(db: Database) -> None:
+    from sqlalchemy import Column, Integer, MetaData, Table
+    from sqlalchemy.orm import registry
+
+    table = Table("t", MetaData(), Column("x", Integer, primary_key=True))
+
+    class Row:
+        def __init__(self, x: int) -> None:
+            self.x = x
+
+    registry().map_imperatively(Row, table)
+    with db.write() as session:
+        connection(session).exec_driver_sql("INSERT INTO t VALUES (1)")
+        session.add(Row(2))  # pending: flushed by the unit before it commits
+    with db.write() as session:
+        connection(session).exec_driver_sql("INSERT INTO t VALUES (5)")
+        session.add(Row(6))
+        session.flush()
+        session.rollback()  # e.g. a dry run: the Connection's statements go too
+    with db.read() as session:
+        assert sorted(session.execute(text("SELECT x FROM t")).scalars()) == [1, 2]
