@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import contextvars
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
+
+from .scoped import Scoped
 
 
 class Clock(Protocol):
@@ -54,6 +54,8 @@ class ManualClock:
 
 def ensure_utc(when: datetime) -> datetime:
     """Naive datetimes are taken as UTC; aware ones are converted to UTC."""
+    if when.tzinfo is UTC:
+        return when
     if when.tzinfo is None:
         return when.replace(tzinfo=UTC)
     return when.astimezone(UTC)
@@ -67,11 +69,6 @@ def frozen_now() -> datetime | None:
     return _current.get()
 
 
-@contextmanager
-def frozen_time(when: datetime) -> Iterator[None]:
+def frozen_time(when: datetime) -> Scoped:
     """Within this block SpiffWorkflow's timers see `when` as the current time."""
-    token = _current.set(ensure_utc(when))
-    try:
-        yield
-    finally:
-        _current.reset(token)
+    return Scoped((_current, ensure_utc(when)))

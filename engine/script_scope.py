@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import contextvars
 import random
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from .clock import _current as _engine_time
+from .scoped import Scoped
 from .services import ServiceContext
 
 ContextFactory = Callable[[Any], ServiceContext]
@@ -48,15 +48,10 @@ class ScriptCall:
 _current: contextvars.ContextVar[ScriptCall | None] = contextvars.ContextVar("crmflow_script_call", default=None)
 
 
-@contextmanager
-def script_scope(task: Any, context_factory: ContextFactory | None = None) -> Iterator[ScriptCall]:
-    """Run a script or expression for `task` (nested scopes, e.g. a DMN cell, stack)."""
-    call = ScriptCall(task, context_factory)
-    token = _current.set(call)
-    try:
-        yield call
-    finally:
-        _current.reset(token)
+def script_scope(task: Any, context_factory: ContextFactory | None = None) -> Scoped:
+    """Run a script or expression for `task` (nested scopes, e.g. a DMN cell, stack); the block
+    gets the `ScriptCall`."""
+    return Scoped((_current, ScriptCall(task, context_factory)))
 
 
 def current() -> ScriptCall | None:

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import json
 import traceback
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -34,6 +33,7 @@ from .instances import InstanceRecord
 from .models import HumanTask, Incident, Job, MessageSubscription, Timer
 from .row_views import incident_view, subscription_view, task_view, timer_view
 from .runner import Failure, Runner, StepBudgetExceeded
+from .scoped import Scoped
 from .scripting import EngineScriptEngine
 from .services import ServiceContext, to_json_value
 from .state import SERIALIZER_VERSION, dump_state, load_state
@@ -210,11 +210,10 @@ class Unit:
             self.recorder.record("signal_received", self.now, delta=delta)
         return caught
 
-    @contextmanager
-    def _engine_time(self) -> Iterator[None]:
+    def _engine_time(self) -> Scoped:
         """SpiffWorkflow's timers see this unit's time, and business-hours timers its calendars."""
-        with frozen_time(self.now), working_time_scope(self._calendar_due if self.core.working_time else None):
-            yield
+        calendars = working_time_scope(self._calendar_due if self.core.working_time else None)
+        return Scoped(*frozen_time(self.now).pairs, *calendars.pairs)
 
     def _calendar_due(self, task: Any, calendar: str, duration: timedelta) -> datetime:
         assert self.core.working_time is not None

@@ -16,13 +16,14 @@ scheduler and a reload all see the same instant. Dates and cycles are not affect
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import DurationTimerEventDefinition, TimerEventDefinition
 from sqlalchemy.orm import Session
+
+from .scoped import Scoped
 
 #: `working_time(session, calendar_name, start, duration)` → the instant `duration` of working time after `start`
 WorkingTime = Callable[[Session, str, datetime, timedelta], datetime]
@@ -38,14 +39,9 @@ Scope = Callable[[Any, str, timedelta], datetime]
 _scope: contextvars.ContextVar[Scope | None] = contextvars.ContextVar("crmflow_working_time", default=None)
 
 
-@contextmanager
-def working_time_scope(calendar_due: Scope | None) -> Iterator[None]:
+def working_time_scope(calendar_due: Scope | None) -> Scoped:
     """Within this block, business-hours timers ask `calendar_due(task, calendar, duration)`."""
-    token = _scope.set(calendar_due)
-    try:
-        yield
-    finally:
-        _scope.reset(token)
+    return Scoped((_scope, calendar_due))
 
 
 def calendar_expression(task_spec: Any) -> str | None:
