@@ -140,7 +140,7 @@ _CONNECTION = "crmflow.connection"
 
 
 def connection(session: Session) -> Connection:
-    """The unit's Connection (`Database._unit`), without `session.connection()`: that starts the
+    """The unit's Connection (`db.UnitOfWork`), without `session.connection()`: that starts the
     Session's own transaction machinery (and walks it on every call), which a unit that writes
     only through the Connection never needs."""
     conn = session.info.get(_CONNECTION)
@@ -421,10 +421,10 @@ class Database:
             self.write_engine = _pinged_by_begin(create_engine(self.url))
             self.read_engine = self.write_engine
         _driver_savepoints(self.write_engine)
-        # Bound per unit to the unit's own Connection (`_unit`); joining it, the ORM flushes into
-        # that transaction and a `session.rollback()` rolls it back, but only `_unit` commits it.
+        # Bound per unit to the unit's own Connection (`UnitOfWork`); joining it, the ORM flushes into
+        # that transaction and a `session.rollback()` rolls it back, but only `UnitOfWork` commits it.
         self._sessions = sessionmaker(expire_on_commit=False, join_transaction_mode="rollback_only")
-        self._spare = threading.local()  # each thread's closed Sessions, by kind (`_unit`)
+        self._spare = threading.local()  # each thread's closed Sessions, by kind (`UnitOfWork`)
 
     def write(self) -> UnitOfWork:
         """One unit of work: commit on success, roll back on any error. A lock held by other work
