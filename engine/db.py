@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import JSON, Connection, DateTime, TypeDecorator, create_engine, event, inspect
 from sqlalchemy import Engine as SAEngine
 from sqlalchemy.exc import DisconnectionError, MultipleResultsFound, NoResultFound, OperationalError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 from sqlalchemy.sql import ClauseElement
 
 from .errors import StoreBusy
@@ -330,6 +330,27 @@ class Prepared:
         return driver_execute(conn, sql, one(params))
 
 
+class UnitSession(Session):
+    """The Session of a unit of work (`UnitOfWork`), whose statements mostly go straight to the
+    unit's Connection (`connection(session)`) without the Session having begun.
+
+    So a savepoint and a rollback must reach that Connection whether or not the ORM has been used:
+    `begin_nested` emits its SAVEPOINT at once (the Session would otherwise wait for its own next
+    use of the Connection, and statements sent directly meanwhile would escape the savepoint), and
+    `rollback` rolls the unit's transaction back even when the Session never joined it."""
+
+    def begin_nested(self) -> SessionTransaction:
+        nested = super().begin_nested()
+        self.connection()  # joins the unit's transaction if need be, then SAVEPOINT
+        return nested
+
+    def rollback(self) -> None:
+        super().rollback()  # joined (`rollback_only`): rolls the unit's transaction back too
+        conn = self.info.get(_CONNECTION)
+        if conn is not None and not conn.closed and conn.in_transaction():
+            conn.rollback()
+
+
 class UnitOfWork:
     """`with database.write() as session:` — a transaction on a Connection of its own, and a
     Session bound to it; committed when the block ends, rolled back if it raises.
@@ -423,7 +444,7 @@ class Database:
         _driver_savepoints(self.write_engine)
         # Bound per unit to the unit's own Connection (`UnitOfWork`); joining it, the ORM flushes into
         # that transaction and a `session.rollback()` rolls it back, but only `UnitOfWork` commits it.
-        self._sessions = sessionmaker(expire_on_commit=False, join_transaction_mode="rollback_only")
+        self._sessions = sessionmaker(class_=UnitSession, expire_on_commit=False, join_transaction_mode="rollback_only")
         self._spare = threading.local()  # each thread's closed Sessions, by kind (`UnitOfWork`)
 
     def write(self) -> UnitOfWork:

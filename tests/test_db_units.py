@@ -110,3 +110,27 @@ def test_orm_work_joins_the_unit_and_a_session_rollback_undoes_the_whole_unit(db
         session.rollback()  # e.g. a dry run: the Connection's statements go too
     with db.read() as session:
         assert sorted(session.execute(text("SELECT x FROM t")).scalars()) == [1, 2]
+
+
+def test_a_savepoint_holds_the_statements_sent_straight_to_the_units_connection(db: Database) -> None:
+    with db.write() as session:
+        connection(session).exec_driver_sql("INSERT INTO t VALUES (1)")
+        nested = session.begin_nested()  # the Session has not begun: the SAVEPOINT must still be there
+        connection(session).exec_driver_sql("INSERT INTO t VALUES (2)")
+        nested.rollback()
+        with session.begin_nested():
+            connection(session).exec_driver_sql("INSERT INTO t VALUES (3)")
+    with db.read() as session:
+        assert sorted(session.execute(text("SELECT x FROM t")).scalars()) == [1, 3]
+
+
+def test_a_session_rollback_undoes_statements_the_session_never_saw(db: Database) -> None:
+    with db.write() as session:
+        connection(session).exec_driver_sql("INSERT INTO t VALUES (1)")
+        session.rollback()  # a dry run: nothing of the unit may be committed
+    with db.write() as session:
+        connection(session).exec_driver_sql("INSERT INTO t VALUES (2)")
+        session.rollback()
+        connection(session).exec_driver_sql("INSERT INTO t VALUES (4)")  # a fresh transaction, committed
+    with db.read() as session:
+        assert sorted(session.execute(text("SELECT x FROM t")).scalars()) == [4]
