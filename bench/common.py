@@ -92,16 +92,29 @@ def timed(func: Callable[[], Any]) -> float:
     return time.perf_counter() - began
 
 
-def alternate(rounds: int, contenders: dict[str, Callable[[], float]]) -> dict[str, float]:
-    """Run each contender once per round, rotating who goes first, and return the median
-    of each one's results, so slow drift on a noisy machine hits all of them alike."""
+def alternate_rounds(rounds: int, contenders: dict[str, Callable[[], float]]) -> dict[str, list[float]]:
+    """Run each contender once per round, rotating who goes first; each one's result per round.
+    Round i of every contender ran back to back, within a second or two of each other."""
     names = list(contenders)
     results: dict[str, list[float]] = {name: [] for name in names}
     for i in range(rounds):
         order = names[i % len(names):] + names[: i % len(names)]
         for name in order:
             results[name].append(contenders[name]())
-    return {name: statistics.median(values) for name, values in results.items()}
+    return results
+
+
+def alternate(rounds: int, contenders: dict[str, Callable[[], float]]) -> dict[str, float]:
+    """The median of each contender's results over `alternate_rounds`, so slow drift on a noisy
+    machine hits all of them alike."""
+    return {name: statistics.median(values) for name, values in alternate_rounds(rounds, contenders).items()}
+
+
+def paired_ratio(results: dict[str, list[float]], name: str, reference: str) -> float:
+    """The median of `name` ÷ `reference` taken round by round. Each round's pair ran back to
+    back, so a slow or busy moment of a shared machine lowers both sides of its own ratio instead
+    of one side of the ratio of medians (whose sides come from different moments)."""
+    return statistics.median(a / b for a, b in zip(results[name], results[reference], strict=True))
 
 
 def target_notes(ratio: float, target: float) -> list[str]:

@@ -2,12 +2,14 @@
 
 Raw SpiffWorkflow runs the diagram in memory (parsed once, `do_engine_steps`); crmflow
 starts instances through the facade on a SQLite file (WAL, history on) and, when
-`CRMFLOW_BENCH_PG` holds a URL, on PostgreSQL. Batches alternate, the median counts.
+`CRMFLOW_BENCH_PG` holds a URL, on PostgreSQL. Batches alternate; the
+ratio is the median of the rounds' ratios (each round's batches ran back to back).
 """
 
 from __future__ import annotations
 
 import os
+import statistics
 from collections.abc import Callable
 from contextlib import ExitStack
 
@@ -16,7 +18,7 @@ from sqlalchemy import event
 from engine import Engine
 
 from . import Row, Sizes
-from .common import Log, RawProcess, alternate, crmflow_engine, target_notes, timed
+from .common import Log, RawProcess, alternate_rounds, crmflow_engine, paired_ratio, target_notes, timed
 
 PROCESS = "bench_linear"
 TARGETS = {"sqlite": 0.8, "postgresql": 0.5}  # issue 20: ≥ 0.8× raw on SQLite, ≥ 0.5× on PostgreSQL
@@ -61,17 +63,18 @@ def run(sizes: Sizes, log: Log) -> list[Row]:
         for contender in contenders.values():  # warm caches and imports before measuring
             contender()
         log(f"linear: {sizes.linear_rounds} alternating rounds of {n} instances each ({', '.join(contenders)})")
-        rates = alternate(sizes.linear_rounds, contenders)
+        results = alternate_rounds(sizes.linear_rounds, contenders)
+        rates = {name: statistics.median(values) for name, values in results.items()}
         statements = {"sqlite": statements_per_start(sqlite_eng)}
         if pg_url:
             statements["postgresql"] = statements_per_start(pg_eng)
 
     reference = f"{rates['raw']:,.0f} inst/s"
-    rows = [_row("SQLite file, durable, history on", rates["sqlite"], rates["raw"], reference, statements["sqlite"],
-                 TARGETS["sqlite"])]
+    rows = [_row("SQLite file, durable, history on", rates["sqlite"], paired_ratio(results, "sqlite", "raw"), reference,
+                 statements["sqlite"], TARGETS["sqlite"])]
     if "postgresql" in rates:
-        rows.append(_row("PostgreSQL", rates["postgresql"], rates["raw"], reference, statements["postgresql"],
-                         TARGETS["postgresql"]))
+        rows.append(_row("PostgreSQL", rates["postgresql"], paired_ratio(results, "postgresql", "raw"), reference,
+                         statements["postgresql"], TARGETS["postgresql"]))
     else:
         rows.append(
             Row("linear", "PostgreSQL", "skipped", reference, None, "crmflow ÷ raw", f"≥ {TARGETS['postgresql']}",
@@ -96,8 +99,7 @@ def statements_per_start(eng: Engine, n: int = 20) -> float:
     return counted[0] / n
 
 
-def _row(case: str, rate: float, raw_rate: float, reference: str, statements: float, target: float) -> Row:
-    ratio = rate / raw_rate
+def _row(case: str, rate: float, ratio: float, reference: str, statements: float, target: float) -> Row:
     notes = target_notes(ratio, target)
     notes.append(f"{statements:.1f} SQL statements per instance at the cursor (not counted: SQLite's BEGIN "
                  "IMMEDIATE, sent by the dialect's do_begin; PostgreSQL's BEGIN, sent by the pool's checkout as its "

@@ -10,7 +10,7 @@ import math
 import re
 
 from bench.__main__ import main
-from bench.common import target_notes
+from bench.common import alternate_rounds, paired_ratio, target_notes
 from bench.report import HEADER
 from bench.scaleout import _rows as scaleout_rows
 
@@ -71,3 +71,14 @@ def test_a_missed_target_names_the_gap_and_a_met_one_says_nothing():
     assert target_notes(0.8, 0.8) == []
     assert scaleout_rows({1: 100.0, 2: 150.0, 4: 160.0}, 1000.0)[1].notes[0] == "below target by 1.20×"
     assert scaleout_rows({1: 100.0, 2: 190.0, 4: 160.0}, 1000.0)[1].target == "≥ 1.8"
+
+
+def test_a_paired_ratio_takes_each_round_as_a_pair():
+    # The machine slows down in rounds 2 and 3 (both sides alike); crmflow is 0.8× raw in each round.
+    results = {"raw": [1000.0, 500.0, 400.0, 1000.0], "crmflow": [800.0, 400.0, 320.0, 800.0]}
+    assert paired_ratio(results, "crmflow", "raw") == 0.8
+    # A round spoiled for one side only moves the median of the pairs by that round alone.
+    spoiled = {"raw": [1000.0, 1000.0, 1000.0], "crmflow": [800.0, 200.0, 810.0]}
+    assert paired_ratio(spoiled, "crmflow", "raw") == 0.8
+    rounds = alternate_rounds(3, {"a": lambda: 2.0, "b": lambda: 4.0})
+    assert rounds == {"a": [2.0, 2.0, 2.0], "b": [4.0, 4.0, 4.0]}
