@@ -24,7 +24,7 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from . import event_subprocesses, signals, task_dates
+from . import event_subprocesses, row_writes, signals, task_dates
 from . import instances as records
 from . import projections as proj
 from .clock import ensure_utc, frozen_time
@@ -51,6 +51,13 @@ DEFAULT_RETRIES = 3
 _OPEN_TASK_ROWS = select(HumanTask).where(HumanTask.instance_id == bindparam("iid"), HumanTask.state == "open")
 _PENDING_TIMER_ROWS = select(Timer).where(Timer.instance_id == bindparam("iid"), Timer.state == "pending")
 _SUBSCRIPTION_ROWS = select(MessageSubscription).where(MessageSubscription.instance_id == bindparam("iid"))
+# The columns a new row of each is written with (engine/row_writes.py: not flushed by the ORM).
+_TASK_COLUMNS = ("id", "instance_id", "process_id", "business_key", "element_id", "name", "kind", "lane", "queue",
+                 "form", "ui_form", "instructions", "assignee", "candidate_groups", "priority", "due_at",
+                 "follow_up_at", "state", "created_at")
+_TIMER_COLUMNS = ("instance_id", "task_id", "element_id", "name", "kind", "due_at", "state", "created_at")
+_SUBSCRIPTION_COLUMNS = ("instance_id", "task_id", "element_id", "message_name", "correlation_key", "created_at",
+                         "kind")
 
 
 class Busy(Exception):
@@ -402,6 +409,8 @@ class Unit:
         }
         # Task-date timer rows exist only for open tasks that have a date.
         self.had_task_dates = any(row.due_at or row.follow_up_at for row in existing.values())
+        changes: list[tuple[HumanTask, dict[str, Any]]] = []
+        created: list[HumanTask] = []
         for task_id, row in existing.items():
             if task_id in desired:
                 continue
@@ -410,14 +419,16 @@ class Unit:
                 done = task.state == TaskState.COMPLETED
             except Exception:
                 done = False
-            row.state = "completed" if done else "cancelled"
-            row.completed_at = row.completed_at or self.now
+            changes.append((row, {"state": "completed" if done else "cancelled",
+                                  "completed_at": row.completed_at or self.now}))
         for task_id, info in desired.items():
             if task_id in existing:
                 row = existing[task_id]
                 if self.refresh_task_rows:
-                    row.element_id, row.name, row.lane = info.element_id, info.name, info.lane
-                    row.form, row.ui_form, row.instructions = info.form, info.ui_form, info.instructions
+                    changes.append((row, {
+                        "element_id": info.element_id, "name": info.name, "lane": info.lane, "form": info.form,
+                        "ui_form": info.ui_form, "instructions": info.instructions,
+                    }))
                 self.open_task_rows.append(row)
                 continue
             info.initiator = inst.started_by
@@ -443,10 +454,12 @@ class Unit:
                     state="open",
                     created_at=self.now,
             )
-            self.session.add(row)
             self.open_task_rows.append(row)
             self.new_task_rows.append(row)
+            created.append(row)
             self.recorder.record("task_created", self.now, self.workflow.get_task_from_id(UUID(task_id)))
+        row_writes.update_rows(self.session, HumanTask, changes)
+        row_writes.insert_rows(self.session, HumanTask, created, _TASK_COLUMNS)
 
     def _task_date_in_working_time(self, task: Any, calendar: str, duration: str) -> datetime | None:
         """A task date marked `businessCalendar`; a problem is a warning and wall-clock time is used,
@@ -480,14 +493,15 @@ class Unit:
                 rows = self.session.scalars(_PENDING_TIMER_ROWS, {"iid": inst.id}).all()
             pending = [row for row in rows if row.state == "pending"]
         existing = {row.task_id: row for row in pending if row.kind not in task_dates.TASK_KINDS}
-        self._sync_task_dates([row for row in pending if row.kind in task_dates.TASK_KINDS])
+        changes: list[tuple[Timer, dict[str, Any]]] = []
+        new_rows: list[Timer] = []
+        self._sync_task_dates([row for row in pending if row.kind in task_dates.TASK_KINDS], changes, new_rows)
         for task_id, row in existing.items():
             info = desired.get(task_id)
             if info is not None and info.due_at == row.due_at:
                 continue
             fired = row.due_at <= self.now
-            row.state = "fired" if fired else "cancelled"
-            row.fired_at = self.now if fired else None
+            changes.append((row, {"state": "fired" if fired else "cancelled", "fired_at": self.now if fired else None}))
             if not fired:  # firings are recorded by the runner, before what they cause
                 self.recorder.record(
                     "timer_cancelled",
@@ -508,20 +522,24 @@ class Unit:
                     state="pending",
                     created_at=self.now,
                 )
-                self.session.add(row)
+                new_rows.append(row)
             self.timer_rows.append(row)
+        row_writes.update_rows(self.session, Timer, changes)
+        row_writes.insert_with_ids(self.session, Timer, new_rows, _TIMER_COLUMNS)
 
-    def _sync_task_dates(self, pending: list[Timer]) -> None:
-        """Task-date rows live as long as their task is open; a new task brings its own."""
+    def _sync_task_dates(self, pending: list[Timer], changes: list[tuple[Timer, dict[str, Any]]],
+                         new_rows: list[Timer]) -> None:
+        """Task-date rows live as long as their task is open; a new task brings its own (added to
+        `changes` and `new_rows`, which `_sync_timers` writes)."""
         open_ids = {row.id for row in self.open_task_rows}
         for row in pending:
             if row.task_id in open_ids:
                 self.timer_rows.append(row)
             else:
-                row.state = "cancelled"
+                changes.append((row, {"state": "cancelled"}))
         for task in self.new_task_rows:
             for row in task_dates.timers_for(task, self.now):
-                self.session.add(row)
+                new_rows.append(row)
                 self.timer_rows.append(row)
 
     def fire_task_dates(self, rows: list[Timer]) -> None:
@@ -546,13 +564,13 @@ class Unit:
             with self.session.no_autoflush:
                 rows = self.session.scalars(_SUBSCRIPTION_ROWS, {"iid": inst.id}).all()
             existing = {(row.kind or "message", row.task_id, row.message_name): row for row in rows}
-        for key, row in existing.items():
-            if key not in desired:
-                self.session.delete(row)
+        gone = [row for key, row in existing.items() if key not in desired]
+        changes: list[tuple[MessageSubscription, dict[str, Any]]] = []
+        new_rows: list[MessageSubscription] = []
         for key, info in desired.items():
             row = existing.get(key)
             if row is not None:
-                row.correlation_key = info.correlation_key
+                changes.append((row, {"correlation_key": info.correlation_key}))
             else:
                 row = MessageSubscription(
                     instance_id=inst.id,
@@ -563,9 +581,13 @@ class Unit:
                     created_at=self.now,
                     kind=key[0],
                 )
-                self.session.add(row)
+                new_rows.append(row)
             if key[0] == "message":  # the instance view lists what it waits for by message
                 self.subscription_rows.append(row)
+        # As a flush orders them: changed rows, new rows, then the deleted ones.
+        row_writes.update_rows(self.session, MessageSubscription, changes)
+        row_writes.insert_rows(self.session, MessageSubscription, new_rows, _SUBSCRIPTION_COLUMNS)
+        row_writes.delete_rows(self.session, MessageSubscription, gone)
 
 
 def thrown_for_others(events: list[Any]) -> list[Thrown]:
