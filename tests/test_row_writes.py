@@ -30,15 +30,17 @@ def instance_id(engine, tmp_path) -> int:  # noqa: ANN001
     return engine.start("plain", {}).id
 
 
-def _task(task_id: str, instance_id: int, **values) -> HumanTask:  # noqa: ANN003
-    return HumanTask(id=task_id, instance_id=instance_id, process_id="plain", business_key=None, element_id="e",
+def _task(task_id: str, instance_id: int, model: type | None = HumanTask, **values) -> HumanTask:  # noqa: ANN003
+    make = HumanTask if model is HumanTask else lambda **kw: row_writes.new_row(HumanTask, **kw)
+    return make(id=task_id, instance_id=instance_id, process_id="plain", business_key=None, element_id="e",
                      name=None, kind="user", lane=None, queue="q", form=None, ui_form=None, instructions=None,
                      assignee=None, candidate_groups=values.pop("candidate_groups", None), priority=None,
                      due_at=NOW + timedelta(hours=1), follow_up_at=None, state="open", created_at=NOW, **values)
 
 
-def _timer(instance_id: int, task_id: str) -> Timer:
-    return Timer(instance_id=instance_id, task_id=task_id, element_id="t", name=None, kind="timer",
+def _timer(instance_id: int, task_id: str, orm: bool = True) -> Timer:
+    make = Timer if orm else lambda **kw: row_writes.new_row(Timer, **kw)
+    return make(instance_id=instance_id, task_id=task_id, element_id="t", name=None, kind="timer",
                  due_at=NOW + timedelta(minutes=5), state="pending", created_at=NOW)
 
 
@@ -62,12 +64,13 @@ def test_new_rows_hold_what_a_flush_writes(engine, instance_id) -> None:  # noqa
         flushed = [_timer(instance_id, "orm-1"), _timer(instance_id, "orm-2")]
         session.add_all(flushed)
         session.flush()
-        ours = [_task("core-1", instance_id), _task("core-2", instance_id, candidate_groups=["a", "b"])]
+        ours = [_task("core-1", instance_id, None), _task("core-2", instance_id, None, candidate_groups=["a", "b"])]
         row_writes.insert_rows(session, HumanTask, ours, TASK_COLUMNS)
-        timers = [_timer(instance_id, "core-1"), _timer(instance_id, "core-2")]
+        timers = [_timer(instance_id, "core-1", orm=False), _timer(instance_id, "core-2", orm=False)]
         row_writes.insert_with_ids(session, Timer, timers, TIMER_COLUMNS)
         assert not session.new and not session.dirty, "written, not left for a flush"
-        assert all(inspect(t).transient for t in [*ours, *timers]), "the objects stay out of the session"
+        assert all(t.claimed_at is None and t.completed_by is None for t in ours), "unset columns read None"
+        assert [t.fired_at for t in timers] == [None, None]
         for n in (1, 2):
             theirs, mine = _row(session, HumanTask, f"orm-{n}"), _row(session, HumanTask, f"core-{n}")
             assert {**theirs, "id": None} == {**mine, "id": None}
@@ -169,3 +172,44 @@ def test_a_unit_save_leaves_no_projection_row_to_the_orm_flush(engine, clock, tm
     finally:
         event.remove(Session, "before_flush", _seen)
     assert flushed == []
+
+
+def test_reading_gives_the_sessions_own_object_or_a_plain_row(engine, instance_id) -> None:  # noqa: ANN001
+    """As an ORM query would: a held object with its in-memory values (a timer the scheduler
+    marked fired is not pending for the unit), else the row's columns; autoflush on request."""
+    table = HumanTask.__table__
+    open_rows = select(table).where(table.c.instance_id == instance_id, table.c.state == "open").order_by(table.c.id)
+    with engine.db.write() as session:
+        [stored] = row_writes.read_rows(session, HumanTask, open_rows, {})
+        assert not hasattr(stored, "_sa_instance_state") and stored.state == "open" and stored.queue
+        held = session.get(HumanTask, stored.id)
+        held.queue = "moved"  # pending, not flushed
+        [same] = row_writes.read_rows(session, HumanTask, open_rows, {}, autoflush=False)
+        assert same is held and _row(session, HumanTask, held.id)["queue"] != "moved", "no flush asked"
+        added = _task("new-1", instance_id)
+        session.add(added)
+        rows = {r.id: r for r in row_writes.read_rows(session, HumanTask, open_rows, {})}
+        assert set(rows) == {held.id, "new-1"} and rows[held.id] is held
+        assert rows["new-1"] is added, "flushed, so held: the session's object"
+        assert _row(session, HumanTask, held.id)["queue"] == "moved", "flushed first, as a query autoflushes"
+
+
+def test_plain_rows_are_updated_in_place_and_deleted(engine, instance_id) -> None:  # noqa: ANN001
+    table = MessageSubscription.__table__
+    with engine.db.write() as session:
+        row_writes.insert_rows(session, MessageSubscription, [
+            MessageSubscription(instance_id=instance_id, task_id="t", element_id="e", message_name=m,
+                                correlation_key=None, created_at=NOW, kind="message") for m in "ab"],
+            ["instance_id", "task_id", "element_id", "message_name", "correlation_key", "created_at", "kind"])
+        mine = select(table).where(table.c.instance_id == instance_id).order_by(table.c.message_name)
+        a, b = row_writes.read_rows(session, MessageSubscription, mine, {}, autoflush=False)
+        row_writes.update_rows(session, MessageSubscription, [(a, {"correlation_key": "k-1"})])
+        assert a.correlation_key == "k-1" and _row(session, MessageSubscription, a.id)["correlation_key"] == "k-1"
+        row_writes.delete_rows(session, MessageSubscription, [b])
+        assert [r.message_name for r in row_writes.read_rows(session, MessageSubscription, mine, {})] == ["a"]
+        assert not session.new and not session.dirty
+
+
+def test_a_new_row_names_only_its_tables_columns() -> None:
+    with pytest.raises(TypeError, match="Timer has no column when"):
+        row_writes.new_row(Timer, when=NOW)
