@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from . import outbox
 from .history import HistoryRecorder
 from .models import HumanTask, Timer
+from .row_writes import StoredRow, new_row
 
 TASK_DUE = "task_due"
 TASK_FOLLOW_UP = "task_follow_up"
@@ -37,13 +38,15 @@ REMINDER_CHANNEL = "task_reminder"
 _EVENTS = {TASK_DUE: "task_overdue", TASK_FOLLOW_UP: "task_follow_up"}
 
 
-def timers_for(task: HumanTask, now: datetime) -> list[Timer]:
-    """The timer rows of a new task: one per date it has."""
+def timers_for(task: Any, now: datetime) -> list[StoredRow]:
+    """The timer rows of a new task (a `HumanTask` row): one per date it has, to insert
+    (`row_writes.insert_with_ids`)."""
     rows = []
     for kind, when in ((TASK_DUE, task.due_at), (TASK_FOLLOW_UP, task.follow_up_at)):
         if when is not None:
             rows.append(
-                Timer(
+                new_row(
+                    Timer,
                     instance_id=task.instance_id, task_id=task.id, element_id=task.element_id, name=task.name,
                     kind=kind, due_at=when, state="pending", created_at=now,
                 )

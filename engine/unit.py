@@ -23,7 +23,7 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from . import event_subprocesses, signals, task_dates
+from . import event_subprocesses, row_writes, signals, task_dates
 from . import instances as records
 from . import projections as proj
 from .clock import ensure_utc, frozen_time
@@ -32,6 +32,7 @@ from .history import HistoryRecorder
 from .instances import InstanceRecord
 from .models import HumanTask, Incident, Job, MessageSubscription, Timer
 from .row_views import incident_view, subscription_view, task_view, timer_view
+from .row_writes import StoredRow
 from .runner import Failure, Runner, StepBudgetExceeded
 from .scoped import Scoped
 from .scripting import EngineScriptEngine
@@ -46,11 +47,20 @@ if TYPE_CHECKING:
 
 DEFAULT_RETRIES = 3
 
-# What the previous unit left, read at every save: statements built once (ORM rows, which the
-# save updates; the instance id is the only parameter).
-_OPEN_TASK_ROWS = select(HumanTask).where(HumanTask.instance_id == bindparam("iid"), HumanTask.state == "open")
-_PENDING_TIMER_ROWS = select(Timer).where(Timer.instance_id == bindparam("iid"), Timer.state == "pending")
-_SUBSCRIPTION_ROWS = select(MessageSubscription).where(MessageSubscription.instance_id == bindparam("iid"))
+# What the previous unit left, read at every save: Core statements built once, read by
+# `row_writes.read_rows` (the session's objects where it holds them; the instance id is the
+# only parameter).
+_TASKS, _TIMERS, _SUBSCRIPTIONS = HumanTask.__table__, Timer.__table__, MessageSubscription.__table__
+_OPEN_TASK_ROWS = select(_TASKS).where(_TASKS.c.instance_id == bindparam("iid"), _TASKS.c.state == "open")
+_PENDING_TIMER_ROWS = select(_TIMERS).where(_TIMERS.c.instance_id == bindparam("iid"), _TIMERS.c.state == "pending")
+_SUBSCRIPTION_ROWS = select(_SUBSCRIPTIONS).where(_SUBSCRIPTIONS.c.instance_id == bindparam("iid"))
+# The columns a new row of each is written with (engine/row_writes.py: not flushed by the ORM).
+_TASK_COLUMNS = ("id", "instance_id", "process_id", "business_key", "element_id", "name", "kind", "lane", "queue",
+                 "form", "ui_form", "instructions", "assignee", "candidate_groups", "priority", "due_at",
+                 "follow_up_at", "state", "created_at")
+_TIMER_COLUMNS = ("instance_id", "task_id", "element_id", "name", "kind", "due_at", "state", "created_at")
+_SUBSCRIPTION_COLUMNS = ("instance_id", "task_id", "element_id", "message_name", "correlation_key", "created_at",
+                         "kind")
 
 
 class Busy(Exception):
@@ -120,12 +130,13 @@ class Unit:
         ) or (not new and event_subprocesses.armed(self.workflow))
         self.refresh_task_rows = False  # after a migration: names, lanes, forms may have changed
         self.hold = False  # an operator's repair (edit variables): change the data, run nothing
-        # What the instance waits on once saved, kept to answer the caller without re-reading.
-        self.open_task_rows: list[HumanTask] = []
-        self.new_task_rows: list[HumanTask] = []
+        # What the instance waits on once saved, kept to answer the caller without re-reading:
+        # rows as `row_writes` reads and writes them (the session's objects or StoredRows).
+        self.open_task_rows: list[Any] = []
+        self.new_task_rows: list[StoredRow] = []
         self.had_task_dates = False  # set when the open task rows are read (_sync_human_tasks)
-        self.timer_rows: list[Timer] = []
-        self.subscription_rows: list[MessageSubscription] = []
+        self.timer_rows: list[Any] = []
+        self.subscription_rows: list[Any] = []
         self.thrown: list[Thrown] = []  # set by `save`, dispatched by the room that ran the unit
         self.runner = Runner(
             self.workflow,
@@ -397,10 +408,12 @@ class Unit:
             )
         }
         existing = {} if not self.had_human_tasks else {
-            row.id: row for row in self.session.scalars(_OPEN_TASK_ROWS, {"iid": inst.id})
+            row.id: row for row in row_writes.read_rows(self.session, HumanTask, _OPEN_TASK_ROWS, {"iid": inst.id})
         }
         # Task-date timer rows exist only for open tasks that have a date.
         self.had_task_dates = any(row.due_at or row.follow_up_at for row in existing.values())
+        changes: list[tuple[Any, dict[str, Any]]] = []
+        created: list[StoredRow] = []
         for task_id, row in existing.items():
             if task_id in desired:
                 continue
@@ -409,19 +422,22 @@ class Unit:
                 done = task.state == TaskState.COMPLETED
             except Exception:
                 done = False
-            row.state = "completed" if done else "cancelled"
-            row.completed_at = row.completed_at or self.now
+            changes.append((row, {"state": "completed" if done else "cancelled",
+                                  "completed_at": row.completed_at or self.now}))
         for task_id, info in desired.items():
             if task_id in existing:
                 row = existing[task_id]
                 if self.refresh_task_rows:
-                    row.element_id, row.name, row.lane = info.element_id, info.name, info.lane
-                    row.form, row.ui_form, row.instructions = info.form, info.ui_form, info.instructions
+                    changes.append((row, {
+                        "element_id": info.element_id, "name": info.name, "lane": info.lane, "form": info.form,
+                        "ui_form": info.ui_form, "instructions": info.instructions,
+                    }))
                 self.open_task_rows.append(row)
                 continue
             info.initiator = inst.started_by
             self.core.route_new_task(info, inst.process_id)
-            row = HumanTask(
+            row = row_writes.new_row(
+                    HumanTask,
                     id=task_id,
                     instance_id=inst.id,
                     process_id=inst.process_id,
@@ -442,10 +458,12 @@ class Unit:
                     state="open",
                     created_at=self.now,
             )
-            self.session.add(row)
             self.open_task_rows.append(row)
             self.new_task_rows.append(row)
+            created.append(row)
             self.recorder.record("task_created", self.now, self.workflow.get_task_from_id(UUID(task_id)))
+        row_writes.update_rows(self.session, HumanTask, changes)
+        row_writes.insert_rows(self.session, HumanTask, created, _TASK_COLUMNS)
 
     def _task_date_in_working_time(self, task: Any, calendar: str, duration: str) -> datetime | None:
         """A task date marked `businessCalendar`; a problem is a warning and wall-clock time is used,
@@ -470,23 +488,23 @@ class Unit:
     def _sync_timers(self) -> None:
         inst = self.instance
         desired = {t.task_id: t for t in proj.timers(self.workflow)}
-        pending: list[Timer] = []
+        pending: list[Any] = []
         if self.had_waits or self.had_task_dates:
             # No autoflush: the rows this unit added (tasks, incidents) go out with the save's
             # one flush. A unit adds no timer row before this point; one it changed (a task
             # date it fired) may still read "pending" in the table, so its own state decides.
-            with self.session.no_autoflush:
-                rows = self.session.scalars(_PENDING_TIMER_ROWS, {"iid": inst.id}).all()
+            rows = row_writes.read_rows(self.session, Timer, _PENDING_TIMER_ROWS, {"iid": inst.id}, autoflush=False)
             pending = [row for row in rows if row.state == "pending"]
         existing = {row.task_id: row for row in pending if row.kind not in task_dates.TASK_KINDS}
-        self._sync_task_dates([row for row in pending if row.kind in task_dates.TASK_KINDS])
+        changes: list[tuple[Any, dict[str, Any]]] = []
+        new_rows: list[StoredRow] = []
+        self._sync_task_dates([row for row in pending if row.kind in task_dates.TASK_KINDS], changes, new_rows)
         for task_id, row in existing.items():
             info = desired.get(task_id)
             if info is not None and info.due_at == row.due_at:
                 continue
             fired = row.due_at <= self.now
-            row.state = "fired" if fired else "cancelled"
-            row.fired_at = self.now if fired else None
+            changes.append((row, {"state": "fired" if fired else "cancelled", "fired_at": self.now if fired else None}))
             if not fired:  # firings are recorded by the runner, before what they cause
                 self.recorder.record(
                     "timer_cancelled",
@@ -497,7 +515,8 @@ class Unit:
         for task_id, info in desired.items():
             row = existing.get(task_id)
             if row is None or row.due_at != info.due_at:  # new, or a cycle that moved on
-                row = Timer(
+                row = row_writes.new_row(
+                    Timer,
                     instance_id=inst.id,
                     task_id=task_id,
                     element_id=info.element_id,
@@ -507,20 +526,24 @@ class Unit:
                     state="pending",
                     created_at=self.now,
                 )
-                self.session.add(row)
+                new_rows.append(row)
             self.timer_rows.append(row)
+        row_writes.update_rows(self.session, Timer, changes)
+        row_writes.insert_with_ids(self.session, Timer, new_rows, _TIMER_COLUMNS)
 
-    def _sync_task_dates(self, pending: list[Timer]) -> None:
-        """Task-date rows live as long as their task is open; a new task brings its own."""
+    def _sync_task_dates(self, pending: list[Any], changes: list[tuple[Any, dict[str, Any]]],
+                         new_rows: list[StoredRow]) -> None:
+        """Task-date rows live as long as their task is open; a new task brings its own (added to
+        `changes` and `new_rows`, which `_sync_timers` writes)."""
         open_ids = {row.id for row in self.open_task_rows}
         for row in pending:
             if row.task_id in open_ids:
                 self.timer_rows.append(row)
             else:
-                row.state = "cancelled"
+                changes.append((row, {"state": "cancelled"}))
         for task in self.new_task_rows:
             for row in task_dates.timers_for(task, self.now):
-                self.session.add(row)
+                new_rows.append(row)
                 self.timer_rows.append(row)
 
     def fire_task_dates(self, rows: list[Timer]) -> None:
@@ -537,23 +560,24 @@ class Unit:
             desired[(signals.KIND, wait.task_id, wait.signal_name)] = proj.SubscriptionInfo(
                 wait.task_id, wait.element_id, wait.signal_name, None
             )
-        existing: dict[tuple[str, str, str], MessageSubscription] = {}
+        existing: dict[tuple[str, str, str], Any] = {}
         if self.had_waits:
             # Nothing in a unit changes subscription rows before this point, so the rows this
             # unit added (tasks, timers, incidents) need not be flushed for this query: they go
             # out with the save's one flush instead of an extra autoflush here.
-            with self.session.no_autoflush:
-                rows = self.session.scalars(_SUBSCRIPTION_ROWS, {"iid": inst.id}).all()
+            rows = row_writes.read_rows(self.session, MessageSubscription, _SUBSCRIPTION_ROWS, {"iid": inst.id},
+                                        autoflush=False)
             existing = {(row.kind or "message", row.task_id, row.message_name): row for row in rows}
-        for key, row in existing.items():
-            if key not in desired:
-                self.session.delete(row)
+        gone = [row for key, row in existing.items() if key not in desired]
+        changes: list[tuple[Any, dict[str, Any]]] = []
+        new_rows: list[StoredRow] = []
         for key, info in desired.items():
             row = existing.get(key)
             if row is not None:
-                row.correlation_key = info.correlation_key
+                changes.append((row, {"correlation_key": info.correlation_key}))
             else:
-                row = MessageSubscription(
+                row = row_writes.new_row(
+                    MessageSubscription,
                     instance_id=inst.id,
                     task_id=info.task_id,
                     element_id=info.element_id,
@@ -562,9 +586,13 @@ class Unit:
                     created_at=self.now,
                     kind=key[0],
                 )
-                self.session.add(row)
+                new_rows.append(row)
             if key[0] == "message":  # the instance view lists what it waits for by message
                 self.subscription_rows.append(row)
+        # As a flush orders them: changed rows, new rows, then the deleted ones.
+        row_writes.update_rows(self.session, MessageSubscription, changes)
+        row_writes.insert_rows(self.session, MessageSubscription, new_rows, _SUBSCRIPTION_COLUMNS)
+        row_writes.delete_rows(self.session, MessageSubscription, gone)
 
 
 def thrown_for_others(events: list[Any]) -> list[Thrown]:
