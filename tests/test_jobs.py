@@ -134,3 +134,49 @@ def test_worker_killed_inside_a_slow_handler_retries_it_without_duplicating(db_u
     assert survivor.get_instance(inst.id).status == "completed"
     with survivor.db.read() as session:
         assert session.execute(select(func.count()).select_from(notes)).scalar() == 1, "the killed attempt left nothing"
+
+
+def test_a_job_leased_to_another_worker_meanwhile_is_neither_run_nor_removed(engine, registry, clock, tmp_path):
+    """The lease check and the job's removal are one statement (DELETE … WHERE lease_owner =
+    the worker): a job whose lease passed to another worker after our claim stays theirs."""
+    from engine.rooms import due_work
+
+    calls = []
+    registry.register("crm/slow", lambda ctx, n: calls.append(n) or {"n": n})
+    engine.deploy([async_process().write(tmp_path)])
+    inst = engine.start("async_call", {"n": 3})
+    with engine.db.write() as session:  # our lease ran out and w2 took the job over
+        session.execute(update(Job).values(lease_owner="w2", lease_expires_at=clock.now() + timedelta(seconds=60)))
+    with engine.db.read() as session:
+        job = session.scalars(select(Job)).one()
+    assert due_work._run_job(engine, job.id, inst.id, job.task_id, "w1", clock.now()) is False
+    assert calls == [] and engine.get_instance(inst.id, with_history=False).status == "waiting"
+    with engine.db.read() as session:
+        assert session.scalars(select(Job.lease_owner)).all() == ["w2"], "w2's job is still there, still w2's"
+    assert engine.run_jobs("w2") == [], "a live lease is respected"
+    clock.advance(timedelta(seconds=61))
+    assert engine.run_jobs("w1") == [job.id] and calls == [3]
+
+
+def test_a_claim_leases_the_oldest_due_jobs_and_leaves_the_rest(engine, registry, clock, tmp_path):
+    from engine.rooms import due_work
+
+    registry.register("crm/slow", lambda ctx, n: {"n": n})
+    engine.deploy([async_process().write(tmp_path)])
+    for n in range(3):
+        engine.start("async_call", {"n": n})
+        clock.advance(timedelta(seconds=1))
+    with engine.db.write() as session:  # the newest is due first
+        newest = session.scalar(select(func.max(Job.id)))
+        session.execute(update(Job).where(Job.id == newest).values(due_at=clock.now() - timedelta(hours=1)))
+    with engine.db.read() as session:
+        ids = sorted(session.scalars(select(Job.id)))
+    claimed = due_work._claim(engine, "w1", clock.now(), 2, clock.now() + timedelta(seconds=30))
+    assert [job_id for job_id, _, _ in claimed] == [newest, ids[0]], "oldest due first"
+    with engine.db.read() as session:
+        rows = {j.id: (j.lease_owner, j.lease_expires_at, j.attempts) for j in session.scalars(select(Job))}
+    leased = ("w1", clock.now() + timedelta(seconds=30), 1)
+    assert rows == {newest: leased, ids[0]: leased, ids[1]: (None, None, 0)}
+    again = due_work._claim(engine, "w2", clock.now(), 5, clock.now() + timedelta(seconds=30))
+    assert [job_id for job_id, _, _ in again] == [ids[1]], "leased jobs are left to their worker"
+    assert engine.metrics.get("crmflow_lease_takeovers_total") in (None, 0)

@@ -12,7 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from bpmn_builder import Process, script, timer_duration
+from bpmn_builder import Process, script, service, timer_duration
 
 from engine import SystemClock
 from engine.scheduler import Scheduler
@@ -153,3 +153,44 @@ def test_worker_once_fires_what_is_due(tmp_path):
     assert f"timer wait of instance {inst.id} fired" in result.output
     assert eng.get_instance(inst.id, with_history=False).status == "completed"
     eng.close()
+
+
+def test_a_tick_runs_the_job_a_timer_it_fired_made_due(engine, registry, clock, tmp_path):
+    """The tick asks once what is due and skips what is not; work that firing a timer made
+    due (here an asynchronous step right after it) is still done in the same pass."""
+    from test_jobs import ASYNC
+
+    registry.register("crm/slow", lambda ctx, n=None: {"n": n})
+    body = service("crm/slow", "result").replace("<bpmn:extensionElements>", f"<bpmn:extensionElements>{ASYNC}")
+    p = Process("wait_then_async")
+    p.node("start", "startEvent").node("wait", "intermediateCatchEvent", "Wait", timer_duration('"PT1M"'))
+    p.node("call", "serviceTask", "Call", body).node("end", "endEvent")
+    engine.deploy([p.chain("start", "wait", "call", "end").write(tmp_path)])
+    inst = engine.start("wait_then_async", {})
+    idle = engine.tick(worker="w1")
+    assert idle.timers_fired == [] and idle.jobs_run == []
+    clock.advance(timedelta(seconds=61))
+    result = engine.tick(worker="w1")
+    assert len(result.timers_fired) == 1 and len(result.jobs_run) == 1
+    assert engine.get_instance(inst.id, with_history=False).status == "completed"
+
+
+def test_an_idle_tick_asks_the_database_once(engine, registry, clock, tmp_path):
+    from sqlalchemy import event
+
+    engine.deploy([wait_process().write(tmp_path)])
+    engine.start("wait_a_bit", {})  # a timer, not yet due
+    seen: list[str] = []
+
+    def count(conn, cursor, statement, *args):  # noqa: ANN001
+        seen.append(statement)
+
+    engines = {engine.db.read_engine, engine.db.write_engine}
+    for sa_engine in engines:
+        event.listen(sa_engine, "before_cursor_execute", count)
+    try:
+        engine.tick(worker="w1")
+    finally:
+        for sa_engine in engines:
+            event.remove(sa_engine, "before_cursor_execute", count)
+    assert len(seen) == 1, seen

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import Select, bindparam, func, select
 
 from ..clock import ensure_utc
 from ..core import EngineCore, conflicts_as_errors, not_suspended
@@ -23,10 +23,14 @@ from ..views import FiredTimer, InstanceDetail, TickResult
 from .starting import run, start_in
 
 _JOBS = Job.__table__
-# Core, not `session.get`: this is read once per job a worker runs (the ORM's identity map
-# and `populate_existing` cost about as much as the job's own SQL).
-_JOB_OWNER = select(_JOBS.c.lease_owner).where(_JOBS.c.id == bindparam("job_id"))
-_DELETE_JOB = _JOBS.delete().where(_JOBS.c.id == bindparam("job_id"))
+# A worker's precheck and the job's removal in one statement (Core: once per job a worker runs):
+# deleted under the instance lock, in the unit that runs the step, only while the lease is ours.
+# The step and the removal commit or roll back together, so the step still commits once.
+_TAKE_OUR_JOB = (
+    _JOBS.delete()
+    .where(_JOBS.c.id == bindparam("job_id"), _JOBS.c.lease_owner == bindparam("worker"))
+    .returning(_JOBS.c.id)
+)
 
 # The scheduler's questions, asked at every tick: statements built once.
 _DUE_INSTANCES = (
@@ -48,18 +52,33 @@ class _NothingDue(Exception):
 
 
 def tick(core: EngineCore, now: datetime | None, worker: str | None, lease_seconds: float) -> TickResult:
-    """One scheduler pass: fire due timers, then retry incidents whose backoff passed."""
+    """One scheduler pass: fire due timers, then retry incidents whose backoff passed.
+
+    One statement first asks when each kind of due work is next due (`_NEXT_DUE`); a kind not
+    due at `now` is not searched for. Once the pass has changed something (a timer fired, an
+    instance started, a step retried), the later kinds are searched for as before, since that
+    work may have made new work due."""
     now = ensure_utc(now) if now else core.now()
+    timer, retry, job, start = _next_due(core)
     fired: list[FiredTimer] = []
-    for _ in range(100):  # bounded: a storm is worked off in batches, never forever
-        batch = fire_due_timers(core, now)
-        fired.extend(batch)
-        if not batch:
-            break
-    fired.extend(fire_start_timers(core, now))
-    retried = retry_due_incidents(core, now)
-    jobs = run_jobs(core, worker, now, lease_seconds=lease_seconds) if worker else []
+    if _due(timer, now):
+        for _ in range(100):  # bounded: a storm is worked off in batches, never forever
+            batch = fire_due_timers(core, now)
+            fired.extend(batch)
+            if not batch:
+                break
+    changed = bool(fired)
+    if changed or _due(start, now):
+        fired.extend(fire_start_timers(core, now))
+    changed = bool(fired)
+    retried = retry_due_incidents(core, now) if changed or _due(retry, now) else []
+    changed = changed or bool(retried)
+    jobs = run_jobs(core, worker, now, lease_seconds=lease_seconds) if worker and (changed or _due(job, now)) else []
     return TickResult(now=now, timers_fired=fired, incidents_retried=retried, errors=[], jobs_run=jobs)
+
+
+def _due(at: datetime | None, now: datetime) -> bool:
+    return at is not None and at <= now
 
 
 # -- timers ---------------------------------------------------------------------------------
@@ -193,58 +212,88 @@ def run_jobs(core: EngineCore, worker: str, now: datetime | None = None, limit: 
     A job whose lease ran out (its worker died) is taken over. The job row is deleted in
     the same transaction as the step it runs, so the step commits exactly once."""
     now = ensure_utc(now) if now else core.now()
-    with core.db.write() as session:
-        stmt = (
-            select(Job)
-            .where(Job.due_at <= now, (Job.lease_expires_at.is_(None)) | (Job.lease_expires_at < now),
-                   not_suspended(Job.instance_id))
-            .order_by(Job.due_at, Job.id)
-            .limit(limit)
-        )
-        if not core.db.is_sqlite:
-            stmt = stmt.with_for_update(skip_locked=True)
-        claimed = list(session.scalars(stmt))
-        for job in claimed:
-            if job.lease_owner is not None:
-                core.metrics.inc("crmflow_lease_takeovers_total")
-            job.lease_owner = worker
-            job.lease_expires_at = now + timedelta(seconds=lease_seconds)
-            job.attempts += 1
-        claims = [(job.id, job.instance_id, job.task_id) for job in claimed]
+    claims = _claim(core, worker, now, limit, now + timedelta(seconds=lease_seconds))
     return [job_id for job_id, instance_id, task_id in claims
             if _run_job(core, job_id, instance_id, task_id, worker, now)]
+
+
+def _claimable(now: datetime, limit: int) -> Select:
+    return (
+        select(_JOBS.c.id, _JOBS.c.instance_id, _JOBS.c.task_id, _JOBS.c.due_at, _JOBS.c.lease_owner)
+        .where(_JOBS.c.due_at <= now, _JOBS.c.lease_expires_at.is_(None) | (_JOBS.c.lease_expires_at < now),
+               not_suspended(_JOBS.c.instance_id))
+        .order_by(_JOBS.c.due_at, _JOBS.c.id)
+        .limit(limit)
+    )
+
+
+def _claim(core: EngineCore, worker: str, now: datetime, limit: int, expires: datetime) -> list[tuple[int, int, str]]:
+    """Take up to `limit` due jobs whose lease is free or ran out: (job id, instance id, task id), oldest first."""
+    with core.db.write() as session:
+        conn = connection(session)
+        if core.db.is_sqlite:
+            # Writers serialize on SQLite (BEGIN IMMEDIATE): read, then lease what was read.
+            claimed = list(conn.execute(_claimable(now, limit)))
+            if claimed:
+                conn.execute(_JOBS.update().where(_JOBS.c.id.in_([row.id for row in claimed]))
+                             .values(lease_owner=worker, lease_expires_at=expires, attempts=_JOBS.c.attempts + 1))
+        else:
+            # One statement: the rows are locked (SKIP LOCKED: another worker's claim is left to
+            # it) and leased together; the CTE is materialized so the LIMIT is applied once.
+            locked = _claimable(now, limit).with_for_update(skip_locked=True).cte("claimable").prefix_with(
+                "MATERIALIZED")
+            claimed = list(conn.execute(
+                _JOBS.update().where(_JOBS.c.id == locked.c.id)
+                .values(lease_owner=worker, lease_expires_at=expires, attempts=_JOBS.c.attempts + 1)
+                .returning(locked.c.id, locked.c.instance_id, locked.c.task_id, locked.c.due_at, locked.c.lease_owner)
+            ))
+    for *_, before in claimed:
+        if before is not None:
+            core.metrics.inc("crmflow_lease_takeovers_total")
+    claimed.sort(key=lambda row: (ensure_utc(row[3]), row[0]))
+    return [(job_id, instance_id, task_id) for job_id, instance_id, task_id, *_ in claimed]
 
 
 def _run_job(core: EngineCore, job_id: int, instance_id: int, task_id: str, worker: str, now: datetime) -> bool:
     try:
         with conflicts_as_errors(), core.db.write() as session:
 
-            def still_ours() -> None:
-                owner = connection(session).execute(_JOB_OWNER, {"job_id": job_id}).first()
-                if owner is None or owner.lease_owner != worker:
-                    raise _NothingDue  # done already, or our lease ran out and was taken over
+            def take_ours() -> None:
+                # Removes the job as it checks the lease: a job done already, or whose lease ran
+                # out and was taken over, is not ours and is left alone (nothing is deleted).
+                taken = connection(session).execute(_TAKE_OUR_JOB, {"job_id": job_id, "worker": worker}).first()
+                if taken is None:
+                    raise _NothingDue
 
             try:
-                run(core, session, instance_id, now, lambda unit: unit.release(task_id), precheck=still_ours)
+                run(core, session, instance_id, now, lambda unit: unit.release(task_id), precheck=take_ours)
             except Conflict:
-                pass  # the instance has finished meanwhile: nothing left to run
-            connection(session).execute(_DELETE_JOB, {"job_id": job_id})
+                pass  # the instance has finished meanwhile: nothing left to run (its job is gone)
     except (_NothingDue, Busy, NotFound):
         return False
     core.metrics.inc("crmflow_jobs_run_total")
     return True
 
 
+_NEXT_DUE = select(
+    select(func.min(Timer.due_at)).where(Timer.state == "pending", not_suspended(Timer.instance_id))
+    .scalar_subquery(),
+    select(func.min(Incident.next_retry_at)).where(Incident.state == "open", Incident.retries_left > 0,
+                                                   not_suspended(Incident.instance_id)).scalar_subquery(),
+    select(func.min(Job.due_at)).where(not_suspended(Job.instance_id)).scalar_subquery(),
+    select(func.min(StartTimer.next_due_at)).where(StartTimer.state == "active").scalar_subquery(),
+)
+
+
 def next_due_at(core: EngineCore) -> datetime | None:
-    """When the scheduler next has work: the earliest pending timer or automatic retry."""
-    with core.db.read() as session:
-        timer = session.scalar(select(func.min(Timer.due_at)).where(
-            Timer.state == "pending", not_suspended(Timer.instance_id)))
-        retry = session.scalar(
-            select(func.min(Incident.next_retry_at)).where(Incident.state == "open", Incident.retries_left > 0,
-                                                            not_suspended(Incident.instance_id))
-        )
-        job = session.scalar(select(func.min(Job.due_at)).where(not_suspended(Job.instance_id)))
-        start = session.scalar(select(func.min(StartTimer.next_due_at)).where(StartTimer.state == "active"))
-    found = [ensure_utc(t) for t in (timer, retry, job, start) if t is not None]
+    """When the scheduler next has work: the earliest pending timer, automatic retry, job or
+    timer start event (one statement: the scheduler asks after every pass)."""
+    found = [t for t in _next_due(core) if t is not None]
     return min(found) if found else None
+
+
+def _next_due(core: EngineCore) -> tuple[datetime | None, ...]:
+    """The earliest pending timer, automatic retry, job and timer start event (each or None)."""
+    with core.db.read() as session:
+        row = session.execute(_NEXT_DUE).one()
+    return tuple(ensure_utc(t) if t is not None else None for t in row)
