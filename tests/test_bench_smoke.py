@@ -69,8 +69,10 @@ def test_quick_harness_prints_every_row_with_positive_ratios(tmp_path, monkeypat
 def test_a_missed_target_names_the_gap_and_a_met_one_says_nothing():
     assert target_notes(0.4, 0.8) == ["below target by 2.00×"]
     assert target_notes(0.8, 0.8) == []
-    assert scaleout_rows({1: 100.0, 2: 150.0, 4: 160.0}, 1000.0)[1].notes[0] == "below target by 1.20×"
-    assert scaleout_rows({1: 100.0, 2: 190.0, 4: 160.0}, 1000.0)[1].target == "≥ 1.8"
+    assert scaleout_rows({1: [100.0], 2: [150.0], 4: [160.0]}, 1000.0)[1].notes[0] == "below target by 1.20×"
+    assert scaleout_rows({1: [100.0], 2: [190.0], 4: [160.0]}, 1000.0)[1].target == "≥ 1.8"
+    # round by round: a round where everything ran slowly still counts as 2×
+    assert scaleout_rows({1: [100.0, 50.0, 100.0], 2: [200.0, 100.0, 200.0], 4: [1.0] * 3}, 1.0)[1].ratio == 2.0
 
 
 def test_a_paired_ratio_takes_each_round_as_a_pair():
