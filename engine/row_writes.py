@@ -44,10 +44,16 @@ _STATEMENTS: dict[tuple[Any, ...], Prepared] = {}
 
 class StoredRow:
     """A row read with Core, or one to insert: its columns as attributes (what the row views
-    read). Never tracked by a session."""
+    read). Never tracked by a session, so setting an attribute would change nothing in the
+    table: it is refused; `update_rows` writes a change (and sets it here)."""
 
     def __init__(self, values: Mapping[str, Any]) -> None:
         self.__dict__.update(values)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(
+            f"{name} of a row read or made by engine.row_writes is not tracked by the session: "
+            "change it with row_writes.update_rows")
 
 
 _NO_VALUES: dict[type, dict[str, None]] = {}
@@ -122,7 +128,7 @@ def insert_with_ids(session: Session, model: type, rows: Sequence[Any], columns:
                      lambda: Prepared(insert(table).returning(pk), column_keys=columns))
     conn = connection(session)
     for row in rows:
-        setattr(row, pk.key, stmt.execute(conn, {c: getattr(row, c) for c in columns}).scalar_one())
+        row.__dict__[pk.key] = stmt.execute(conn, {c: getattr(row, c) for c in columns}).scalar_one()
 
 
 def update_rows(session: Session, model: type, changes: Iterable[tuple[Any, dict[str, Any]]]) -> None:

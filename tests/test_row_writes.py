@@ -213,3 +213,10 @@ def test_plain_rows_are_updated_in_place_and_deleted(engine, instance_id) -> Non
 def test_a_new_row_names_only_its_tables_columns() -> None:
     with pytest.raises(TypeError, match="Timer has no column when"):
         row_writes.new_row(Timer, when=NOW)
+
+
+def test_a_plain_row_refuses_a_change_that_would_never_reach_the_table() -> None:
+    row = row_writes.new_row(Timer, state="pending")
+    with pytest.raises(AttributeError, match="change it with row_writes.update_rows"):
+        row.state = "fired"
+    assert row.state == "pending"
