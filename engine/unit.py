@@ -490,7 +490,7 @@ class Unit:
         desired = {t.task_id: t for t in proj.timers(self.workflow)}
         pending: list[Any] = []
         if self.had_waits or self.had_task_dates:
-            # No autoflush: the rows this unit added (tasks, incidents) go out with the save's
+            # No autoflush: what the ORM holds for this unit (incidents) goes out with the save's
             # one flush. A unit adds no timer row before this point; one it changed (a task
             # date it fired) may still read "pending" in the table, so its own state decides.
             rows = row_writes.read_rows(self.session, Timer, _PENDING_TIMER_ROWS, {"iid": inst.id}, autoflush=False)
@@ -562,9 +562,9 @@ class Unit:
             )
         existing: dict[tuple[str, str, str], Any] = {}
         if self.had_waits:
-            # Nothing in a unit changes subscription rows before this point, so the rows this
-            # unit added (tasks, timers, incidents) need not be flushed for this query: they go
-            # out with the save's one flush instead of an extra autoflush here.
+            # Nothing in a unit changes subscription rows before this point, so what the ORM
+            # holds for this unit (incidents) need not be flushed for this query: it goes out
+            # with the save's one flush instead of an extra autoflush here.
             rows = row_writes.read_rows(self.session, MessageSubscription, _SUBSCRIPTION_ROWS, {"iid": inst.id},
                                         autoflush=False)
             existing = {(row.kind or "message", row.task_id, row.message_name): row for row in rows}
